@@ -1,0 +1,95 @@
+"""The project's exceptions: one root, each subclass formats its own message."""
+
+from __future__ import annotations
+
+
+class TradaiError(Exception):
+    """Root of every error the user can act on; the task handler prints it as one line.
+
+    Anything that is not a ``TradaiError`` is a bug and keeps its traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(TradaiError):
+    """A file the user wrote is wrong: ``<file>: <field>: <reason>``."""
+
+    def __init__(self, file: str, field: str, reason: str) -> None:
+        self.file = file
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{file}: {field}: {reason}")
+
+
+class ValidationFailed(TradaiError):
+    """One or more validation rules failed; ``problems`` holds every InputError found."""
+
+    def __init__(self, problems: list[InputError]) -> None:
+        self.problems = problems
+        first = problems[0].message if problems else "validation failed"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(first + more)
+
+
+class SettingsError(TradaiError):
+    """A setting is missing or malformed."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        super().__init__(f"settings: {name}: {reason}")
+
+
+class MissingCredentials(TradaiError):
+    """A command needs a credential the environment does not provide."""
+
+    def __init__(self, variable: str, purpose: str) -> None:
+        self.variable = variable
+        super().__init__(f"missing credentials: set {variable} ({purpose})")
+
+
+class BackendError(TradaiError):
+    """A live backend failed in a way the user has to look at (unreachable, denied)."""
+
+    def __init__(self, backend: str, detail: str) -> None:
+        self.backend = backend
+        super().__init__(f"{backend}: {detail}")
+
+
+class ObjectNotFound(TradaiError):
+    """An object store has no object under the key."""
+
+    def __init__(self, store: str, key: str) -> None:
+        self.store = store
+        self.key = key
+        super().__init__(f"{store}: {key}: object not found")
+
+
+class ObjectExists(TradaiError):
+    """A create-if-absent found the key already taken."""
+
+    def __init__(self, store: str, key: str) -> None:
+        self.store = store
+        self.key = key
+        super().__init__(f"{store}: {key}: object already exists")
+
+
+class ConditionFailed(TradaiError):
+    """A conditional write or a transaction found the table not in the expected state."""
+
+    def __init__(self, table: str, detail: str) -> None:
+        self.table = table
+        super().__init__(f"{table}: conditional write failed: {detail}")
+
+
+class GitError(TradaiError):
+    """A git reference or object could not be read."""
+
+    def __init__(self, ref: str, detail: str) -> None:
+        self.ref = ref
+        super().__init__(f"git: {ref}: {detail}")

@@ -1,0 +1,127 @@
+"""Settings: every backend URI and credential, from ``TRADAI_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tradai_release.errors import MissingCredentials, SettingsError
+from tradai_release.stores import AwsOptions
+
+ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
+PROFILES: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+class EnvOverrides(BaseModel):
+    """Per-environment replacements of the URI templates (``TRADAI_ENVS__PROD__MLFLOW_TRACKING_URI``)."""
+
+    config_store_uri: str | None = None
+    config_table_uri: str | None = None
+    release_table_uri: str | None = None
+    mlflow_tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Backends:
+    """The resolved backend URIs of one environment."""
+
+    env: str
+    config_store_uri: str
+    config_table_uri: str
+    release_table_uri: str
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str
+    hub_uri: str
+
+
+class Settings(BaseSettings):
+    """All settings of tradai-release.
+
+    URI templates may use ``{env}`` and ``{state_dir}``. The defaults are the
+    embedded backends (local directories, SQLite, MLflow on SQLite) under
+    ``TRADAI_STATE_DIR``; point them at ``s3://``, ``dynamodb://`` and an
+    ``http://`` MLflow server for production.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRADAI_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    state_dir: Path = Path(".tradai")
+    repo: Path = Path(".")
+
+    config_store_uri: str = "file://{state_dir}/{env}/configs"
+    config_table_uri: str = "sqlite:///{state_dir}/{env}/state.db"
+    release_table_uri: str = "sqlite:///{state_dir}/{env}/state.db"
+    mlflow_tracking_uri: str = "sqlite:///{state_dir}/{env}/mlflow.db"
+    mlflow_artifact_root: str = "{state_dir}/{env}/mlartifacts"
+    hub_uri: str = "file://{state_dir}/hub"
+    envs: dict[str, EnvOverrides] = Field(default_factory=dict)
+
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    hub_endpoint_url: str | None = None
+    r2_access_key_id: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CF_R2_ACCESS_KEY_ID", "TRADAI_R2_ACCESS_KEY_ID")
+    )
+    r2_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CF_R2_SECRET_ACCESS_KEY", "TRADAI_R2_SECRET_ACCESS_KEY"),
+    )
+
+    webhook_url: SecretStr | None = None
+    actor: str = Field(
+        default_factory=lambda: os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
+    )
+
+    @field_validator("state_dir", "repo")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    def backends(self, env: str) -> Backends:
+        """The backend URIs of ``env`` with templates filled in."""
+        if env not in ENVIRONMENTS:
+            raise SettingsError("env", f"unknown environment {env!r} (expected one of {', '.join(ENVIRONMENTS)})")
+        override = self.envs.get(env, EnvOverrides())
+
+        def fill(template: str) -> str:
+            return template.format(env=env, state_dir=self.state_dir.as_posix())
+
+        return Backends(
+            env=env,
+            config_store_uri=fill(override.config_store_uri or self.config_store_uri),
+            config_table_uri=fill(override.config_table_uri or self.config_table_uri),
+            release_table_uri=fill(override.release_table_uri or self.release_table_uri),
+            mlflow_tracking_uri=fill(override.mlflow_tracking_uri or self.mlflow_tracking_uri),
+            mlflow_artifact_root=fill(self.mlflow_artifact_root),
+            hub_uri=fill(self.hub_uri),
+        )
+
+    def aws(self) -> AwsOptions:
+        """How to reach S3/DynamoDB for configs and release state (standard AWS credential chain)."""
+        return AwsOptions(endpoint_url=self.aws_endpoint_url, region=self.aws_region)
+
+    def hub_aws(self) -> AwsOptions:
+        """How to reach the model hub; an ``s3://`` hub needs the ``CF_R2_*`` credentials (§2)."""
+        if not self.hub_uri.startswith("s3://"):
+            return AwsOptions()
+        if self.r2_access_key_id is None:
+            raise MissingCredentials("CF_R2_ACCESS_KEY_ID", "model hub access")
+        if self.r2_secret_access_key is None:
+            raise MissingCredentials("CF_R2_SECRET_ACCESS_KEY", "model hub access")
+        return AwsOptions(
+            endpoint_url=self.hub_endpoint_url,
+            region="auto" if self.hub_endpoint_url else self.aws_region,
+            access_key_id=self.r2_access_key_id.get_secret_value(),
+            secret_access_key=self.r2_secret_access_key.get_secret_value(),
+        )

@@ -1,0 +1,195 @@
+"""Storage interfaces (object store, key-value table) and the factory that builds them from URIs.
+
+Implementations live beside this module (``local.py``, ``s3.py``, ``sqlite.py``,
+``dynamodb.py``); their vendor imports (boto3, sqlite3) stay inside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol, Union
+
+from tradai_release.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a head or list returns for one object."""
+
+    key: str
+    size: int
+
+
+class ObjectStore(Protocol):
+    """A flat key -> bytes store (a bucket or a directory).
+
+    Keys are ``/``-separated relative paths; implementations refuse keys with
+    ``..`` segments, a leading ``/``, backslashes or control characters.
+    A reader never sees a partially written object: writes are atomic.
+    """
+
+    name: str  # a printable identity, e.g. "s3://bucket/prefix" or "file:///dir"
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write (or overwrite) ``key``."""
+
+    def create(self, key: str, data: bytes) -> None:
+        """Write ``key`` only if absent; raise ObjectExists otherwise (atomic across writers)."""
+
+    def get(self, key: str) -> bytes:
+        """Read ``key``; raise ObjectNotFound when absent."""
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Return size info of ``key``, or None when absent."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, sorted by key."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; deleting an absent key is not an error."""
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file (large files: multipart / streamed, not read into memory)."""
+
+    def get_stream(self, key: str, sink: IO[bytes]) -> None:
+        """Download ``key`` into a writable binary stream, in order (the sink may hash as it writes).
+
+        Raises ObjectNotFound when absent.
+        """
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A precondition on one item of a key-value table.
+
+    ``exists``: True = item must exist, False = must not exist, None = either.
+    ``equals``: attributes that must currently have these values (implies the item exists).
+    ``absent_or_equals``: attributes that must be missing on the item, or equal the value
+    (the item itself may be missing).
+    """
+
+    exists: bool | None = None
+    equals: Mapping[str, Any] = field(default_factory=dict)
+    absent_or_equals: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Put:
+    """Write a whole item (keys included in ``item``)."""
+
+    item: Mapping[str, Any]
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Remove an item."""
+
+    key: Mapping[str, Any]
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """Only assert a condition on an item (no write)."""
+
+    key: Mapping[str, Any]
+    condition: Condition
+
+
+Operation = Union[Put, Delete, Check]
+
+
+class KeyValueTable(Protocol):
+    """A table of JSON-like items addressed by (partition key, sort key).
+
+    Attribute values are JSON types (str, int, float, bool, None, list, dict);
+    they round-trip unchanged (ints stay ints). ``partition_key`` and
+    ``sort_key`` name the two key attributes every item carries.
+    """
+
+    name: str
+    partition_key: str
+    sort_key: str
+
+    def get(self, key: Mapping[str, Any], *, consistent: bool = True) -> dict[str, Any] | None:
+        """The item with this key, or None."""
+
+    def put(self, item: Mapping[str, Any], *, condition: Condition | None = None) -> None:
+        """Write an item; raise ConditionFailed when the condition does not hold."""
+
+    def delete(self, key: Mapping[str, Any], *, condition: Condition | None = None) -> None:
+        """Remove an item; raise ConditionFailed when the condition does not hold."""
+
+    def query(self, partition: str, *, prefix: str = "", descending: bool = False) -> list[dict[str, Any]]:
+        """Items of one partition whose sort key starts with ``prefix``, ordered by sort key."""
+
+    def scan(self) -> Iterator[dict[str, Any]]:
+        """Every item of the table (for reports and batched live reads)."""
+
+    def transact(self, operations: Sequence[Operation]) -> None:
+        """Apply all operations or none; raise ConditionFailed if any condition fails.
+
+        At most 25 operations, each on a distinct item (DynamoDB's limits, kept everywhere).
+        """
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """How to reach an S3-API or DynamoDB endpoint; None fields fall back to boto3's defaults.
+
+    The secret is kept out of ``repr`` so it never reaches a log line.
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    def client(self, service: str, **config: Any) -> Any:
+        """A boto3 client for ``service``, created on call (never at import time)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region or "us-east-1",
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            config=Config(**config) if config else None,
+        )
+
+
+def open_object_store(uri: str, aws: AwsOptions | None = None) -> ObjectStore:
+    """Build an object store from ``file:///dir`` or ``s3://bucket[/prefix]``."""
+    if uri.startswith("file://"):
+        from tradai_release.stores.local import LocalObjectStore
+
+        return LocalObjectStore(Path(uri[len("file://") :]))
+    if uri.startswith("s3://"):
+        from tradai_release.stores.s3 import S3ObjectStore
+
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        return S3ObjectStore(bucket, prefix=prefix, aws=aws or AwsOptions())
+    raise SettingsError(uri, "object store URI must start with file:// or s3://")
+
+
+def open_table(
+    uri: str, *, table: str, partition_key: str, sort_key: str, aws: AwsOptions | None = None
+) -> KeyValueTable:
+    """Build a key-value table from ``sqlite:///path.db`` (``sqlite:////abs.db``) or ``dynamodb://name``.
+
+    ``table`` names the table inside a SQLite file; a DynamoDB URI names the table itself.
+    """
+    if uri.startswith("sqlite:///"):
+        from tradai_release.stores.sqlite import SqliteTable
+
+        return SqliteTable(Path(uri[len("sqlite:///") :]), table, partition_key, sort_key)
+    if uri.startswith("dynamodb://"):
+        from tradai_release.stores.dynamodb import DynamoTable
+
+        return DynamoTable(uri[len("dynamodb://") :], partition_key, sort_key, aws=aws or AwsOptions())
+    raise SettingsError(uri, "table URI must start with sqlite:/// or dynamodb://")
