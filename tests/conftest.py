@@ -31,3 +31,33 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("GIT_COMMITTER_NAME", "tradai-test")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.invalid")
     yield state
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real moto_server (S3 + DynamoDB) on 127.0.0.1, one per test run.
+
+    Tests sharing it must use unique bucket/table names (e.g. from ``uuid4().hex[:8]``).
+    """
+    from servers import start_moto
+
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real ``mlflow server`` on SQLite at 127.0.0.1, one per test run.
+
+    Tests sharing it must use unique registered-model names.
+    """
+    from servers import start_mlflow
+
+    server = start_mlflow(tmp_path_factory.mktemp("mlflow"))
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -1,0 +1,85 @@
+"""Real loopback servers for the end-to-end suite: moto_server (S3 + DynamoDB) and mlflow server.
+
+Each is started once per test run by a session fixture in conftest.py and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+
+
+def _wait_until_up(server: Server, probe: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited early; log:\n{server.log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(server.url + probe, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    server.stop()
+    raise RuntimeError(f"server at {server.url} did not start in {timeout}s; log:\n{server.log.read_text()[-3000:]}")
+
+
+def _start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        )
+
+
+def start_moto(workdir: Path) -> Server:
+    port = free_port()
+    log = workdir / "moto_server.log"
+    process = _start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    _wait_until_up(server, "/moto-api/", timeout=60)
+    return server
+
+
+def start_mlflow(workdir: Path) -> Server:
+    port = free_port()
+    log = workdir / "mlflow_server.log"
+    cmd = [
+        str(BIN / "mlflow"), "server",
+        "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+        "--artifacts-destination", str(workdir / "mlartifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]
+    process = _start(cmd, log, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    _wait_until_up(server, "/health", timeout=120)
+    return server
