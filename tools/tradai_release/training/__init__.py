@@ -1,0 +1,1 @@
+"""Model training: features, signal/position ensembles, ONNX export, held-out backtest (§6)."""
