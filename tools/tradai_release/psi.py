@@ -1,0 +1,50 @@
+"""Population Stability Index: reference distributions recorded at training, and PSI against new data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+# Bins with no observations get this share instead of 0, so ln(p/q) stays finite.
+EPSILON = 1e-4
+
+
+def reference_distribution(values: Sequence[float], bins: int = 10) -> dict[str, Any]:
+    """Quantile bin edges of ``values`` and the share of values in each bin.
+
+    Returns ``{"edges": [...], "proportions": [...]}`` where ``edges`` are the interior cut
+    points (``len(proportions) - 1`` of them; the outer bins are open-ended), so the record
+    is plain JSON and nothing of the training data has to be kept to compute PSI later.
+    """
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return {"edges": [], "proportions": [1.0]}
+    cuts = np.unique(np.quantile(data, np.linspace(0, 1, bins + 1)[1:-1]))
+    return {"edges": [float(c) for c in cuts], "proportions": _proportions(data, cuts)}
+
+
+def _proportions(data: Any, edges: Any) -> list[float]:
+    import numpy as np
+
+    counts = np.bincount(np.searchsorted(edges, data, side="right"), minlength=len(edges) + 1)
+    total = counts.sum()
+    return [float(c / total) if total else 0.0 for c in counts]
+
+
+def psi(reference: dict[str, Any], values: Sequence[float]) -> float:
+    """PSI of ``values`` against a reference from :func:`reference_distribution`.
+
+    ``sum((actual - expected) * ln(actual / expected))`` over the reference bins; empty bins
+    on either side are floored at EPSILON so the result is finite.
+    """
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    expected = [max(p, EPSILON) for p in reference["proportions"]]
+    actual = [max(p, EPSILON) for p in _proportions(data, np.asarray(reference["edges"], dtype=float))]
+    return float(sum((a - e) * math.log(a / e) for a, e in zip(actual, expected, strict=True)))
