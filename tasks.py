@@ -28,6 +28,90 @@ def test(c: Context, quick: bool = False) -> None:
     c.run(f"python -m pytest -q{marker}", pty=False)
 
 
+@task(
+    help={
+        "offline": "check only what needs no backend (schemas, paths, pins, hashes, tracked binaries)",
+        "base": "git ref to compare with: live checks look only at what changed since it",
+        "json": "print the report as one JSON object",
+    }
+)
+@handle_errors
+def validate(c: Context, offline: bool = False, base: str | None = None, json: bool = False) -> None:
+    """Validate strategies/ and releases/ (§3, §4); every problem is one `error:` line, exit 1."""
+    from tradai_release.settings import Settings
+    from tradai_release.validate import validate_repository
+
+    settings = Settings()
+    report = validate_repository(settings.repo, offline=offline, base=base, settings=settings)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(report.to_dict())
+    else:
+        from tradai_release.render.validation import render_report
+
+        render_report(report)
+    if not report.ok:
+        if json:
+            from tradai_release.render import print_errors
+
+            print_errors(report.problems)
+        raise SystemExit(1)
+
+
+@task(
+    name="hash",
+    help={
+        "write": "refresh every manifest's config pins to the current hashes (like a lock file)",
+        "json": "print the hashes (and refreshed pins) as one JSON object",
+    },
+)
+@handle_errors
+def hash_(c: Context, write: bool = False, json: bool = False) -> None:
+    """Print each strategy's config hash (SHA-256 of its normalized tradai.yaml); --write refreshes pins."""
+    from tradai_release.settings import Settings
+    from tradai_release.validate import hash_strategies
+
+    report = hash_strategies(Settings().repo, write=write)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(report.to_dict())
+    else:
+        from tradai_release.render.validation import render_hashes
+
+        render_hashes(report.hashes, report.updates)
+    if report.problems:
+        from tradai_release.render import print_errors
+
+        print_errors(report.problems)
+        raise SystemExit(1)
+
+
+@task(
+    help={
+        "base": "the older git ref (branch, tag or commit)",
+        "head": "the newer git ref (default HEAD)",
+        "json": "print the diff as one JSON object",
+    }
+)
+@handle_errors
+def diff(c: Context, base: str, head: str = "HEAD", json: bool = False) -> None:
+    """Semantic diff between two commits: strategies, config fields and release pins that changed."""
+    from tradai_release.diff import diff_refs
+    from tradai_release.settings import Settings
+
+    result = diff_refs(Settings().repo, base, head)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(result.to_dict())
+    else:
+        from tradai_release.render.diff import render_diff
+
+        render_diff(result)
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 STRATEGY_TASKS: dict[str, Task] = {}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tradai_release.errors import InputError
-from tradai_release.manifest import check_manifest, parse_manifest_name
+from tradai_release.manifest import ENVIRONMENTS, PROFILES, check_manifest, manifest_path, parse_manifest_name
 from tradai_release.yamlio import load_yaml
 
 
@@ -54,7 +55,10 @@ class ManifestEditor:
         strategies = self._doc.get("strategies")
         if not hasattr(strategies, "get") or strategy not in strategies:
             raise InputError(self.file, f"strategies.{strategy}", "strategy is not pinned in this manifest")
-        return strategies[strategy]
+        entry = strategies[strategy]
+        if not hasattr(entry, "get"):
+            raise InputError(self.file, f"strategies.{strategy}", "expected a mapping")
+        return entry
 
     def _model(self, strategy: str) -> Any:
         entry = self._strategy(strategy)
@@ -66,6 +70,12 @@ class ManifestEditor:
         """Names of the strategies the manifest pins, in file order."""
         strategies = self._doc.get("strategies")
         return list(strategies) if hasattr(strategies, "keys") else []
+
+    def config_of(self, strategy: str) -> str | None:
+        """The current ``strategies.<strategy>.config`` (None when absent)."""
+        entry = self._strategy(strategy)
+        value = entry.get("config") if hasattr(entry, "get") else None
+        return None if value is None else str(value)
 
     def set_config(self, strategy: str, config_hash: str) -> None:
         """Pin ``strategies.<strategy>.config``."""
@@ -189,8 +199,9 @@ def write_atomic(path: Path, text: str) -> None:
 def edit_manifest(path: Path | str, label: str | None = None) -> Iterator[ManifestEditor]:
     """Edit the manifest at ``path``; on a clean exit write it atomically if anything changed.
 
-    The result must still be a valid manifest (schema, environment/profile agreeing with
-    the path); otherwise nothing is written and InputError is raised.
+    An edit must not make the manifest worse: a problem (schema, environment/profile
+    agreeing with the path) that the original did not have raises InputError and nothing
+    is written. Problems the file already had are left for ``invoke validate`` to report.
     """
     path = Path(path)
     file = label or str(path)
@@ -202,16 +213,57 @@ def edit_manifest(path: Path | str, label: str | None = None) -> Iterator[Manife
     yield editor
     if editor.changed:
         new_text = editor.text()
-        check_edited(new_text, path, file)
+        check_edited(text, new_text, path, file)
         write_atomic(path, new_text)
 
 
-def check_edited(text: str, path: Path, file: str) -> None:
-    """Raise the first problem of an edited manifest's text (so a bad edit is never written)."""
+def check_edited(old_text: str, new_text: str, path: Path, file: str) -> None:
+    """Raise the first problem the edit introduced (so a bad edit is never written)."""
+    before = {str(problem) for problem in _problems(old_text, path, file)}
+    for problem in _problems(new_text, path, file):
+        if str(problem) not in before:
+            raise problem
+
+
+def _problems(text: str, path: Path, file: str) -> list[InputError]:
+    try:
+        document = load_yaml(text.encode("utf-8"), file)
+    except InputError as err:
+        return [err]
     profile = parse_manifest_name(path.name)
-    document = load_yaml(text.encode("utf-8"), file)
     if profile is None:
-        return
-    problems = check_manifest(path.parent.name, profile, document)
-    if problems:
-        raise problems[0]
+        return []
+    return check_manifest(path.parent.name, profile, document)
+
+
+@dataclass(frozen=True)
+class PinUpdate:
+    """A config pin that ``refresh_config_pins`` rewrote."""
+
+    path: str
+    strategy: str
+    old: str
+    new: str
+
+
+def refresh_config_pins(repo_root: Path | str, hashes: Mapping[str, str]) -> list[PinUpdate]:
+    """Set every manifest's ``strategies.<S>.config`` to ``hashes[S]`` (like refreshing a lock file).
+
+    Strategies without a hash (missing or unparsable tradai.yaml) are left alone.
+    Each manifest is rewritten atomically, and only when a pin changed.
+    """
+    root = Path(repo_root)
+    updates: list[PinUpdate] = []
+    for environment in ENVIRONMENTS:
+        for profile in PROFILES:
+            relative = manifest_path(environment, profile)
+            if not (root / relative).is_file():
+                continue
+            with edit_manifest(root / relative, relative) as editor:
+                for strategy in editor.strategies():
+                    new = hashes.get(strategy)
+                    old = editor.config_of(strategy)
+                    if new is not None and old != new:
+                        editor.set_config(strategy, new)
+                        updates.append(PinUpdate(relative, strategy, str(old), new))
+    return updates

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tradai_release.errors import InputError
+from tradai_release.errors import InputError, TradaiError
 from tradai_release.manifest import RELEASES_DIR, manifest_path, parse_manifest_name
-from tradai_release.repo import ReleaseRepo, SourceTree, load_release_repo, tracked_files
+from tradai_release.repo import ReleaseRepo, SourceTree, WorkTree, load_release_repo, tracked_files
 from tradai_release.strategy import STRATEGIES_DIR, ml_config_path, tradai_path
 from tradai_release.yamlio import Document, load_yaml
+
+if TYPE_CHECKING:
+    from tradai_release.manifest_edit import PinUpdate
+    from tradai_release.settings import Settings
 
 MODEL_BINARY_PATTERNS: tuple[str, ...] = ("*.pkl", "*.onnx", "*_xgb.json", "*_lgb.txt", "*.joblib")
 """Model binaries live in the model hub (§6); any of these tracked in git is an error."""
@@ -163,3 +169,137 @@ def _manifest_keys(tree: SourceTree) -> set[tuple[str, int]]:
             if profile is not None:
                 keys.add((environment, profile))
     return keys
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of ``invoke validate``: every problem found, and what was looked at."""
+
+    label: str
+    offline: bool
+    strategies: int
+    manifests: int
+    problems: tuple[InputError, ...]
+    changes: Changes | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when no rule failed."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` output of ``invoke validate``."""
+        changes = None
+        if self.changes is not None:
+            changes = {
+                "strategies": sorted(self.changes.strategies),
+                "manifests": [
+                    {"environment": env, "profile": n} for env, n in sorted(self.changes.manifests)
+                ],
+            }
+        return {
+            "ok": self.ok,
+            "tree": self.label,
+            "offline": self.offline,
+            "strategies": self.strategies,
+            "manifests": self.manifests,
+            "changes": changes,
+            "problems": [
+                {"file": problem.file, "field": problem.field, "reason": problem.reason}
+                for problem in self.problems
+            ],
+        }
+
+
+def validate_repository(
+    repo_root: Path | str,
+    *,
+    offline: bool = True,
+    base: str | None = None,
+    settings: Settings | None = None,
+) -> ValidationReport:
+    """Validate the working tree at ``repo_root``: offline rules, then (unless ``offline``) live checks.
+
+    ``base`` narrows the live checks to what changed since that ref. Live checks run
+    only when the offline rules pass; they come from ``tradai_release.engine.checks``.
+    """
+    tree = WorkTree(repo_root)
+    repo = load_release_repo(tree)
+    problems = validate_offline(tree, repo)
+    changes = changed_since(repo_root, base, tree) if base else None
+    if not offline and not problems:
+        if settings is None:
+            raise TradaiError("validate: live validation needs settings")
+        problems += _live_checks()(settings, repo, changes)
+    return ValidationReport(
+        label=tree.label,
+        offline=offline,
+        strategies=len(repo.strategy_names),
+        manifests=len(repo.manifests),
+        problems=tuple(problems),
+        changes=changes,
+    )
+
+
+def _live_checks() -> Callable[[Settings, ReleaseRepo, Changes | None], list[InputError]]:
+    """``tradai_release.engine.checks.validate_live``, or a clear error while the engine is not there."""
+    from importlib import import_module
+
+    try:
+        checks = import_module("tradai_release.engine.checks")
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("tradai_release"):
+            raise  # a third-party import failed inside the engine: a bug, keep the traceback
+        checks = None
+    validate_live = getattr(checks, "validate_live", None)
+    if validate_live is None:
+        raise TradaiError(
+            "live validation is unavailable (tradai_release.engine.checks.validate_live is missing); "
+            "run `invoke validate --offline`"
+        )
+    found: Callable[[Settings, ReleaseRepo, Changes | None], list[InputError]] = validate_live
+    return found
+
+
+@dataclass(frozen=True)
+class HashReport:
+    """The outcome of ``invoke hash``: each strategy's config hash and the pins ``--write`` refreshed."""
+
+    hashes: dict[str, str]
+    updates: tuple[PinUpdate, ...] | None
+    problems: tuple[InputError, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` output of ``invoke hash``."""
+        return {
+            "strategies": {
+                name: {"config_hash": digest, "config_id_suffix": digest[:8]}
+                for name, digest in sorted(self.hashes.items())
+            },
+            "updated": None
+            if self.updates is None
+            else [
+                {"path": update.path, "strategy": update.strategy, "old": update.old, "new": update.new}
+                for update in self.updates
+            ],
+            "problems": [str(problem) for problem in self.problems],
+        }
+
+
+def hash_strategies(repo_root: Path | str, *, write: bool = False) -> HashReport:
+    """Config hash of every strategy's tradai.yaml; with ``write``, refresh every manifest's config pins.
+
+    A tradai.yaml that does not parse has no hash: its problem is reported and its pins are left alone.
+    """
+    from tradai_release.manifest_edit import refresh_config_pins
+
+    root = Path(repo_root)
+    repo = load_release_repo(WorkTree(root))
+    unhashed = repo.strategy_names - set(repo.config_hashes)
+    problems = [
+        problem
+        for problem in repo.problems
+        if any(problem.file.startswith(tradai_path(name)) for name in unhashed)
+    ]
+    updates = tuple(refresh_config_pins(root, repo.config_hashes)) if write else None
+    return HashReport(hashes=dict(repo.config_hashes), updates=updates, problems=tuple(problems))

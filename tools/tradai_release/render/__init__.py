@@ -1,0 +1,37 @@
+"""Presentation of domain values for terminals: consoles and helpers shared by the render modules.
+
+rich is imported inside the functions so tasks that print nothing stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.errors import InputError, TradaiError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich Console on stdout (or stderr); colour only when it is a terminal, no soft wrapping."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
+def print_errors(problems: list[InputError] | tuple[InputError, ...] | list[TradaiError]) -> None:
+    """Every problem on stderr, one line each, starting ``error:`` (the contract of §10)."""
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+
+
+def short(value: Any, width: int = 12) -> str:
+    """A value for a table cell: hashes cut to ``width`` characters, None shown as a dash."""
+    if value is None:
+        return "-"
+    text = str(value)
+    if len(text) == 64 and all(ch in "0123456789abcdef" for ch in text):
+        return text[:width]
+    return text
