@@ -93,3 +93,20 @@ class GitError(TradaiError):
     def __init__(self, ref: str, detail: str) -> None:
         self.ref = ref
         super().__init__(f"git: {ref}: {detail}")
+
+
+class RegistryError(TradaiError):
+    """The MLflow model registry refused or failed a call; ``target`` names the model or version."""
+
+    def __init__(self, target: str, detail: str) -> None:
+        self.target = target
+        super().__init__(f"mlflow: {target}: {detail}")
+
+
+class ModelVersionNotFound(RegistryError):
+    """A registered model has no such version (or the model itself does not exist)."""
+
+    def __init__(self, name: str, version: int) -> None:
+        self.name = name
+        self.version = version
+        super().__init__(f"{name} version {version}", "model version not found")
