@@ -1,0 +1,356 @@
+"""The model registry interface and its MLflow implementation (SQLite or an ``mlflow server`` over HTTP)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from tradai_release.errors import ModelVersionNotFound, RegistryError
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+    from mlflow.tracking import MlflowClient
+
+    from tradai_release.settings import Settings
+
+T = TypeVar("T")
+
+# The legacy stage names MLflow accepts; our lifecycle uses the same words.
+STAGES: tuple[str, ...] = ("None", "Staging", "Production", "Archived")
+
+# Names per ``name IN (...)`` filter and run ids per ``run_id IN (...)`` filter: short enough for any
+# server's URL/SQL limits, long enough that a whole release repository is read in a handful of calls.
+_NAMES_PER_SEARCH = 50
+_RUNS_PER_SEARCH = 100
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One version of a registered model as the registry holds it now.
+
+    ``version`` is always an int (MLflow returns a str over HTTP). ``metrics`` are the metrics of the
+    run that produced the version (empty when the version has no run). ``stage`` is the legacy field.
+    """
+
+    name: str
+    version: int
+    status: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    run_id: str | None = None
+    created_at: datetime | None = None
+    stage: str = "None"
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def lifecycle(self) -> str:
+        """The lifecycle recorded on the version: the ``lifecycle`` tag, else the legacy stage."""
+        return self.tags.get("lifecycle") or self.stage or "None"
+
+
+@runtime_checkable
+class ModelRegistry(Protocol):
+    """What plan/apply, the registrar and the read views need from a model registry."""
+
+    @property
+    def calls(self) -> int:
+        """How many registry API calls this object has made so far."""
+        ...
+
+    def versions(self, names: Iterable[str]) -> dict[str, list[ModelVersionInfo]]:
+        """Every version of each named model (oldest first); unknown names map to an empty list."""
+        ...
+
+    def get_version(self, name: str, version: int) -> ModelVersionInfo:
+        """One version; raises ModelVersionNotFound."""
+        ...
+
+    def set_alias(self, name: str, alias: str, version: int) -> None: ...
+
+    def delete_alias(self, name: str, alias: str) -> None: ...
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None: ...
+
+    def delete_version_tag(self, name: str, version: int, key: str) -> None: ...
+
+    def set_stage(self, name: str, version: int, stage: str) -> bool:
+        """Mirror ``stage`` to the legacy field; False when the server no longer accepts stages."""
+        ...
+
+    def create_registered_model_if_missing(self, name: str) -> None: ...
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _timestamp(millis: int | None) -> datetime | None:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC) if millis else None
+
+
+def _artifact_location(root: str) -> str:
+    """The artifact root as a URI MLflow accepts (plain paths become ``file://`` URIs)."""
+    if "://" in root or root.startswith("mlflow-artifacts:"):
+        return root
+    return Path(root).expanduser().resolve().as_uri()
+
+
+class MlflowRegistry:
+    """ModelRegistry on an MLflow tracking server; the client is created on first use.
+
+    ``artifact_root`` is where experiments created by this object keep their artifacts when the
+    tracking URI is a database (so nothing lands in ``./mlruns``); an HTTP server keeps its own.
+    """
+
+    def __init__(self, tracking_uri: str, artifact_root: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self._client: MlflowClient | None = None
+        self._calls = 0
+        self._stages_supported = True
+
+    @classmethod
+    def for_env(cls, env: str, settings: Settings | None = None) -> MlflowRegistry:
+        """The registry of ``env`` (each environment has its own tracking URI)."""
+        from tradai_release.settings import Settings
+
+        backends = (settings or Settings()).backends(env)
+        return cls(backends.mlflow_tracking_uri, backends.mlflow_artifact_root)
+
+    def __repr__(self) -> str:
+        return f"MlflowRegistry({self.tracking_uri!r})"
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    @property
+    def is_remote(self) -> bool:
+        return self.tracking_uri.startswith(("http://", "https://", "databricks"))
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            if self.tracking_uri.startswith("sqlite:///"):
+                Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    @contextmanager
+    def _translate(self, target: str, version: tuple[str, int] | None = None) -> Iterator[None]:
+        """Turn MlflowException into a project error naming ``target``."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            yield
+        except MlflowException as err:
+            if version is not None and err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise ModelVersionNotFound(*version) from err
+            message = str(err.message).splitlines()[0] if err.message else err.error_code
+            raise RegistryError(target, message) from err
+
+    def _call(self, target: str, fn: Callable[..., T], *args: Any, version: tuple[str, int] | None = None,
+              **kwargs: Any) -> T:
+        self._calls += 1
+        with self._translate(target, version):
+            return fn(*args, **kwargs)
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def versions(self, names: Iterable[str]) -> dict[str, list[ModelVersionInfo]]:
+        wanted = sorted(set(names))
+        found: dict[str, list[ModelVersion]] = {name: [] for name in wanted}
+        aliases: dict[tuple[str, int], list[str]] = {}
+        for chunk in _chunks(wanted, _NAMES_PER_SEARCH):
+            filter_string = f"name IN ({', '.join(_quote(name) for name in chunk)})"
+            # Model-version search leaves aliases empty on some stores; the registered models carry them.
+            for model in self._search_models(filter_string, ", ".join(chunk)):
+                for alias, version in (model.aliases or {}).items():
+                    aliases.setdefault((model.name, int(version)), []).append(alias)
+            for model_version in self._search_versions(filter_string, ", ".join(chunk)):
+                found.setdefault(model_version.name, []).append(model_version)
+        run_ids = sorted({mv.run_id for listed in found.values() for mv in listed if mv.run_id})
+        metrics = self._run_metrics(run_ids)
+        return {
+            name: sorted(
+                (self._info(mv, metrics, aliases.get((name, int(mv.version)))) for mv in listed),
+                key=lambda info: info.version,
+            )
+            for name, listed in found.items()
+        }
+
+    def _search_models(self, filter_string: str, target: str) -> list[RegisteredModel]:
+        results: list[RegisteredModel] = []
+        token: str | None = None
+        while True:
+            page = self._call(target, self.client.search_registered_models, filter_string=filter_string,
+                              page_token=token)
+            results.extend(page)
+            token = page.token
+            if not token:
+                return results
+
+    def _search_versions(self, filter_string: str, target: str) -> list[ModelVersion]:
+        results: list[ModelVersion] = []
+        token: str | None = None
+        while True:
+            page = self._call(target, self.client.search_model_versions, filter_string=filter_string,
+                              page_token=token)
+            results.extend(page)
+            token = page.token
+            if not token:
+                return results
+
+    def _run_metrics(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Latest metrics of each run, read in batches with search_runs (never one call per run)."""
+        if not run_ids:
+            return {}
+        from mlflow.entities import ViewType
+
+        experiment_ids: list[str] = []
+        token: str | None = None
+        while True:
+            experiments = self._call("experiments", self.client.search_experiments, view_type=ViewType.ALL,
+                                     page_token=token)
+            experiment_ids.extend(experiment.experiment_id for experiment in experiments)
+            token = experiments.token
+            if not token:
+                break
+        metrics: dict[str, dict[str, float]] = {}
+        for chunk in _chunks(run_ids, _RUNS_PER_SEARCH):
+            filter_string = f"attributes.run_id IN ({', '.join(_quote(run_id) for run_id in chunk)})"
+            token = None
+            while True:
+                runs = self._call("runs", self.client.search_runs, experiment_ids=experiment_ids,
+                                  filter_string=filter_string, run_view_type=ViewType.ALL, page_token=token)
+                for run in runs:
+                    metrics[run.info.run_id] = dict(run.data.metrics)
+                token = runs.token
+                if not token:
+                    break
+        return metrics
+
+    @staticmethod
+    def _info(mv: ModelVersion, metrics: Mapping[str, Mapping[str, float]],
+              aliases: Iterable[str] | None = None) -> ModelVersionInfo:
+        return ModelVersionInfo(
+            name=mv.name,
+            version=int(mv.version),
+            status=str(mv.status),
+            tags=dict(mv.tags or {}),
+            aliases=tuple(sorted(set(getattr(mv, "aliases", None) or ()) | set(aliases or ()))),
+            run_id=mv.run_id or None,
+            created_at=_timestamp(mv.creation_timestamp),
+            stage=str(mv.current_stage or "None"),
+            metrics=dict(metrics.get(mv.run_id or "", {})),
+        )
+
+    def get_version(self, name: str, version: int) -> ModelVersionInfo:
+        target = f"{name} version {version}"
+        mv = self._call(target, self.client.get_model_version, name, str(version), version=(name, version))
+        metrics: dict[str, dict[str, float]] = {}
+        if mv.run_id:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                self._calls += 1
+                metrics[mv.run_id] = dict(self.client.get_run(mv.run_id).data.metrics)
+            except MlflowException:
+                pass  # the run was deleted: the version still exists, only without metrics
+        return self._info(mv, metrics)
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        self._call(f"{name} alias {alias}", self.client.set_registered_model_alias, name, alias, str(version),
+                   version=(name, version))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._call(f"{name} alias {alias}", self.client.delete_registered_model_alias, name, alias)
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        self._call(f"{name} version {version}", self.client.set_model_version_tag, name, str(version), key,
+                   value, version=(name, version))
+
+    def delete_version_tag(self, name: str, version: int, key: str) -> None:
+        self._call(f"{name} version {version}", self.client.delete_model_version_tag, name, str(version), key,
+                   version=(name, version))
+
+    def set_stage(self, name: str, version: int, stage: str) -> bool:
+        if stage not in STAGES:
+            raise RegistryError(f"{name} version {version}", f"unknown stage {stage!r}")
+        if not self._stages_supported:
+            return False
+        from mlflow.exceptions import MlflowException
+
+        self._calls += 1
+        try:
+            with warnings.catch_warnings():
+                # Stages are deprecated in MLflow 3; the lifecycle lives in aliases and tags, the stage is
+                # only a mirror for older readers, so the deprecation is ours to handle, not the user's.
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.client.transition_model_version_stage(name, str(version), stage,
+                                                           archive_existing_versions=False)
+        except MlflowException as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise ModelVersionNotFound(name, version) from err
+            if err.error_code in ("ENDPOINT_NOT_FOUND", "FEATURE_DISABLED", "NOT_IMPLEMENTED"):
+                self._stages_supported = False
+                return False
+            raise RegistryError(f"{name} version {version}", str(err.message).splitlines()[0]) from err
+        return True
+
+    def create_registered_model_if_missing(self, name: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        self._calls += 1
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise RegistryError(name, str(err.message).splitlines()[0]) from err
+
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment ``name``, created with this registry's artifact root when missing."""
+        from mlflow.exceptions import MlflowException
+
+        experiment = self._call(name, self.client.get_experiment_by_name, name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        local = not self.is_remote and self.artifact_root
+        location = _artifact_location(self.artifact_root) if local and self.artifact_root else None
+        self._calls += 1
+        try:
+            return str(self.client.create_experiment(name, artifact_location=location))
+        except MlflowException as err:
+            if err.error_code == "RESOURCE_ALREADY_EXISTS":  # created concurrently
+                return str(self._call(name, self.client.get_experiment_by_name, name).experiment_id)
+            raise RegistryError(name, str(err.message).splitlines()[0]) from err
+
+
+class MlflowTagSource:
+    """The MLflow model-version-tags layer of the runtime config merge (§3)."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+
+    @classmethod
+    def for_env(cls, env: str, settings: Settings | None = None) -> MlflowTagSource:
+        return cls(MlflowRegistry.for_env(env, settings))
+
+    def model_version_tags(self, model_name: str, version: int) -> dict[str, str]:
+        """The tags of ``model_name`` version ``version``; raises ModelVersionNotFound."""
+        return dict(self.registry.get_version(model_name, version).tags)
