@@ -18,7 +18,10 @@ def console(stderr: bool = False) -> Console:
     """A rich Console on stdout (or stderr); colour only when it is a terminal, no soft wrapping."""
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (CI logs, files) gets a wide fixed width so hashes are never cut.
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, soft_wrap=True, highlight=False, width=width)
 
 
 def print_errors(problems: list[InputError] | tuple[InputError, ...] | list[TradaiError]) -> None:
