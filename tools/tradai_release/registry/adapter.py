@@ -161,8 +161,9 @@ class MlflowRegistry:
             message = str(err.message).splitlines()[0] if err.message else err.error_code
             raise RegistryError(target, message) from err
 
-    def _call(self, target: str, fn: Callable[..., T], *args: Any, version: tuple[str, int] | None = None,
-              **kwargs: Any) -> T:
+    def call(self, target: str, fn: Callable[..., T], *args: Any, version: tuple[str, int] | None = None,
+             **kwargs: Any) -> T:
+        """Call ``fn`` on the client, counted, with MlflowException translated (naming ``target``)."""
         self._calls += 1
         with self._translate(target, version):
             return fn(*args, **kwargs)
@@ -195,7 +196,7 @@ class MlflowRegistry:
         results: list[RegisteredModel] = []
         token: str | None = None
         while True:
-            page = self._call(target, self.client.search_registered_models, filter_string=filter_string,
+            page = self.call(target, self.client.search_registered_models, filter_string=filter_string,
                               page_token=token)
             results.extend(page)
             token = page.token
@@ -206,7 +207,7 @@ class MlflowRegistry:
         results: list[ModelVersion] = []
         token: str | None = None
         while True:
-            page = self._call(target, self.client.search_model_versions, filter_string=filter_string,
+            page = self.call(target, self.client.search_model_versions, filter_string=filter_string,
                               page_token=token)
             results.extend(page)
             token = page.token
@@ -222,7 +223,7 @@ class MlflowRegistry:
         experiment_ids: list[str] = []
         token: str | None = None
         while True:
-            experiments = self._call("experiments", self.client.search_experiments, view_type=ViewType.ALL,
+            experiments = self.call("experiments", self.client.search_experiments, view_type=ViewType.ALL,
                                      page_token=token)
             experiment_ids.extend(experiment.experiment_id for experiment in experiments)
             token = experiments.token
@@ -233,7 +234,7 @@ class MlflowRegistry:
             filter_string = f"attributes.run_id IN ({', '.join(_quote(run_id) for run_id in chunk)})"
             token = None
             while True:
-                runs = self._call("runs", self.client.search_runs, experiment_ids=experiment_ids,
+                runs = self.call("runs", self.client.search_runs, experiment_ids=experiment_ids,
                                   filter_string=filter_string, run_view_type=ViewType.ALL, page_token=token)
                 for run in runs:
                     metrics[run.info.run_id] = dict(run.data.metrics)
@@ -259,7 +260,7 @@ class MlflowRegistry:
 
     def get_version(self, name: str, version: int) -> ModelVersionInfo:
         target = f"{name} version {version}"
-        mv = self._call(target, self.client.get_model_version, name, str(version), version=(name, version))
+        mv = self.call(target, self.client.get_model_version, name, str(version), version=(name, version))
         metrics: dict[str, dict[str, float]] = {}
         if mv.run_id:
             from mlflow.exceptions import MlflowException
@@ -274,18 +275,18 @@ class MlflowRegistry:
     # --- writes --------------------------------------------------------------------------------------
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
-        self._call(f"{name} alias {alias}", self.client.set_registered_model_alias, name, alias, str(version),
+        self.call(f"{name} alias {alias}", self.client.set_registered_model_alias, name, alias, str(version),
                    version=(name, version))
 
     def delete_alias(self, name: str, alias: str) -> None:
-        self._call(f"{name} alias {alias}", self.client.delete_registered_model_alias, name, alias)
+        self.call(f"{name} alias {alias}", self.client.delete_registered_model_alias, name, alias)
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        self._call(f"{name} version {version}", self.client.set_model_version_tag, name, str(version), key,
+        self.call(f"{name} version {version}", self.client.set_model_version_tag, name, str(version), key,
                    value, version=(name, version))
 
     def delete_version_tag(self, name: str, version: int, key: str) -> None:
-        self._call(f"{name} version {version}", self.client.delete_model_version_tag, name, str(version), key,
+        self.call(f"{name} version {version}", self.client.delete_model_version_tag, name, str(version), key,
                    version=(name, version))
 
     def set_stage(self, name: str, version: int, stage: str) -> bool:
@@ -327,7 +328,7 @@ class MlflowRegistry:
         """The id of experiment ``name``, created with this registry's artifact root when missing."""
         from mlflow.exceptions import MlflowException
 
-        experiment = self._call(name, self.client.get_experiment_by_name, name)
+        experiment = self.call(name, self.client.get_experiment_by_name, name)
         if experiment is not None:
             return str(experiment.experiment_id)
         local = not self.is_remote and self.artifact_root
@@ -336,8 +337,9 @@ class MlflowRegistry:
         try:
             return str(self.client.create_experiment(name, artifact_location=location))
         except MlflowException as err:
-            if err.error_code == "RESOURCE_ALREADY_EXISTS":  # created concurrently
-                return str(self._call(name, self.client.get_experiment_by_name, name).experiment_id)
+            raced = self.call(name, self.client.get_experiment_by_name, name)
+            if err.error_code == "RESOURCE_ALREADY_EXISTS" and raced is not None:  # created concurrently
+                return str(raced.experiment_id)
             raise RegistryError(name, str(err.message).splitlines()[0]) from err
 
 
