@@ -96,11 +96,14 @@ def hash_(c: Context, write: bool = False, json: bool = False) -> None:
     }
 )
 @handle_errors
-def diff(c: Context, base: str, head: str = "HEAD", json: bool = False) -> None:
+def diff(c: Context, base: str | None = None, head: str = "HEAD", json: bool = False) -> None:
     """Semantic diff between two commits: strategies, config fields and release pins that changed."""
     from tradai_release.diff import diff_refs
+    from tradai_release.errors import InputError
     from tradai_release.settings import Settings
 
+    if not base:
+        raise InputError("diff", "--base", "required (the older git ref to compare with)")
     result = diff_refs(Settings().repo, base, head)
     if json:
         from tradai_release.cli import print_json

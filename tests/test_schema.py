@@ -45,8 +45,8 @@ def test_unknown_key_names_file_line_and_path() -> None:
     ]
     top = tradai_problems(SEED_TRADAI + "extra: 1\n")
     assert top == [
-        "strategies/MyStrategy/tradai.yaml:51: extra: unknown key (allowed: deployment, mlflow, optimization, "
-        "retraining, strategy, strategy_service)"
+        "strategies/MyStrategy/tradai.yaml:51: extra: unknown key (allowed: deployment, mlflow, "
+        "optimization, retraining, strategy, strategy_service)"
     ]
 
 

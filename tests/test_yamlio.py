@@ -95,9 +95,9 @@ def test_line_of_field_paths() -> None:
 
 def test_json_strict() -> None:
     assert load_json(b'{"a": 1}', "c.json").data == {"a": 1}
-    with pytest.raises(InputError, match="c.json: a: duplicate key"):
+    with pytest.raises(InputError, match=r"c\.json: a: duplicate key"):
         load_json(b'{"a": 1, "a": 2}', "c.json")
-    with pytest.raises(InputError, match="c.json:2: \\(json\\): malformed JSON"):
+    with pytest.raises(InputError, match=r"c\.json:2: \(json\): malformed JSON"):
         load_json(b'{"a": 1,\n}', "c.json")
     with pytest.raises(InputError, match="NaN is not allowed"):
         load_json(b'{"a": NaN}', "c.json")

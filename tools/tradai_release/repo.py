@@ -99,6 +99,8 @@ class GitTree:
         from git import Repo
 
         self.ref = ref
+        if ref.startswith("-"):
+            raise GitError(ref, "a ref cannot start with '-'")
         try:
             self._repo: Repo = Repo(repo_root)
             commit = self._repo.commit(ref)
@@ -189,8 +191,9 @@ class ReleaseRepo:
     """The desired state at one tree: valid strategies and manifests, and every problem met loading them.
 
     A file with a problem is left out of ``strategies`` / ``manifests``; ``config_hashes``
-    still holds the hash of every tradai.yaml that parsed, and ``strategy_names`` every
-    directory under ``strategies/``, so cross-file rules can say precisely what is wrong.
+    still holds the hash of every tradai.yaml that is valid (even when its ml_config.json
+    is not), and ``strategy_names`` every directory under ``strategies/``, so cross-file
+    rules can say precisely what is wrong without repeating a broken file's problem.
     """
 
     label: str
@@ -293,8 +296,10 @@ def _load_strategy(
     hash_ = None
     found: list[InputError] = []
     if tradai is not None:
-        found += check_tradai(name, tradai)
-        hash_ = config_hash(tradai.data)
+        tradai_problems = check_tradai(name, tradai)
+        found += tradai_problems
+        if not tradai_problems:
+            hash_ = config_hash(tradai.data)
     if ml_config is not None:
         found += check_ml_config(ml_config)
     problems.extend(found)

@@ -289,7 +289,7 @@ class HashReport:
 def hash_strategies(repo_root: Path | str, *, write: bool = False) -> HashReport:
     """Config hash of every strategy's tradai.yaml; with ``write``, refresh every manifest's config pins.
 
-    A tradai.yaml that does not parse has no hash: its problem is reported and its pins are left alone.
+    A tradai.yaml that is not valid has no hash: its problems are reported and its pins are left alone.
     """
     from tradai_release.manifest_edit import refresh_config_pins
 
