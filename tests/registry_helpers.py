@@ -1,0 +1,29 @@
+"""Hand-built TrainingResult values for the registry tests (training itself is not needed)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from tradai_release.training.result import TrainingResult
+
+METRICS = {"accuracy": 0.61, "position_accuracy": 0.55, "total_profit": 120.5, "sharpe_ratio": 1.3,
+           "max_drawdown": 0.12, "win_rate": 0.52, "total_trades": 42.0}
+
+
+def training_result(root: Path, name: str | None = None, **metrics: float) -> TrainingResult:
+    name = name or f"strat_{uuid.uuid4().hex[:8]}"
+    model_dir = root / "models" / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "signal.onnx").write_bytes(b"\x08\x07fake-onnx")
+    (model_dir / "features.json").write_text('["rsi_14", "ema_ratio"]\n', encoding="utf-8")
+    return TrainingResult(
+        strategy_name=name,
+        model_dir=model_dir,
+        features=("rsi_14", "ema_ratio"),
+        metrics={**METRICS, **metrics},
+        params={"n_estimators": 50, "max_depth": 4, "learning_rate": 0.1},
+        git_commit="0123456789abcdef0123456789abcdef01234567",
+        trace_id=f"trace-{uuid.uuid4().hex[:8]}",
+        data_rows=500,
+    )

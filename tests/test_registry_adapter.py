@@ -1,0 +1,124 @@
+"""MlflowRegistry on a temporary SQLite registry and, end to end, on a real ``mlflow server``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from registry_helpers import training_result
+from tradai_release.errors import ModelVersionNotFound, RegistryError
+from tradai_release.registry.adapter import MlflowRegistry, MlflowTagSource, ModelRegistry
+from tradai_release.registry.registrar import ModelRegistrar
+from tradai_release.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def sqlite_registry(tmp_path_factory: pytest.TempPathFactory) -> MlflowRegistry:
+    root = tmp_path_factory.mktemp("mlflow")
+    return MlflowRegistry(f"sqlite:///{root}/mlflow.db", str(root / "artifacts"))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    assert not (tmp_path / "mlruns").exists(), "MLflow wrote into ./mlruns"
+
+
+def exercise(registry: MlflowRegistry, root: Path) -> None:
+    """The adapter contract, shared by the SQLite and the HTTP test."""
+    assert isinstance(registry, ModelRegistry)
+    registrar = ModelRegistrar(registry)
+    first, second = training_result(root), training_result(root)
+    for result in (first, first, first, second):
+        registrar.register(result)
+
+    before = registry.calls
+    found = registry.versions([first.strategy_name, second.strategy_name, "absent_model_x"])
+    # models + versions + experiments + runs: independent of how many versions there are
+    assert registry.calls - before == 4
+    assert [info.version for info in found[first.strategy_name]] == [1, 2, 3]
+    assert [info.version for info in found[second.strategy_name]] == [1]
+    assert found["absent_model_x"] == []
+    info = found[first.strategy_name][0]
+    assert isinstance(info.version, int)
+    assert info.status == "READY"
+    assert info.metrics["sharpe_ratio"] == pytest.approx(1.3)
+    assert info.tags["strategy_name"] == first.strategy_name
+    assert info.created_at is not None
+
+    name = first.strategy_name
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no FutureWarning about stages may reach the user
+        registry.set_alias(name, "p1", 2)
+        registry.set_alias(name, "p1-staging", 3)
+        registry.set_version_tag(name, 2, "lifecycle", "Production")
+        registry.set_version_tag(name, 2, "scratch", "x")
+        registry.delete_version_tag(name, 2, "scratch")
+        assert registry.set_stage(name, 2, "Production") is True
+
+    two = registry.get_version(name, 2)
+    assert (two.version, two.aliases, two.stage, two.lifecycle) == (2, ("p1",), "Production", "Production")
+    assert "scratch" not in two.tags
+    assert two.metrics["total_trades"] == 42.0
+    listed = {i.version: i for i in registry.versions([name])[name]}
+    assert listed[2].aliases == ("p1",) and listed[3].aliases == ("p1-staging",)
+
+    registry.set_alias(name, "p1", 3)
+    registry.delete_alias(name, "p1-staging")
+    assert registry.get_version(name, 3).aliases == ("p1",)
+    assert registry.get_version(name, 2).aliases == ()
+
+    assert MlflowTagSource(registry).model_version_tags(name, 1)["trace_id"] == first.trace_id
+
+    with pytest.raises(ModelVersionNotFound, match=f"{name} version 99: model version not found"):
+        registry.get_version(name, 99)
+    with pytest.raises(ModelVersionNotFound):
+        registry.set_alias(name, "p2", 99)
+    with pytest.raises(ModelVersionNotFound):
+        registry.get_version("absent_model_x", 1)
+    with pytest.raises(RegistryError, match="unknown stage"):
+        registry.set_stage(name, 1, "Live")
+    registry.create_registered_model_if_missing(name)  # existing: no error
+
+
+def test_sqlite_registry_contract(sqlite_registry: MlflowRegistry, workdir: Path) -> None:
+    exercise(sqlite_registry, workdir)
+
+
+def test_versions_of_many_models_batch_into_chunks(sqlite_registry: MlflowRegistry, workdir: Path) -> None:
+    names = [f"nobody_{i}" for i in range(120)]  # three name chunks, no versions so no run lookups
+    before = sqlite_registry.calls
+    found = sqlite_registry.versions(names)
+    assert sqlite_registry.calls - before == 6
+    assert set(found) == set(names)
+
+
+def test_names_with_quotes_are_escaped(sqlite_registry: MlflowRegistry, workdir: Path) -> None:
+    assert sqlite_registry.versions(["it's"]) == {"it's": []}
+
+
+def test_for_env_uses_the_env_database_under_the_state_dir(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    registry = MlflowRegistry.for_env("staging", settings)
+    assert registry.tracking_uri == f"sqlite:///{tmp_path.as_posix()}/staging/mlflow.db"
+    assert registry.artifact_root == f"{tmp_path.as_posix()}/staging/mlartifacts"
+    assert registry.calls == 0  # nothing contacted yet
+
+
+def test_unreachable_server_is_a_registry_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    registry = MlflowRegistry("http://127.0.0.1:9")
+    with pytest.raises(RegistryError, match="mlflow: "):
+        registry.versions(["x"])
+
+
+@pytest.mark.e2e
+def test_http_registry_contract(mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    exercise(MlflowRegistry(mlflow_server, str(tmp_path / "unused")), tmp_path)
+    assert not (tmp_path / "unused").exists()  # the server keeps its own artifacts
