@@ -35,11 +35,95 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
-@functools.cache
-def _validator(name: str) -> Any:
-    from jsonschema import Draft202012Validator
+_SPLITTABLE = frozenset(
+    {"type", "properties", "additionalProperties", "required", "propertyNames", "title", "description"}
+)
+_ROOT_ONLY = frozenset({"$schema", "$id", "$defs"})
+_MEMO_LIMIT = 20_000
 
-    return Draft202012Validator(load_schema(name))
+
+class _Checker:
+    """Validates against one schema, memoising the verdict on each repeated sub-value.
+
+    Manifests repeat the same pin in every profile and strategies share whole
+    sections, so object schemas are split into a shallow check (required, unknown
+    keys, key names) plus one check per property value, and each leaf check is
+    memoised on the value's canonical JSON. The errors are jsonschema's own, with
+    paths re-rooted, so messages are exactly those of a whole-document validation.
+    """
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        from jsonschema import Draft202012Validator
+
+        self._cls = Draft202012Validator
+        self._defs = {key: schema[key] for key in _ROOT_ONLY if key in schema}
+        self._root = schema
+        self._validators: dict[int, Any] = {}
+        self._memo: dict[tuple[int, str], list[ValidationError]] = {}
+
+    def errors(self, data: Any) -> list[tuple[list[str | int], ValidationError]]:
+        found: list[tuple[list[str | int], ValidationError]] = []
+        self._check(self._root, data, [], found)
+        return found
+
+    def _validator(self, schema: dict[str, Any]) -> Any:
+        key = id(schema)
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = self._cls({**schema, **self._defs})
+            self._validators[key] = validator
+        return validator
+
+    def _check(
+        self,
+        schema: Any,
+        data: Any,
+        path: list[str | int],
+        found: list[tuple[list[str | int], ValidationError]],
+    ) -> None:
+        if not isinstance(schema, dict):
+            if schema is False:
+                found += [(path, error) for error in self._cls(False).iter_errors(data)]
+            return
+        keywords = set(schema) - _ROOT_ONLY
+        if isinstance(data, dict) and schema.get("type") == "object" and keywords <= _SPLITTABLE:
+            properties = schema.get("properties", {})
+            extra = schema.get("additionalProperties", True)
+            shallow = {key: value for key, value in schema.items() if key not in _ROOT_ONLY}
+            shallow["properties"] = {key: True for key in properties}
+            shallow["additionalProperties"] = extra if isinstance(extra, bool) else True
+            shallow_errors = list(self._validator_for_shallow(schema, shallow).iter_errors(data))
+            found += [(path, error) for error in shallow_errors]
+            for key, value in data.items():
+                child = properties.get(key, extra if isinstance(extra, dict) else None)
+                if child is not None:
+                    self._check(child, value, [*path, key], found)
+            return
+        try:
+            memo_key = (id(schema), json.dumps(data, sort_keys=True, separators=(",", ":")))
+        except (TypeError, ValueError):
+            found += [(path, error) for error in self._validator(schema).iter_errors(data)]
+            return
+        cached = self._memo.get(memo_key)
+        if cached is None:
+            if len(self._memo) > _MEMO_LIMIT:
+                self._memo.clear()
+            cached = list(self._validator(schema).iter_errors(data))
+            self._memo[memo_key] = cached
+        found += [(path, error) for error in cached]
+
+    def _validator_for_shallow(self, schema: dict[str, Any], shallow: dict[str, Any]) -> Any:
+        key = -id(schema)
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = self._cls({**shallow, **self._defs})
+            self._validators[key] = validator
+        return validator
+
+
+@functools.cache
+def _checker(name: str) -> _Checker:
+    return _Checker(load_schema(name))
 
 
 def check(name: str, document: Document) -> list[InputError]:
@@ -47,14 +131,14 @@ def check(name: str, document: Document) -> list[InputError]:
 
     An empty list means the document matches schema ``name``.
     """
-    validator = _validator(name)
     from jsonschema.exceptions import relevance
 
     problems: list[InputError] = []
     seen: set[tuple[str, str]] = set()
-    for error in sorted(validator.iter_errors(document.data), key=relevance):
+    found = _checker(name).errors(document.data)
+    for prefix, error in sorted(found, key=lambda item: relevance(item[1])):
         for path, reason in _explain(error):
-            problem = document.error(path, reason)
+            problem = document.error([*prefix, *path], reason)
             key = (problem.field, problem.reason)
             if key not in seen:
                 seen.add(key)
