@@ -295,3 +295,42 @@ def test_changed_since_names_strategies_and_manifests(repo: Path) -> None:
     assert changes.strategies == frozenset({"MyStrategy"})
     assert changes.manifests == frozenset({("prod", 1), ("staging", 4)})
     assert changes.environments == frozenset({"prod", "staging"})
+
+
+def test_manifest_edits_keep_comments_and_order(repo: Path) -> None:
+    from tradai_release.errors import InputError
+    from tradai_release.manifest_edit import edit_manifest
+
+    path = repo / "releases" / "prod" / "profile-1.yaml"
+    before = path.read_text()
+    with edit_manifest(path, "releases/prod/profile-1.yaml") as editor:
+        editor.set_production("MyStrategy", 3)
+        editor.set_staging("MyStrategy", 4)
+        editor.set_override("MyStrategy", "alice", "drawdown within the desk's limit")
+        editor.set_artifacts("v20260501-p1", "0" * 64)
+    after = path.read_text()
+    assert after.splitlines()[0] == before.splitlines()[0]  # the header comment survives
+    assert "  tag: v20260501-p1   # model-hub tag" in after
+    assert "  sha256: '" + "0" * 64 + "'" in after  # quoted: an all-digit hash must stay a string
+    loaded = load_release_repo(WorkTree(repo)).manifests[("prod", 1)]
+    model = loaded.strategies["MyStrategy"].model
+    assert (model.production, model.staging, model.override and model.override.approved_by) == (3, 4, "alice")
+    assert list(loaded.strategies) == ["MyStrategy", "PascalStrategy"]
+
+    with edit_manifest(path) as editor:
+        editor.set_staging("MyStrategy", None)
+        editor.set_override("MyStrategy", None)
+    assert "staging" not in path.read_text() and "override" not in path.read_text()
+
+    # An edit that would break the manifest is refused and nothing is written.
+    current = path.read_text()
+    with pytest.raises(InputError, match=r"strategies\.MyStrategy\.config"), edit_manifest(path) as editor:
+        editor.set_config("MyStrategy", "not-a-hash")
+    assert path.read_text() == current
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+    # Nothing to change: the file is not rewritten at all.
+    stamp = path.stat().st_mtime_ns
+    with edit_manifest(path) as editor:
+        editor.set_production("MyStrategy", 3)
+    assert path.stat().st_mtime_ns == stamp
