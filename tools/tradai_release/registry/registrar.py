@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import tempfile
@@ -92,7 +94,8 @@ class ModelRegistrar:
             model_dir = Path(scratch) / MODEL_ARTIFACT_PATH
             self._write_model(result, model_dir, run_id)
             registry.call(name, client.log_artifacts, run_id, str(model_dir), MODEL_ARTIFACT_PATH)
-        registry.call(name, client.set_terminated, run_id)
+        with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints run URLs; keep --json output clean
+            registry.call(name, client.set_terminated, run_id)
 
         tags = {
             "strategy_name": name,

@@ -1,0 +1,107 @@
+"""ModelRegistrar: one run, one tagged READY version, the bundle and its MLmodel under the artifact root."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from registry_helpers import training_result
+from tradai_release.errors import RegistryError
+from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.registry.registrar import ModelRegistrar, RegisteredVersion, register_training
+from tradai_release.settings import ENVIRONMENTS, Settings
+
+
+def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    registry = MlflowRegistry(f"sqlite:///{tmp_path}/db/mlflow.db", str(tmp_path / "artifacts"))
+    registrar = ModelRegistrar(registry)
+    result = training_result(tmp_path)
+    config = {"strategy": {"name": result.strategy_name, "version": "1.0.0"}, "mlflow": {"enabled": True}}
+    registrar.register(result, r2_tag="warmup")  # first registration also creates the database
+
+    started = time.perf_counter()
+    registered = registrar.register(result, r2_tag=f"{result.strategy_name}/v2", config=config)
+    print(f"\nregistration on SQLite: {time.perf_counter() - started:.3f} s")
+
+    assert registered == RegisteredVersion(result.strategy_name, 2, registered.run_id)
+    info = registry.get_version(result.strategy_name, 2)
+    assert info.status == "READY"
+    assert info.tags == {
+        "strategy_name": result.strategy_name,
+        "git_commit": result.git_commit,
+        "r2_tag": f"{result.strategy_name}/v2",
+        "feature_count": "2",
+        "trace_id": result.trace_id,
+        "lifecycle": "None",
+    }
+    assert info.metrics == pytest.approx(result.metrics)
+
+    run = registry.client.get_run(registered.run_id)
+    assert run.data.params["n_estimators"] == "50"
+    assert run.data.params["config.strategy.version"] == "1.0.0"
+    assert run.data.params["config.mlflow.enabled"] == "true"
+    assert run.data.params["feature_count"] == "2"
+    assert run.data.tags["mlflow.source.git.commit"] == result.git_commit
+    assert run.info.status == "FINISHED"
+
+    model_dirs = list((tmp_path / "artifacts").rglob("MLmodel"))
+    assert len(model_dirs) == 2 and not (tmp_path / "mlruns").exists()
+    latest = next(path.parent for path in model_dirs if registered.run_id in str(path))
+    assert (latest / "signal.onnx").read_bytes() == b"\x08\x07fake-onnx"
+    assert (latest / "requirements.txt").read_text().split() == ["onnxruntime", "numpy", "scikit-learn"]
+    mlmodel = yaml.safe_load((latest / "MLmodel").read_text())
+    assert "rsi_14" in mlmodel["signature"]["inputs"]
+    assert mlmodel["flavors"]["tradai_bundle"]["files"] == ["features.json", "signal.onnx"]
+
+
+def test_register_without_r2_tag_or_commit(tmp_path: Path) -> None:
+    registry = MlflowRegistry(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"))
+    result = training_result(tmp_path)
+    bare = type(result)(**{**result.__dict__, "git_commit": None})
+    registered = ModelRegistrar(registry).register(bare)
+    tags = registry.get_version(registered.name, registered.version).tags
+    assert "r2_tag" not in tags and "git_commit" not in tags
+
+
+def test_missing_model_dir_is_a_registry_error(tmp_path: Path) -> None:
+    result = training_result(tmp_path)
+    for path in result.model_dir.iterdir():
+        path.unlink()
+    result.model_dir.rmdir()
+    registry = MlflowRegistry(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"))
+    with pytest.raises(RegistryError, match=r"model directory .* does not exist"):
+        ModelRegistrar(registry).register(result)
+    assert registry.calls == 0
+
+
+def test_register_training_registers_in_every_env(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state")
+    result = training_result(tmp_path)
+    registered = register_training(settings, result, r2_tag="t1")
+    assert set(registered) == set(ENVIRONMENTS)
+    for env in ENVIRONMENTS:
+        assert registered[env].version == 1
+        info = MlflowRegistry.for_env(env, settings).get_version(result.strategy_name, 1)
+        assert info.tags["r2_tag"] == "t1"
+        assert (tmp_path / "state" / env / "mlflow.db").exists()
+        assert list((tmp_path / "state" / env / "mlartifacts").rglob("MLmodel"))
+    only_dev = register_training(settings, result, None, envs=["dev"])
+    assert list(only_dev) == ["dev"] and only_dev["dev"].version == 2
+
+
+@pytest.mark.e2e
+def test_register_over_http(mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    registry = MlflowRegistry(mlflow_server, str(tmp_path / "unused"))
+    result = training_result(tmp_path)
+    registered = ModelRegistrar(registry).register(result, r2_tag="http-tag")
+    assert registered.version == 1
+    info = registry.get_version(result.strategy_name, 1)
+    assert info.tags["r2_tag"] == "http-tag" and info.status == "READY"
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "unused").exists()
+    assert "View run" not in capsys.readouterr().out  # stdout stays clean for --json
