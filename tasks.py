@@ -115,6 +115,72 @@ def diff(c: Context, base: str | None = None, head: str = "HEAD", json: bool = F
         render_diff(result)
 
 
+# --- model registry: models / rollback-candidates ---------------------------------------------------
+
+
+@task(
+    help={
+        "strategy": "the strategy (= registered model name)",
+        "env": "one environment (default: dev, staging and prod, each with its own registry)",
+        "json": "print the versions as one JSON object",
+    }
+)
+@handle_errors
+def models(c: Context, strategy: str = "", env: str | None = None, json: bool = False) -> None:
+    """List a strategy's registered model versions: lifecycle, aliases, metrics, r2_tag, git_commit."""
+    from tradai_release.errors import InputError
+    from tradai_release.registry.views import models_in_envs
+    from tradai_release.settings import ENVIRONMENTS, Settings
+
+    if not strategy:
+        raise InputError("models", "--strategy", "required (the strategy whose model versions to list)")
+    settings = Settings()
+    envs = (env,) if env else ENVIRONMENTS
+    for name in envs:
+        settings.backends(name)  # an unknown env is a one-line error before any registry is opened
+    views = models_in_envs(settings, strategy, envs)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json({"strategy": strategy, "versions": [view.to_dict() for view in views]})
+    else:
+        from tradai_release.render.models import render_models
+
+        render_models(strategy, views)
+
+
+@task(
+    name="rollback-candidates",
+    help={
+        "strategy": "the strategy (= registered model name)",
+        "env": "the environment whose registry to read",
+        "json": "print the candidates as one JSON object",
+    },
+)
+@handle_errors
+def rollback_candidates(c: Context, strategy: str = "", env: str = "", json: bool = False) -> None:
+    """Versions that were Production in the environment before, most recently retired first."""
+    from tradai_release.errors import InputError
+    from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.registry.views import rollback_candidates as candidates_of
+    from tradai_release.settings import Settings
+
+    if not strategy:
+        raise InputError("rollback-candidates", "--strategy", "required (the strategy to roll back)")
+    if not env:
+        raise InputError("rollback-candidates", "--env", "required (dev, staging or prod)")
+    settings = Settings()
+    candidates = candidates_of(MlflowRegistry.for_env(env, settings), strategy, env)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json({"strategy": strategy, "env": env, "candidates": [item.to_dict() for item in candidates]})
+    else:
+        from tradai_release.render.models import render_rollback_candidates
+
+        render_rollback_candidates(strategy, env, candidates)
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 STRATEGY_TASKS: dict[str, Task] = {}

@@ -172,6 +172,8 @@ class MlflowRegistry:
 
     def versions(self, names: Iterable[str]) -> dict[str, list[ModelVersionInfo]]:
         wanted = sorted(set(names))
+        if self.tracking_uri.startswith("sqlite:///") and not Path(self.tracking_uri[10:]).exists():
+            return {name: [] for name in wanted}  # an environment nothing was registered in yet: no database
         found: dict[str, list[ModelVersion]] = {name: [] for name in wanted}
         aliases: dict[tuple[str, int], list[str]] = {}
         for chunk in _chunks(wanted, _NAMES_PER_SEARCH):
