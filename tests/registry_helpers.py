@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from tradai_release.registry.fake import FakeRegistry
+from tradai_release.registry.lifecycle import DesiredLifecycle
 from tradai_release.training.result import TrainingResult
 
 METRICS = {"accuracy": 0.61, "position_accuracy": 0.55, "total_profit": 120.5, "sharpe_ratio": 1.3,
@@ -27,3 +29,19 @@ def training_result(root: Path, name: str | None = None, **metrics: float) -> Tr
         trace_id=f"trace-{uuid.uuid4().hex[:8]}",
         data_rows=500,
     )
+
+
+def apply(registry: FakeRegistry, desired: DesiredLifecycle) -> None:
+    """What the engine does with a DesiredLifecycle (enough to test convergence)."""
+    for tag in desired.tag_changes:
+        if tag.value is None:
+            registry.delete_version_tag(tag.name, tag.version, tag.key)
+        else:
+            registry.set_version_tag(tag.name, tag.version, tag.key, tag.value)
+    for alias in desired.alias_changes:
+        if alias.version is None:
+            registry.delete_alias(alias.name, alias.alias)
+        else:
+            registry.set_alias(alias.name, alias.alias, alias.version)
+    for stage in desired.stage_changes:
+        registry.set_stage(stage.name, stage.version, stage.desired)

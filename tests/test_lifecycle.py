@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from registry_helpers import apply
 from tradai_release.registry.adapter import ModelVersionInfo
 from tradai_release.registry.fake import FakeRegistry
 from tradai_release.registry.lifecycle import (
@@ -23,22 +24,6 @@ from tradai_release.registry.lifecycle import (
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 STAMP = "2026-01-02T03:04:05+00:00"
-
-
-def apply(registry: FakeRegistry, desired: DesiredLifecycle) -> None:
-    """What the engine does with a DesiredLifecycle (enough to test convergence)."""
-    for tag in desired.tag_changes:
-        if tag.value is None:
-            registry.delete_version_tag(tag.name, tag.version, tag.key)
-        else:
-            registry.set_version_tag(tag.name, tag.version, tag.key, tag.value)
-    for alias in desired.alias_changes:
-        if alias.version is None:
-            registry.delete_alias(alias.name, alias.alias)
-        else:
-            registry.set_alias(alias.name, alias.alias, alias.version)
-    for stage in desired.stage_changes:
-        registry.set_stage(stage.name, stage.version, stage.desired)
 
 
 def converge(registry: FakeRegistry, pins: list[ProfilePin], **kwargs: object) -> DesiredLifecycle:
