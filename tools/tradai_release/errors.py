@@ -110,3 +110,27 @@ class ModelVersionNotFound(RegistryError):
         self.name = name
         self.version = version
         super().__init__(f"{name} version {version}", "model version not found")
+
+
+class HubError(TradaiError):
+    """The model hub refused an operation; ``where`` names the hub and the tag, pointer or file."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        super().__init__(f"model hub {where}: {detail}")
+
+
+class TagNotFound(HubError):
+    """The model hub has no such tag (or no latest / profile pointer to resolve one)."""
+
+
+class TagExists(HubError):
+    """A push or tag-only named a tag that already exists (tags are immutable)."""
+
+
+class HubIntegrityError(HubError):
+    """A manifest or blob does not hash to (or is not the size) recorded for it: tampered or truncated."""
+
+
+class ModelCompatError(HubError):
+    """A bundle's model_compat.json disagrees with the features the strategy expects."""

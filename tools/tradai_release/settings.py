@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = "sqlite:///{state_dir}/{env}/mlflow.db"
     mlflow_artifact_root: str = "{state_dir}/{env}/mlartifacts"
     hub_uri: str = "file://{state_dir}/hub"
+    models_dir: Path = Path("models")  # the bundle the hub pushes and pulls; relative = under repo
     envs: dict[str, EnvOverrides] = Field(default_factory=dict)
 
     aws_endpoint_url: str | None = None
@@ -106,6 +107,10 @@ class Settings(BaseSettings):
             mlflow_artifact_root=fill(self.mlflow_artifact_root),
             hub_uri=fill(self.hub_uri),
         )
+
+    def models_path(self) -> Path:
+        """``models_dir`` resolved: a relative path is taken under ``repo``."""
+        return (self.repo / self.models_dir.expanduser()).resolve()
 
     def aws(self) -> AwsOptions:
         """How to reach S3/DynamoDB for configs and release state (standard AWS credential chain)."""

@@ -1,0 +1,53 @@
+"""Validation of hub names (tags, manifest paths) before they reach a key or a filesystem path."""
+
+from __future__ import annotations
+
+import re
+
+from tradai_release.errors import InputError
+
+TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_tag(name: str, *, where: str = "tag") -> str:
+    """Return ``name`` if it is a valid tag name; otherwise raise InputError naming ``where``.
+
+    Tags become object keys (``tags/<tag>.json``), so a tag may not contain ``/``,
+    ``..`` or anything outside ``[A-Za-z0-9._-]``.
+    """
+    if not isinstance(name, str) or not TAG_PATTERN.fullmatch(name) or ".." in name:
+        raise InputError(where, "tag", f"invalid tag name {name!r} (letters, digits, '.', '_', '-'; no '..')")
+    return name
+
+
+def check_relpath(path: str, *, where: str) -> str:
+    """Return ``path`` if it is a safe relative POSIX path of a bundle file; else raise InputError.
+
+    Refused: empty, absolute, ``..`` or ``.`` segments, empty segments, backslashes, control characters.
+    """
+    reason = _relpath_problem(path)
+    if reason:
+        raise InputError(where, "files", f"{path!r}: {reason}")
+    return path
+
+
+def _relpath_problem(path: object) -> str | None:
+    if not isinstance(path, str) or not path:
+        return "empty path"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return "control character in path"
+    if "\\" in path:
+        return "backslash in path"
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        return "absolute path"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "'..', '.' or empty segment in path"
+    return None
+
+
+def check_sha256(value: object, *, where: str, field: str = "sha256") -> str:
+    """Return ``value`` if it is a lowercase hex SHA-256 digest; else raise InputError."""
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise InputError(where, field, f"not a sha256 hex digest: {value!r}")
+    return value
