@@ -14,6 +14,7 @@ from tradai_release.hub.hub import (
     TransferProgress,
     check_compat,
     ensure_models_present,
+    features_from_repo,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "TransferProgress",
     "check_compat",
     "ensure_models_present",
+    "features_from_repo",
 ]
