@@ -96,9 +96,7 @@ def main() -> int:
         files = _build_bundle(models, args.size_mb)
         total = sum(p.stat().st_size for p in files)
         mb = total / 1024 / 1024
-        print(
-            f"bundle: {len(files)} files, {mb:.0f} MB; moto_server at {server.url}; hub workers {args.workers}"
-        )
+        print(f"bundle: {len(files)} files, {mb:.0f} MB; moto at {server.url}; hub workers {args.workers}")
         config = TransferConfig(
             multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=args.workers
         )
