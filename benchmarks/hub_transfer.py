@@ -36,6 +36,7 @@ def _servers() -> object:
     spec = importlib.util.spec_from_file_location("servers", ROOT / "tests" / "servers.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["servers"] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 
