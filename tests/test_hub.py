@@ -273,7 +273,19 @@ def test_bad_tag_names_are_refused(hub: ModelHub, bundle: Path, tmp_path: Path, 
 
 
 @pytest.mark.parametrize(
-    "path", ["../outside.pkl", "a/../../b", "/etc/passwd", "a\\b", "a//b", "./a", "a/\x00b", "C:/x", ""]
+    "path",
+    [
+        "../outside.pkl",
+        "a/../../b",
+        "/etc/passwd",
+        "a\\b",
+        "a//b",
+        "./a",
+        "a/\x00b",
+        "C:/x",
+        "",
+        "AlphaStrategy/model_compat.json/x",
+    ],
 )
 def test_manifest_with_bad_path_is_refused(
     hub: ModelHub, store: CountingStore, bundle: Path, tmp_path: Path, path: str

@@ -129,6 +129,11 @@ class TagManifest:
             files[path] = FileEntry(
                 check_sha256(entry.get("sha256"), where=where, field=f"files.{path}.sha256"), size
             )
+        for path in files:
+            parents = path.split("/")[:-1]
+            for depth in range(1, len(parents) + 1):
+                if "/".join(parents[:depth]) in files:
+                    raise InputError(where, "files", f"{path!r}: a parent of it is also a file")
         metadata = raw.get("metadata", {})
         if not isinstance(metadata, dict):
             raise InputError(where, "metadata", "not an object")
