@@ -134,3 +134,39 @@ class HubIntegrityError(HubError):
 
 class ModelCompatError(HubError):
     """A bundle's model_compat.json disagrees with the features the strategy expects."""
+
+
+class ConfigError(TradaiError):
+    """The config version registry or the config bucket refused an operation; ``target`` names it."""
+
+    def __init__(self, target: str, detail: str) -> None:
+        self.target = target
+        super().__init__(f"config {target}: {detail}")
+
+
+class ConfigVersionNotFound(ConfigError):
+    """A strategy has no such config version (never created, or deprecated and expired)."""
+
+    def __init__(self, strategy_name: str, config_id: str) -> None:
+        self.strategy_name = strategy_name
+        self.config_id = config_id
+        super().__init__(f"{strategy_name} {config_id}", "config version not found")
+
+
+class ConfigConflict(ConfigError):
+    """Concurrent writers kept changing a strategy's registry head; the operation gave up after retrying."""
+
+
+class ConfigIntegrityError(ConfigError):
+    """A stored config object differs from what its key's hash says (tampered, or a different body)."""
+
+
+class StartupError(TradaiError):
+    """The runtime config merged from its sources is invalid; names the field and the source it came from."""
+
+    def __init__(self, field: str, source: str, reason: str, more: int = 0) -> None:
+        self.field = field
+        self.source = source
+        self.reason = reason
+        extra = f" (and {more} more)" if more else ""
+        super().__init__(f"startup: {field}: {reason} (from {source}){extra}")
