@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
-class ConfigStatus(str, enum.Enum):
+class ConfigStatus(enum.StrEnum):
     """Lifecycle of a config version: DRAFT -> ACTIVE -> DEPRECATED (and back to ACTIVE on rollback)."""
 
     DRAFT = "DRAFT"
@@ -95,9 +95,9 @@ class ConfigVersion:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat()
+    return moment.astimezone(UTC).isoformat()
 
 
 def _parse(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.confighash import canonical_json, config_hash, config_id
@@ -45,7 +45,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,9 @@ class ConfigVersionService:
             hash_condition = (
                 Condition(exists=False)
                 if hash_item is None
-                else Condition(equals={"target": hash_item["target"]})  # a stale pointer to an expired version
+                else Condition(
+                    equals={"target": hash_item["target"]}
+                )  # a stale pointer to an expired version
             )
             operations: list[Operation] = [
                 Put(new_head, condition=_head_condition(head)),
@@ -157,10 +159,12 @@ class ConfigVersionService:
                 _backoff(attempt)
                 continue
             return version
-        raise ConfigConflict(strategy_name, f"create_version gave up after {self.max_attempts} concurrent conflicts")
+        raise ConfigConflict(
+            strategy_name, f"create_version gave up after {self.max_attempts} concurrent conflicts"
+        )
 
     def activate(self, strategy_name: str, config_id: str) -> ConfigVersion:
-        """Make ``config_id`` the ACTIVE version; the previous ACTIVE becomes DEPRECATED in the same transaction.
+        """Make ``config_id`` ACTIVE; the previous ACTIVE becomes DEPRECATED in the same transaction.
 
         The deprecated version gets ``superseded_by`` and a TTL 90 days ahead. A
         DEPRECATED version can be activated again (a rollback): its TTL is cleared.
@@ -197,7 +201,10 @@ class ConfigVersionService:
                         previous, status=ConfigStatus.DEPRECATED, superseded_by=config_id, expires_at=expires
                     )
                     operations.append(
-                        Put(deprecated.to_item(), condition=Condition(equals={"status": previous.status.value}))
+                        Put(
+                            deprecated.to_item(),
+                            condition=Condition(equals={"status": previous.status.value}),
+                        )
                     )
                     operations += self._hash_ttl(previous, expires)
             try:
@@ -216,8 +223,7 @@ class ConfigVersionService:
         """Every live version of a strategy, newest first (expired DEPRECATED versions are hidden)."""
         now = self.clock()
         versions = [
-            ConfigVersion.from_item(item)
-            for item in self.table.query(strategy_name, prefix=VERSION_PREFIX)
+            ConfigVersion.from_item(item) for item in self.table.query(strategy_name, prefix=VERSION_PREFIX)
         ]
         live = [version for version in versions if not version.is_expired(now)]
         return sorted(live, key=lambda version: version.version_number, reverse=True)
@@ -269,7 +275,7 @@ class ConfigVersionService:
         return states
 
     def active_by_strategy(self) -> dict[str, ConfigVersion]:
-        """The ACTIVE version of every strategy that has one, from one scan (independent of strategy count)."""
+        """The ACTIVE version of every strategy that has one: one scan, whatever the strategy count."""
         return {name: state.active for name, state in self.states().items() if state.active is not None}
 
     # --- helpers ----------------------------------------------------------------------------------
@@ -305,7 +311,7 @@ def _head_item(
     next_version: int | None = None,
     active: str | None = None,
 ) -> dict[str, Any]:
-    current = dict(head) if head else {"active": None, "next_version": 1, "revision": 0}
+    current: dict[str, Any] = dict(head) if head else {"active": None, "next_version": 1, "revision": 0}
     return {
         PARTITION_KEY: strategy_name,
         SORT_KEY: HEAD,
@@ -333,7 +339,9 @@ def _hash_item(strategy_name: str, digest: str, target: str, expires_at: int | N
 def _check_name(strategy_name: str) -> None:
     if not isinstance(strategy_name, str) or not _NAME.match(strategy_name):
         raise InputError(
-            "config registry", "strategy_name", f"{strategy_name!r} is not a strategy name (letters, digits, _)"
+            "config registry",
+            "strategy_name",
+            f"{strategy_name!r} is not a strategy name (letters, digits, _)",
         )
 
 
@@ -341,7 +349,9 @@ def _json_copy(strategy_name: str, config_data: Mapping[str, Any]) -> dict[str, 
     import json
 
     if not isinstance(config_data, Mapping):
-        raise InputError(strategy_name, "config_data", f"expected a mapping, got {type(config_data).__name__}")
+        raise InputError(
+            strategy_name, "config_data", f"expected a mapping, got {type(config_data).__name__}"
+        )
     try:
         data: dict[str, Any] = json.loads(canonical_json(dict(config_data)))
     except (TypeError, ValueError) as err:
