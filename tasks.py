@@ -181,9 +181,66 @@ def rollback_candidates(c: Context, strategy: str = "", env: str = "", json: boo
         render_rollback_candidates(strategy, env, candidates)
 
 
+# --- config versions: upload / strategy.list / provision --------------------------------------------
+
+
+@task(
+    help={
+        "strategy": "the strategy whose strategies/<S>/tradai.yaml to stage",
+        "env": "the environment whose config registry receives the DRAFT version",
+        "json": "print the version as one JSON object",
+    }
+)
+@handle_errors
+def upload(c: Context, strategy: str = "", env: str = "", json: bool = False) -> None:
+    """Stage the working tree's tradai.yaml as a DRAFT config version (seed `strategy stage`)."""
+    from tradai_release.configs.service import upload_strategy
+    from tradai_release.errors import InputError
+    from tradai_release.settings import Settings
+
+    if not strategy:
+        raise InputError("upload", "--strategy", "required (the strategy to stage)")
+    if not env:
+        raise InputError("upload", "--env", "required (dev, staging or prod)")
+    version = upload_strategy(Settings(), strategy, env)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json({"env": env, **version.to_dict(), "created": version.created})
+    else:
+        from tradai_release.render.configs import render_upload
+
+        render_upload(version, env)
+
+
+@task(
+    name="list",
+    help={
+        "env": "the environment whose config registry to read (default dev)",
+        "json": "print the strategies as one JSON object",
+    },
+)
+@handle_errors
+def strategy_list(c: Context, env: str = "dev", json: bool = False) -> None:
+    """List strategies: version, config hash, ACTIVE config_id in the env and number of stored versions."""
+    from tradai_release.configs.service import list_strategies
+    from tradai_release.settings import Settings
+
+    listings = list_strategies(Settings(), env)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json({"env": env, "strategies": [item.to_dict() for item in listings]})
+    else:
+        from tradai_release.render.configs import render_strategy_list
+
+        render_strategy_list(env, listings)
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 STRATEGY_TASKS: dict[str, Task] = {}
+STRATEGY_TASKS["list"] = strategy_list
 
 ns = Collection()
 for _name, _obj in list(globals().items()):

@@ -362,3 +362,139 @@ def _json_copy(strategy_name: str, config_data: Mapping[str, Any]) -> dict[str, 
 def _backoff(attempt: int) -> None:
     """Jittered exponential backoff so racing writers spread out instead of colliding again."""
     time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
+
+
+# --- what the tasks call --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategyListing:
+    """One row of ``invoke strategy.list``: the strategy in the working tree and in an env's registry."""
+
+    name: str
+    version: str | None  # strategy.version of tradai.yaml (None when the file is missing or invalid)
+    config_hash: str | None  # hash of the working tree's tradai.yaml
+    active_config_id: str | None
+    active_hash: str | None
+    versions: int
+    in_repo: bool
+    problem: str | None = None
+
+    @property
+    def in_sync(self) -> bool:
+        """True when the ACTIVE version is the working tree's tradai.yaml."""
+        return self.config_hash is not None and self.config_hash == self.active_hash
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of ``--json``."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "config_hash": self.config_hash,
+            "active_config_id": self.active_config_id,
+            "active_hash": self.active_hash,
+            "versions": self.versions,
+            "in_repo": self.in_repo,
+            "in_sync": self.in_sync,
+            "problem": self.problem,
+        }
+
+
+def upload_strategy(
+    settings: Settings, strategy: str, env: str, *, trace_id: str | None = None
+) -> ConfigVersion:
+    """Stage ``strategies/<strategy>/tradai.yaml`` of the working tree as a DRAFT version in ``env``.
+
+    The file must pass the tradai.yaml schema. ``git_commit`` is HEAD when the file
+    is committed unchanged there; ``trace_id`` defaults to TRADAI_TRACE_ID or a new id.
+    The returned version has ``duplicate`` set when the registry already had this config.
+    """
+    import os
+    import uuid
+
+    from tradai_release.errors import ValidationFailed
+    from tradai_release.repo import WorkTree, load_document
+    from tradai_release.strategy import STRATEGIES_DIR, check_tradai, tradai_path
+
+    settings.backends(env)  # an unknown env fails before any file is read
+    _check_name(strategy)
+    tree = WorkTree(settings.repo)
+    if not tree.is_dir(f"{STRATEGIES_DIR}/{strategy}"):
+        known = ", ".join(
+            name for name in tree.listdir(STRATEGIES_DIR) if tree.is_dir(f"{STRATEGIES_DIR}/{name}")
+        )
+        raise InputError(
+            f"{STRATEGIES_DIR}/{strategy}", "--strategy", f"no such strategy (known: {known or 'none'})"
+        )
+    path = tradai_path(strategy)
+    document = load_document(tree, path)
+    problems = check_tradai(strategy, document)
+    if problems:
+        raise ValidationFailed(problems)
+    commit = _committed_head(settings.repo, path)
+    description = f"uploaded from {path}" + (f" at {commit[:12]}" if commit else " (uncommitted)")
+    service = ConfigVersionService.for_env(env, settings)
+    return service.create_version(
+        strategy_name=strategy,
+        config_data=document.data,
+        description=description,
+        git_commit=commit,
+        trace_id=trace_id or os.environ.get("TRADAI_TRACE_ID") or uuid.uuid4().hex,
+    )
+
+
+def list_strategies(settings: Settings, env: str) -> list[StrategyListing]:
+    """Each strategy of the working tree (or only in the registry) with its registry state in ``env``."""
+    from tradai_release.repo import WorkTree, load_document
+    from tradai_release.strategy import STRATEGIES_DIR, check_tradai, tradai_path
+
+    settings.backends(env)
+    tree = WorkTree(settings.repo)
+    states = ConfigVersionService.for_env(env, settings).states()
+    names = [name for name in tree.listdir(STRATEGIES_DIR) if tree.is_dir(f"{STRATEGIES_DIR}/{name}")]
+    listings: list[StrategyListing] = []
+    for name in sorted(set(names) | set(states)):
+        version = digest = problem = None
+        if name in names:
+            try:
+                document = load_document(tree, tradai_path(name))
+                problems = check_tradai(name, document)
+            except InputError as err:
+                problems = [err]
+            if problems:
+                problem = str(problems[0])
+            else:
+                version = str(document.data["strategy"]["version"])
+                digest = config_hash(document.data)
+        state = states.get(name)
+        active = state.active if state else None
+        listings.append(
+            StrategyListing(
+                name=name,
+                version=version,
+                config_hash=digest,
+                active_config_id=active.config_id if active else None,
+                active_hash=active.config_hash if active else None,
+                versions=state.versions if state else 0,
+                in_repo=name in names,
+                problem=problem,
+            )
+        )
+    return listings
+
+
+def _committed_head(repo: Any, path: str) -> str | None:
+    """HEAD's commit when ``path`` is tracked and unchanged there, else None (no git, or local edits)."""
+    import subprocess
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+
+    head = git("rev-parse", "--verify", "-q", "HEAD")
+    if head.returncode != 0:
+        return None
+    status = git("status", "--porcelain", "--", path)
+    tracked = git("ls-files", "--error-unmatch", "--", path)
+    if status.returncode != 0 or status.stdout.strip() or tracked.returncode != 0:
+        return None
+    return head.stdout.strip() or None
