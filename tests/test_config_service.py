@@ -158,7 +158,11 @@ def test_create_version_is_a_draft_with_every_field(service: ConfigVersionServic
     assert version.version_number == 1
     assert version.created_at == START
     assert version.deployed_at is None and version.superseded_by is None and version.expires_at is None
-    assert (version.description, version.git_commit, version.trace_id) == ("first upload", "a" * 40, "trace-1")
+    assert (version.description, version.git_commit, version.trace_id) == (
+        "first upload",
+        "a" * 40,
+        "trace-1",
+    )
     assert service.get_active("PascalStrategy") is None
 
     stored = service.get_version("PascalStrategy", version.config_id)
@@ -170,8 +174,12 @@ def test_create_version_is_a_draft_with_every_field(service: ConfigVersionServic
 def test_activate_deprecates_previous_with_superseded_by_and_a_90_day_ttl(
     service: ConfigVersionService, clock: Clock
 ) -> None:
-    first = service.create_version(strategy_name="PascalStrategy", config_data=config(1000), description="one")
-    second = service.create_version(strategy_name="PascalStrategy", config_data=config(2000), description="two")
+    first = service.create_version(
+        strategy_name="PascalStrategy", config_data=config(1000), description="one"
+    )
+    second = service.create_version(
+        strategy_name="PascalStrategy", config_data=config(2000), description="two"
+    )
     assert second.version_number == 2
 
     clock.advance(hours=1)
@@ -348,7 +356,9 @@ def test_bad_inputs_are_one_line_errors(service: ConfigVersionService) -> None:
     with pytest.raises(InputError, match="config_data: expected a mapping"):
         service.create_version(strategy_name="PascalStrategy", config_data=["x"], description="")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="config_data: not JSON"):
-        service.create_version(strategy_name="PascalStrategy", config_data={"x": float("nan")}, description="")
+        service.create_version(
+            strategy_name="PascalStrategy", config_data={"x": float("nan")}, description=""
+        )
     with pytest.raises(InputError, match="config_data: not JSON"):
         service.create_version(strategy_name="PascalStrategy", config_data={"x": object()}, description="")
     with pytest.raises(ConfigVersionNotFound, match="PascalStrategy v9-deadbeef"):
@@ -439,7 +449,9 @@ def test_crash_between_object_and_registry_write_leaves_no_row_and_a_retry_succe
         service.create_version(strategy_name="PascalStrategy", config_data=data, description="")
     assert _rows(backend, "PascalStrategy") == []  # no head, no hash pointer, no version row
     assert service.list_versions("PascalStrategy") == []
-    assert ConfigRepository(backend.store()).exists("PascalStrategy", config_hash(data))  # orphan body: harmless
+    assert ConfigRepository(backend.store()).exists(
+        "PascalStrategy", config_hash(data)
+    )  # orphan body: harmless
 
     retried = service.create_version(strategy_name="PascalStrategy", config_data=data, description="")
     assert retried.created and retried.version_number == 1
@@ -449,7 +461,9 @@ def test_crash_between_object_and_registry_write_leaves_no_row_and_a_retry_succe
 
 
 def test_object_write_failure_writes_no_row(backend: Backend, clock: Clock) -> None:
-    service = ConfigVersionService(backend.table(), ConfigRepository(FailingStore(backend.store())), clock=clock)
+    service = ConfigVersionService(
+        backend.table(), ConfigRepository(FailingStore(backend.store())), clock=clock
+    )
     with pytest.raises(Crash):
         service.create_version(strategy_name="PascalStrategy", config_data=config(), description="")
     assert _rows(backend, "PascalStrategy") == []
@@ -460,7 +474,9 @@ def test_crash_during_activation_keeps_the_previous_active(backend: Backend, clo
     old = setup.create_version(strategy_name="PascalStrategy", config_data=config(1), description="")
     new = setup.create_version(strategy_name="PascalStrategy", config_data=config(2), description="")
     setup.activate("PascalStrategy", old.config_id)
-    failing = ConfigVersionService(FailingTable(backend.table()), ConfigRepository(backend.store()), clock=clock)
+    failing = ConfigVersionService(
+        FailingTable(backend.table()), ConfigRepository(backend.store()), clock=clock
+    )
     with pytest.raises(Crash):
         failing.activate("PascalStrategy", new.config_id)
     statuses = {v.config_id: v.status for v in setup.list_versions("PascalStrategy")}
@@ -524,7 +540,9 @@ def test_concurrent_activations_leave_exactly_one_active(backend: Backend, clock
     assert active.config_id in succeeded
     # every other winner was deprecated, and superseded_by always leads forward to the ACTIVE one
     by_id = {v.config_id: v for v in setup.list_versions("PascalStrategy")}
-    assert all(by_id[config_id].status is ConfigStatus.DEPRECATED for config_id in succeeded - {active.config_id})
+    assert all(
+        by_id[config_id].status is ConfigStatus.DEPRECATED for config_id in succeeded - {active.config_id}
+    )
     for start in by_id:
         step, hops = start, 0
         while by_id[step].status is ConfigStatus.DEPRECATED and hops <= len(by_id):
