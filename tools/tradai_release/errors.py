@@ -170,3 +170,15 @@ class StartupError(TradaiError):
         self.reason = reason
         extra = f" (and {more} more)" if more else ""
         super().__init__(f"startup: {field}: {reason} (from {source}){extra}")
+
+
+class TrainingError(TradaiError):
+    """Training could not produce a trustworthy bundle; ``where`` names the strategy and the model."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        super().__init__(f"training {where}: {detail}")
+
+
+class OnnxParityError(TrainingError):
+    """An ONNX export does not reproduce its native model's outputs on the held-out rows."""
