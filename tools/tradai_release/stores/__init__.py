@@ -6,12 +6,40 @@ Implementations live beside this module (``local.py``, ``s3.py``, ``sqlite.py``,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol, Union
+from typing import IO, Any, Protocol
 
 from tradai_release.errors import SettingsError
+
+_CLIENT_LOCK = threading.Lock()
+
+MAX_OPERATIONS = 25
+"""Most operations in one transaction (DynamoDB's limit, kept by every implementation)."""
+
+
+def check_key(store: str, key: str) -> str:
+    """Return ``key`` if it is a safe relative object key; raise InputError naming the store otherwise.
+
+    Refused: empty keys or segments, ``.``/``..`` segments, a leading ``/``, backslashes and
+    control characters, so no key can escape a directory or a bucket prefix.
+    """
+    from tradai_release.errors import InputError
+
+    reason = None
+    if not key:
+        reason = "empty key"
+    elif key.startswith("/") or "\\" in key:
+        reason = "absolute paths and backslashes are not allowed"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        reason = "control characters are not allowed"
+    elif any(part in ("", ".", "..") for part in key.split("/")):
+        reason = "empty, '.' and '..' path segments are not allowed"
+    if reason:
+        raise InputError(store, "key", f"{key!r}: {reason}")
+    return key
 
 
 @dataclass(frozen=True)
@@ -99,7 +127,7 @@ class Check:
     condition: Condition
 
 
-Operation = Union[Put, Delete, Check]
+Operation = Put | Delete | Check
 
 
 class KeyValueTable(Protocol):
@@ -136,6 +164,47 @@ class KeyValueTable(Protocol):
         """
 
 
+def condition_failure(condition: Condition | None, current: Mapping[str, Any] | None) -> str | None:
+    """Why ``condition`` does not hold for ``current`` (the item as stored, or None), or None if it holds.
+
+    The reference semantics: the SQLite table evaluates conditions with it, and the DynamoDB
+    table's condition expressions are built to mean the same.
+    """
+    if condition is None:
+        return None
+    if condition.exists is True and current is None:
+        return "item does not exist"
+    if condition.exists is False and current is not None:
+        return "item already exists"
+    for name, expected in condition.equals.items():
+        if current is None:
+            return "item does not exist"
+        if name not in current or current[name] != expected:
+            return f"{name} is {current.get(name)!r}, expected {expected!r}"
+    for name, expected in condition.absent_or_equals.items():
+        if current is not None and name in current and current[name] != expected:
+            return f"{name} is {current[name]!r}, expected {expected!r} or absent"
+    return None
+
+
+def operation_key(operation: Operation, partition_key: str, sort_key: str) -> tuple[Any, Any]:
+    """The (partition, sort) key an operation of a transaction addresses."""
+    source = operation.item if isinstance(operation, Put) else operation.key
+    return (source.get(partition_key), source.get(sort_key))
+
+
+def check_transaction(table: str, operations: Sequence[Operation], partition_key: str, sort_key: str) -> None:
+    """Refuse what DynamoDB would refuse: more than MAX_OPERATIONS, or two operations on one item."""
+    from tradai_release.errors import BackendError
+
+    if len(operations) > MAX_OPERATIONS:
+        count = len(operations)
+        raise BackendError(table, f"a transaction holds at most {MAX_OPERATIONS} operations, got {count}")
+    keys = [operation_key(op, partition_key, sort_key) for op in operations]
+    if len(set(keys)) != len(keys):
+        raise BackendError(table, "a transaction may touch each item only once")
+
+
 @dataclass(frozen=True)
 class AwsOptions:
     """How to reach an S3-API or DynamoDB endpoint; None fields fall back to boto3's defaults.
@@ -153,14 +222,17 @@ class AwsOptions:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=self.region or "us-east-1",
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            config=Config(**config) if config else None,
-        )
+        # boto3's default session is not thread-safe while it builds a client; one session per
+        # client, built under a lock, is (clients themselves are safe to share once built).
+        with _CLIENT_LOCK:
+            return boto3.session.Session().client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=self.region or "us-east-1",
+                aws_access_key_id=self.access_key_id,
+                aws_secret_access_key=self.secret_access_key,
+                config=Config(**config) if config else None,
+            )
 
 
 def open_object_store(uri: str, aws: AwsOptions | None = None) -> ObjectStore:

@@ -1,0 +1,156 @@
+"""Object store on any S3-API bucket (AWS S3, Cloudflare R2, MinIO, moto), reached through boto3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from tradai_release.errors import BackendError, MissingCredentials, ObjectExists, ObjectNotFound
+from tradai_release.stores import AwsOptions, ObjectInfo, check_key
+
+DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
+DEFAULT_PART_SIZE = 64 * 1024 * 1024
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_EXISTS = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+
+
+class S3ObjectStore:
+    """Objects under ``s3://bucket/prefix``.
+
+    ``create`` is a conditional PUT (``If-None-Match: *``), which S3, R2 and moto honour, so two
+    writers racing for one key cannot both succeed. Large files go through boto3's transfer
+    manager (multipart above ``multipart_threshold``; a multipart upload becomes visible only when
+    it completes, so a failed upload leaves nothing behind).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        aws: AwsOptions | None = None,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
+        max_concurrency: int = 8,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.name = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.aws = aws or AwsOptions()
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self.max_concurrency = max_concurrency
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self.aws.client(
+                "s3", max_pool_connections=max(10, self.max_concurrency * 2), retries={"mode": "standard"}
+            )
+        return self._client
+
+    # --- reads -------------------------------------------------------------------------------------
+
+    def get(self, key: str) -> bytes:
+        response = self._call(key, "get_object", Bucket=self.bucket, Key=self._key(key))
+        body: bytes = response["Body"].read()
+        return body
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            response = self._call(key, "head_object", Bucket=self.bucket, Key=self._key(key))
+        except ObjectNotFound:
+            return None
+        return ObjectInfo(key, int(response["ContentLength"]))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=base + prefix)
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(item["Key"][len(base) :], int(item["Size"]))
+        except Exception as err:
+            translated = self._translate(prefix or "/", err)
+            if translated is err:
+                raise
+            raise translated from err
+
+    def get_stream(self, key: str, sink: IO[bytes]) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.part_size,
+            max_concurrency=self.max_concurrency,
+        )
+        # A non-seekable sink makes the transfer manager hand over the parts in order.
+        self._call(key, "download_fileobj", self.bucket, self._key(key), sink, Config=config)
+
+    # --- writes ------------------------------------------------------------------------------------
+
+    def put(self, key: str, data: bytes) -> None:
+        self._call(key, "put_object", Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def create(self, key: str, data: bytes) -> None:
+        self._call(key, "put_object", Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+
+    def put_file(self, key: str, path: Path) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.part_size,
+            max_concurrency=self.max_concurrency,
+        )
+        self._call(key, "upload_file", str(path), self.bucket, self._key(key), Config=config)
+
+    def delete(self, key: str) -> None:
+        self._call(key, "delete_object", Bucket=self.bucket, Key=self._key(key))
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _key(self, key: str) -> str:
+        check_key(self.name, key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, key: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(*args, **kwargs)
+        except Exception as err:
+            translated = self._translate(key, err)
+            if translated is err:  # not a vendor error: a bug, keep its traceback
+                raise
+            raise translated from err
+
+    def _translate(self, key: str, err: Exception) -> Exception:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
+
+        if isinstance(err, ClientError):
+            code = str(err.response.get("Error", {}).get("Code", ""))
+            status = str(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if code in _NOT_FOUND or (status == "404" and code != "NoSuchBucket"):
+                return ObjectNotFound(self.name, key)
+            if code in _EXISTS or status == "412":
+                return ObjectExists(self.name, key)
+            if code == "NoSuchBucket":
+                return BackendError(self.name, "bucket does not exist (create it with `invoke provision`)")
+            if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+                return BackendError(self.name, f"{key}: access denied ({code}); check the credentials")
+            message = err.response.get("Error", {}).get("Message", "") or code
+            return BackendError(self.name, f"{key}: {message}")
+        if isinstance(err, NoCredentialsError):
+            return MissingCredentials("AWS_ACCESS_KEY_ID", f"access to {self.name}")
+        if isinstance(err, EndpointConnectionError):
+            return BackendError(self.name, f"cannot reach the endpoint ({err})")
+        if isinstance(err, BotoCoreError):
+            return BackendError(self.name, f"{key}: {err}")
+        return err
