@@ -11,15 +11,27 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """No test can reach a real account, the developer's home or the repo's own .tradai/."""
     home = tmp_path_factory.mktemp("home")
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TRADAI_STATE_DIR", str(state))
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL",
-                "TRADAI_AWS_ENDPOINT_URL", "TRADAI_HUB_URI", "TRADAI_HUB_ENDPOINT_URL",
-                "TRADAI_WEBHOOK_URL", "MLFLOW_TRACKING_URI", "CF_R2_ACCESS_KEY_ID", "CF_R2_SECRET_ACCESS_KEY"):
+    for var in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "TRADAI_AWS_ENDPOINT_URL",
+        "TRADAI_HUB_URI",
+        "TRADAI_HUB_ENDPOINT_URL",
+        "TRADAI_WEBHOOK_URL",
+        "MLFLOW_TRACKING_URI",
+        "CF_R2_ACCESS_KEY_ID",
+        "CF_R2_SECRET_ACCESS_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -51,13 +51,19 @@ def _wait_until_up(server: Server, probe: str, timeout: float) -> None:
         except OSError:
             time.sleep(0.3)
     server.stop()
-    raise RuntimeError(f"server at {server.url} did not start in {timeout}s; log:\n{server.log.read_text()[-3000:]}")
+    raise RuntimeError(
+        f"server at {server.url} did not start in {timeout}s; log:\n{server.log.read_text()[-3000:]}"
+    )
 
 
 def _start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
 
 
@@ -74,10 +80,18 @@ def start_mlflow(workdir: Path) -> Server:
     port = free_port()
     log = workdir / "mlflow_server.log"
     cmd = [
-        str(BIN / "mlflow"), "server",
-        "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-        "--artifacts-destination", str(workdir / "mlartifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        str(BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{workdir / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(workdir / "mlartifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     process = _start(cmd, log, env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     server = Server(f"http://127.0.0.1:{port}", process, log)

@@ -9,9 +9,9 @@ from typing import Any
 
 def canonical_json(data: Any) -> bytes:
     """Canonical JSON: sorted keys, no insignificant whitespace, UTF-8 (the bytes that get hashed)."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def config_hash(data: Any) -> str:

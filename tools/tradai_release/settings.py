@@ -92,7 +92,8 @@ class Settings(BaseSettings):
     def backends(self, env: str) -> Backends:
         """The backend URIs of ``env`` with templates filled in."""
         if env not in ENVIRONMENTS:
-            raise SettingsError("env", f"unknown environment {env!r} (expected one of {', '.join(ENVIRONMENTS)})")
+            expected = ", ".join(ENVIRONMENTS)
+            raise SettingsError("env", f"unknown environment {env!r} (expected one of {expected})")
         override = self.envs.get(env, EnvOverrides())
 
         def fill(template: str) -> str:

@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 # The held-out metrics every registered version carries (§5); the comparator reads them.
-BACKTEST_METRICS: tuple[str, ...] = ("total_profit", "sharpe_ratio", "max_drawdown", "win_rate", "total_trades")
+BACKTEST_METRICS: tuple[str, ...] = (
+    "total_profit",
+    "sharpe_ratio",
+    "max_drawdown",
+    "win_rate",
+    "total_trades",
+)
 
 
 @dataclass(frozen=True)
