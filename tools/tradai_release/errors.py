@@ -182,3 +182,39 @@ class TrainingError(TradaiError):
 
 class OnnxParityError(TrainingError):
     """An ONNX export does not reproduce its native model's outputs on the held-out rows."""
+
+
+class ApplyRefused(TradaiError):
+    """``apply`` would not start: another apply holds the env's lock, or the commit is stale."""
+
+
+class LockHeld(ApplyRefused):
+    """Another apply holds the environment's lease lock and it has not expired."""
+
+    def __init__(self, env: str, holder: str, deployment_id: str, expires_at: str) -> None:
+        self.env = env
+        self.holder = holder
+        self.expires_at = expires_at
+        super().__init__(
+            f"apply {env}: locked by {holder} (deployment {deployment_id}) until {expires_at}; "
+            "retry after it finishes or the lease expires"
+        )
+
+
+class StaleCommit(ApplyRefused):
+    """The commit to apply does not descend from the last applied one (a late run would roll back)."""
+
+    def __init__(self, env: str, commit: str, applied: str, detail: str = "") -> None:
+        self.commit = commit
+        self.applied = applied
+        reason = detail or "is not a descendant of the last applied commit"
+        super().__init__(f"apply {env}: commit {commit[:12]} {reason} {applied[:12]}")
+
+
+class ApplyFailed(TradaiError):
+    """An apply started but did not converge (an action failed, or the plan afterwards was not empty)."""
+
+    def __init__(self, env: str, deployment_id: str, detail: str) -> None:
+        self.env = env
+        self.deployment_id = deployment_id
+        super().__init__(f"apply {env}: deployment {deployment_id} failed: {detail}")
