@@ -237,6 +237,32 @@ def strategy_list(c: Context, env: str = "dev", json: bool = False) -> None:
         render_strategy_list(env, listings)
 
 
+@task(
+    help={
+        "env": "the environment whose AWS tables and buckets to create",
+        "json": "print the outcome as JSON",
+    }
+)
+@handle_errors
+def provision(c: Context, env: str = "", json: bool = False) -> None:
+    """Create the env's DynamoDB tables (TTL on) and S3 buckets if missing; safe to re-run."""
+    from tradai_release.errors import InputError
+    from tradai_release.settings import Settings
+    from tradai_release.stores.provision import provision as provision_env
+
+    if not env:
+        raise InputError("provision", "--env", "required (dev, staging or prod)")
+    done = provision_env(Settings(), env)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json({"env": env, "created": list(done.created), "existing": list(done.existing)})
+    else:
+        from tradai_release.render.configs import render_provisioned
+
+        render_provisioned(env, done.created, done.existing)
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 STRATEGY_TASKS: dict[str, Task] = {}
