@@ -168,7 +168,7 @@ def test_lifecycle_against_moto_server(moto_settings: Settings) -> None:
     clock = Clock()
     built = ConfigVersionService.for_env("dev", moto_settings)
     service = ConfigVersionService(built.table, built.repository, clock=clock)
-    assert built.table.name.startswith("tradai-config-versions-e2e-")
+    assert built.table.name.startswith("dynamodb://tradai-config-versions-e2e-")
     data = {"strategy": {"name": "PascalStrategy"}, "stake": 1000.0, "symbols": ["BTC/USDT:USDT"]}
     first = service.create_version(strategy_name="PascalStrategy", config_data=data, description="one")
     assert service.create_version(strategy_name="PascalStrategy", config_data=data, description="x").duplicate
