@@ -1,0 +1,240 @@
+"""Apply: lock, refuse stale commits, execute a plan's actions in order with a journal, re-check (§7).
+
+Every action is idempotent, and the plan only holds what is not yet live, so an apply that
+crashed part-way converges when re-run: the new plan holds exactly what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.engine.deployments import (
+    FAILED,
+    NOOP,
+    RUNNING,
+    SUCCEEDED,
+    Deployment,
+    journal,
+    new_deployment_id,
+    save_deployment,
+    utc_now,
+)
+from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, acquire
+from tradai_release.engine.plan import Action, Plan, build_plan
+from tradai_release.engine.state import EngineBackends, load_desired, read_applied, read_live
+from tradai_release.errors import ApplyFailed, GitError, HubIntegrityError, StaleCommit, TradaiError
+
+if TYPE_CHECKING:
+    from tradai_release.engine.state import AppliedState, DesiredState
+    from tradai_release.settings import Settings
+
+AfterAction = Callable[[int, Action], None]
+
+
+def apply_env(
+    settings: Settings,
+    env: str,
+    *,
+    commit: str = "HEAD",
+    repo: Path | str | None = None,
+    actor: str | None = None,
+    backends: EngineBackends | None = None,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    after_action: AfterAction | None = None,
+) -> Deployment:
+    """Make ``env`` match ``commit``; returns the deployment (outcome ``noop`` when nothing was to do).
+
+    Refuses (exit 1) a commit that does not descend from the last applied one, and a
+    second apply while the env's lease lock is held. An apply with nothing to do
+    writes nothing. ``after_action`` is called after each executed action (tests inject
+    crashes with it).
+    """
+    settings.backends(env)
+    root = Path(repo if repo is not None else settings.repo)
+    desired = load_desired(root, env, commit)
+    backends = backends or EngineBackends.from_settings(settings, env)
+    actor = actor or settings.actor
+    trace_id = os.environ.get("TRADAI_TRACE_ID") or uuid.uuid4().hex
+
+    live = read_live(backends, desired)
+    check_descends(root, env, desired.commit, live.applied)
+    plan = build_plan(desired, live)
+    started = utc_now()
+    if plan.empty:
+        return Deployment(env, desired.commit, None, NOOP, actor, trace_id, started, started, plan.to_dict())
+
+    deployment_id = new_deployment_id()
+    lease = acquire(backends.releases, env, holder=actor, deployment_id=deployment_id, commit=desired.commit,
+                    seconds=lease_seconds)
+    deployment = Deployment(env, desired.commit, deployment_id, RUNNING, actor, trace_id, started)
+    statuses: list[dict[str, Any]] = []
+    try:
+        # Under the lock, read again: an apply that held it before us may have changed everything.
+        live = read_live(backends, desired)
+        check_descends(root, env, desired.commit, live.applied)
+        plan = build_plan(desired, live)
+        statuses = [{**action.to_dict(), "status": "pending"} for action in plan.actions]
+        deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses))
+        save_deployment(backends.releases, deployment)
+        executor = _Executor(backends, plan, deployment)
+        for index, action in enumerate(plan.actions):
+            try:
+                executor.run(action)
+            except Exception:
+                statuses[index]["status"] = "failed"
+                journal(backends.releases, env, deployment_id, index, action.to_dict(), "failed")
+                raise
+            statuses[index]["status"] = "done"
+            journal(backends.releases, env, deployment_id, index, action.to_dict(), "done")
+            lease.renew_if_due()
+            if after_action is not None:
+                after_action(index, action)
+        after = build_plan(desired, read_live(backends, desired))
+        if not after.empty:
+            left = ", ".join(f"{a.kind} {a.target}" for a in after.actions[:3])
+            raise ApplyFailed(env, deployment_id, f"the plan after applying is not empty: {left}")
+        deployment = deployment.with_outcome(SUCCEEDED if plan.actions else NOOP, statuses)
+        save_deployment(backends.releases, deployment)
+    except BaseException as err:
+        message = str(err) or type(err).__name__
+        failed = deployment.with_outcome(FAILED, statuses, error=message)
+        try:
+            save_deployment(backends.releases, failed)
+        finally:
+            lease.release()
+        _notify(settings, "apply.failed", f"apply {env} {desired.commit[:12]} failed: {message}",
+                failed.to_record())
+        if isinstance(err, TradaiError) and not isinstance(err, ApplyFailed):
+            raise ApplyFailed(env, deployment_id, message) from err
+        raise
+    lease.release()
+    _notify(settings, "apply.succeeded",
+            f"applied {desired.commit[:12]} to {env}: {len(plan.actions)} actions", deployment.to_record())
+    return deployment
+
+
+def check_descends(repo_root: Path, env: str, commit: str, applied: AppliedState | None) -> None:
+    """Refuse ``commit`` unless it is the last applied commit or a descendant of it."""
+    if applied is None or applied.commit == commit:
+        return
+    from git import Repo
+    from git.exc import GitCommandError
+
+    with Repo(repo_root) as git_repo:
+        try:
+            git_repo.commit(applied.commit)
+        except (ValueError, GitCommandError):
+            detail = "cannot be checked: this clone lacks (fetch full history) the last applied commit"
+            raise StaleCommit(env, commit, applied.commit, detail) from None
+        try:
+            descends = git_repo.is_ancestor(applied.commit, commit)  # type: ignore[arg-type]
+        except GitCommandError as err:
+            raise GitError(commit, str(err).splitlines()[0]) from None
+    if not descends:
+        raise StaleCommit(env, commit, applied.commit)
+
+
+class _Executor:
+    """Runs one action against the live systems; every action is safe to run twice."""
+
+    def __init__(self, backends: EngineBackends, plan: Plan, deployment: Deployment) -> None:
+        self.backends = backends
+        self.plan = plan
+        self.deployment = deployment
+        self.stages_supported = True
+
+    @property
+    def desired(self) -> DesiredState:
+        assert self.plan.desired is not None
+        return self.plan.desired
+
+    def run(self, action: Action) -> None:
+        handler: Callable[[Mapping[str, Any]], None] = getattr(self, "_" + action.kind)
+        handler(action.details)
+
+    def _upload_config(self, details: Mapping[str, Any]) -> None:
+        config = self.desired.configs[details["strategy"]]
+        self.backends.configs.repository.save(config.strategy, dict(config.data))
+
+    def _create_config_version(self, details: Mapping[str, Any]) -> None:
+        config = self.desired.configs[details["strategy"]]
+        self.backends.configs.create_version(
+            strategy_name=config.strategy,
+            config_data=dict(config.data),
+            description=f"applied from git {self.plan.commit[:12]} ({self.deployment.deployment_id})",
+            git_commit=self.plan.commit,
+            trace_id=self.deployment.trace_id,
+        )
+
+    def _activate_config(self, details: Mapping[str, Any]) -> None:
+        from tradai_release.errors import ConfigVersionNotFound
+
+        strategy, digest = details["strategy"], details["config_hash"]
+        version = self.backends.configs.find_by_hash(strategy, digest)
+        if version is None:
+            raise ConfigVersionNotFound(strategy, f"hash {digest[:12]}")
+        self.backends.configs.activate(strategy, version.config_id)
+
+    def _verify_artifacts(self, details: Mapping[str, Any]) -> None:
+        problems = self.backends.hub.verify_tag(details["tag"], details["sha256"])
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise HubIntegrityError(f"tag {details['tag']}", problems[0] + more)
+
+    def _lifecycle(self, details: Mapping[str, Any]) -> None:
+        registry = self.backends.registry
+        name, version = details["model"], int(details["version"])
+        for key, value in dict(details["tags"]).items():
+            if value is None:
+                registry.delete_version_tag(name, version, key)
+            else:
+                registry.set_version_tag(name, version, key, str(value))
+        stage = details.get("stage")
+        if stage and self.stages_supported and not registry.set_stage(name, version, stage):
+            self.stages_supported = False
+
+    _set_lifecycle = _lifecycle
+    _archive_version = _lifecycle
+
+    def _set_alias(self, details: Mapping[str, Any]) -> None:
+        self.backends.registry.set_alias(details["model"], details["alias"], int(details["version"]))
+
+    def _delete_alias(self, details: Mapping[str, Any]) -> None:
+        self.backends.registry.delete_alias(details["model"], details["alias"])
+
+    def _write_profile_pointer(self, details: Mapping[str, Any]) -> None:
+        self.backends.hub.set_profile_pointer(
+            self.plan.env, int(details["profile"]), details["tag"], details["sha256"],
+            deployment_id=self.deployment.deployment_id,
+        )
+
+    def _record_deployment(self, details: Mapping[str, Any]) -> None:
+        assert self.plan.target is not None
+        target = replace(
+            self.plan.target,
+            deployment_id=self.deployment.deployment_id or "",
+            applied_at=utc_now(),
+            mirror_stages=self.plan.target.mirror_stages and self.stages_supported,
+        )
+        self.backends.releases.put(target.to_item(self.plan.env))
+
+
+def applied_state(settings: Settings, env: str) -> AppliedState | None:
+    """What the last successful apply of ``env`` recorded (commit, deployment, live values)."""
+    settings.backends(env)
+    return read_applied(EngineBackends.from_settings(settings, env).releases, env)
+
+
+def _notify(settings: Settings, event: str, summary: str, details: Mapping[str, Any]) -> None:
+    """Tell the notification module, when there is one (it never raises)."""
+    try:
+        from tradai_release.notify import notify  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        return
+    notify(settings, event, summary, dict(details))
+

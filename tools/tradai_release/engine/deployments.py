@@ -1,0 +1,142 @@
+"""Deployment records and the per-action journal of applies, kept in the release-state table."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.engine.state import EngineBackends, release_key
+
+if TYPE_CHECKING:
+    from tradai_release.settings import Settings
+    from tradai_release.stores import KeyValueTable
+
+DEPLOYMENT_PREFIX = "deploy#"
+JOURNAL_PREFIX = "journal#"
+
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+NOOP = "noop"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_deployment_id() -> str:
+    """Time-ordered and unique: ``d20261123T122501Z-3f9a1c``."""
+    return datetime.now(UTC).strftime("d%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One apply of one commit to one environment.
+
+    ``actions`` are the plan's actions (as in ``Plan.to_dict``) each with a ``status``
+    (done / failed / pending); ``plan`` is the whole plan as JSON. A no-op apply has no
+    deployment_id and is not recorded.
+    """
+
+    env: str
+    commit: str
+    deployment_id: str | None
+    outcome: str
+    actor: str
+    trace_id: str
+    started_at: str
+    finished_at: str | None = None
+    plan: Mapping[str, Any] = field(default_factory=dict)
+    actions: tuple[Mapping[str, Any], ...] = ()
+    error: str | None = None
+
+    @property
+    def started(self) -> str:
+        return self.started_at
+
+    @property
+    def finished(self) -> str | None:
+        return self.finished_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of §10: ``{"env", "commit", "deployment_id", "outcome", "actions": [...]}``."""
+        return {
+            "env": self.env,
+            "commit": self.commit,
+            "deployment_id": self.deployment_id,
+            "outcome": self.outcome,
+            "actions": [dict(action) for action in self.actions],
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything stored about the deployment (the release-table item without its key)."""
+        return {
+            **self.to_dict(),
+            "actor": self.actor,
+            "trace_id": self.trace_id,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "plan": dict(self.plan),
+            "error": self.error,
+        }
+
+    def with_outcome(
+        self, outcome: str, actions: Sequence[Mapping[str, Any]], error: str | None = None
+    ) -> Deployment:
+        return replace(self, outcome=outcome, actions=tuple(actions), finished_at=utc_now(), error=error)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Deployment:
+        return cls(
+            env=str(item["env"]),
+            commit=str(item["commit"]),
+            deployment_id=str(item["deployment_id"]),
+            outcome=str(item["outcome"]),
+            actor=str(item.get("actor") or ""),
+            trace_id=str(item.get("trace_id") or ""),
+            started_at=str(item.get("started_at") or ""),
+            finished_at=item.get("finished_at") or None,
+            plan=dict(item.get("plan") or {}),
+            actions=tuple(dict(a) for a in item.get("actions") or ()),
+            error=item.get("error") or None,
+        )
+
+
+def save_deployment(table: KeyValueTable, deployment: Deployment) -> None:
+    """Write (or overwrite) the deployment's record."""
+    assert deployment.deployment_id is not None
+    table.put({**release_key(deployment.env, DEPLOYMENT_PREFIX + deployment.deployment_id),
+               **deployment.to_record()})
+
+
+def journal(table: KeyValueTable, env: str, deployment_id: str, index: int, action: Mapping[str, Any],
+            status: str) -> None:
+    """Record that action ``index`` of a deployment reached ``status`` (done / failed)."""
+    table.put({
+        **release_key(env, f"{JOURNAL_PREFIX}{deployment_id}#{index:04d}"),
+        "deployment_id": deployment_id,
+        "index": index,
+        "status": status,
+        "at": utc_now(),
+        "action": dict(action),
+    })
+
+
+def read_journal(table: KeyValueTable, env: str, deployment_id: str) -> list[dict[str, Any]]:
+    """The journal entries of one deployment, in action order."""
+    return table.query(env, prefix=f"{JOURNAL_PREFIX}{deployment_id}#")
+
+
+def deployments_in(table: KeyValueTable, env: str) -> list[Deployment]:
+    """Every recorded deployment of ``env``, newest first (one query)."""
+    items = table.query(env, prefix=DEPLOYMENT_PREFIX, descending=True)
+    return [Deployment.from_item(item) for item in items]
+
+
+def list_deployments(settings: Settings, env: str) -> list[Deployment]:
+    """Every recorded deployment of ``env`` from settings' release-state table, newest first."""
+    settings.backends(env)
+    return deployments_in(EngineBackends.from_settings(settings, env).releases, env)
