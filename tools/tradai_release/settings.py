@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     )
 
     webhook_url: SecretStr | None = None
+    # Notifier (tradai_release.notify): per-request timeout, attempts, first backoff delay (doubles).
+    notify_timeout_seconds: float = 5.0
+    notify_attempts: int = 3
+    notify_backoff_seconds: float = 0.5
+    # Drift monitor (tradai_release.drift): PSI below drift_moderate is stable, above drift_significant
+    # significant; the default recent window is the last drift_window_rows candles of a data set.
+    drift_moderate: float = 0.1
+    drift_significant: float = 0.25
+    drift_window_rows: int = 500
+    # Retraining check: a live model older than this many days needs retraining, unless the
+    # strategy's tradai.yaml sets retraining.max_age_days.
+    retrain_max_age_days: int = 30
     actor: str = Field(
         default_factory=lambda: os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
     )
