@@ -69,8 +69,14 @@ def apply_env(
         return Deployment(env, desired.commit, None, NOOP, actor, trace_id, started, started, plan.to_dict())
 
     deployment_id = new_deployment_id()
-    lease = acquire(backends.releases, env, holder=actor, deployment_id=deployment_id, commit=desired.commit,
-                    seconds=lease_seconds)
+    lease = acquire(
+        backends.releases,
+        env,
+        holder=actor,
+        deployment_id=deployment_id,
+        commit=desired.commit,
+        seconds=lease_seconds,
+    )
     deployment = Deployment(env, desired.commit, deployment_id, RUNNING, actor, trace_id, started)
     statuses: list[dict[str, Any]] = []
     try:
@@ -107,14 +113,22 @@ def apply_env(
             save_deployment(backends.releases, failed)
         finally:
             lease.release()
-        _notify(settings, "apply.failed", f"apply {env} {desired.commit[:12]} failed: {message}",
-                failed.to_record())
+        _notify(
+            settings,
+            "apply.failed",
+            f"apply {env} {desired.commit[:12]} failed: {message}",
+            failed.to_record(),
+        )
         if isinstance(err, TradaiError) and not isinstance(err, ApplyFailed):
             raise ApplyFailed(env, deployment_id, message) from err
         raise
     lease.release()
-    _notify(settings, "apply.succeeded",
-            f"applied {desired.commit[:12]} to {env}: {len(plan.actions)} actions", deployment.to_record())
+    _notify(
+        settings,
+        "apply.succeeded",
+        f"applied {desired.commit[:12]} to {env}: {len(plan.actions)} actions",
+        deployment.to_record(),
+    )
     return deployment
 
 
@@ -209,7 +223,10 @@ class _Executor:
 
     def _write_profile_pointer(self, details: Mapping[str, Any]) -> None:
         self.backends.hub.set_profile_pointer(
-            self.plan.env, int(details["profile"]), details["tag"], details["sha256"],
+            self.plan.env,
+            int(details["profile"]),
+            details["tag"],
+            details["sha256"],
             deployment_id=self.deployment.deployment_id,
         )
 
@@ -237,4 +254,3 @@ def _notify(settings: Settings, event: str, summary: str, details: Mapping[str, 
     except ImportError:
         return
     notify(settings, event, summary, dict(details))
-

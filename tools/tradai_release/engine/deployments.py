@@ -108,21 +108,28 @@ class Deployment:
 def save_deployment(table: KeyValueTable, deployment: Deployment) -> None:
     """Write (or overwrite) the deployment's record."""
     assert deployment.deployment_id is not None
-    table.put({**release_key(deployment.env, DEPLOYMENT_PREFIX + deployment.deployment_id),
-               **deployment.to_record()})
+    table.put(
+        {
+            **release_key(deployment.env, DEPLOYMENT_PREFIX + deployment.deployment_id),
+            **deployment.to_record(),
+        }
+    )
 
 
-def journal(table: KeyValueTable, env: str, deployment_id: str, index: int, action: Mapping[str, Any],
-            status: str) -> None:
+def journal(
+    table: KeyValueTable, env: str, deployment_id: str, index: int, action: Mapping[str, Any], status: str
+) -> None:
     """Record that action ``index`` of a deployment reached ``status`` (done / failed)."""
-    table.put({
-        **release_key(env, f"{JOURNAL_PREFIX}{deployment_id}#{index:04d}"),
-        "deployment_id": deployment_id,
-        "index": index,
-        "status": status,
-        "at": utc_now(),
-        "action": dict(action),
-    })
+    table.put(
+        {
+            **release_key(env, f"{JOURNAL_PREFIX}{deployment_id}#{index:04d}"),
+            "deployment_id": deployment_id,
+            "index": index,
+            "status": status,
+            "at": utc_now(),
+            "action": dict(action),
+        }
+    )
 
 
 def read_journal(table: KeyValueTable, env: str, deployment_id: str) -> list[dict[str, Any]]:

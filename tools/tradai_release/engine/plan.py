@@ -45,8 +45,16 @@ WRITE_POINTER = "write_profile_pointer"
 RECORD_DEPLOYMENT = "record_deployment"
 
 ACTION_KINDS: tuple[str, ...] = (
-    UPLOAD_CONFIG, CREATE_VERSION, ACTIVATE_CONFIG, VERIFY_ARTIFACTS, SET_LIFECYCLE, SET_ALIAS,
-    DELETE_ALIAS, ARCHIVE_VERSION, WRITE_POINTER, RECORD_DEPLOYMENT,
+    UPLOAD_CONFIG,
+    CREATE_VERSION,
+    ACTIVATE_CONFIG,
+    VERIFY_ARTIFACTS,
+    SET_LIFECYCLE,
+    SET_ALIAS,
+    DELETE_ALIAS,
+    ARCHIVE_VERSION,
+    WRITE_POINTER,
+    RECORD_DEPLOYMENT,
 )
 
 
@@ -78,8 +86,11 @@ class Drift:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "target": self.target, "expected": _plain(self.expected),
-            "actual": _plain(self.actual), "detail": self.detail,
+            "kind": self.kind,
+            "target": self.target,
+            "expected": _plain(self.expected),
+            "actual": _plain(self.actual),
+            "detail": self.detail,
         }
 
 
@@ -207,12 +218,16 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         pointers={m.profile: (m.artifacts.tag, m.artifacts.sha256) for m in desired.manifests},
         mirror_stages=mirror,
     )
-    if actions:
+    unrecorded = not _same_live_values(applied, target)
+    if actions or unrecorded:
+        reason = f"record {desired.commit[:12]} as the last applied commit of {env}"
+        if not actions:
+            reason += " (the last apply stopped before recording what it made live)"
         actions.append(
             Action(
                 RECORD_DEPLOYMENT,
                 env,
-                f"record {desired.commit[:12]} as the last applied commit of {env}",
+                reason,
                 {"commit": desired.commit, "previous": applied.commit if applied else None},
             )
         )
@@ -226,6 +241,20 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         created_at=moment.isoformat(timespec="seconds"),
         target=target,
         desired=desired,
+    )
+
+
+def _same_live_values(applied: AppliedState | None, target: AppliedState) -> bool:
+    """True when the record of the last apply already describes ``target`` (the commit may differ)."""
+    if applied is None:
+        return not (target.configs or target.aliases or target.lifecycle or target.pointers)
+    return (
+        dict(applied.configs) == dict(target.configs)
+        and {k: dict(v) for k, v in applied.aliases.items()}
+        == {k: dict(v) for k, v in target.aliases.items()}
+        and {k: dict(v) for k, v in applied.lifecycle.items()}
+        == {k: dict(v) for k, v in target.lifecycle.items()}
+        and dict(applied.pointers) == dict(target.pointers)
     )
 
 
@@ -248,10 +277,17 @@ def _config_actions(desired: DesiredState, live: LiveState) -> list[Action]:
         stored = live.by_hash.get(name)
         base = {"strategy": name, "config_hash": digest}
         if stored is None:
-            uploads.append(Action(UPLOAD_CONFIG, f"configs/{name}/{digest}.json",
-                                  f"no stored body of config {digest[:12]}", base))
-            creates.append(Action(CREATE_VERSION, f"{name}", f"no version of {name} has hash {digest[:12]}",
-                                  base))
+            uploads.append(
+                Action(
+                    UPLOAD_CONFIG,
+                    f"configs/{name}/{digest}.json",
+                    f"no stored body of config {digest[:12]}",
+                    base,
+                )
+            )
+            creates.append(
+                Action(CREATE_VERSION, f"{name}", f"no version of {name} has hash {digest[:12]}", base)
+            )
         activations.append(
             Action(
                 ACTIVATE_CONFIG,
@@ -304,8 +340,11 @@ def _lifecycle_actions(
         if key not in tags and key not in stages:
             continue
         info = _find(history, entry.name, entry.version)
-        recorded = (applied.lifecycle.get(entry.name, {}).get(str(entry.version), NONE)
-                    if applied is not None else None)
+        recorded = (
+            applied.lifecycle.get(entry.name, {}).get(str(entry.version), NONE)
+            if applied is not None
+            else None
+        )
         if entry.current != entry.desired:
             reason = f"{entry.current} -> {entry.desired} (derived from the {_pins_word(entry.desired)})"
             if recorded == entry.desired:
@@ -366,8 +405,11 @@ def _alias_actions(lifecycle: DesiredLifecycle, applied: AppliedState | None) ->
             was = f"v{change.previous}" if change.previous is not None else "unset"
             reason = f"profile {profile} pins {which} v{change.version} (live: {was})"
         details = {
-            "model": change.name, "alias": change.alias, "profile": profile,
-            "version": change.version, "previous": change.previous,
+            "model": change.name,
+            "alias": change.alias,
+            "profile": profile,
+            "version": change.version,
+            "previous": change.previous,
         }
         kind = DELETE_ALIAS if change.version is None else SET_ALIAS
         actions.append(Action(kind, f"{change.name}@{change.alias}", reason, details))
@@ -395,7 +437,9 @@ def _pointer_actions(desired: DesiredState, live: LiveState) -> list[Action]:
                 f"{desired.env}/profile-{manifest.profile}",
                 reason,
                 {
-                    "profile": manifest.profile, "tag": tag, "sha256": sha,
+                    "profile": manifest.profile,
+                    "tag": tag,
+                    "sha256": sha,
                     "previous": list(current) if current is not None else None,
                 },
             )
@@ -472,8 +516,15 @@ def find_drift(live: LiveState) -> list[Drift]:
         current = live.active.get(name)
         if current is None or current.config_hash != digest:
             actual = current.config_id if current is not None else None
-            drift.append(Drift("config", name, digest, current.config_hash if current else None,
-                               f"ACTIVE config of {name} is {actual or 'none'}, applied {digest[:12]}"))
+            drift.append(
+                Drift(
+                    "config",
+                    name,
+                    digest,
+                    current.config_hash if current else None,
+                    f"ACTIVE config of {name} is {actual or 'none'}, applied {digest[:12]}",
+                )
+            )
     for name in applied.models:
         listed = live.versions.get(name, ())
         live_aliases = {alias: info.version for info in listed for alias in info.aliases}
@@ -481,23 +532,51 @@ def find_drift(live: LiveState) -> list[Drift]:
             if live_aliases.get(alias) != version:
                 now = live_aliases.get(alias)
                 where = f"v{now}" if now else "nothing"
-                drift.append(Drift("alias", f"{name}@{alias}", version, now,
-                                   f"alias {alias} of {name} points at {where}, applied v{version}"))
+                drift.append(
+                    Drift(
+                        "alias",
+                        f"{name}@{alias}",
+                        version,
+                        now,
+                        f"alias {alias} of {name} points at {where}, applied v{version}",
+                    )
+                )
         recorded = applied.lifecycle.get(name, {})
         for info in listed:
             expected = recorded.get(str(info.version), NONE)
             actual = current_lifecycle(info)
             if actual != expected:
-                drift.append(Drift("lifecycle", f"{name}/v{info.version}", expected, actual,
-                                   f"{name} v{info.version} is {actual}, applied {expected}"))
+                drift.append(
+                    Drift(
+                        "lifecycle",
+                        f"{name}/v{info.version}",
+                        expected,
+                        actual,
+                        f"{name} v{info.version} is {actual}, applied {expected}",
+                    )
+                )
             elif applied.mirror_stages and (info.stage or NONE) != expected:
-                drift.append(Drift("stage", f"{name}/v{info.version}", expected, info.stage,
-                                   f"{name} v{info.version} has stage {info.stage}, applied {expected}"))
+                drift.append(
+                    Drift(
+                        "stage",
+                        f"{name}/v{info.version}",
+                        expected,
+                        info.stage,
+                        f"{name} v{info.version} has stage {info.stage}, applied {expected}",
+                    )
+                )
     for profile, (tag, sha) in sorted(applied.pointers.items()):
         pointer = live.pointers.get(profile)
         seen = (pointer.tag, pointer.sha256) if pointer is not None else None
         if seen != (tag, sha):
             shown = seen[0] if seen else "missing"
-            drift.append(Drift("pointer", f"profile-{profile}", [tag, sha], list(seen) if seen else None,
-                               f"profile {profile} pointer is {shown}, applied {tag}"))
+            drift.append(
+                Drift(
+                    "pointer",
+                    f"profile-{profile}",
+                    [tag, sha],
+                    list(seen) if seen else None,
+                    f"profile {profile} pointer is {shown}, applied {tag}",
+                )
+            )
     return drift

@@ -1,0 +1,230 @@
+"""Shared helpers of the engine tests: a release repo in tmp_path, a pushed hub tag, counting backends."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from hub_helpers import make_models_dir
+from tradai_release.configs.repository import ConfigRepository
+from tradai_release.configs.service import PARTITION_KEY, SORT_KEY, TABLE_NAME, ConfigVersionService
+from tradai_release.engine.state import RELEASE_TABLE, EngineBackends
+from tradai_release.hub.hub import ModelHub
+from tradai_release.manifest_edit import edit_manifest
+from tradai_release.registry.adapter import ModelRegistry
+from tradai_release.registry.fake import FakeRegistry
+from tradai_release.settings import ENVIRONMENTS, PROFILES
+from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
+from tradai_release.stores.local import LocalObjectStore
+from tradai_release.stores.sqlite import SqliteTable
+
+SOURCE = Path(__file__).resolve().parent.parent
+STRATEGIES = ("KeplerStrategy", "MyStrategy", "PascalStrategy")
+TAG = "v20261101"
+
+REGISTRATION_TAGS = {
+    "feature_count": "19",
+    "trace_id": "trace-test",
+    "git_commit": "0" * 40,
+    "lifecycle": "None",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def features_of(strategy: str) -> list[str]:
+    data = json.loads((SOURCE / "strategies" / strategy / "ml_config.json").read_text())
+    return list(data["features"])
+
+
+def push_tag(hub: ModelHub, scratch: Path, tag: str = TAG, *, seed: int = 0) -> str:
+    """Push a fake bundle of every strategy (with its real feature list) as ``tag``; returns its sha256."""
+    models = scratch / f"models-{tag}"
+    for strategy in STRATEGIES:
+        make_models_dir(models, (strategy,), size=64 + seed, features=features_of(strategy))
+    return hub.push(models, tag=tag, message=f"test bundle {tag}").manifest_sha256
+
+
+def make_repo(root: Path, tag: str, sha256: str) -> Path:
+    """A git repository with this project's strategies/ and releases/, artifacts pinned to ``tag``."""
+    repo = root / "repo"
+    repo.mkdir()
+    shutil.copytree(SOURCE / "strategies", repo / "strategies")
+    shutil.copytree(SOURCE / "releases", repo / "releases")
+    git(repo, "init", "-q", "-b", "main")
+    for env in ENVIRONMENTS:
+        for profile in PROFILES:
+            path = repo / "releases" / env / f"profile-{profile}.yaml"
+            if path.exists():
+                with edit_manifest(path) as editor:
+                    editor.set_artifacts(tag, sha256)
+    commit_all(repo, "initial release repository")
+    return repo
+
+
+def set_production(
+    repo: Path, env: str, strategy: str, version: int, profiles: Sequence[int] = PROFILES
+) -> None:
+    for profile in profiles:
+        path = repo / "releases" / env / f"profile-{profile}.yaml"
+        with edit_manifest(path) as editor:
+            if strategy in editor.strategies():
+                editor.set_production(strategy, version)
+
+
+def register_versions(registry: FakeRegistry, count: int = 1, **metrics: float) -> None:
+    """``count`` READY versions of every strategy's model, with the registration tags."""
+    base = {
+        "total_profit": 100.0,
+        "sharpe_ratio": 1.2,
+        "max_drawdown": 0.1,
+        "win_rate": 0.5,
+        "total_trades": 40.0,
+    }
+    for name in STRATEGIES:
+        for _ in range(count):
+            registry.add_version(
+                name,
+                tags={
+                    **REGISTRATION_TAGS,
+                    "strategy_name": name,
+                    "feature_count": str(len(features_of(name))),
+                },
+                metrics={**base, **metrics},
+            )
+
+
+class CountingTable:
+    """A KeyValueTable wrapper counting reads and writes by method."""
+
+    def __init__(self, inner: KeyValueTable) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.partition_key = inner.partition_key
+        self.sort_key = inner.sort_key
+        self.reads: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()
+
+    def get(self, key: Mapping[str, Any], *, consistent: bool = True) -> dict[str, Any] | None:
+        self.reads["get"] += 1
+        return self.inner.get(key, consistent=consistent)
+
+    def put(self, item: Mapping[str, Any], *, condition: Condition | None = None) -> None:
+        self.writes["put"] += 1
+        self.inner.put(item, condition=condition)
+
+    def delete(self, key: Mapping[str, Any], *, condition: Condition | None = None) -> None:
+        self.writes["delete"] += 1
+        self.inner.delete(key, condition=condition)
+
+    def query(self, partition: str, *, prefix: str = "", descending: bool = False) -> list[dict[str, Any]]:
+        self.reads["query"] += 1
+        return self.inner.query(partition, prefix=prefix, descending=descending)
+
+    def scan(self) -> Iterator[dict[str, Any]]:
+        self.reads["scan"] += 1
+        return self.inner.scan()
+
+    def transact(self, operations: Sequence[Operation]) -> None:
+        self.writes["transact"] += 1
+        self.inner.transact(operations)
+
+
+class CountingObjects:
+    """An ObjectStore wrapper counting reads and writes by method."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.reads: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.writes["put"] += 1
+        self.inner.put(key, data)
+
+    def create(self, key: str, data: bytes) -> None:
+        self.writes["create"] += 1
+        self.inner.create(key, data)
+
+    def get(self, key: str) -> bytes:
+        self.reads["get"] += 1
+        return self.inner.get(key)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        self.reads["head"] += 1
+        return self.inner.head(key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self.reads["list"] += 1
+        return self.inner.list(prefix)
+
+    def delete(self, key: str) -> None:
+        self.writes["delete"] += 1
+        self.inner.delete(key)
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.writes["put_file"] += 1
+        self.inner.put_file(key, path)
+
+    def get_stream(self, key: str, sink: IO[bytes]) -> None:
+        self.reads["get_stream"] += 1
+        self.inner.get_stream(key, sink)
+
+
+class Counted:
+    """The counting wrappers of one environment's backends."""
+
+    def __init__(
+        self, backends: EngineBackends, tables: list[CountingTable], stores: list[CountingObjects]
+    ) -> None:
+        self.backends = backends
+        self.tables = tables
+        self.stores = stores
+
+    def reset(self) -> None:
+        for counter in [*self.tables, *self.stores]:
+            counter.reads.clear()
+            counter.writes.clear()
+        writes = getattr(self.backends.registry, "writes", None)
+        if writes is not None:
+            writes.clear()
+
+    @property
+    def writes(self) -> int:
+        registry_writes = len(getattr(self.backends.registry, "writes", []))
+        return sum(sum(c.writes.values()) for c in [*self.tables, *self.stores]) + registry_writes
+
+    @property
+    def reads(self) -> int:
+        return sum(sum(c.reads.values()) for c in [*self.tables, *self.stores])
+
+
+def local_backends(state: Path, env: str, registry: ModelRegistry, hub_root: Path) -> Counted:
+    """Embedded-default storage (SQLite + local directories) wrapped in counters, with ``registry``."""
+    config_table = CountingTable(SqliteTable(state / env / "state.db", TABLE_NAME, PARTITION_KEY, SORT_KEY))
+    release_table = CountingTable(SqliteTable(state / env / "state.db", RELEASE_TABLE, "pk", "sk"))
+    config_store = CountingObjects(LocalObjectStore(state / env / "configs"))
+    hub_store = CountingObjects(LocalObjectStore(hub_root))
+    backends = EngineBackends(
+        env=env,
+        configs=ConfigVersionService(config_table, ConfigRepository(config_store)),
+        registry=registry,
+        hub=ModelHub(hub_store, workers=1),
+        releases=release_table,
+    )
+    return Counted(backends, [config_table, release_table], [config_store, hub_store])
