@@ -42,6 +42,7 @@ class ModelPin:
     production: int
     staging: int | None = None
     override: Override | None = None
+    keep_production: tuple[int, ...] = ()  # left the pins but stay Production (promote --no-archive)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class ReleaseManifest:
                     production=int(model["production"]),
                     staging=int(model["staging"]) if model.get("staging") is not None else None,
                     override=Override(override["approved_by"], override["reason"]) if override else None,
+                    keep_production=tuple(int(v) for v in model.get("keep_production") or ()),
                 ),
             )
         return cls(
@@ -103,6 +105,8 @@ class ReleaseManifest:
             model: dict[str, Any] = {"name": pin.model.name, "production": pin.model.production}
             if pin.model.staging is not None:
                 model["staging"] = pin.model.staging
+            if pin.model.keep_production:
+                model["keep_production"] = list(pin.model.keep_production)
             if pin.model.override is not None:
                 model["override"] = {
                     "approved_by": pin.model.override.approved_by,

@@ -95,6 +95,25 @@ class ManifestEditor:
             return
         self._set(model, "staging", int(version))
 
+    def set_keep_production(self, strategy: str, versions: list[int] | tuple[int, ...]) -> None:
+        """Record ``model.keep_production`` (versions that stay Production unpinned); empty removes it."""
+        from ruamel.yaml.comments import CommentedSeq
+
+        model = self._model(strategy)
+        wanted = [int(version) for version in versions]
+        if not wanted:
+            if "keep_production" in model:
+                del model["keep_production"]
+                self.changed = True
+            return
+        current = model.get("keep_production")
+        if isinstance(current, list) and [int(v) for v in current] == wanted:
+            return
+        sequence = CommentedSeq(wanted)
+        sequence.fa.set_flow_style()
+        model["keep_production"] = sequence
+        self.changed = True
+
     def set_override(self, strategy: str, approved_by: str | None, reason: str | None = None) -> None:
         """Record ``model.override``: who approved a pin the comparator did not, and why; None removes it."""
         from ruamel.yaml.comments import CommentedMap
