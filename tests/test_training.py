@@ -1,0 +1,279 @@
+"""Training: look-ahead-free features, the purged split, the backtest, the bundle, determinism, parity."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hub_helpers import SIGNAL_FILES
+from tradai_release.errors import OnnxParityError
+from tradai_release.hub import check_compat, features_from_repo
+from tradai_release.hub.hub import bundle_metadata
+from tradai_release.psi import psi
+from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig
+from tradai_release.training import BACKTEST_METRICS, TrainingResult, train_all, train_strategy
+from tradai_release.training.backtest import backtest, periods_per_year
+from tradai_release.training.features import WARMUP_ROWS, build_dataset, compute_features, load_candles
+from training_helpers import file_hashes, make_training_repo
+
+STRATEGY = "PascalStrategy"
+SIGNAL_BUNDLE = (
+    *SIGNAL_FILES,
+    "ensemble_xgb.onnx",
+    "ensemble_lgb.onnx",
+    "ensemble_scaler.onnx",
+    "ensemble_metadata.json",
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainingResult]:
+    repo = make_training_repo(tmp_path_factory.mktemp("repo"), (STRATEGY,))
+    return repo, train_strategy(repo, STRATEGY, repo / "models", git_commit="c0ffee", trace_id="trace-1")
+
+
+def candles(rows: int = 400, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, rows)))
+    open_ = np.concatenate(([100.0], close[:-1]))
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=rows, freq="h", tz="UTC"),
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.002,
+            "low": np.minimum(open_, close) * 0.998,
+            "close": close,
+            "volume": rng.lognormal(5, 0.3, rows),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------- features
+
+
+def test_features_by_hand() -> None:
+    frame = candles()
+    features = compute_features(
+        frame, ["ret_1", "ret_3", "hl_range", "hour_sin", "hour_cos", "close_sma_ratio_20"]
+    )
+    close = frame["close"].to_numpy()
+    assert features["ret_1"].iloc[10] == pytest.approx(close[10] / close[9] - 1)
+    assert features["ret_3"].iloc[10] == pytest.approx(close[10] / close[7] - 1)
+    assert features["hl_range"].iloc[5] == pytest.approx((frame["high"][5] - frame["low"][5]) / close[5])
+    assert features["hour_sin"].iloc[6] == pytest.approx(1.0)  # 06:00 UTC is a quarter of the day
+    assert features["hour_cos"].iloc[12] == pytest.approx(-1.0)
+    assert features["close_sma_ratio_20"].iloc[30] == pytest.approx(close[30] / close[11:31].mean() - 1)
+
+
+def test_every_catalogue_feature_is_finite_after_warmup_and_bounded_where_it_should_be() -> None:
+    features = compute_features(candles(), FEATURE_CATALOGUE)
+    assert list(features.columns) == list(FEATURE_CATALOGUE)
+    assert np.isfinite(features.iloc[WARMUP_ROWS:].to_numpy()).all()
+    assert features["rsi_14"].iloc[WARMUP_ROWS:].between(0, 100).all()
+
+
+def test_features_never_look_ahead() -> None:
+    frame = candles()
+    changed = frame.copy()
+    cut = 250
+    changed.loc[cut:, ["open", "high", "low", "close"]] *= 1.5
+    changed.loc[cut:, "volume"] *= 3
+    before = compute_features(frame, FEATURE_CATALOGUE).iloc[:cut]
+    after = compute_features(changed, FEATURE_CATALOGUE).iloc[:cut]
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_split_is_time_ordered_and_purged(trained: tuple[Path, TrainingResult]) -> None:
+    repo, _ = trained
+    path = next((repo / "strategies" / STRATEGY / "data").glob("*.csv"))
+    config = MLConfig.from_dict(json.loads((repo / "strategies" / STRATEGY / "ml_config.json").read_text()))
+    data = build_dataset(load_candles(path, "x.csv"), config)
+    assert data.gap == max(config.signal.horizon, config.position.horizon)
+    assert data.train_rows + data.gap + data.test_rows == data.usable_rows
+    assert data.test_rows == math.ceil(data.usable_rows * config.test_fraction)
+    # The held-out rows are the last ones: their first row is the one after train + purge.
+    frame = load_candles(path, "x.csv").frame
+    first_test = frame["timestamp"].iloc[WARMUP_ROWS + data.train_rows + data.gap]
+    assert data.test_start == first_test.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert data.test_start < data.test_end <= data.data_end
+
+
+# ---------------------------------------------------------------------------------------- backtest
+
+
+def test_backtest_by_hand() -> None:
+    fee = 0.001
+    metrics = backtest([0.6, 0.6, 0.4, 0.7, 0.2], [0.01, 0.02, -0.05, -0.01, 0.03], fee=fee, periods=8760)
+    net = np.array([0.01 - fee, 0.02, -fee, -0.01 - fee, -fee])
+    equity = np.cumprod(1 + net)
+    assert metrics["total_profit"] == pytest.approx(equity[-1] - 1)
+    assert metrics["total_trades"] == 2
+    assert metrics["win_rate"] == 0.5  # trade 1 gains, trade 2 loses
+    assert metrics["max_drawdown"] == pytest.approx(1 - equity[-1] / equity[1])
+    assert metrics["sharpe_ratio"] == pytest.approx(net.mean() / net.std() * math.sqrt(8760))
+    assert set(metrics) == set(BACKTEST_METRICS)
+
+
+def test_backtest_flat_and_always_long() -> None:
+    flat = backtest([0.1] * 4, [0.01, -0.02, 0.03, 0.0], fee=0.001, periods=24)
+    assert flat == {
+        "total_profit": 0.0,
+        "sharpe_ratio": 0.0,
+        "max_drawdown": 0.0,
+        "win_rate": 0.0,
+        "total_trades": 0,
+    }
+    long = backtest([0.9] * 3, [0.01, 0.01, 0.01], fee=0.001, periods=24)
+    assert long["total_trades"] == 1 and long["win_rate"] == 1.0
+    # Buy and hold less one fee on entry and one on the forced exit at the end.
+    assert long["total_profit"] == pytest.approx((1.01 - 0.001) * 1.01 * (1.01 - 0.001) - 1)
+
+
+def test_periods_per_year() -> None:
+    assert periods_per_year("1h") == 8760
+    assert periods_per_year("15m") == 8760 * 4
+    assert periods_per_year("1d") == 365
+
+
+# ---------------------------------------------------------------------------------------- the bundle
+
+
+def test_bundle_has_the_hub_layout_and_metadata(trained: tuple[Path, TrainingResult]) -> None:
+    repo, result = trained
+    bundle = result.model_dir
+    assert bundle == repo / "models" / STRATEGY
+    assert sorted(p.name for p in (bundle / "signal").iterdir()) == sorted(SIGNAL_BUNDLE)
+    position = sorted(p.name for p in (bundle / "position").iterdir())
+    assert position == sorted(name.replace("ensemble", "position") for name in SIGNAL_BUNDLE)
+    assert set(result.metrics) == {"accuracy", "position_accuracy", *BACKTEST_METRICS}
+    assert 0 <= result.metrics["accuracy"] <= 1 and 0 <= result.metrics["max_drawdown"] <= 1
+    assert result.git_commit == "c0ffee" and result.trace_id == "trace-1"
+    assert result.features == tuple(
+        json.loads((repo / "strategies" / STRATEGY / "ml_config.json").read_text())["features"]
+    )
+
+    metadata = json.loads((bundle / "signal" / "ensemble_metadata.json").read_text())
+    assert metadata["accuracy"] == result.metrics["accuracy"]
+    assert metadata["metrics"] == result.metrics
+    assert metadata["trained_until"] == "2024-05-13T07:00:00Z"  # the last candle, not the wall clock
+    # Drift references: PSI of the training rows against themselves is ~0 without re-reading data.
+    reference = metadata["drift_reference"]["features"]["rsi_14"]
+    assert len(reference["proportions"]) == len(reference["edges"]) + 1 == 10
+    assert psi(reference, [reference["edges"][0] - 1] * 50) > 1  # all mass in one bin: large PSI
+    assert len(metadata["drift_reference"]["prediction"]["proportions"]) == 10
+
+    summary = bundle_metadata(
+        repo / "models",
+        [
+            f"{STRATEGY}/signal/ensemble_metadata.json",
+            f"{STRATEGY}/position/position_metadata.json",
+            f"{STRATEGY}/model_compat.json",
+        ],
+    )
+    assert summary[STRATEGY]["signal"]["accuracy"] == result.metrics["accuracy"]
+    assert summary[STRATEGY]["position"]["accuracy"] == result.metrics["position_accuracy"]
+    assert summary[STRATEGY]["feature_count"] == result.feature_count
+
+
+def test_model_compat_passes_the_hub_check(trained: tuple[Path, TrainingResult]) -> None:
+    repo, result = trained
+    compat = json.loads((result.model_dir / "model_compat.json").read_text())
+    assert compat["feature_count"] == len(compat["features"]) == result.feature_count
+    assert compat["onnx_opset"] == 15
+    for library in ("sklearn", "xgboost", "lightgbm", "onnx", "onnxruntime"):
+        assert compat[library], library
+    check_compat(repo / "models", [STRATEGY], features_from_repo(repo, [STRATEGY]), where="test")
+
+
+def test_files_hold_no_paths_or_clock(trained: tuple[Path, TrainingResult]) -> None:
+    repo, result = trained
+    needles = [str(repo).encode(), str(Path.home()).encode(), b"trace-1", b"c0ffee"]
+    for path in result.model_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [n for n in needles if n in data], path
+
+
+def test_training_twice_gives_byte_identical_files(tmp_path: Path) -> None:
+    repo = make_training_repo(tmp_path / "repo", ("MyStrategy", "PascalStrategy"))
+    first = train_all(repo, tmp_path / "a", git_commit="one")
+    second = train_all(repo, tmp_path / "b", git_commit="two")
+    assert [r.strategy_name for r in first] == ["MyStrategy", "PascalStrategy"]
+    hashes = file_hashes(tmp_path / "a")
+    assert len(hashes) == 2 * (1 + 2 * len(SIGNAL_BUNDLE))
+    assert hashes == file_hashes(tmp_path / "b")
+    assert [r.metrics for r in first] == [r.metrics for r in second]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "repo"]  # no staging dirs left
+
+
+# ---------------------------------------------------------------------------------------- ONNX parity
+
+
+def _native(model: str, member: str, bundle: Path) -> object:
+    prefix = "ensemble" if model == "signal" else "position"
+    directory = bundle / model
+    if member == "rf":
+        return pickle.loads((directory / f"{prefix}_rf.pkl").read_bytes())
+    if member == "xgb":
+        import xgboost
+
+        classifier = xgboost.XGBClassifier()
+        classifier.load_model(str(directory / f"{prefix}_xgb.json"))
+        return classifier
+    import lightgbm
+
+    booster = lightgbm.Booster(model_file=str(directory / f"{prefix}_lgb.txt"))
+
+    class _Lgb:
+        def predict_proba(self, x: np.ndarray) -> np.ndarray:
+            p = booster.predict(x)
+            return np.column_stack([1 - p, p])
+
+    return _Lgb()
+
+
+@pytest.mark.parametrize("model", ["signal", "position"])
+@pytest.mark.parametrize("member", ["rf", "xgb", "lgb"])
+def test_onnx_files_reproduce_the_native_files_on_held_out_rows(
+    trained: tuple[Path, TrainingResult], model: str, member: str
+) -> None:
+    """All six models, loaded back from the bundle's files (native and ONNX), agree within 1e-5."""
+    from tradai_release.training.onnx_export import run_onnx
+
+    repo, result = trained
+    prefix = "ensemble" if model == "signal" else "position"
+    config = MLConfig.from_dict(json.loads((repo / "strategies" / STRATEGY / "ml_config.json").read_text()))
+    path = next((repo / "strategies" / STRATEGY / "data").glob("*.csv"))
+    data = build_dataset(load_candles(path, "x.csv"), config)
+    scaler = pickle.loads((result.model_dir / model / f"{prefix}_scaler.pkl").read_bytes())
+    x_scaled = scaler.transform(data.x_test).astype(np.float32)
+    onnx_scaled = run_onnx((result.model_dir / model / f"{prefix}_scaler.onnx").read_bytes(), data.x_test)[0]
+    assert np.max(np.abs(onnx_scaled - scaler.transform(data.x_test))) <= 1e-5
+
+    native = _native(model, member, result.model_dir).predict_proba(x_scaled)[:, 1]  # type: ignore[attr-defined]
+    outputs = run_onnx((result.model_dir / model / f"{prefix}_{member}.onnx").read_bytes(), x_scaled)
+    onnx = next(o for o in outputs if o.ndim == 2)[:, 1]
+    diff = float(np.max(np.abs(native - onnx)))
+    print(f"\n{model} {member}: ONNX max abs diff {diff:.3g} over {len(onnx)} held-out rows")
+    assert diff <= 1e-5
+    assert result.extra["onnx_parity"][model][member] == pytest.approx(diff, abs=1e-7)
+
+
+def test_parity_failure_is_loud_and_leaves_previous_models(
+    trained: tuple[Path, TrainingResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tradai_release.training.onnx_export as onnx_export
+
+    repo, _ = trained
+    before = file_hashes(repo / "models")
+    monkeypatch.setattr(onnx_export, "PARITY_TOLERANCE", 0.0)  # every float32 export differs by > 0
+    with pytest.raises(OnnxParityError, match=rf"training {STRATEGY} signal scaler: ONNX export differs"):
+        train_strategy(repo, STRATEGY, repo / "models")
+    assert file_hashes(repo / "models") == before
+    assert not [p for p in repo.iterdir() if p.name.startswith(".models")]
