@@ -263,6 +263,145 @@ def provision(c: Context, env: str = "", json: bool = False) -> None:
         render_provisioned(env, done.created, done.existing)
 
 
+# --- training: train [--push-to-hub] -----------------------------------------------------------------
+
+
+@task(
+    iterable=["register_env"],
+    help={
+        "strategy": "the strategy to train (strategies/<S>: ml_config.json features, data/*.csv candles)",
+        "push_to_hub": "then push the models dir to the model hub as a new tag and register the version",
+        "register_env": "with --push-to-hub: environment whose MLflow registry gets the version "
+        "(repeatable; default dev)",
+        "tag": "with --push-to-hub: the tag name (default vYYYYMMDD, suffixed when taken)",
+        "message": "with --push-to-hub: the tag message (default 'train <S>')",
+        "json": "print the result (metrics, tag, versions) as one JSON object",
+    },
+)
+@handle_errors
+def train(
+    c: Context,
+    strategy: str = "",
+    push_to_hub: bool = False,
+    register_env: list[str] | None = None,
+    tag: str | None = None,
+    message: str = "",
+    json: bool = False,
+) -> None:
+    """Train a strategy's signal and position models (§6); --push-to-hub also pushes and registers them.
+
+    Writes <models_dir>/<S>/ (signal/ and position/: RF, XGBoost, LightGBM, scaler, ONNX exports,
+    metadata; model_compat.json). With --push-to-hub the whole models dir becomes one new hub tag,
+    and the version is registered in MLflow in each --register-env (repeatable; default dev) with
+    r2_tag = that tag. Prints the held-out metrics, the tag and the version(s).
+    """
+    from contextlib import nullcontext
+
+    from tradai_release.settings import Settings
+    from tradai_release.training.publish import train_and_publish
+
+    settings = Settings()
+    if json:
+        progress_context = nullcontext(None)
+    else:
+        from tradai_release.render.hub import transfer_progress
+
+        progress_context = transfer_progress()  # type: ignore[assignment]
+    with progress_context as progress:
+        outcome = train_and_publish(
+            settings,
+            strategy,
+            push_to_hub=push_to_hub,
+            register_envs=tuple(register_env or ()),
+            tag=tag,
+            message=message,
+            progress=progress,
+        )
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(outcome.to_dict())
+    else:
+        from tradai_release.render.training import render_training
+
+        render_training(outcome)
+
+
+# --- GitOps engine: plan / apply ---------------------------------------------------------------------
+
+
+@task(
+    help={
+        "env": "the environment to plan (dev, staging or prod)",
+        "commit": "the git ref whose manifests and configs are the desired state (default HEAD)",
+        "format": "text (terminal), markdown (PR comment / job summary) or json",
+    }
+)
+@handle_errors
+def plan(c: Context, env: str = "", commit: str = "HEAD", format: str = "text") -> None:
+    """Show what apply would change in ENV to match COMMIT, and any drift (live values changed by hand)."""
+    from tradai_release.engine.plan import plan_env
+    from tradai_release.errors import InputError
+    from tradai_release.settings import Settings
+
+    if not env:
+        raise InputError("plan", "--env", "required (dev, staging or prod)")
+    if format not in ("text", "markdown", "json"):
+        raise InputError("plan", "--format", f"{format!r}: use text, markdown or json")
+    result = plan_env(Settings(), env, commit=commit)
+    if format == "json":
+        from tradai_release.cli import print_json
+
+        print_json(result.to_dict())
+        return
+    from tradai_release.render.plan import render_markdown, render_text
+
+    print(render_markdown(result) if format == "markdown" else render_text(result), end="")
+
+
+@task(
+    help={
+        "env": "the environment to apply (dev, staging or prod)",
+        "commit": "the git ref to make live (default HEAD); must descend from the last applied commit",
+        "dry_run": "print the plan and stop: nothing is written",
+        "json": "print the deployment (or with --dry-run the plan) as one JSON object",
+    }
+)
+@handle_errors
+def apply(c: Context, env: str = "", commit: str = "HEAD", dry_run: bool = False, json: bool = False) -> None:
+    """Make ENV match COMMIT: lock, refuse stale commits, run the plan's actions, check the plan is empty."""
+    from tradai_release.errors import InputError
+    from tradai_release.settings import Settings
+
+    if not env:
+        raise InputError("apply", "--env", "required (dev, staging or prod)")
+    settings = Settings()
+    if dry_run:
+        from tradai_release.engine.plan import plan_env
+
+        result = plan_env(settings, env, commit=commit)
+        if json:
+            from tradai_release.cli import print_json
+
+            print_json(result.to_dict())
+        else:
+            from tradai_release.render.plan import render_text
+
+            print(render_text(result), end="")
+        return
+    from tradai_release.engine.apply import apply_env
+
+    deployment = apply_env(settings, env, commit=commit)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(deployment.to_dict())
+    else:
+        from tradai_release.render.plan import render_deployment
+
+        print(render_deployment(deployment), end="")
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 STRATEGY_TASKS: dict[str, Task] = {}
