@@ -1,0 +1,188 @@
+"""The webhook notifier against a real HTTP server on 127.0.0.1: payload, retries, timeout, no secrets."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from tradai_release.notify import EVENTS, REDACTED, build_payload, notify
+from tradai_release.settings import Settings
+
+
+class Webhook:
+    """A loopback webhook that answers with the scripted status codes (then 200) and records each body."""
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+        self.delay = 0.0
+        self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.lock = threading.Lock()
+        webhook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length))
+                with webhook.lock:
+                    webhook.bodies.append(body)
+                    webhook.paths.append(self.path)
+                    status = webhook.statuses.pop(0) if webhook.statuses else 200
+                if webhook.delay:
+                    time.sleep(webhook.delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"ok" if status == 200 else b"error")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and went away
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/services/T000/B000/s3cr3tWebhookToken"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    server = Webhook()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def settings_for(url: str | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"notify_attempts": 3, "notify_backoff_seconds": 0.01, "notify_timeout_seconds": 2.0}
+    values.update(overrides)
+    return Settings(webhook_url=SecretStr(url) if url else None, **values)
+
+
+def test_payload_shape(webhook: Webhook) -> None:
+    sent = notify(
+        settings_for(webhook.url),
+        "drift_found",
+        "PascalStrategy: significant drift in prod",
+        {"env": "prod", "strategies": ["PascalStrategy"], "max_psi": 0.41, "table": "a | b\n1 | 2"},
+    )
+    assert sent is True
+    assert len(webhook.bodies) == 1
+    body = webhook.bodies[0]
+    assert webhook.paths == ["/services/T000/B000/s3cr3tWebhookToken"]
+    assert body["text"] == "Drift found: PascalStrategy: significant drift in prod"
+    kinds = [block["type"] for block in body["blocks"]]
+    assert kinds[0] == "header" and kinds[-1] == "context"
+    assert body["blocks"][0]["text"]["text"] == EVENTS["drift_found"]
+    fields = [f["text"] for block in body["blocks"] if "fields" in block for f in block["fields"]]
+    assert "*env*\nprod" in fields
+    assert "*strategies*\nPascalStrategy" in fields
+    assert "*max_psi*\n0.41" in fields
+    table = [b for b in body["blocks"] if b["type"] == "section" and "table" in b.get("text", {}).get("text", "")]
+    assert table and "```\na | b\n1 | 2\n```" in table[0]["text"]["text"]
+    assert "`drift_found`" in body["blocks"][-1]["elements"][0]["text"]
+
+
+def test_retries_on_500_then_succeeds(webhook: Webhook) -> None:
+    webhook.statuses = [500, 503]
+    sleeps: list[float] = []
+    assert notify(settings_for(webhook.url), "apply_succeeded", "prod applied", sleep=sleeps.append) is True
+    assert len(webhook.bodies) == 3
+    assert sleeps == [0.01, 0.02]  # exponential backoff
+    assert webhook.bodies[0] == webhook.bodies[2]
+
+
+def test_gives_up_after_attempts_without_raising(webhook: Webhook) -> None:
+    webhook.statuses = [500] * 10
+    assert notify(settings_for(webhook.url), "apply_failed", "prod failed", sleep=lambda _: None) is False
+    assert len(webhook.bodies) == 3
+
+
+def test_client_error_is_not_retried(webhook: Webhook) -> None:
+    webhook.statuses = [404]
+    assert notify(settings_for(webhook.url), "apply_failed", "x", sleep=lambda _: None) is False
+    assert len(webhook.bodies) == 1
+
+
+def test_timeout_is_honoured_and_retried(webhook: Webhook) -> None:
+    webhook.delay = 1.5
+    settings = settings_for(webhook.url, notify_timeout_seconds=0.2, notify_attempts=2)
+    assert notify(settings, "rollback_applied", "prod profile 3 rolled back", sleep=lambda _: None) is False
+    # Both attempts reached the server and were abandoned at the client's timeout, not answered.
+    assert len(webhook.bodies) == 2
+
+
+def test_unreachable_webhook_returns_false() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = settings_for(f"http://127.0.0.1:{port}/hook")
+    assert notify(settings, "drift_found", "x", sleep=lambda _: None) is False
+
+
+def test_no_url_is_a_no_op() -> None:
+    assert notify(settings_for(None), "drift_found", "nothing to send") is False
+
+
+def test_non_http_url_is_refused(tmp_path: Any) -> None:
+    target = tmp_path / "hook"
+    assert notify(settings_for(f"file://{target}"), "drift_found", "x") is False
+    assert not target.exists()
+
+
+def test_nothing_unexpected_escapes(webhook: Webhook) -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("boom")
+
+    assert notify(settings_for(webhook.url), "drift_found", "x", {"bad": Unprintable()}) is False
+
+
+def test_no_secret_in_the_payload(webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_0123456789abcdef")
+    settings = settings_for(webhook.url, r2_secret_access_key=SecretStr("r2-secret-value-xyz"))
+    details = {
+        "r2_secret_access_key": "r2-secret-value-xyz",
+        "api_token": "plain-token",
+        "access_key_id": "AKIAEXAMPLE",
+        "password": "hunter2hunter2",
+        "credential": SecretStr("wrapped"),
+        "note": "the job used ghs_0123456789abcdef and r2-secret-value-xyz",
+        "mlflow": "https://alice:pa55word@mlflow.example.com/api",
+        "nested": {"session_token": "abc", "tag": "v20261101"},
+        "webhook": settings.webhook_url,
+    }
+    assert notify(settings, "apply_failed", f"posted to {webhook.url}", details) is True
+    raw = json.dumps(webhook.bodies[0])
+    for secret in ("r2-secret-value-xyz", "plain-token", "AKIAEXAMPLE", "hunter2hunter2", "wrapped",
+                   "ghs_0123456789abcdef", "pa55word", "s3cr3tWebhookToken", '"abc"'):
+        assert secret not in raw, secret
+    assert REDACTED in raw
+    assert "v20261101" in raw  # ordinary values are kept
+
+
+def test_unknown_event_is_sent_under_its_name() -> None:
+    payload = build_payload("custom_event", "hello", None)
+    assert payload["text"] == "custom_event: hello"

@@ -1,0 +1,219 @@
+"""Notifications to a Slack-compatible incoming webhook: drift, retraining proposals, apply and rollback outcomes.
+
+``notify`` never fails the job that calls it: a missing URL makes it a no-op, a slow or broken
+webhook is retried with exponential backoff and then given up on (False, one warning line in the
+log). Nothing secret is sent: SecretStr values of the settings (and the usual credential variables
+of the environment) are replaced wherever they appear, and so is every detail whose name says it
+is a secret, token, key or password.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from tradai_release.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Event name -> the headline a person sees. Unknown events are still sent, under their own name.
+EVENTS: dict[str, str] = {
+    "drift_found": "Drift found",
+    "retraining_proposed": "Retraining proposed",
+    "retraining_kept": "Retraining: champion kept, nothing proposed",
+    "apply_succeeded": "Apply succeeded",
+    "apply_failed": "Apply failed",
+    "rollback_applied": "Rollback applied",
+}
+REDACTED = "***"
+# A detail whose name matches is never sent, whatever its value.
+SECRET_NAME = re.compile(r"secret|token|key|passw|credential|authorization", re.IGNORECASE)
+# Credentials a CI job typically has in its environment; their values are scrubbed from any text.
+SECRET_VARIABLES: tuple[str, ...] = (
+    "CF_R2_ACCESS_KEY_ID",
+    "CF_R2_SECRET_ACCESS_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "TRADAI_WEBHOOK_URL",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+)
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
+_MIN_SECRET_LENGTH = 4  # shorter values would scrub ordinary words
+# Slack's limits: 10 fields per section, 2000 characters per field, 3000 per section text.
+_FIELDS_PER_SECTION = 10
+_FIELD_CHARS = 1900
+_SECTION_CHARS = 2900
+_MAX_RETRY_AFTER = 30.0
+
+
+def notify(
+    settings: Settings,
+    event: str,
+    summary: str,
+    details: Mapping[str, Any] | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Post ``event`` to ``settings.webhook_url``; True when the webhook accepted it.
+
+    Never raises: no URL configured, an unreachable or failing webhook, or anything unexpected
+    returns False (after ``settings.notify_attempts`` tries for 5xx, 429, timeouts and connection
+    errors, waiting ``notify_backoff_seconds`` and doubling). Each request times out after
+    ``settings.notify_timeout_seconds``.
+    """
+    try:
+        if settings.webhook_url is None or not settings.webhook_url.get_secret_value().strip():
+            return False
+        url = settings.webhook_url.get_secret_value().strip()
+        if not url.startswith(("https://", "http://")):
+            log.warning("notify %s: webhook URL is not http(s); not sent", event)
+            return False
+        payload = build_payload(event, summary, details, secrets=secret_values(settings))
+        return _post(url, payload, settings, event, sleep)
+    except Exception as err:  # a notification must never fail the job that sends it
+        log.warning("notify %s: not sent (%s)", event, type(err).__name__)
+        return False
+
+
+def build_payload(
+    event: str,
+    summary: str,
+    details: Mapping[str, Any] | None = None,
+    *,
+    secrets: frozenset[str] = frozenset(),
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The Slack-compatible JSON: ``text`` (the fallback every client shows) plus Block Kit blocks."""
+    title = EVENTS.get(event, event)
+    clean_summary = scrub_text(str(summary), secrets)
+    clean = scrub(dict(details or {}), secrets)
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(clean_summary or title, _SECTION_CHARS)}},
+    ]
+    fields: list[dict[str, str]] = []
+    long_texts: list[tuple[str, str]] = []
+    for name, value in clean.items():
+        text = _display(value)
+        if "\n" in text:
+            long_texts.append((str(name), text))
+        else:
+            fields.append({"type": "mrkdwn", "text": _cut(f"*{name}*\n{text}", _FIELD_CHARS)})
+    for start in range(0, len(fields), _FIELDS_PER_SECTION):
+        blocks.append({"type": "section", "fields": fields[start : start + _FIELDS_PER_SECTION]})
+    for name, text in long_texts:
+        body = _cut(text, _SECTION_CHARS - len(name) - 16)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*\n```\n{body}\n```"}})
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"tradai-release · `{event}` · {stamp}"}]}
+    )
+    return {"text": f"{title}: {clean_summary}" if clean_summary else title, "blocks": blocks}
+
+
+def secret_values(settings: Settings) -> frozenset[str]:
+    """Every secret the payload must not contain: the settings' SecretStr values and credential variables."""
+    found: set[str] = set()
+    for name in type(settings).model_fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr):
+            found.add(value.get_secret_value())
+    for variable in SECRET_VARIABLES:
+        found.add(os.environ.get(variable, ""))
+    return frozenset(value for value in found if len(value) >= _MIN_SECRET_LENGTH)
+
+
+def scrub(value: Any, secrets: frozenset[str] = frozenset()) -> Any:
+    """``value`` as plain JSON with secrets replaced: SecretStr, secret-named keys, known secret text."""
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {
+            scrub_text(str(key), secrets): REDACTED if SECRET_NAME.search(str(key)) else scrub(item, secrets)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(item, secrets) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return scrub_text(str(value), secrets)
+
+
+def scrub_text(text: str, secrets: frozenset[str] = frozenset()) -> str:
+    """``text`` with every known secret and any ``user:password@`` of a URL replaced."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _URL_USERINFO.sub(REDACTED + "@", text)
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(not isinstance(item, dict | list) for item in value):
+        return ", ".join(str(item) for item in value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _post(url: str, payload: dict[str, Any], settings: Settings, event: str,
+          sleep: Callable[[float], None]) -> bool:
+    data = json.dumps(payload).encode("utf-8")
+    attempts = max(1, int(settings.notify_attempts))
+    delay = max(0.0, float(settings.notify_backoff_seconds))
+    timeout = max(0.001, float(settings.notify_timeout_seconds))
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(
+            url,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "tradai-release-notify"},
+        )
+        wait = delay * 2 ** (attempt - 1)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only)
+                response.read()
+                return True
+        except urllib.error.HTTPError as err:
+            retryable = err.code >= 500 or err.code == 429
+            reason = f"HTTP {err.code}"
+            retry_after = _retry_after(err.headers.get("Retry-After") if err.headers else None)
+            if retry_after is not None:
+                wait = max(wait, retry_after)
+            err.close()
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
+            retryable = True
+            reason = type(getattr(err, "reason", err)).__name__
+        if not retryable:
+            log.warning("notify %s: webhook refused it (%s); not retried", event, reason)
+            return False
+        if attempt < attempts:
+            log.info("notify %s: attempt %d/%d failed (%s); retrying in %.2gs", event, attempt, attempts,
+                     reason, wait)
+            sleep(wait)
+        else:
+            log.warning("notify %s: not sent after %d attempts (%s)", event, attempts, reason)
+    return False
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(float(value), _MAX_RETRY_AFTER) if value else None
+    except ValueError:
+        return None
