@@ -1,4 +1,4 @@
-"""PSI against values computed by hand: identical -> 0, a known shift -> its known value, empty bins finite."""
+"""PSI against values computed by hand: identical -> 0, a known shift -> its value, empty bins finite."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notifications to a Slack-compatible incoming webhook: drift, retraining proposals, apply and rollback outcomes.
+"""Notifications to a Slack-compatible incoming webhook: drift, retraining proposals, apply and rollback.
 
 ``notify`` never fails the job that calls it: a missing URL makes it a no-op, a slow or broken
 webhook is retried with exponential backoff and then given up on (False, one warning line in the
@@ -187,7 +187,7 @@ def _post(url: str, payload: dict[str, Any], settings: Settings, event: str,
         )
         wait = delay * 2 ** (attempt - 1)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only)
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # only http(s): checked above
                 response.read()
                 return True
         except urllib.error.HTTPError as err:
