@@ -1,0 +1,207 @@
+"""Live validation (``invoke validate`` without ``--offline``): the §4 rules that need the backends, plus
+the §5 comparator gate for prod production pins that move forward.
+
+Reads are batched like plan's: per environment one registry ``versions()`` call, and per
+distinct hub tag one manifest read, one head per blob and one read per strategy's
+model_compat.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from tradai_release.errors import HubError, InputError, TradaiError
+
+if TYPE_CHECKING:
+    from tradai_release.hub.hub import ModelHub, TagManifest
+    from tradai_release.manifest import ReleaseManifest
+    from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
+    from tradai_release.registry.comparator import ModelComparator
+    from tradai_release.repo import ReleaseRepo
+    from tradai_release.settings import Settings
+    from tradai_release.validate import Changes
+
+REGISTRATION_TAGS: tuple[str, ...] = ("strategy_name", "feature_count", "trace_id", "git_commit")
+"""Version tags the registrar writes on every version (§5); ``r2_tag`` only when it pushed to the hub."""
+GATED_ENVIRONMENTS: tuple[str, ...] = ("prod",)
+
+
+def validate_live(settings: Settings, release_repo: ReleaseRepo, changed: Changes | None) -> list[InputError]:
+    """Every live problem of the manifests in scope (all, or only what changed since ``--base``)."""
+    from tradai_release.hub.hub import ModelHub
+    from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.registry.comparator import ModelComparator
+
+    manifests = manifests_in_scope(release_repo, changed)
+    if not manifests:
+        return []
+    problems = check_artifacts(ModelHub.from_settings(settings), release_repo, manifests)
+    comparator = ModelComparator()
+    for env in sorted({m.environment for m in manifests}):
+        of_env = [m for m in manifests if m.environment == env]
+        registry = MlflowRegistry.for_env(env, settings)
+        problems += check_registry(registry, release_repo, of_env, comparator)
+    return problems
+
+
+def manifests_in_scope(release_repo: ReleaseRepo, changed: Changes | None) -> list[ReleaseManifest]:
+    """All manifests, or (with a base) those that changed or pin a strategy whose files changed."""
+    manifests = [release_repo.manifests[key] for key in sorted(release_repo.manifests)]
+    if changed is None:
+        return manifests
+    return [
+        m
+        for m in manifests
+        if (m.environment, m.profile) in changed.manifests or changed.strategies & set(m.strategies)
+    ]
+
+
+def check_artifacts(
+    hub: ModelHub, release_repo: ReleaseRepo, manifests: Sequence[ReleaseManifest]
+) -> list[InputError]:
+    """Tag exists and hashes to ``sha256``; every file present with its size; model_compat agrees."""
+    problems: list[InputError] = []
+    by_tag: dict[tuple[str, str], list[ReleaseManifest]] = {}
+    for manifest in manifests:
+        by_tag.setdefault((manifest.artifacts.tag, manifest.artifacts.sha256), []).append(manifest)
+    for (tag, sha), users in sorted(by_tag.items()):
+        first = users[0]
+        try:
+            tag_manifest = hub.read_tag(tag, expected_sha256=sha)
+        except HubError as err:
+            field = "artifacts.sha256" if "expected" in str(err) else "artifacts.tag"
+            problems += [InputError(m.path, field, str(err)) for m in users]
+            continue
+        except InputError as err:
+            problems += [InputError(m.path, "artifacts.tag", str(err)) for m in users]
+            continue
+        for problem in hub.verify_tag(tag, sha):
+            problems.append(InputError(first.path, "artifacts.tag", problem))
+        strategies = sorted({name for m in users for name in m.strategies})
+        for name in strategies:
+            spec = release_repo.strategies.get(name)
+            if spec is None:
+                continue
+            reason = _compat_problem(hub, tag_manifest, name, len(spec.ml_config.features))
+            if reason:
+                user = next(m for m in users if name in m.strategies)
+                problems.append(InputError(user.path, f"strategies.{name}", f"tag {tag}: {reason}"))
+    return problems
+
+
+def _compat_problem(hub: ModelHub, tag: TagManifest, strategy: str, expected: int) -> str | None:
+    from tradai_release.hub.hub import COMPAT_FILE, blob_key
+
+    path = f"{strategy}/{COMPAT_FILE}"
+    entry = tag.files.get(path)
+    if entry is None:
+        return f"no {path} in the tag"
+    try:
+        data = json.loads(hub.store.get(blob_key(entry.sha256)))
+    except (TradaiError, ValueError, UnicodeDecodeError) as err:
+        return f"{path} unreadable: {err}"
+    count = data.get("feature_count") if isinstance(data, dict) else None
+    if count != expected:
+        return f"{path} feature_count is {count!r}, ml_config.json lists {expected} features"
+    return None
+
+
+def check_registry(
+    registry: ModelRegistry,
+    release_repo: ReleaseRepo,
+    manifests: Sequence[ReleaseManifest],
+    comparator: ModelComparator,
+) -> list[InputError]:
+    """Pinned versions exist, are READY, carry the registration tags; prod's forward moves pass the gate."""
+    names = sorted({pin.model.name for m in manifests for pin in m.strategies.values()})
+    history = registry.versions(names) if names else {}
+    problems: list[InputError] = []
+    for manifest in manifests:
+        for strategy, pin in manifest.strategies.items():
+            listed = {info.version: info for info in history.get(pin.model.name, ())}
+            pinned = [("production", pin.model.production)]
+            if pin.model.staging is not None:
+                pinned.append(("staging", pin.model.staging))
+            for which, version in pinned:
+                field = f"strategies.{strategy}.model.{which}"
+                info = listed.get(version)
+                if info is None:
+                    problems.append(
+                        InputError(
+                            manifest.path,
+                            field,
+                            f"{pin.model.name} version {version} "
+                            f"does not exist in the {manifest.environment} registry",
+                        )
+                    )
+                    continue
+                problems += _version_problems(manifest, field, info, release_repo, strategy)
+            if manifest.environment in GATED_ENVIRONMENTS and pin.model.production in listed:
+                problem = gate_problem(manifest, strategy, listed, comparator)
+                if problem is not None:
+                    problems.append(problem)
+    return problems
+
+
+def _version_problems(
+    manifest: ReleaseManifest, field: str, info: ModelVersionInfo, release_repo: ReleaseRepo, strategy: str
+) -> list[InputError]:
+    problems = []
+    if info.status != "READY":
+        problems.append(
+            InputError(manifest.path, field, f"{info.name} v{info.version} is {info.status}, not READY")
+        )
+    missing = [tag for tag in REGISTRATION_TAGS if not info.tags.get(tag)]
+    if missing:
+        problems.append(
+            InputError(
+                manifest.path,
+                field,
+                f"{info.name} v{info.version} lacks registration tag(s) {', '.join(missing)}",
+            )
+        )
+    spec = release_repo.strategies.get(strategy)
+    count = info.tags.get("feature_count")
+    if spec is not None and count and count != str(len(spec.ml_config.features)):
+        problems.append(
+            InputError(
+                manifest.path,
+                field,
+                f"{info.name} v{info.version} has feature_count "
+                f"{count}, ml_config.json lists {len(spec.ml_config.features)}",
+            )
+        )
+    return problems
+
+
+def gate_problem(
+    manifest: ReleaseManifest,
+    strategy: str,
+    listed: Mapping[int, ModelVersionInfo],
+    comparator: ModelComparator,
+) -> InputError | None:
+    """The §5 gate: a production pin moving forward past the live champion needs the comparator's
+    approval or a recorded override; returning to a former Production version needs neither."""
+    from tradai_release.registry.comparator import PROMOTE
+    from tradai_release.registry.lifecycle import production_alias, was_production
+
+    pin = manifest.strategies[strategy].model
+    alias = production_alias(manifest.profile)
+    champion = next((info for info in listed.values() if alias in info.aliases), None)
+    challenger = listed[pin.production]
+    if champion is None or pin.production <= champion.version or was_production(challenger):
+        return None
+    if pin.override is not None:
+        return None
+    comparison = comparator.compare(dict(challenger.metrics), dict(champion.metrics))
+    if comparison.decision == PROMOTE:
+        return None
+    why = "; ".join(comparison.reasons) or "not approved"
+    return InputError(
+        manifest.path,
+        f"strategies.{strategy}.model.production",
+        f"v{champion.version} -> v{pin.production}: comparator says {comparison.decision} ({why}); "
+        "record model.override with approved_by and reason to release it anyway",
+    )
