@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,9 +16,9 @@ from tradai_release.configs.service import PARTITION_KEY, SORT_KEY, TABLE_NAME, 
 from tradai_release.engine.state import RELEASE_TABLE, EngineBackends
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
-from tradai_release.registry.adapter import ModelRegistry
+from tradai_release.registry.adapter import MlflowRegistry, ModelRegistry, ModelVersionInfo
 from tradai_release.registry.fake import FakeRegistry
-from tradai_release.settings import ENVIRONMENTS, PROFILES
+from tradai_release.settings import ENVIRONMENTS, PROFILES, Settings
 from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.stores.sqlite import SqliteTable
@@ -224,6 +224,75 @@ def local_backends(state: Path, env: str, registry: ModelRegistry, hub_root: Pat
         env=env,
         configs=ConfigVersionService(config_table, ConfigRepository(config_store)),
         registry=registry,
+        hub=ModelHub(hub_store, workers=1),
+        releases=release_table,
+    )
+    return Counted(backends, [config_table, release_table], [config_store, hub_store])
+
+
+def register_mlflow(registry: MlflowRegistry, count: int = 2) -> None:
+    """``count`` READY versions of every strategy's model in an MLflow registry (no run: metrics empty)."""
+    client = registry.client
+    for name in STRATEGIES:
+        registry.create_registered_model_if_missing(name)
+        for _ in range(count):
+            tags = {**REGISTRATION_TAGS, "strategy_name": name, "feature_count": str(len(features_of(name)))}
+            client.create_model_version(name, f"file:///nonexistent/{name}", tags=tags)
+
+
+class CountingRegistry:
+    """A ModelRegistry wrapper that records every write call (reads pass through)."""
+
+    def __init__(self, inner: ModelRegistry) -> None:
+        self.inner = inner
+        self.writes: list[tuple[str, ...]] = []
+
+    @property
+    def calls(self) -> int:
+        return self.inner.calls
+
+    def versions(self, names: Iterable[str]) -> dict[str, list[ModelVersionInfo]]:
+        return self.inner.versions(names)
+
+    def get_version(self, name: str, version: int) -> ModelVersionInfo:
+        return self.inner.get_version(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        self.writes.append(("set_alias", name, alias, str(version)))
+        self.inner.set_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.writes.append(("delete_alias", name, alias))
+        self.inner.delete_alias(name, alias)
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        self.writes.append(("set_version_tag", name, str(version), key))
+        self.inner.set_version_tag(name, version, key, value)
+
+    def delete_version_tag(self, name: str, version: int, key: str) -> None:
+        self.writes.append(("delete_version_tag", name, str(version), key))
+        self.inner.delete_version_tag(name, version, key)
+
+    def set_stage(self, name: str, version: int, stage: str) -> bool:
+        self.writes.append(("set_stage", name, str(version), stage))
+        return self.inner.set_stage(name, version, stage)
+
+    def create_registered_model_if_missing(self, name: str) -> None:
+        self.writes.append(("create_registered_model", name))
+        self.inner.create_registered_model_if_missing(name)
+
+
+def counted_from_settings(settings: Settings, env: str) -> Counted:
+    """The settings' real backends of ``env``, each wrapped in a counter."""
+    real = EngineBackends.from_settings(settings, env)
+    config_table = CountingTable(real.configs.table)
+    release_table = CountingTable(real.releases)
+    config_store = CountingObjects(real.configs.repository.store)
+    hub_store = CountingObjects(real.hub.store)
+    backends = EngineBackends(
+        env=env,
+        configs=ConfigVersionService(config_table, ConfigRepository(config_store)),
+        registry=CountingRegistry(real.registry),
         hub=ModelHub(hub_store, workers=1),
         releases=release_table,
     )
