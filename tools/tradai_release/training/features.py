@@ -97,7 +97,7 @@ def load_candles(path: Path, display: str) -> Candles:
     if bad.any():
         row = int(np.argmax(bad))
         raise InputError(
-            display, f"row {row + 2}: timestamp", f"not a timestamp: {frame['timestamp'].iloc[row]!r}"
+            display, f"line {row + 2}: timestamp", f"not a timestamp: {frame['timestamp'].iloc[row]!r}"
         )
     out["timestamp"] = stamps
     for name in COLUMNS[1:]:
@@ -106,7 +106,7 @@ def load_candles(path: Path, display: str) -> Candles:
         if bad.any():
             row = int(np.argmax(bad))
             raise InputError(
-                display, f"row {row + 2}: {name}", f"not a finite number: {frame[name].iloc[row]!r}"
+                display, f"line {row + 2}: {name}", f"not a finite number: {frame[name].iloc[row]!r}"
             )
         out[name] = values
 
@@ -124,12 +124,12 @@ def load_candles(path: Path, display: str) -> Candles:
     for name, failed, reason in checks:
         if failed.any():
             row = int(np.argmax(failed))
-            raise InputError(display, f"row {row + 2}: {name}", reason)
+            raise InputError(display, f"line {row + 2}: {name}", reason)
     backwards = (out["timestamp"].diff().iloc[1:] <= pd.Timedelta(0)).to_numpy()
     if backwards.any():
         row = int(np.argmax(backwards)) + 1
         raise InputError(
-            display, f"row {row + 2}: timestamp", "candles must be in strictly increasing time order"
+            display, f"line {row + 2}: timestamp", "candles must be in strictly increasing time order"
         )
     return Candles(path=display, frame=out, sha256=hashlib.sha256(raw).hexdigest())
 
@@ -311,7 +311,7 @@ def build_dataset(candles: Candles, config: MLConfig, *, where: str = "ml_config
     if not finite.all():
         row, col = (int(v[0]) for v in np.nonzero(~finite))
         raise InputError(
-            candles.path, f"row {WARMUP_ROWS + row + 2}: {config.features[col]}", "feature is not finite"
+            candles.path, f"line {WARMUP_ROWS + row + 2}: {config.features[col]}", "feature is not finite"
         )
     signal = (signal_forward.iloc[usable].to_numpy() > config.signal.threshold).astype(np.int64)
     position = (position_forward.iloc[usable].to_numpy() > 0.0).astype(np.int64)
