@@ -402,6 +402,132 @@ def apply(c: Context, env: str = "", commit: str = "HEAD", dry_run: bool = False
         print(render_deployment(deployment), end="")
 
 
+# --- GitOps edits: promote / rollback / affected ---------------------------------------------------
+
+
+@task(
+    help={
+        "env": "the environment whose manifests to edit (dev, staging or prod)",
+        "profile": "the risk profile 1..5, or all (every profile of the env pinning the strategy)",
+        "strategy": "the strategy whose model pin moves",
+        "version": "the registered model version to pin",
+        "stage": "Production (the live pin, default) or Staging (the dry-run challenger pin)",
+        "no_archive": "keep the replaced production version Production (recorded as model.keep_production)",
+        "override_reason": "record an override (who: TRADAI_ACTOR or your git identity; why: this text) "
+        "when the comparator does not approve a forward move in prod",
+        "commit": "commit the edit on a new branch release/<env>-<strategy>-v<V>-<short> (not the current)",
+        "json": "print the outcome as one JSON object",
+    }
+)
+@handle_errors
+def promote(
+    c: Context,
+    env: str = "",
+    profile: str = "",
+    strategy: str = "",
+    version: str = "",
+    stage: str = "Production",
+    no_archive: bool = False,
+    override_reason: str = "",
+    commit: bool = False,
+    json: bool = False,
+) -> None:
+    """Pin a model version in manifests (seed `strategy set-version`), run the comparator, show the plan."""
+    from tradai_release.engine.promote import promote as promote_pins
+    from tradai_release.errors import InputError
+    from tradai_release.settings import Settings
+
+    required = {"--env": env, "--profile": profile, "--strategy": strategy, "--version": version}
+    for flag, value in required.items():
+        if not value:
+            raise InputError("promote", flag, "required")
+    result = promote_pins(
+        Settings(), env, profile, strategy, version, stage=stage, no_archive=no_archive,
+        override_reason=override_reason or None, commit=commit,
+    )
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(result.to_dict())
+    else:
+        from tradai_release.render.promote import render_promotion
+
+        render_promotion(result)
+    if result.blocked:
+        from tradai_release.errors import TradaiError
+
+        raise TradaiError(result.blocked)
+
+
+@task(
+    help={
+        "env": "the environment to roll back (dev, staging or prod)",
+        "profile": "only this risk profile (default: every profile of the env)",
+        "strategy": "only this strategy's model pins (default: every pin and the hub tag)",
+        "to": "restore the pins of this git ref (branch, tag or commit)",
+        "deployment": "restore the pins of this deployment's commit (default: the previous deployment)",
+        "commit": "commit the restore on a new branch rollback/<env>...-to-<short> (never the current one)",
+        "json": "print the outcome as one JSON object",
+    }
+)
+@handle_errors
+def rollback(
+    c: Context,
+    env: str = "",
+    profile: str = "",
+    strategy: str = "",
+    to: str = "",
+    deployment: str = "",
+    commit: bool = False,
+    json: bool = False,
+) -> None:
+    """Restore pins from an earlier commit or deployment (seed `deploy rollback`); applying it rolls back."""
+    from tradai_release.engine.rollback import rollback as restore_pins
+    from tradai_release.errors import InputError
+    from tradai_release.settings import Settings
+
+    if not env:
+        raise InputError("rollback", "--env", "required (dev, staging or prod)")
+    result = restore_pins(
+        Settings(), env, profile=profile or None, strategy=strategy or None, to=to or None,
+        deployment=deployment or None, commit=commit,
+    )
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(result.to_dict())
+    else:
+        from tradai_release.render.promote import render_rollback
+
+        render_rollback(result)
+
+
+@task(
+    help={
+        "base": "the older git ref (e.g. the pull request's base, or the commit before a push)",
+        "head": "the newer git ref (default HEAD)",
+        "json": "print {\"envs\": [...]} (what CI feeds its per-environment matrix)",
+    }
+)
+@handle_errors
+def affected(c: Context, base: str = "", head: str = "HEAD", json: bool = False) -> None:
+    """Environments whose desired state changed between two commits (a strategy change affects every env)."""
+    from tradai_release.diff import diff_refs
+    from tradai_release.engine.gitops import affected_envs
+    from tradai_release.errors import InputError
+    from tradai_release.settings import Settings
+
+    if not base:
+        raise InputError("affected", "--base", "required (the older git ref to compare with)")
+    envs = affected_envs(diff_refs(Settings().repo, base, head))
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json({"base": base, "head": head, "envs": envs})
+    else:
+        print("\n".join(envs) if envs else "no environment changed")
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 STRATEGY_TASKS: dict[str, Task] = {}

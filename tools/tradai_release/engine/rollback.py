@@ -1,0 +1,257 @@
+"""``rollback``: restore a profile's (or one strategy's) pins from an earlier commit or deployment (§7).
+
+The rollback is a new commit; applying it re-pins the old versions. Config pins stay at the
+current tradai.yaml: a strategy's config is shared by every environment, so it rolls back by
+reverting the commit that changed it, not per environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.engine.gitops import PinChange, head_commit, resolve_commit
+from tradai_release.errors import InputError
+from tradai_release.manifest import PROFILES, ReleaseManifest, manifest_path
+from tradai_release.manifest_edit import ManifestEditor, check_edited
+
+if TYPE_CHECKING:
+    from tradai_release.engine.deployments import Deployment
+    from tradai_release.engine.plan import Plan
+    from tradai_release.manifest import ModelPin
+    from tradai_release.settings import Settings
+
+SUCCEEDED = "succeeded"
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """The pins a rollback restored from ``source`` (a commit, named by ``ref`` or a deployment)."""
+
+    env: str
+    ref: str
+    source: str
+    deployment_id: str | None
+    head: str
+    profiles: tuple[int, ...]
+    strategy: str | None
+    changes: tuple[PinChange, ...]
+    message: str
+    branch: str | None = None
+    commit: str | None = None
+    plan: Plan | None = None
+    plan_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "from": self.head,
+            "to": self.source,
+            "ref": self.ref,
+            "deployment_id": self.deployment_id,
+            "profiles": list(self.profiles),
+            "strategy": self.strategy,
+            "changes": [change.to_dict() for change in self.changes],
+            "branch": self.branch,
+            "commit": self.commit,
+            "plan": self.plan.to_dict() if self.plan is not None else None,
+            "plan_error": self.plan_error,
+        }
+
+
+def previous_deployment(deployments: Sequence[Deployment], env: str) -> Deployment:
+    """The newest successful deployment of a commit other than the live one (list is newest first)."""
+    succeeded = [d for d in deployments if d.outcome == SUCCEEDED]
+    if not succeeded:
+        reason = f"nothing to roll back: {env} has no successful deployment; pass --to REF"
+        raise InputError("rollback", "--deployment", reason)
+    live = succeeded[0]
+    for deployment in succeeded[1:]:
+        if deployment.commit != live.commit:
+            return deployment
+    raise InputError("rollback", "--deployment", f"nothing to roll back: {env} has no deployment before "
+                     f"{live.deployment_id} (commit {live.commit[:12]}); pass --to REF")
+
+
+def find_deployment(deployments: Sequence[Deployment], env: str, deployment_id: str) -> Deployment:
+    for deployment in deployments:
+        if deployment.deployment_id == deployment_id:
+            return deployment
+    known = ", ".join(str(d.deployment_id) for d in deployments[:5]) or "none recorded"
+    raise InputError("rollback", "--deployment", f"no deployment {deployment_id} in {env} (newest: {known})")
+
+
+def _manifest_at(tree: Any, path: str) -> ReleaseManifest | None:
+    from tradai_release.manifest import check_manifest, parse_manifest_name
+    from tradai_release.repo import load_document
+
+    if not tree.exists(path):
+        return None
+    document = load_document(tree, path)
+    problems = check_manifest(Path(path).parent.name, parse_manifest_name(Path(path).name) or 0, document)
+    if problems:
+        raise problems[0]
+    return ReleaseManifest.from_dict(document.data, path=path)
+
+
+def _restore_model(editor: ManifestEditor, path: str, strategy: str, now: ModelPin, then: ModelPin,
+                   changes: list[PinChange]) -> None:
+    field = f"strategies.{strategy}.model"
+    if now.production != then.production:
+        editor.set_production(strategy, then.production)
+        changes.append(PinChange(path, f"{field}.production", now.production, then.production))
+    if now.staging != then.staging:
+        editor.set_staging(strategy, then.staging)
+        changes.append(PinChange(path, f"{field}.staging", now.staging, then.staging))
+    if now.keep_production != then.keep_production:
+        editor.set_keep_production(strategy, list(then.keep_production))
+        changes.append(PinChange(path, f"{field}.keep_production", list(now.keep_production) or None,
+                                 list(then.keep_production) or None))
+    if now.override != then.override:
+        editor.set_override(strategy, then.override.approved_by if then.override else None,
+                            then.override.reason if then.override else None)
+        changes.append(PinChange(path, f"{field}.override",
+                                 now.override.approved_by if now.override else None,
+                                 then.override.approved_by if then.override else None))
+
+
+def rollback(
+    settings: Settings,
+    env: str,
+    *,
+    profile: str | int | None = None,
+    strategy: str | None = None,
+    to: str | None = None,
+    deployment: str | None = None,
+    commit: bool = False,
+    repo: Path | str | None = None,
+    deployments: Sequence[Deployment] | None = None,
+    plan: bool = True,
+) -> Rollback:
+    """Restore ``env``'s pins (one profile, one strategy, or all) from ``to`` or a deployment's commit.
+
+    Default source: the commit of the previous successful deployment of ``env``. Restores each
+    strategy's model pins (production, staging, keep_production, override) and, for whole
+    profiles, the hub tag and the set of pinned strategies; config pins follow the current
+    tradai.yaml. ``commit`` commits on a new branch ``rollback/<env>...-to-<short>``.
+    """
+    from tradai_release.engine.promote import _write, choose_profiles, read_manifest, strategy_hash
+    from tradai_release.repo import GitTree
+    from tradai_release.strategy import tradai_path
+
+    root = Path(repo if repo is not None else settings.repo)
+    settings.backends(env)
+    if to and deployment:
+        raise InputError("rollback", "--to", "give --to REF or --deployment ID, not both")
+    if strategy:
+        strategy_hash(root, strategy)  # an unknown strategy is one line before git or backends are read
+    if str(profile or "").lower() == "all":
+        profile = None
+    explicit = profile not in (None, "")
+    if explicit:
+        paths = choose_profiles(root, env, str(profile), strategy or "", "rollback")
+    else:
+        paths = [manifest_path(env, p) for p in PROFILES]
+    deployment_id: str | None = None
+    if to:
+        ref = to
+        source = resolve_commit(root, to)
+    else:
+        if deployments is None:
+            from tradai_release.engine.deployments import list_deployments
+
+            deployments = list_deployments(settings, env)
+        chosen = (find_deployment(deployments, env, deployment) if deployment
+                  else previous_deployment(deployments, env))
+        deployment_id = chosen.deployment_id
+        ref = f"deployment {deployment_id}"
+        source = resolve_commit(root, chosen.commit)
+    head = head_commit(root)
+
+    changes: list[PinChange] = []
+    texts: dict[str, str] = {}
+    profiles: list[int] = []
+    hashes: dict[str, str | None] = {}
+
+    def current_hash(name: str) -> str | None:
+        if name not in hashes:
+            try:
+                hashes[name] = strategy_hash(root, name)
+            except InputError:
+                hashes[name] = None  # a removed or broken strategy: its pin stays as it was
+        return hashes[name]
+
+    with GitTree(root, source) as tree:
+        for path in paths:
+            then = _manifest_at(tree, path)
+            exists = (root / path).is_file()
+            if not explicit and strategy and (
+                then is None or not exists or strategy not in then.strategies
+                or strategy not in read_manifest(root, path).strategies
+            ):
+                continue  # this profile does not pin the strategy on both sides: nothing of it to restore
+            if then is None or not exists:
+                if explicit:
+                    missing = "the current tree" if not exists else f"{ref} ({source[:12]})"
+                    raise InputError(path, "(file)", f"not in {missing}; nothing to restore")
+                continue
+            now = read_manifest(root, path)
+            editor = ManifestEditor((root / path).read_text(encoding="utf-8"), path)
+            before = len(changes)
+            names = [strategy] if strategy else list(then.strategies)
+            for name in names:
+                if name not in then.strategies:
+                    raise InputError(path, f"strategies.{name}", f"not pinned at {ref} ({source[:12]})")
+                if name not in now.strategies:
+                    if strategy:
+                        raise InputError(path, f"strategies.{name}", "not pinned in the current manifest")
+                    pin = then.strategies[name]
+                    editor.add_strategy(name, current_hash(name) or pin.config, pin.model.production,
+                                        model_name=pin.model.name, staging=pin.model.staging)
+                    changes.append(PinChange(path, f"strategies.{name}", None, f"v{pin.model.production}"))
+                    continue
+                _restore_model(editor, path, name, now.strategies[name].model, then.strategies[name].model,
+                               changes)
+            if not strategy:
+                for name in now.strategies:
+                    if name not in then.strategies:
+                        editor.remove_strategy(name)
+                        changes.append(PinChange(path, f"strategies.{name}",
+                                                 f"v{now.strategies[name].model.production}", None))
+                if (now.artifacts.tag, now.artifacts.sha256) != (then.artifacts.tag, then.artifacts.sha256):
+                    editor.set_artifacts(then.artifacts.tag, then.artifacts.sha256)
+                    changes.append(PinChange(path, "artifacts.tag", now.artifacts.tag, then.artifacts.tag))
+            if len(changes) > before:
+                profiles.append(now.profile)
+            if editor.changed:
+                texts[path] = editor.text()
+
+    if not changes:
+        what = f"{strategy} in " if strategy else ""
+        where = f"profile {profile}" if explicit else "every profile"
+        raise InputError("rollback", "--to" if to else "--deployment",
+                         f"nothing to roll back: {what}{env} {where} already pins what {ref} "
+                         f"({source[:12]}) pinned")
+    for path, text in texts.items():
+        check_edited((root / path).read_text(encoding="utf-8"), text, root / path, path)
+
+    scope = f" profile {profile}" if explicit else ""
+    scope += f" {strategy}" if strategy else ""
+    message = "\n".join([
+        f"Roll back {env}{scope} to {source[:12]} ({ref})",
+        "",
+        f"from {head[:12]} to {source[:12]}",
+        *(change.describe() for change in changes),
+    ]) + "\n"
+    result = Rollback(env=env, ref=ref, source=source, deployment_id=deployment_id, head=head,
+                      profiles=tuple(profiles), strategy=strategy or None, changes=tuple(changes),
+                      message=message)
+    branch = f"rollback/{env}" + (f"-p{profile}" if explicit else "")
+    branch += f"-{strategy}" if strategy else ""
+    clean = [tradai_path(strategy)] if strategy else []
+    written: Rollback = _write(settings, root, result, texts, commit=commit, plan=plan,
+                               branch=f"{branch}-to-{source[:7]}", extra_clean=clean)
+    return written
+
