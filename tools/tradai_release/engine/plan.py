@@ -236,7 +236,7 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         commit=desired.commit,
         actions=tuple(actions),
         drift=tuple(find_drift(live)),
-        model_changes=tuple(_model_changes(lifecycle, history)),
+        model_changes=tuple(_model_changes(lifecycle, history, applied)),
         applied_commit=applied.commit if applied else None,
         created_at=moment.isoformat(timespec="seconds"),
         target=target,
@@ -473,14 +473,19 @@ def _target_lifecycle(lifecycle: DesiredLifecycle) -> dict[str, dict[str, str]]:
 
 
 def _model_changes(
-    lifecycle: DesiredLifecycle, history: Mapping[str, Sequence[ModelVersionInfo]]
+    lifecycle: DesiredLifecycle,
+    history: Mapping[str, Sequence[ModelVersionInfo]],
+    applied: AppliedState | None,
 ) -> list[ModelChange]:
+    """Pins that move because git changed (a drift repair restores what was applied: no comparison)."""
     from tradai_release.registry.comparator import ModelComparator
 
     comparator = ModelComparator()
     changes = []
     for change in lifecycle.alias_changes:
         if change.version is None:
+            continue
+        if applied is not None and applied.aliases.get(change.name, {}).get(change.alias) == change.version:
             continue
         profile = _alias_profile(change.alias)
         champion_version = change.previous
