@@ -185,7 +185,7 @@ def test_model_compat_passes_the_hub_check(trained: tuple[Path, TrainingResult])
     repo, result = trained
     compat = json.loads((result.model_dir / "model_compat.json").read_text())
     assert compat["feature_count"] == len(compat["features"]) == result.feature_count
-    assert compat["onnx_opset"] == 15
+    assert compat["onnx_opset"] == 15 and compat["onnx_ml_opset"] == 1  # what the exports import
     for library in ("sklearn", "xgboost", "lightgbm", "onnx", "onnxruntime"):
         assert compat[library], library
     check_compat(repo / "models", [STRATEGY], features_from_repo(repo, [STRATEGY]), where="test")
@@ -244,6 +244,8 @@ def test_onnx_files_reproduce_the_native_files_on_held_out_rows(
     trained: tuple[Path, TrainingResult], model: str, member: str
 ) -> None:
     """All six models, loaded back from the bundle's files (native and ONNX), agree within 1e-5."""
+    import onnx
+
     from tradai_release.training.onnx_export import run_onnx
 
     repo, result = trained
@@ -257,7 +259,9 @@ def test_onnx_files_reproduce_the_native_files_on_held_out_rows(
     assert np.max(np.abs(onnx_scaled - scaler.transform(data.x_test))) <= 1e-5
 
     native = _native(model, member, result.model_dir).predict_proba(x_scaled)[:, 1]  # type: ignore[attr-defined]
-    outputs = run_onnx((result.model_dir / model / f"{prefix}_{member}.onnx").read_bytes(), x_scaled)
+    exported = (result.model_dir / model / f"{prefix}_{member}.onnx").read_bytes()
+    onnx.checker.check_model(onnx.load_from_string(exported), full_check=True)
+    outputs = run_onnx(exported, x_scaled)
     onnx = next(o for o in outputs if o.ndim == 2)[:, 1]
     diff = float(np.max(np.abs(native - onnx)))
     print(f"\n{model} {member}: ONNX max abs diff {diff:.3g} over {len(onnx)} held-out rows")

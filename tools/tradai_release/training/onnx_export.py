@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tradai_release.training.ensemble import Ensemble
 
 ONNX_OPSET = 15  # the highest onnxmltools 1.16 converts XGBoost/LightGBM to
-ONNX_ML_OPSET = 3
+ONNX_ML_OPSET = 3  # the ceiling asked of skl2onnx; each converter imports the lowest it needs
 PARITY_TOLERANCE = 1e-5
 INPUT_NAME = "input"
 PARTS: tuple[str, ...] = ("scaler", "rf", "xgb", "lgb")
@@ -37,9 +37,31 @@ def export_onnx(ensemble: Ensemble, feature_count: int, name: str) -> dict[str, 
             model = exporters[part](getattr(ensemble, part), feature_count, f"{name}_{part}")
         except (RuntimeError, ValueError, TypeError, NotImplementedError) as err:
             raise TrainingError(f"{name} {part}", f"ONNX conversion failed: {err}") from None
-        model.producer_version = ""  # the converters' versions are recorded once, in model_compat.json
+        _tidy(model)
         exports[part] = model.SerializeToString(deterministic=True)
     return exports
+
+
+def _tidy(model: Any) -> None:
+    """One opset import per domain (skl2onnx lists the default domain twice); no converter version."""
+    versions: dict[str, int] = {}
+    for entry in model.opset_import:
+        versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
+    del model.opset_import[:]
+    for domain, version in sorted(versions.items()):
+        model.opset_import.add(domain=domain, version=version)
+    model.producer_version = ""  # the converters' versions are recorded once, in model_compat.json
+
+
+def opsets(exports: Mapping[str, bytes]) -> dict[str, int]:
+    """The highest opset each domain is imported at across ``exports`` (``""`` = the default domain)."""
+    import onnx
+
+    versions: dict[str, int] = {}
+    for data in exports.values():
+        for entry in onnx.load_from_string(data).opset_import:
+            versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
+    return versions
 
 
 def _sklearn(model: Any, feature_count: int, name: str) -> Any:

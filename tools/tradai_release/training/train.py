@@ -160,11 +160,11 @@ def train_strategy(
     staging = Path(tempfile.mkdtemp(prefix=f".{models_dir.name}-{strategy}.train-", dir=models_dir.parent))
     try:
         staging.chmod(0o755)
-        _, signal_parity, signal_probability = _train_model(
-            SIGNAL, spec, dataset, dataset.signal_train, dataset.signal_test, staging
+        _, signal_parity, signal_probability, signal_opsets = _train_model(
+            SIGNAL, spec, dataset, dataset.signal_train, staging
         )
-        position, position_parity, _ = _train_model(
-            POSITION, spec, dataset, dataset.position_train, dataset.position_test, staging
+        position, position_parity, _, position_opsets = _train_model(
+            POSITION, spec, dataset, dataset.position_train, staging
         )
         metrics = {
             "accuracy": _accuracy(signal_probability, dataset.signal_test),
@@ -183,7 +183,11 @@ def train_strategy(
             position.probability(dataset.x_test),
             {"accuracy": metrics["position_accuracy"]},
         )
-        _write_json(staging / COMPAT_FILE, _compat(spec))
+        opsets = {
+            domain: max(signal_opsets.get(domain, 0), position_opsets.get(domain, 0))
+            for domain in {*signal_opsets, *position_opsets}
+        }
+        _write_json(staging / COMPAT_FILE, _compat(spec, opsets))
         _swap_into_place(staging, models_dir / strategy)
     finally:
         if staging.exists():
@@ -233,11 +237,14 @@ def train_all(repo: Path, models_dir: Path, *, git_commit: str | None = None) ->
 
 
 def _train_model(
-    model: ModelSpec, spec: StrategySpec, dataset: Dataset, y_train: Any, y_test: Any, staging: Path
-) -> tuple[Ensemble, Parity, Any]:
-    """Fit, write native files and ONNX exports, check parity; returns the ensemble, parity, held-out P."""
+    model: ModelSpec, spec: StrategySpec, dataset: Dataset, y_train: Any, staging: Path
+) -> tuple[Ensemble, Parity, Any, dict[str, int]]:
+    """Fit, write native files and ONNX exports, check parity.
+
+    Returns the ensemble, its parity, its held-out probabilities and the exports' opsets.
+    """
     from tradai_release.training.ensemble import fit_ensemble, save_native
-    from tradai_release.training.onnx_export import check_parity, export_onnx, onnx_files
+    from tradai_release.training.onnx_export import check_parity, export_onnx, onnx_files, opsets
 
     directory = staging / model.role
     directory.mkdir()
@@ -247,7 +254,7 @@ def _train_model(
     parity = check_parity(ensemble, exports, dataset.x_test, f"{spec.name} {model.role}")
     for part, name in onnx_files(model.prefix).items():
         (directory / name).write_bytes(exports[part])
-    return ensemble, parity, ensemble.probability(dataset.x_test)
+    return ensemble, parity, ensemble.probability(dataset.x_test), opsets(exports)
 
 
 def _accuracy(probability: Any, labels: Any) -> float:
@@ -347,16 +354,17 @@ def _write_metadata(
     _write_json(staging / model.role / f"{model.prefix}_metadata.json", _rounded(metadata))
 
 
-def _compat(spec: StrategySpec) -> dict[str, Any]:
+def _compat(spec: StrategySpec, opsets: Mapping[str, int]) -> dict[str, Any]:
     from tradai_release.training.ensemble import MEMBERS
-    from tradai_release.training.onnx_export import INPUT_NAME, ONNX_ML_OPSET, ONNX_OPSET
+    from tradai_release.training.onnx_export import INPUT_NAME
 
     return {
         "strategy": spec.name,
         "feature_count": len(spec.ml_config.features),
         "features": list(spec.ml_config.features),
-        "onnx_opset": ONNX_OPSET,
-        "onnx_ml_opset": ONNX_ML_OPSET,
+        # The highest opsets the exports import: a runtime must support at least these.
+        "onnx_opset": opsets.get("", 0),
+        "onnx_ml_opset": opsets.get("ai.onnx.ml", 0),
         "onnx_input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(spec.ml_config.features)]},
         "models": ["signal", "position"],
         "members": ["scaler", *MEMBERS],
