@@ -1,0 +1,134 @@
+"""The release loop against real servers on loopback: moto_server (S3 + DynamoDB) and mlflow server."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from engine_helpers import (
+    REGISTRATION_TAGS,
+    STRATEGIES,
+    TAG,
+    commit_all,
+    counted_from_settings,
+    features_of,
+    git,
+    make_repo,
+    push_tag,
+)
+from tradai_release.configs.service import ConfigVersionService
+from tradai_release.engine.apply import apply_env
+from tradai_release.engine.plan import plan_env
+from tradai_release.hub.hub import ModelHub
+from tradai_release.manifest_edit import edit_manifest
+from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.registry.lifecycle import current_lifecycle
+from tradai_release.render.plan import render_markdown
+from tradai_release.settings import EnvOverrides, Settings
+from tradai_release.stores import AwsOptions
+from tradai_release.stores.provision import provision
+from tradai_release.validate import validate_repository
+
+pytestmark = pytest.mark.e2e
+METRICS = {"total_profit": 100.0, "max_drawdown": 0.1, "win_rate": 0.5, "total_trades": 40.0}
+
+
+def server_settings(moto_server: str, mlflow_server: str, repo: Path, uid: str) -> Settings:
+    return Settings(
+        repo=repo,
+        aws_endpoint_url=moto_server,
+        hub_uri=f"s3://hub-{uid}",
+        hub_endpoint_url=moto_server,
+        r2_access_key_id="testing",  # type: ignore[arg-type]
+        r2_secret_access_key="testing",  # type: ignore[arg-type]
+        envs={
+            "prod": EnvOverrides(
+                config_store_uri=f"s3://configs-{uid}",
+                config_table_uri=f"dynamodb://tradai-config-versions-prod-{uid}",
+                release_table_uri=f"dynamodb://tradai-releases-prod-{uid}",
+                mlflow_tracking_uri=mlflow_server,
+            )
+        },
+    )
+
+
+def rename_models(repo: Path, suffix: str) -> None:
+    """Unique registered-model names: the mlflow server is shared by the whole test run."""
+    for path in (repo / "releases").rglob("profile-*.yaml"):
+        text = path.read_text()
+        path.write_text(re.sub(r"(?m)^(\s+name: )(\w+)$", rf"\g<1>\g<2>_{suffix}", text))
+
+
+def model_state(registry: MlflowRegistry, name: str) -> dict[int, tuple[str, tuple[str, ...]]]:
+    return {i.version: (current_lifecycle(i), i.aliases) for i in registry.versions([name])[name]}
+
+
+def test_pr_merge_apply_revert_against_loopback_servers(
+    moto_server: str, mlflow_server: str, tmp_path: Path
+) -> None:
+    uid = uuid.uuid4().hex[:8]
+    settings = server_settings(moto_server, mlflow_server, tmp_path / "repo", uid)
+    # moto refuses region "auto" (what an R2 endpoint gets) for bucket creation: make the hub's first
+    AwsOptions(endpoint_url=moto_server).client("s3").create_bucket(Bucket=f"hub-{uid}")
+    provision(settings, "prod")
+    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
+    registry = MlflowRegistry.for_env("prod", settings)
+    for strategy in STRATEGIES:
+        name = f"{strategy}_{uid}"
+        registry.create_registered_model_if_missing(name)
+        count = str(len(features_of(strategy)))
+        tags = {**REGISTRATION_TAGS, "strategy_name": strategy, "feature_count": count}
+        experiment = registry.experiment_id(f"e2e-{name}")
+        for sharpe in (1.2, 0.3):  # v2 misses the sharpe threshold: the prod gate wants an override
+            run = registry.client.create_run(experiment)
+            for key, value in {**METRICS, "sharpe_ratio": sharpe}.items():
+                registry.client.log_metric(run.info.run_id, key, value)
+            source = f"runs:/{run.info.run_id}/model"
+            registry.client.create_model_version(name, source, run_id=run.info.run_id, tags=tags)
+    repo = make_repo(tmp_path, TAG, sha)
+    rename_models(repo, uid)
+    commit_all(repo, "unique model names for the shared mlflow server")
+    pascal = f"PascalStrategy_{uid}"
+
+    assert apply_env(settings, "prod").outcome == "succeeded"
+    assert plan_env(settings, "prod").empty
+
+    # a pull request promotes v2 in profile 3; its sharpe fails the comparator: the gate needs an override
+    git(repo, "checkout", "-q", "-b", "promote-p3")
+    with edit_manifest(repo / "releases" / "prod" / "profile-3.yaml") as editor:
+        editor.set_production("PascalStrategy", 2)
+    gated = validate_repository(repo, offline=False, base="main", settings=settings)
+    assert [p.field for p in gated.problems] == ["strategies.PascalStrategy.model.production"]
+    with edit_manifest(repo / "releases" / "prod" / "profile-3.yaml") as editor:
+        editor.set_override("PascalStrategy", "alice", "shadow-traded for two weeks")
+    commit_all(repo, "promote PascalStrategy v2 in prod profile 3")
+    report = validate_repository(repo, offline=False, base="main", settings=settings)
+    assert report.ok, report.problems
+    plan = plan_env(settings, "prod")
+    assert ("set_alias", f"{pascal}@p3") in [(a.kind, a.target) for a in plan.actions]
+    assert "### Profile 3" in render_markdown(plan, report)
+
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge promote-p3", "promote-p3")
+    merged = apply_env(settings, "prod", actor="release.yml")
+    assert merged.outcome == "succeeded"
+    state = model_state(registry, pascal)
+    assert state[2] == ("Production", ("p3",)) and state[1][0] == "Production"  # profiles 1, 2, 4, 5 keep v1
+    configs = ConfigVersionService.for_env("prod", settings).active_by_strategy()
+    assert set(configs) == set(STRATEGIES)
+    pointer = ModelHub.from_settings(settings).get_profile_pointer("prod", 3)
+    assert pointer is not None and (pointer.tag, pointer.sha256) == (TAG, sha)
+
+    git(repo, "revert", "--no-edit", "-m", "1", "HEAD")
+    assert apply_env(settings, "prod").outcome == "succeeded"
+    state = model_state(registry, pascal)
+    assert "p3" in state[1][1] and state[1][0] == "Production"
+    assert state[2] == ("Archived", ())
+
+    counted = counted_from_settings(settings, "prod")
+    again = apply_env(settings, "prod", backends=counted.backends)
+    assert again.outcome == "noop" and counted.writes == 0
+    assert plan_env(settings, "prod").empty
