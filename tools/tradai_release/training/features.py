@@ -223,8 +223,10 @@ def _feature_table() -> dict[str, Callable[[pd.DataFrame], pd.Series]]:
         "hl_range": lambda f: (f["high"] - f["low"]) / f["close"],
         "close_sma_ratio_20": sma_ratio(20),
         "close_sma_ratio_50": sma_ratio(50),
-        "hour_sin": lambda f: np.sin(_hour_angle(f)),
-        "hour_cos": lambda f: np.cos(_hour_angle(f)),
+        # sin/cos are the only transcendental functions here; numpy's SIMD kernels may differ in
+        # the last bit between CPUs, so round them: the bundle's bytes must not depend on the CPU.
+        "hour_sin": lambda f: np.round(np.sin(_hour_angle(f)), 12),
+        "hour_cos": lambda f: np.round(np.cos(_hour_angle(f)), 12),
     }
 
 
