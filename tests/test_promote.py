@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from registry_helpers import training_result
-from tradai_release.engine.promote import promote
+from tradai_release.engine.promote import Promotion, promote
 from tradai_release.errors import InputError, SettingsError
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import ENTERED_TAG
@@ -70,52 +71,54 @@ def snapshot(repo: Path) -> dict[str, str]:
     return {str(p.relative_to(repo)): p.read_text() for p in sorted((repo / "releases").rglob("*.yaml"))}
 
 
-def run_promote(repo: Path, **kwargs: object) -> object:
+def run_promote(repo: Path, **kwargs: object) -> Promotion:
     args = {"stage": "Production", "plan": False, **kwargs}
     env = str(args.pop("env", "prod"))
     profile = args.pop("profile", "3")
     version = args.pop("version", 2)
-    return promote(Settings(), env, profile, STRATEGY, version, repo=repo, **args)  # type: ignore[arg-type]
+    return promote(Settings(), env, profile, STRATEGY, version, repo=repo, **args)
 
 
 def test_promote_forward_in_prod_edits_the_pin_keeps_comments_and_shows_the_comparison(repo: Path) -> None:
     before = (repo / P3).read_text()
     result = run_promote(repo)
     after = (repo / P3).read_text()
-    assert after == before.replace(
-        "      name: PascalStrategy\n      production: 1\n", "      name: PascalStrategy\n      production: 2\n"
-    )
+    old = "      name: PascalStrategy\n      production: 1\n"
+    new = "      name: PascalStrategy\n      production: 2\n"
+    assert after == before.replace(old, new)
     assert after.startswith("# Release manifest: what is live for risk profile 3 in prod.")
     assert "# model-hub tag (immutable)" in after
-    assert [c.to_dict() for c in result.changes] == [  # type: ignore[attr-defined]
+    assert [c.to_dict() for c in result.changes] == [
         {"path": P3, "field": f"strategies.{STRATEGY}.model.production", "old": 1, "new": 2}]
-    (check,) = result.checks  # type: ignore[attr-defined]
-    assert (check.profile, check.champion, check.challenger, check.comparison.decision) == (3, 1, 2, "promote")
+    (check,) = result.checks
+    assert check.comparison is not None
+    seen = (check.profile, check.champion, check.challenger, check.comparison.decision)
+    assert seen == (3, 1, 2, "promote")
     assert {row.metric: (row.challenger, row.champion) for row in check.comparison.rows}["sharpe_ratio"] == (
         2.0, 1.3)
-    assert result.blocked is None and result.commit is None  # type: ignore[attr-defined]
+    assert result.blocked is None and result.commit is None
     assert git(repo, "status", "--porcelain") == f"M {P3}"
 
 
 def test_comparator_keep_blocks_and_writes_nothing(repo: Path) -> None:
     before = snapshot(repo)
     result = run_promote(repo, version=3)
-    assert result.blocked is not None  # type: ignore[attr-defined]
-    assert "the comparator says keep" in result.blocked and "--override-reason" in result.blocked  # type: ignore
-    assert result.checks[0].comparison.decision == "keep"  # type: ignore[attr-defined]
+    assert result.blocked is not None
+    assert "the comparator says keep" in result.blocked and "--override-reason" in result.blocked
+    assert result.checks[0].comparison.decision == "keep"
     assert snapshot(repo) == before
 
 
 def test_insufficient_data_is_manual_review_and_blocks(repo: Path) -> None:
     result = run_promote(repo, version=4)
-    assert result.checks[0].comparison.decision == "manual-review"  # type: ignore[attr-defined]
-    assert result.blocked is not None  # type: ignore[attr-defined]
+    assert result.checks[0].comparison.decision == "manual-review"
+    assert result.blocked is not None
 
 
 def test_override_records_who_and_why(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADAI_ACTOR", "alice")
     result = run_promote(repo, version=3, override_reason="regime change, approved in risk review")
-    assert result.blocked is None  # type: ignore[attr-defined]
+    assert result.blocked is None
     text = (repo / P3).read_text()
     assert ("      production: 3\n      override:\n        approved_by: alice\n"
             "        reason: regime change, approved in risk review\n") in text
@@ -136,13 +139,13 @@ def test_moving_back_to_a_former_production_version_needs_no_comparison(repo: Pa
     run_promote(repo, version=2)
     git(repo, "commit", "-qam", "v2 live")
     result = run_promote(repo, version=1)
-    (check,) = result.checks  # type: ignore[attr-defined]
-    assert check.rollback and check.comparison is None and result.blocked is None  # type: ignore[attr-defined]
+    (check,) = result.checks
+    assert check.rollback and check.comparison is None and result.blocked is None
 
 
 def test_no_comparator_outside_prod_and_all_profiles(repo: Path) -> None:
     result = run_promote(repo, env="dev", profile="all", version=3)
-    assert result.checks == () and result.profiles == (1, 2, 3, 4, 5)  # type: ignore[attr-defined]
+    assert result.checks == () and result.profiles == (1, 2, 3, 4, 5)
     for profile in range(1, 6):
         assert "      name: PascalStrategy\n      production: 3\n" in (
             repo / f"releases/dev/profile-{profile}.yaml").read_text()
@@ -152,7 +155,7 @@ def test_staging_pin_then_graduating_it_removes_the_staging_pin(repo: Path) -> N
     run_promote(repo, stage="staging", version=2)
     assert "      production: 1\n      staging: 2\n" in (repo / P3).read_text()
     result = run_promote(repo, version=2)
-    fields = {c.field: (c.old, c.new) for c in result.changes}  # type: ignore[attr-defined]
+    fields = {c.field: (c.old, c.new) for c in result.changes}
     assert fields[f"strategies.{STRATEGY}.model.staging"] == (2, None)
     assert "staging:" not in (repo / P3).read_text()
 
@@ -172,7 +175,7 @@ def test_config_pins_of_the_env_are_refreshed(repo: Path) -> None:
     tradai.write_text(tradai.read_text().replace("stake_amount: 2500", "stake_amount: 1500"))
     assert "stake_amount: 1500" in tradai.read_text()
     result = run_promote(repo, version=2)
-    refreshed = [c.path for c in result.changes if c.field.endswith(".config")]  # type: ignore[attr-defined]
+    refreshed = [c.path for c in result.changes if c.field.endswith(".config")]
     assert refreshed == [f"releases/prod/profile-{p}.yaml" for p in range(1, 6)]
     assert "releases/dev/profile-1.yaml" not in git(repo, "status", "--porcelain")
 
@@ -181,10 +184,10 @@ def test_commit_creates_a_branch_and_never_touches_main(repo: Path) -> None:
     main = git(repo, "rev-parse", "main")
     result = run_promote(repo, version=2, commit=True)
     branch = f"release/prod-{STRATEGY}-v2-{main[:7]}"
-    assert result.branch == branch  # type: ignore[attr-defined]
+    assert result.branch == branch
     assert git(repo, "rev-parse", "main") == main
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == branch
-    assert git(repo, "rev-parse", "HEAD") == result.commit  # type: ignore[attr-defined]
+    assert git(repo, "rev-parse", "HEAD") == result.commit
     assert git(repo, "rev-parse", "HEAD^") == main
     message = git(repo, "log", "-1", "--format=%B")
     assert message.startswith(f"Promote {STRATEGY} v2 to Production in prod profile 3\n")
@@ -233,8 +236,8 @@ def test_unknown_strategy_and_env(repo: Path) -> None:
 def test_plan_of_the_edit_is_shown(repo: Path) -> None:
     pytest.importorskip("tradai_release.engine.plan")
     result = run_promote(repo, version=2, plan=True)
-    assert result.plan_error is None, result.plan_error  # type: ignore[attr-defined]
-    plan = result.plan  # type: ignore[attr-defined]
+    assert result.plan_error is None, result.plan_error
+    plan = result.plan
     assert plan is not None and plan.env == "prod"
     assert any(a.kind == "set_alias" and a.details["alias"] == "p3" and a.details["version"] == 2
                for a in plan.actions)
@@ -248,8 +251,8 @@ def invoke(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_task_json_and_blocked_exit(repo: Path) -> None:
-    done = invoke(repo, "promote", "--env", "prod", "--profile", "3", "--strategy", STRATEGY, "--version", "2",
-                  "--json")
+    done = invoke(repo, "promote", "--env", "prod", "--profile", "3", "--strategy", STRATEGY,
+                  "--version", "2", "--json")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["changes"][0]["new"] == 2 and document["comparisons"][0]["decision"] == "promote"
