@@ -91,3 +91,17 @@ def test_psi_is_symmetric_in_the_bins_it_compares() -> None:
     to_b = psi(a, [-1.0] * 20 + [1.0] * 80)
     to_a = psi(b, [-1.0] * 80 + [1.0] * 20)
     assert to_b == pytest.approx(to_a)
+
+
+def test_discrete_feature_survives_stored_rounding() -> None:
+    # hour_sin: 24 distinct values with last-bit noise (sin(a) and sin(pi - a) differ in the 16th digit).
+    # Training stores edges rounded to 10 significant digits; an edge sitting exactly on a value would
+    # flip that value's whole mass into the other bin (PSI ~0.47 for identical data before the fix).
+    values = [math.sin(2 * math.pi * (i % 24) / 24) for i in range(2000)]
+    ref = reference_distribution(values)
+    stored = json.loads(json.dumps({"edges": [float(f"{e:.10g}") for e in ref["edges"]],
+                                    "proportions": ref["proportions"]}))
+    assert psi(stored, values) == 0.0
+    distinct = sorted(set(values))
+    for edge in ref["edges"]:
+        assert min(abs(edge - v) for v in distinct) > 1e-6  # every edge sits in a gap, not on a value
