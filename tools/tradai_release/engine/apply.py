@@ -84,6 +84,11 @@ def apply_env(
         live = read_live(backends, desired)
         check_descends(root, env, desired.commit, live.applied)
         plan = build_plan(desired, live)
+        if plan.empty:  # the apply that held the lock before us did it all
+            lease.release()
+            return Deployment(
+                env, desired.commit, None, NOOP, actor, trace_id, started, utc_now(), plan.to_dict()
+            )
         statuses = [{**action.to_dict(), "status": "pending"} for action in plan.actions]
         deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses))
         save_deployment(backends.releases, deployment)

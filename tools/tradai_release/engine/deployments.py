@@ -72,14 +72,27 @@ class Deployment:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """Everything stored about the deployment (the release-table item without its key)."""
+        """What is stored about the deployment (the release-table item without its key).
+
+        Compact, so a large first apply stays far below DynamoDB's 400 KB item limit: each
+        action as kind/target/status, the plan without its action list (every action's
+        details are in the journal, one item per action).
+        """
         return {
-            **self.to_dict(),
+            "env": self.env,
+            "commit": self.commit,
+            "deployment_id": self.deployment_id,
+            "outcome": self.outcome,
+            "actions": [
+                {"kind": a.get("kind"), "target": a.get("target"), "status": a.get("status")}
+                for a in self.actions
+            ],
             "actor": self.actor,
             "trace_id": self.trace_id,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "plan": dict(self.plan),
+            "plan": {key: value for key, value in self.plan.items() if key != "actions"}
+            | {"action_count": len(self.plan.get("actions") or ())},
             "error": self.error,
         }
 

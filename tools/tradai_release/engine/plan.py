@@ -361,9 +361,9 @@ def _lifecycle_actions(
             "tags": tags.get(key, {}),
             "stage": stages.get(key),
         }
-        kind = SET_LIFECYCLE if entry.desired in (PRODUCTION, STAGING) else ARCHIVE_VERSION
+        kind = ARCHIVE_VERSION if entry.desired == ARCHIVED else SET_LIFECYCLE
         action = Action(kind, f"{entry.name}/v{entry.version}", reason, details)
-        (promote if kind == SET_LIFECYCLE else demote).append(action)
+        (promote if entry.desired in (PRODUCTION, STAGING) else demote).append(action)
     return promote, demote
 
 
