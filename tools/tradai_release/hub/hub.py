@@ -502,6 +502,72 @@ class ModelHub:
         )
         return self._create_tag(manifest)
 
+    def compose(
+        self,
+        models_dir: Path,
+        strategies: Sequence[str],
+        *,
+        source: str,
+        source_sha256: str | None = None,
+        tag: str | None = None,
+        message: str = "",
+        git_commit: str | None = None,
+        created_at: str | None = None,
+    ) -> PushResult:
+        """A new tag holding ``source``'s files with each of ``strategies`` replaced by ``models_dir/<S>``.
+
+        Retraining one strategy of a profile needs a tag that still carries every other strategy
+        the profile runs; this uploads only the new strategies' missing blobs and never moves
+        ``latest`` (a challenger is a proposal, not the newest approved bundle).
+        """
+        origin = self.read_tag(check_tag(source, where="--from"), expected_sha256=source_sha256)
+        if tag is not None and self.tag_exists(check_tag(tag, where="--tag")):
+            raise TagExists(self._where(f"tag {tag}"), "already exists (tags are immutable)")
+        paths = {
+            rel: path
+            for rel, path in bundle_files(models_dir).items()
+            if rel.split("/", 1)[0] in set(strategies)
+        }
+        missing = sorted(set(strategies) - {rel.split("/", 1)[0] for rel in paths})
+        if missing:
+            raise InputError(str(models_dir), "files", f"no files for {', '.join(missing)}")
+        hashes = dict(zip(paths, self._map(file_sha256, list(paths.values())), strict=True))
+        new_entries = {rel: FileEntry(hashes[rel], paths[rel].stat().st_size) for rel in paths}
+        uploaded: list[str] = []
+        for sha, rel in {entry.sha256: rel for rel, entry in new_entries.items()}.items():
+            head = self.store.head(blob_key(sha))
+            if head is None or head.size != new_entries[rel].size:
+                self.store.put_file(blob_key(sha), paths[rel])
+                uploaded.append(rel)
+        kept = {rel: e for rel, e in origin.files.items() if rel.split("/", 1)[0] not in set(strategies)}
+        files = {**kept, **new_entries}
+        metadata = {k: v for k, v in origin.metadata.items() if k not in set(strategies)}
+        metadata.update(bundle_metadata(models_dir, paths))
+        created = created_at or utc_now()
+
+        def manifest_for(name: str) -> TagManifest:
+            return TagManifest(
+                tag=name,
+                files=files,
+                metadata=metadata,
+                git_commit=git_commit,
+                created_at=created,
+                message=message,
+                source_tag=origin.tag,
+            )
+
+        if tag is not None:
+            final, sha256 = tag, self._create_tag(manifest_for(tag))
+        else:
+            final, sha256 = self._create_auto_tag(created, manifest_for)
+        return PushResult(
+            tag=final,
+            manifest_sha256=sha256,
+            uploaded_bytes=sum(new_entries[rel].size for rel in uploaded),
+            uploaded_files=len(uploaded),
+            skipped_files=len(files) - len(uploaded),
+        )
+
     # ---------------------------------------------------------------- pointers
 
     def set_latest(self, tag: str, sha256: str | None = None) -> Pointer:

@@ -1,0 +1,120 @@
+"""Helpers of the drift and retrain tests: a live release repo on the embedded default, shifted candles."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tradai_release.settings import Settings
+from tradai_release.training.result import TrainingResult
+
+SOURCE = Path(__file__).resolve().parent.parent
+TAG = "v20261101"
+CREATED_AT = "2026-11-01T00:00:00Z"
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def make_live_repo(
+    root: Path, models: Path, results: Sequence[TrainingResult], env: str = "dev"
+) -> tuple[Path, Settings]:
+    """A git repo with this project's strategies/ and releases/, its ``env`` live on the embedded default.
+
+    The bundle ``models`` is pushed as one hub tag, each result registered as a version in ``env``,
+    and every ``env`` manifest pinned to the tag and the versions (committed).
+    """
+    from tradai_release.hub import ModelHub
+    from tradai_release.manifest_edit import edit_manifest
+    from tradai_release.registry.registrar import register_training
+    from tradai_release.settings import PROFILES
+
+    repo = root / "repo"
+    repo.mkdir()
+    shutil.copytree(SOURCE / "strategies", repo / "strategies")
+    shutil.copytree(SOURCE / "releases", repo / "releases")
+    git(repo, "init", "-q", "-b", "main")
+    settings = Settings(repo=repo, state_dir=root / "state")
+    hub = ModelHub.from_settings(settings)
+    pushed = hub.push(models, tag=TAG, message="test bundle", created_at=CREATED_AT)
+    versions = {
+        result.strategy_name: register_training(settings, result, r2_tag=TAG, envs=[env])[env].version
+        for result in results
+    }
+    for profile in PROFILES:
+        path = repo / "releases" / env / f"profile-{profile}.yaml"
+        if not path.exists():
+            continue
+        with edit_manifest(path) as editor:
+            editor.set_artifacts(TAG, pushed.manifest_sha256)
+            for strategy in editor.strategies():
+                editor.set_production(strategy, versions[strategy])
+    commit_all(repo, "initial release repository, live in " + env)
+    return repo, settings
+
+
+def data_path(repo: Path, strategy: str) -> Path:
+    return next((repo / "strategies" / strategy / "data").glob("*.csv"))
+
+
+def shifted_candles(last_close: float, start: str, rows: int, *, vol: float = 0.02, volume: float = 5000.0,
+                    seed: int = 5) -> str:
+    """CSV rows (no header) of hourly candles from ``start``, returns with std ``vol`` (above the data)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    returns = rng.standard_normal(rows) * vol
+    close = last_close * np.exp(np.cumsum(returns))
+    open_ = np.concatenate(([last_close], close[:-1]))
+    wick = np.abs(rng.standard_normal((2, rows))) * vol
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) * (1 - wick[1])
+    vol_col = volume * rng.lognormal(0.0, 0.5, rows)
+    stamps = np.datetime64(start.rstrip("Z")) + np.arange(rows).astype("timedelta64[h]")
+    return "".join(
+        f"{str(t)[:16]}:00Z,{o:.2f},{h:.2f},{lo:.2f},{c:.2f},{v:.3f}\n"
+        for t, o, h, lo, c, v in zip(stamps, open_, high, low, close, vol_col, strict=True)
+    )
+
+
+def append_shifted(repo: Path, strategy: str, rows: int = 600, **options: float) -> None:
+    """Append ``rows`` shifted candles after the last candle of the strategy's data set."""
+    import numpy as np
+
+    path = data_path(repo, strategy)
+    last = path.read_text().rstrip("\n").splitlines()[-1].split(",")
+    start = str(np.datetime64(last[0].rstrip("Z")) + np.timedelta64(1, "h")) + "Z"
+    with path.open("a") as handle:
+        handle.write(shifted_candles(float(last[4]), start, rows, **options))  # type: ignore[arg-type]
+
+
+def write_window(path: Path, rows: int = 400, **options: float) -> Path:
+    """A standalone recent-window CSV of shifted candles."""
+    path.write_text("timestamp,open,high,low,close,volume\n"
+                    + shifted_candles(40_000.0, "2025-01-01T00:00:00Z", rows, **options))  # type: ignore[arg-type]
+    return path
+
+
+def with_metrics(trainer: object, **metrics: float) -> object:
+    """A trainer that trains for real, then reports ``metrics`` instead of the measured ones (on purpose)."""
+    from dataclasses import replace
+
+    def train(*args: object, **kwargs: object) -> TrainingResult:
+        result: TrainingResult = trainer(*args, **kwargs)  # type: ignore[operator]
+        return replace(result, metrics={**result.metrics, **metrics})
+
+    return train
+
+
+def metrics_of(mapping: Mapping[str, float]) -> dict[str, float]:
+    return {key: float(value) for key, value in mapping.items()}
