@@ -297,17 +297,12 @@ def train(
     """
     from contextlib import nullcontext
 
+    from tradai_release.render.hub import transfer_progress
     from tradai_release.settings import Settings
     from tradai_release.training.publish import train_and_publish
 
     settings = Settings()
-    if json:
-        progress_context = nullcontext(None)
-    else:
-        from tradai_release.render.hub import transfer_progress
-
-        progress_context = transfer_progress()  # type: ignore[assignment]
-    with progress_context as progress:
+    with nullcontext(None) if json else transfer_progress() as progress:  # bars only on a terminal
         outcome = train_and_publish(
             settings,
             strategy,
@@ -526,6 +521,137 @@ def affected(c: Context, base: str = "", head: str = "HEAD", json: bool = False)
         print_json({"base": base, "head": head, "envs": envs})
     else:
         print("\n".join(envs) if envs else "no environment changed")
+
+
+# --- drift and retraining: drift / retrain-check / retrain -------------------------------------------
+
+
+@task(
+    iterable=["data", "strategy"],
+    help={
+        "env": "the environment whose live models to check (dev, staging or prod)",
+        "data": "recent candles CSV: STRATEGY=PATH (repeatable), or PATH with one --strategy "
+        "(default: the last drift_window_rows candles of each strategy's data set)",
+        "strategy": "check only this strategy (repeatable; default: every strategy pinned in the env)",
+        "models-dir": "read the bundles from this directory instead of pulling the pinned hub tag",
+        "psi-only": "skip the plan of the env (the live-state drift check)",
+        "json": "print the report as one JSON object",
+    },
+)
+@handle_errors
+def drift(
+    c: Context,
+    env: str = "",
+    data: list[str] | None = None,
+    strategy: list[str] | None = None,
+    models_dir: str | None = None,
+    psi_only: bool = False,
+    json: bool = False,
+) -> None:
+    """PSI drift of recent data and predictions vs each live model's training data; notifies when significant."""
+    from pathlib import Path
+
+    from tradai_release.drift import monitor, parse_data_options
+    from tradai_release.errors import InputError
+    from tradai_release.settings import Settings
+
+    if not env:
+        raise InputError("drift", "--env", "required (dev, staging or prod)")
+    strategies = list(strategy or [])
+    files = parse_data_options(list(data or []), strategies[0] if len(strategies) == 1 else None)
+    report = monitor(
+        Settings(),
+        env,
+        data=files,
+        strategies=strategies or None,
+        models_dir=Path(models_dir) if models_dir else None,
+        state=not psi_only,
+    )
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(report.to_dict())
+    else:
+        from tradai_release.render.drift import render_drift
+
+        render_drift(report)
+
+
+@task(
+    iterable=["data", "strategy", "manual"],
+    help={
+        "env": "the environment whose live models to check",
+        "strategy": "check only this strategy (repeatable)",
+        "manual": "ask for retraining of this strategy regardless (repeatable; 'all' for every one)",
+        "data": "recent candles CSV for the drift part, as for `invoke drift`",
+        "json": "print the decision as one JSON object",
+    },
+)
+@handle_errors
+def retrain_check(
+    c: Context,
+    env: str = "",
+    strategy: list[str] | None = None,
+    manual: list[str] | None = None,
+    data: list[str] | None = None,
+    json: bool = False,
+) -> None:
+    """Is retraining needed? Significant PSI drift, a model older than retraining.max_age_days, or --manual."""
+    from tradai_release.drift import check_drift, parse_data_options
+    from tradai_release.errors import InputError
+    from tradai_release.retrain import check_retraining
+    from tradai_release.settings import Settings
+
+    if not env:
+        raise InputError("retrain-check", "--env", "required (dev, staging or prod)")
+    settings = Settings()
+    strategies = list(strategy or [])
+    files = parse_data_options(list(data or []), strategies[0] if len(strategies) == 1 else None)
+    report = check_drift(settings, env, data=files, strategies=strategies or None, state=False)
+    check = check_retraining(
+        settings, env, drift=report, manual=list(manual or []), strategies=strategies or None
+    )
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(check.to_dict())
+    else:
+        from tradai_release.render.drift import render_check
+
+        render_check(check)
+
+
+@task(
+    help={
+        "strategy": "the strategy to retrain",
+        "env": "the environment to register the challenger in and propose it for",
+        "profile": "a profile number, a comma-separated list, or 'all' (default: every profile pinning it)",
+        "json": "print the outcome as one JSON object",
+    },
+)
+@handle_errors
+def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all", json: bool = False) -> None:
+    """Train a challenger, push and register it, compare per profile; on promote write a retrain/ branch."""
+    from tradai_release.errors import InputError
+    from tradai_release.retrain import parse_profiles
+    from tradai_release.retrain import retrain as run_retrain
+    from tradai_release.settings import Settings
+
+    if not strategy:
+        raise InputError("retrain", "--strategy", "required (the strategy to retrain)")
+    if not env:
+        raise InputError("retrain", "--env", "required (dev, staging or prod)")
+    settings = Settings()
+    settings.backends(env)
+    result = run_retrain(settings, strategy, env, profiles=parse_profiles(profile))
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(result.to_dict())
+    else:
+        from tradai_release.render.drift import render_retrain
+
+        render_retrain(result)
 
 
 # --- namespace ----------------------------------------------------------------------------------------
