@@ -297,12 +297,17 @@ def train(
     """
     from contextlib import nullcontext
 
-    from tradai_release.render.hub import transfer_progress
     from tradai_release.settings import Settings
     from tradai_release.training.publish import train_and_publish
 
     settings = Settings()
-    with nullcontext(None) if json else transfer_progress() as progress:  # bars only on a terminal
+    if json:
+        progress_context = nullcontext(None)
+    else:
+        from tradai_release.render.hub import transfer_progress
+
+        progress_context = transfer_progress()  # type: ignore[assignment]
+    with progress_context as progress:
         outcome = train_and_publish(
             settings,
             strategy,
@@ -548,7 +553,7 @@ def drift(
     psi_only: bool = False,
     json: bool = False,
 ) -> None:
-    """PSI drift of recent data and predictions vs each live model's training data; notifies when significant."""
+    """PSI drift of recent data and predictions vs the live models' training data; notifies if significant."""
     from pathlib import Path
 
     from tradai_release.drift import monitor, parse_data_options
@@ -596,7 +601,7 @@ def retrain_check(
     data: list[str] | None = None,
     json: bool = False,
 ) -> None:
-    """Is retraining needed? Significant PSI drift, a model older than retraining.max_age_days, or --manual."""
+    """Is retraining needed? Significant PSI drift, a model older than its max age, or --manual."""
     from tradai_release.drift import check_drift, parse_data_options
     from tradai_release.errors import InputError
     from tradai_release.retrain import check_retraining
