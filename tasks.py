@@ -297,17 +297,12 @@ def train(
     """
     from contextlib import nullcontext
 
+    from tradai_release.render.hub import transfer_progress
     from tradai_release.settings import Settings
     from tradai_release.training.publish import train_and_publish
 
     settings = Settings()
-    if json:
-        progress_context = nullcontext(None)
-    else:
-        from tradai_release.render.hub import transfer_progress
-
-        progress_context = transfer_progress()  # type: ignore[assignment]
-    with progress_context as progress:
+    with nullcontext(None) if json else transfer_progress() as progress:  # bars only on a terminal
         outcome = train_and_publish(
             settings,
             strategy,
