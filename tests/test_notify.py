@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -14,63 +11,13 @@ from pydantic import SecretStr
 
 from tradai_release.notify import EVENTS, REDACTED, build_payload, notify
 from tradai_release.settings import Settings
-
-
-class Webhook:
-    """A loopback webhook that answers with the scripted status codes (then 200) and records each body."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-        self.delay = 0.0
-        self.bodies: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        self.lock = threading.Lock()
-        webhook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                with webhook.lock:
-                    webhook.bodies.append(body)
-                    webhook.paths.append(self.path)
-                    status = webhook.statuses.pop(0) if webhook.statuses else 200
-                if webhook.delay:
-                    time.sleep(webhook.delay)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/plain")
-                    self.end_headers()
-                    self.wfile.write(b"ok" if status == 200 else b"error")
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and went away
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/services/T000/B000/s3cr3tWebhookToken"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from webhook_server import Webhook, serve
 
 
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
-    server = Webhook()
-    try:
+    with serve() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def settings_for(url: str | None, **overrides: Any) -> Settings:
