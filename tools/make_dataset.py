@@ -39,7 +39,7 @@ class Series:
 
 SERIES = (
     Series("MyStrategy", "btc_usdt_1h.csv", 11, 42_000.0, 3000, 0.00004, 0.12, 0.0045, 0.011, 850.0),
-    Series("PascalStrategy", "btc_usdt_1h.csv", 23, 43_500.0, 3200, 0.00005, 0.15, 0.0042, 0.010, 900.0),
+    Series("PascalStrategy", "btc_usdt_1h.csv", 53, 43_500.0, 3200, 0.00005, 0.15, 0.0042, 0.010, 900.0),
     Series("KeplerStrategy", "eth_usdt_1h.csv", 37, 2_300.0, 3000, 0.00002, -0.14, 0.0055, 0.013, 12_000.0),
 )
 
