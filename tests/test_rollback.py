@@ -185,3 +185,46 @@ def test_task_json_and_one_line_errors(repo: Path) -> None:
     assert nothing.stderr.startswith("error: rollback: --to: nothing to roll back")
     assert nothing.stderr.count("\n") == 1
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_promote_apply_rollback_apply_on_the_embedded_default(tmp_path: Path) -> None:
+    """The whole loop with the engine: promote on a branch, merge, apply; roll back to the previous
+    deployment on a branch, merge, apply: the old version is Production again."""
+    pytest.importorskip("tradai_release.engine.apply")
+    from engine_helpers import TAG, make_repo, push_tag, register_mlflow
+    from tradai_release.engine.apply import apply_env
+    from tradai_release.engine.promote import promote
+    from tradai_release.hub.hub import ModelHub
+    from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.registry.lifecycle import current_lifecycle
+
+    settings = Settings()
+    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
+    registry = MlflowRegistry.for_env("dev", settings)
+    register_mlflow(registry, 2)
+    repo = make_repo(tmp_path, TAG, sha)
+    settings = Settings(repo=repo)
+
+    def lifecycle() -> dict[int, str]:
+        return {info.version: current_lifecycle(info) for info in registry.versions(["PascalStrategy"])[
+            "PascalStrategy"]}
+
+    first = apply_env(settings, "dev")
+    assert first.outcome == "succeeded" and lifecycle() == {1: "Production", 2: "None"}
+
+    promotion = promote(settings, "dev", "all", "PascalStrategy", 2, commit=True)
+    assert promotion.plan is not None and not promotion.plan.empty, promotion.plan_error
+    git(repo, "switch", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", str(promotion.branch))
+    second = apply_env(settings, "dev")
+    assert second.outcome == "succeeded" and lifecycle() == {1: "Archived", 2: "Production"}
+
+    restored = rollback(settings, "dev", commit=True)
+    assert (restored.deployment_id, restored.source) == (first.deployment_id, first.commit)
+    assert restored.plan is not None and any(
+        a.kind == "set_alias" and a.details["version"] == 1 for a in restored.plan.actions)
+    git(repo, "switch", "-q", "main")
+    git(repo, "merge", "-q", "--ff-only", str(restored.branch))
+    third = apply_env(settings, "dev")
+    assert third.outcome == "succeeded" and lifecycle() == {1: "Production", 2: "Archived"}
+    assert apply_env(settings, "dev").outcome == "noop"
