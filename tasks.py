@@ -654,6 +654,34 @@ def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all",
         render_retrain(result)
 
 
+@task(
+    help={
+        "env": "environment to bootstrap (repeatable; default: dev, staging and prod)",
+        "commit": "commit the manifests whose pins changed (default: only write them)",
+        "no_apply": "stop after pinning; do not apply the environments",
+        "json": "print what was done as one JSON object",
+    },
+    iterable=["env"],
+)
+@handle_errors
+def bootstrap(
+    c: Context, env: list[str] | None = None, commit: bool = False, no_apply: bool = False, json: bool = False
+) -> None:
+    """Train every strategy, push hub tag v20261101, register version 1 per env, pin, apply."""
+    from tradai_release.bootstrap import bootstrap as run_bootstrap
+    from tradai_release.settings import Settings
+
+    result = run_bootstrap(Settings(), envs=env or None, commit=commit, apply=not no_apply)
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(result.to_dict())
+    else:
+        from tradai_release.render.bootstrap import render_bootstrap
+
+        render_bootstrap(result)
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 STRATEGY_TASKS: dict[str, Task] = {}

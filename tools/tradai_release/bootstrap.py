@@ -1,0 +1,212 @@
+"""One step from a fresh clone to a live state the committed manifests agree with.
+
+``bootstrap`` trains every strategy, pushes one hub tag holding all of them, registers the
+models as a version in each environment's registry, refreshes the manifests' pins (hub sha256,
+model versions, config hashes) and, when the manifests already agree, applies each environment.
+
+It is reproducible: training is deterministic, the tag carries a fixed creation time and the
+commit that last touched ``strategies/``, so on a fresh clone the tag's sha256 is the one the
+manifests pin and nothing needs committing. Re-running it is harmless: an existing tag with the
+same content is reused, and a version registered from the same tag is not registered twice.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.errors import GitError, HubError
+
+if TYPE_CHECKING:
+    from tradai_release.settings import Settings
+    from tradai_release.training.result import TrainingResult
+
+BOOTSTRAP_TAG = "v20261101"
+BOOTSTRAP_CREATED_AT = "2026-11-01T00:00:00Z"
+BOOTSTRAP_MESSAGE = "bootstrap: every strategy trained from the committed data sets"
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """What bootstrap did; ``changed`` lists manifests whose pins it rewrote (to be committed)."""
+
+    tag: str
+    sha256: str
+    pushed: bool
+    versions: dict[str, dict[str, int]]  # env -> strategy -> registered version
+    changed: list[str] = field(default_factory=list)
+    committed: str | None = None
+    applied: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "sha256": self.sha256,
+            "pushed": self.pushed,
+            "versions": self.versions,
+            "changed": self.changed,
+            "committed": self.committed,
+            "applied": self.applied,
+            "metrics": self.metrics,
+        }
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    envs: Iterable[str] | None = None,
+    tag: str = BOOTSTRAP_TAG,
+    commit: bool = False,
+    apply: bool = True,
+) -> BootstrapResult:
+    """Train, push, register and pin; then apply each env if the committed manifests agree.
+
+    ``commit``: commit rewritten manifests (the demo's scratch repository does; in a real
+    repository the change is a pull request like any other, so the default only writes files).
+    """
+    from tradai_release.hub import ModelHub
+    from tradai_release.settings import ENVIRONMENTS
+    from tradai_release.training import train_all
+
+    repo = settings.repo
+    selected = tuple(envs) if envs is not None else ENVIRONMENTS
+    source_commit = last_commit_touching(repo, "strategies")
+    hub = ModelHub.from_settings(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bootstrap-", dir=settings.state_dir) as scratch:
+        models = Path(scratch) / "models"
+        results = train_all(repo, models, git_commit=source_commit)
+        sha, pushed = _push_or_reuse(hub, models, tag, source_commit)
+        # Registration logs the bundle as the run's artifact, so it runs while the files exist.
+        versions = {env: _register(settings, env, results, tag) for env in selected}
+    changed = _pin(repo, selected, tag, sha, versions)
+    committed = _commit(repo, changed, tag) if commit and changed else None
+    applied: dict[str, dict[str, Any]] = {}
+    if apply and (committed or not changed):
+        from tradai_release.engine.apply import apply_env
+
+        for env in selected:
+            applied[env] = apply_env(settings, env, commit="HEAD", actor="bootstrap").to_dict()
+    return BootstrapResult(
+        tag=tag,
+        sha256=sha,
+        pushed=pushed,
+        versions=versions,
+        changed=changed,
+        committed=committed,
+        applied=applied,
+        metrics={result.strategy_name: dict(result.metrics) for result in results},
+    )
+
+
+def last_commit_touching(repo: Path, path: str) -> str | None:
+    """The newest commit that changed ``path`` (stable across clones, unlike HEAD)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "log", "-1", "--format=%H", "--", path],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise GitError(str(repo), f"cannot read the history of {path}") from err
+    return out or None
+
+
+def _push_or_reuse(hub: Any, models: Path, tag: str, source_commit: str | None) -> tuple[str, bool]:
+    """Push the bundle as ``tag``; an existing tag is reused only if it holds exactly these files."""
+    from tradai_release.hub.hub import bundle_files, file_sha256
+
+    if not hub.tag_exists(tag):
+        pushed = hub.push(
+            models,
+            tag=tag,
+            message=BOOTSTRAP_MESSAGE,
+            git_commit=source_commit,
+            created_at=BOOTSTRAP_CREATED_AT,
+        )
+        return str(pushed.manifest_sha256), True
+    existing = hub.read_tag(tag)
+    local = {rel: file_sha256(path) for rel, path in bundle_files(models).items()}
+    stored = {rel: entry.sha256 for rel, entry in existing.files.items()}
+    if local != stored:
+        differing = sorted(set(local.items()) ^ set(stored.items()))
+        raise HubError(
+            f"tag {tag}",
+            f"exists with other content ({differing[0][0]} differs); training did not reproduce it",
+        )
+    return str(hub.tag_sha256(tag)), False
+
+
+def _register(settings: Settings, env: str, results: list[TrainingResult], tag: str) -> dict[str, int]:
+    """Register each strategy's bundle in ``env`` unless a version from this tag is already there."""
+    from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.registry.registrar import register_training
+    from tradai_release.repo import WorkTree, load_release_repo
+
+    specs = load_release_repo(WorkTree(settings.repo)).strategies
+    registry = MlflowRegistry.for_env(env, settings)
+    known = registry.versions([result.strategy_name for result in results])
+    versions: dict[str, int] = {}
+    for result in results:
+        reuse = [v.version for v in known.get(result.strategy_name, []) if v.tags.get("r2_tag") == tag]
+        if reuse:
+            versions[result.strategy_name] = min(reuse)
+            continue
+        spec = specs.get(result.strategy_name)
+        registered = register_training(
+            settings, result, r2_tag=tag, envs=[env], config=spec.tradai if spec else None
+        )
+        versions[result.strategy_name] = int(registered[env].version)
+    return versions
+
+
+def _pin(
+    repo: Path, envs: Iterable[str], tag: str, sha: str, versions: dict[str, dict[str, int]]
+) -> list[str]:
+    """Point every manifest of ``envs`` at the tag and the registered versions; refresh config hashes."""
+    from tradai_release.manifest import manifest_path
+    from tradai_release.manifest_edit import edit_manifest, refresh_config_pins
+    from tradai_release.settings import PROFILES
+    from tradai_release.validate import hash_strategies
+
+    changed: list[str] = []
+    for env in envs:
+        for profile in PROFILES:
+            relpath = manifest_path(env, profile)
+            path = repo / relpath
+            if not path.exists():
+                continue
+            before = path.read_bytes()
+            with edit_manifest(path, relpath) as editor:
+                editor.set_artifacts(tag, sha)
+                for strategy in editor.strategies():
+                    if strategy in versions[env]:
+                        editor.set_production(strategy, versions[env][strategy])
+            if path.read_bytes() != before:
+                changed.append(relpath)
+    hashes = hash_strategies(repo, write=False).hashes
+    for update in refresh_config_pins(repo, hashes):
+        if update.path not in changed:
+            changed.append(update.path)
+    return sorted(changed)
+
+
+def _commit(repo: Path, paths: list[str], tag: str) -> str:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError) as err:
+            detail = getattr(err, "stderr", None) or str(err)
+            raise GitError(str(repo), f"git {args[0]} failed: {detail.strip()}") from err
+
+    git("add", "--", *paths)
+    git("commit", "-q", "-m", f"bootstrap: pin hub tag {tag} and the registered model versions", "--", *paths)
+    return git("rev-parse", "HEAD")
