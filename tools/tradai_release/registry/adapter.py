@@ -141,7 +141,13 @@ class MlflowRegistry:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
+            import logging
+
             from mlflow.tracking import MlflowClient
+
+            # MLflow and alembic log schema set-up at INFO on every new SQLite store: noise in a CLI.
+            for name in ("mlflow", "alembic"):
+                logging.getLogger(name).setLevel(logging.WARNING)
 
             if self.tracking_uri.startswith("sqlite:///"):
                 Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
