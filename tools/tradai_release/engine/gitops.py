@@ -155,6 +155,47 @@ def preview_commit(root: Path | str, paths: Sequence[str], message: str) -> str:
     return git(root, "commit-tree", tree, "-p", "HEAD", "-m", message).strip()
 
 
+@dataclass(frozen=True)
+class Written:
+    """Where an edit went (a new branch and commit, or the working tree) and the plan of the result."""
+
+    branch: str | None
+    commit: str | None
+    plan: Plan | None
+    plan_error: str | None
+
+
+def write_edits(
+    settings: Settings,
+    root: Path | str,
+    env: str,
+    texts: Mapping[str, str],
+    message: str,
+    *,
+    commit: bool,
+    plan: bool,
+    branch: str,
+    clean: Sequence[str] = (),
+) -> Written:
+    """Write ``texts`` (path -> new text) to the working tree, or with ``commit`` commit them on the new
+    ``branch`` (refusing uncommitted changes in them or in ``clean``); then plan ``env`` at the result."""
+    from tradai_release.manifest_edit import write_atomic
+
+    root = Path(root)
+    sha: str | None = None
+    if commit:
+        refuse_dirty(root, [*texts, *clean], "committing")
+        sha = commit_on_new_branch(root, branch, texts, message)
+    else:
+        for path, text in texts.items():
+            write_atomic(root / path, text)
+    found, error = None, None
+    if plan:
+        target = sha or preview_commit(root, list(texts), message)
+        found, error = plan_of(settings, env, root, target)
+    return Written(branch if commit else None, sha, found, error)
+
+
 def plan_of(settings: Settings, env: str, root: Path | str, commit: str) -> tuple[Plan | None, str | None]:
     """The engine's plan of ``env`` at ``commit``, or (None, why) when it cannot be made.
 

@@ -6,21 +6,14 @@ verdict for production pins moving forward in prod) before the first file change
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.engine.gitops import (
-    PinChange,
-    commit_on_new_branch,
-    head_commit,
-    plan_of,
-    preview_commit,
-    refuse_dirty,
-)
+from tradai_release.engine.gitops import PinChange, head_commit, write_edits
 from tradai_release.errors import InputError
 from tradai_release.manifest import ENVIRONMENTS, PROFILES, Override, ReleaseManifest, manifest_path
-from tradai_release.manifest_edit import ManifestEditor, check_edited, write_atomic
+from tradai_release.manifest_edit import ManifestEditor, check_edited
 from tradai_release.strategy import tradai_path
 
 if TYPE_CHECKING:
@@ -363,30 +356,11 @@ def promote(
     texts = {path: editor.text() for path, editor in editors.items() if editor.changed}
     for path, text in texts.items():  # an edit must not make a manifest worse
         check_edited((root / path).read_text(encoding="utf-8"), text, root / path, path)
-    return _write(settings, root, result, texts, commit=commit, plan=plan,
-                  branch=f"release/{env}-{strategy}-v{number}-{head_commit(root)[:7]}",
-                  extra_clean=[tradai_path(strategy)])
-
-
-def _write(settings: Settings, root: Path, result: Any, texts: dict[str, str], *, commit: bool, plan: bool,
-           branch: str, extra_clean: list[str]) -> Any:
-    """Write ``texts`` (or commit them on a new branch), then plan; ``result`` with both filled in."""
-    from dataclasses import replace
-
-    sha: str | None = None
-    branch_name: str | None = None
-    if commit:
-        refuse_dirty(root, [*texts, *extra_clean], "committing")
-        branch_name = branch
-        sha = commit_on_new_branch(root, branch_name, texts, result.message)
-    else:
-        for path, text in texts.items():
-            write_atomic(root / path, text)
-    found, error = None, None
-    if plan:
-        target = sha or preview_commit(root, list(texts), result.message)
-        found, error = plan_of(settings, result.env, root, target)
-    return replace(result, branch=branch_name, commit=sha, plan=found, plan_error=error)
+    written = write_edits(settings, root, env, texts, message, commit=commit, plan=plan,
+                          branch=f"release/{env}-{strategy}-v{number}-{head_commit(root)[:7]}",
+                          clean=[tradai_path(strategy)])
+    return replace(result, branch=written.branch, commit=written.commit, plan=written.plan,
+                   plan_error=written.plan_error)
 
 
 def _override_text(override: Override | None) -> str | None:

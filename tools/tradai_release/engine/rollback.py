@@ -8,11 +8,11 @@ reverting the commit that changed it, not per environment.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.engine.gitops import PinChange, head_commit, resolve_commit
+from tradai_release.engine.gitops import PinChange, head_commit, resolve_commit, write_edits
 from tradai_release.errors import InputError
 from tradai_release.manifest import PROFILES, ReleaseManifest, manifest_path
 from tradai_release.manifest_edit import ManifestEditor, check_edited
@@ -137,7 +137,7 @@ def rollback(
     profiles, the hub tag and the set of pinned strategies; config pins follow the current
     tradai.yaml. ``commit`` commits on a new branch ``rollback/<env>...-to-<short>``.
     """
-    from tradai_release.engine.promote import _write, choose_profiles, read_manifest, strategy_hash
+    from tradai_release.engine.promote import choose_profiles, read_manifest, strategy_hash
     from tradai_release.repo import GitTree
     from tradai_release.strategy import tradai_path
 
@@ -251,7 +251,8 @@ def rollback(
     branch = f"rollback/{env}" + (f"-p{profile}" if explicit else "")
     branch += f"-{strategy}" if strategy else ""
     clean = [tradai_path(strategy)] if strategy else []
-    written: Rollback = _write(settings, root, result, texts, commit=commit, plan=plan,
-                               branch=f"{branch}-to-{source[:7]}", extra_clean=clean)
-    return written
+    written = write_edits(settings, root, env, texts, message, commit=commit, plan=plan,
+                          branch=f"{branch}-to-{source[:7]}", clean=clean)
+    return replace(result, branch=written.branch, commit=written.commit, plan=written.plan,
+                   plan_error=written.plan_error)
 
