@@ -575,7 +575,7 @@ def write_branch(repo: Path, base: str, branch: str, files: Mapping[str, str], m
         for path, text in sorted(files.items()):
             blob = _git(repo, "hash-object", "-w", "--stdin", "--path", path, stdin=text)
             mode = _git(repo, "ls-tree", base, "--", path).split(" ", 1)[0] or "100644"
-            _git(repo, "update-index", "--cacheinfo", f"{mode},{blob},{path}", env=env)
+            _git(repo, "update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
         tree = _git(repo, "write-tree", env=env)
         new_commit = _git(repo, "commit-tree", tree, "-p", base, "-F", "-", stdin=message)
         _git(repo, "update-ref", ref, new_commit, "0" * 40)

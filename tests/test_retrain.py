@@ -1,0 +1,387 @@
+"""Retraining: the check (drift, age, manual) and retrain -> compare -> propose, end to end in git repos."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from retrain_helpers import (
+    CREATED_AT,
+    SOURCE,
+    TAG,
+    append_shifted,
+    commit_all,
+    data_path,
+    git,
+    make_live_repo,
+    with_metrics,
+)
+from tradai_release.drift import SIGNIFICANT, check_drift, monitor
+from tradai_release.errors import InputError
+from tradai_release.hub import ModelHub
+from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.registry.fake import FakeRegistry
+from tradai_release.repo import GitTree, load_release_repo
+from tradai_release.retrain import (
+    DECISION_TAG,
+    check_retraining,
+    parse_profiles,
+    retrain,
+    write_branch,
+)
+from tradai_release.settings import Settings
+from tradai_release.training.result import TrainingResult
+from webhook_server import Webhook, serve
+
+pytest.importorskip("onnxruntime")
+
+# Metrics a challenger is given on purpose, so the outcome does not hang on how well a model trained on
+# the synthetic candles happens to score: far better than any champion, and far worse.
+BETTER = {
+    "total_profit": 2.0,
+    "sharpe_ratio": 20.0,
+    "max_drawdown": 0.01,
+    "win_rate": 0.8,
+    "total_trades": 300.0,
+}
+WORSE = {
+    "total_profit": -0.6,
+    "sharpe_ratio": -9.0,
+    "max_drawdown": 0.65,
+    "win_rate": 0.3,
+    "total_trades": 60.0,
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[TrainingResult]]:
+    from tradai_release.training import train_all
+
+    models = tmp_path_factory.mktemp("trained") / "models"
+    return models, train_all(SOURCE, models)
+
+
+@pytest.fixture
+def live(tmp_path: Path, trained: tuple[Path, list[TrainingResult]]) -> tuple[Path, Settings]:
+    repo, settings = make_live_repo(tmp_path, *trained)
+    return repo, settings.model_copy(update={"notify_backoff_seconds": 0.01})
+
+
+@pytest.fixture
+def hook() -> Iterator[Webhook]:
+    with serve() as server:
+        yield server
+
+
+def trainer(**metrics: float) -> Any:
+    from tradai_release.training import train_strategy
+
+    return with_metrics(train_strategy, **metrics)
+
+
+def branches(repo: Path) -> list[str]:
+    return git(repo, "branch", "--list", "retrain/*", "--format=%(refname:short)").split()
+
+
+def hooked(settings: Settings, hook: Webhook) -> Settings:
+    return settings.model_copy(update={"webhook_url": SecretStr(hook.url)})
+
+
+# --- end to end --------------------------------------------------------------------------------------------
+
+
+def test_shifted_data_drift_retrain_proposes_a_branch(live: tuple[Path, Settings], hook: Webhook) -> None:
+    repo, settings = live
+    settings = hooked(settings, hook)
+    append_shifted(repo, "PascalStrategy", rows=600, vol=0.02)
+    base = commit_all(repo, "PascalStrategy: 600 new candles (a volatile regime)")
+    hub = ModelHub.from_settings(settings)
+    latest_before = hub.get_latest()
+
+    report = monitor(settings, "dev", state=False)
+    pascal = next(item for item in report.strategies if item.strategy == "PascalStrategy")
+    assert pascal.level == SIGNIFICANT and report.notified
+    check = check_retraining(settings, "dev", drift=report)
+    assert "PascalStrategy" in check.retrain
+    reasons = next(item for item in check.strategies if item.strategy == "PascalStrategy").reasons
+    assert any(reason.startswith("significant drift (PSI > 0.25): ") for reason in reasons)
+
+    result = retrain(settings, "PascalStrategy", "dev", trainer=trainer(**BETTER))
+
+    assert result.proposed and result.challenger == 2
+    assert result.branch == "retrain/dev-PascalStrategy-v2"
+    assert branches(repo) == ["retrain/dev-PascalStrategy-v2"]
+    assert result.promoted_profiles == [1, 2, 3, 4, 5]
+    # Nothing checked out moved: HEAD, branch, index and working tree are as they were.
+    assert git(repo, "rev-parse", "HEAD") == base
+    assert git(repo, "symbolic-ref", "--short", "HEAD") == "main"
+    assert git(repo, "status", "--porcelain") == ""
+    # The branch is one commit on top of main that moves the pins and nothing else.
+    assert git(repo, "rev-parse", f"{result.branch}~1") == base
+    changed = git(repo, "diff", "--name-only", base, result.branch).split()
+    assert changed == [f"releases/dev/profile-{n}.yaml" for n in range(1, 6)]
+    diff = git(repo, "diff", base, result.branch, "--", "releases/dev/profile-3.yaml")
+    new_tag, new_sha = result.tags[TAG]
+    assert "-      production: 1\n+      production: 2" in diff
+    assert f"+  tag: {new_tag}" in diff and f'+  sha256: "{new_sha}"' in diff
+    assert diff.count("production:") == 2  # Kepler and MyStrategy keep their pins
+    with GitTree(repo, result.branch) as tree:
+        proposed = load_release_repo(tree)
+    proposed.require_valid()
+    pin = proposed.manifests[("dev", 3)].strategies
+    assert pin["PascalStrategy"].model.production == 2 and pin["KeplerStrategy"].model.production == 1
+    # The commit message is the pull-request body: title and the comparison table.
+    message = git(repo, "log", "-1", "--format=%B", result.branch)
+    assert message.startswith("retrain: promote PascalStrategy v2 in dev (profiles 1, 2, 3, 4, 5)\n")
+    assert "| metric | challenger | champion | threshold | required | pass |" in message
+    assert "| total_profit | 200.00 % |" in message and "-> **promote**" in message
+    assert "challenger beats champion on weighted score" in message
+
+    # The new tag holds the challenger's files for Pascal and the source tag's files for the others.
+    source, composed = hub.read_tag(TAG), hub.read_tag(new_tag, expected_sha256=new_sha)
+    assert composed.source_tag == TAG and set(composed.files) == set(source.files)
+    for path, entry in composed.files.items():
+        same = source.files[path] == entry
+        if path.startswith("PascalStrategy/") and path.endswith(("metadata.json", ".onnx")):
+            assert not same, path
+        elif not path.startswith("PascalStrategy/"):
+            assert same, path
+    assert hub.verify_tag(new_tag, new_sha) == []
+    assert hub.get_latest() == latest_before  # a proposal does not become `latest`
+
+    version = MlflowRegistry.for_env("dev", settings).get_version("PascalStrategy", 2)
+    assert version.tags["r2_tag"] == new_tag and version.tags[DECISION_TAG] == "promote"
+    assert version.metrics["total_profit"] == BETTER["total_profit"]
+
+    events = [body["text"].split(":", 1)[0] for body in hook.bodies]
+    assert events == ["Drift found", "Retraining proposed"]
+    assert result.branch in json.dumps(hook.bodies[-1])
+
+
+def test_worse_challenger_is_not_proposed(live: tuple[Path, Settings], hook: Webhook) -> None:
+    repo, settings = live
+    settings = hooked(settings, hook)
+    result = retrain(settings, "KeplerStrategy", "dev", trainer=trainer(**WORSE))
+    assert not result.proposed and result.branch is None and result.commit is None
+    assert branches(repo) == []
+    assert [v.comparison.decision for v in result.verdicts] == ["keep"] * 4
+    assert (
+        result.reasons[0]
+        == "profiles 2, 3, 4, 5 (champion v1): keep: total_profit = -0.6 fails total_profit > 0"
+    )
+    data = result.to_dict()
+    assert data["proposed"] is False and data["promoted_profiles"] == [] and data["reasons"] == result.reasons
+    version = MlflowRegistry.for_env("dev", settings).get_version("KeplerStrategy", 2)
+    assert version.tags[DECISION_TAG] == "keep"
+    assert "total_profit = -0.6 fails" in version.tags["retrain.reasons"]
+    assert len(hook.bodies) == 1
+    assert hook.bodies[0]["text"].startswith("Retraining: champion kept, nothing proposed: KeplerStrategy v2")
+    assert "max_drawdown = 0.65 fails" in json.dumps(hook.bodies[0])
+
+
+def test_too_few_trades_is_manual_review_and_not_proposed(live: tuple[Path, Settings]) -> None:
+    repo, settings = live
+    result = retrain(
+        settings, "MyStrategy", "dev", profiles=[3], trainer=trainer(**{**BETTER, "total_trades": 4.0})
+    )
+    assert not result.proposed and branches(repo) == []
+    assert [(v.profile, v.comparison.decision) for v in result.verdicts] == [(3, "manual-review")]
+    assert "insufficient data" in result.reasons[0]
+
+
+def test_one_profile_only(live: tuple[Path, Settings]) -> None:
+    repo, settings = live
+    result = retrain(settings, "PascalStrategy", "dev", profiles=[2], trainer=trainer(**BETTER))
+    assert result.promoted_profiles == [2]
+    assert git(repo, "diff", "--name-only", "HEAD", str(result.branch)).split() == [
+        "releases/dev/profile-2.yaml"
+    ]
+    assert "(profile 2)" in result.message.splitlines()[0]
+
+
+def test_real_training_on_committed_data_keeps_the_champion(live: tuple[Path, Settings]) -> None:
+    """Without injected metrics: retraining on the same candles cannot beat the identical champion."""
+    repo, settings = live
+    result = retrain(settings, "KeplerStrategy", "dev", profiles=[2])
+    assert not result.proposed and branches(repo) == []
+    assert result.verdicts[0].comparison.decision in ("keep", "manual-review")
+    assert result.reasons
+
+
+# --- bad inputs: one clear error, nothing trained, pushed or written ----------------------------------------
+
+
+def never_train(*args: object, **kwargs: object) -> TrainingResult:
+    raise AssertionError("must not train")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "profiles", "match"),
+    [
+        ("NoSuchStrategy", None, "no such strategy"),
+        ("MyStrategy", [1], "MyStrategy is not pinned in profile 1 of dev"),
+    ],
+)
+def test_bad_input_trains_nothing(
+    live: tuple[Path, Settings], strategy: str, profiles: list[int] | None, match: str
+) -> None:
+    repo, settings = live
+    hub = ModelHub.from_settings(settings)
+    tags = [info.tag for info in hub.list_tags()]
+    with pytest.raises(InputError, match=match):
+        retrain(settings, strategy, "dev", profiles=profiles, trainer=never_train)
+    assert [info.tag for info in hub.list_tags()] == tags and branches(repo) == []
+
+
+def test_uncommitted_data_is_refused(live: tuple[Path, Settings]) -> None:
+    repo, settings = live
+    append_shifted(repo, "PascalStrategy", rows=10)
+    with pytest.raises(InputError, match="uncommitted change"):
+        retrain(settings, "PascalStrategy", "dev", trainer=never_train)
+    assert data_path(repo, "PascalStrategy").relative_to(repo).as_posix() in git(
+        repo, "status", "--porcelain"
+    )
+
+
+def test_parse_profiles() -> None:
+    assert parse_profiles("all") is None and parse_profiles(None) is None
+    assert parse_profiles("3") == [3] and parse_profiles("4,2") == [2, 4]
+    for bad in ("7", "x"):
+        with pytest.raises(InputError, match="--profile"):
+            parse_profiles(bad)
+
+
+def test_write_branch_leaves_index_and_worktree_alone(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.txt").write_text("one\n")
+    base = commit_all(repo, "first")
+    (repo / "staged.txt").write_text("staged\n")
+    git(repo, "add", "staged.txt")
+    (repo / "a.txt").write_text("edited, not staged\n")
+    commit = write_branch(
+        repo, base, "retrain/x", {"a.txt": "two\n", "new/b.txt": "bee\n"}, "title\n\nbody\n"
+    )
+    assert git(repo, "show", "retrain/x:a.txt") == "two" and git(repo, "show", "retrain/x:new/b.txt") == "bee"
+    assert git(repo, "rev-parse", "retrain/x") == commit and git(repo, "rev-parse", "HEAD") == base
+    assert git(repo, "diff", "--cached", "--name-only") == "staged.txt"
+    assert (repo / "a.txt").read_text() == "edited, not staged\n"
+    assert git(repo, "log", "-1", "--format=%B", "retrain/x") == "title\n\nbody"
+    with pytest.raises(InputError, match="already exists"):
+        write_branch(repo, base, "retrain/x", {"a.txt": "three\n"}, "again")
+
+
+# --- the retraining check -----------------------------------------------------------------------------------
+
+
+def test_age_from_registry_against_tradai_yaml_and_settings(live: tuple[Path, Settings]) -> None:
+    _, settings = live
+    registered = MlflowRegistry.for_env("dev", settings).get_version("PascalStrategy", 1).created_at
+    assert registered is not None
+    check = check_retraining(settings, "dev", now=registered + timedelta(days=8))
+    by_name = {item.strategy: item for item in check.strategies}
+    assert check.retrain == ["PascalStrategy"]  # max_age_days 7 in its tradai.yaml
+    assert (
+        by_name["PascalStrategy"]
+        .reasons[0]
+        .startswith("model version 1 is 8.0 days old (max 7 from strategies/")
+    )
+    assert by_name["PascalStrategy"].created_source == "registry"
+    assert by_name["KeplerStrategy"].max_age_days == 14 and not by_name["KeplerStrategy"].needed
+    assert by_name["MyStrategy"].max_age_source == "settings retrain_max_age_days"
+    strict = settings.model_copy(update={"retrain_max_age_days": 5})
+    later = check_retraining(strict, "dev", now=registered + timedelta(days=6))
+    assert later.retrain == ["MyStrategy"]
+    assert later.to_dict()["strategies"][1]["reasons"] == [
+        "model version 1 is 6.0 days old (max 5 from settings retrain_max_age_days)"
+    ]
+
+
+def test_age_falls_back_to_the_hub_tag(live: tuple[Path, Settings]) -> None:
+    _, settings = live
+    from datetime import datetime
+
+    created = datetime.fromisoformat(CREATED_AT.replace("Z", "+00:00"))
+    check = check_retraining(settings, "dev", registry=FakeRegistry(), now=created + timedelta(days=10))
+    pascal = next(item for item in check.strategies if item.strategy == "PascalStrategy")
+    assert pascal.created_source == "hub tag" and pascal.created_at == CREATED_AT
+    assert pascal.age_days == pytest.approx(10.0)
+    assert check.retrain == ["PascalStrategy"]
+
+
+def test_manual_request(live: tuple[Path, Settings]) -> None:
+    _, settings = live
+    check = check_retraining(settings, "dev", manual=["KeplerStrategy"])
+    assert check.retrain == ["KeplerStrategy"]
+    assert check.to_dict()["needed"] is True
+    assert check_retraining(settings, "dev", manual=["all"]).retrain == [
+        "KeplerStrategy",
+        "MyStrategy",
+        "PascalStrategy",
+    ]
+    with pytest.raises(InputError, match="NoSuch is not pinned"):
+        check_retraining(settings, "dev", manual=["NoSuch"])
+
+
+def test_nothing_needed(live: tuple[Path, Settings]) -> None:
+    _, settings = live
+    report = check_drift(settings, "dev", strategies=["KeplerStrategy"], state=False)
+    check = check_retraining(settings, "dev", drift=report, strategies=["KeplerStrategy"])
+    assert not check.needed and check.retrain == [] and check.strategies[0].reasons == ()
+
+
+# --- tasks ------------------------------------------------------------------------------------------
+
+
+def invoke(repo: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, TRADAI_REPO=str(repo), TRADAI_STATE_DIR=str(settings.state_dir), COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(SOURCE), *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
+    repo, settings = live
+    check = invoke(
+        repo,
+        settings,
+        "retrain-check",
+        "--env",
+        "dev",
+        "--strategy",
+        "KeplerStrategy",
+        "--manual",
+        "KeplerStrategy",
+        "--json",
+    )
+    assert check.returncode == 0, check.stderr
+    data = json.loads(check.stdout)
+    assert data["retrain"] == ["KeplerStrategy"] and data["strategies"][0]["reasons"] == [
+        "requested manually"
+    ]
+    done = invoke(
+        repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "2", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["proposed"] is False and outcome["challenger"] == 2 and outcome["reasons"]
+    bad = invoke(repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "9")
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "error: --profile: profile: unknown profile 9 (expected 1..5)"
+    missing = invoke(repo, settings, "retrain", "--env", "dev")
+    assert missing.returncode == 1 and missing.stderr.startswith("error: retrain: --strategy: required")
