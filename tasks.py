@@ -582,7 +582,7 @@ def drift(
     help={
         "env": "the environment whose live models to check",
         "strategy": "check only this strategy (repeatable)",
-        "manual": "ask for retraining of this strategy regardless (repeatable; 'all' for every one)",
+        "manual": "retrain this strategy regardless (repeatable or comma-separated; 'all' for every one)",
         "data": "recent candles CSV for the drift part, as for `invoke drift`",
         "json": "print the decision as one JSON object",
     },
@@ -608,9 +608,8 @@ def retrain_check(
     strategies = list(strategy or [])
     files = parse_data_options(list(data or []), strategies[0] if len(strategies) == 1 else None)
     report = check_drift(settings, env, data=files, strategies=strategies or None, state=False)
-    check = check_retraining(
-        settings, env, drift=report, manual=list(manual or []), strategies=strategies or None
-    )
+    requested = [name.strip() for value in manual or [] for name in value.split(",") if name.strip()]
+    check = check_retraining(settings, env, drift=report, manual=requested, strategies=strategies or None)
     if json:
         from tradai_release.cli import print_json
 
