@@ -385,3 +385,51 @@ def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
     assert bad.stderr.strip() == "error: --profile: profile: unknown profile 9 (expected 1..5)"
     missing = invoke(repo, settings, "retrain", "--env", "dev")
     assert missing.returncode == 1 and missing.stderr.startswith("error: retrain: --strategy: required")
+
+
+# --- ModelHub.compose: a challenger tag from an existing tag plus one strategy's new files ---------------
+
+
+def test_compose_replaces_one_strategy_and_uploads_only_its_new_blobs(tmp_path: Path) -> None:
+    from hub_helpers import MemoryStore, make_models_dir
+    from tradai_release.errors import TagExists
+
+    hub = ModelHub(MemoryStore(), workers=1)
+    make_models_dir(tmp_path / "old", ("AlphaStrategy", "BetaStrategy"))
+    base = hub.push(tmp_path / "old", tag="v1", created_at="2026-11-01T00:00:00Z")
+    make_models_dir(tmp_path / "new", ("BetaStrategy",), accuracy=0.7)
+    before = set(hub.store.objects)  # type: ignore[attr-defined]
+
+    made = hub.compose(
+        tmp_path / "new",
+        ["BetaStrategy"],
+        source="v1",
+        source_sha256=base.manifest_sha256,
+        tag="v2",
+        message="challenger",
+        git_commit="abc",
+    )
+
+    old, new = hub.read_tag("v1"), hub.read_tag("v2", expected_sha256=made.manifest_sha256)
+    assert new.source_tag == "v1" and new.message == "challenger" and new.git_commit == "abc"
+    assert {p: e for p, e in new.files.items() if p.startswith("AlphaStrategy/")} == {
+        p: e for p, e in old.files.items() if p.startswith("AlphaStrategy/")
+    }
+    assert all(
+        new.files[p] != old.files[p] for p in new.files if p.startswith("BetaStrategy/signal/ensemble_")
+    )
+    assert new.metadata["AlphaStrategy"] == old.metadata["AlphaStrategy"]
+    assert new.metadata["BetaStrategy"]["signal"]["accuracy"] == 0.7
+    added = set(hub.store.objects) - before  # type: ignore[attr-defined]
+    assert added == {
+        f"blobs/sha256/{e.sha256}" for p, e in new.files.items() if e not in old.files.values()
+    } | {"tags/v2.json"}
+    assert made.uploaded_files == len(added) - 1
+    assert hub.get_latest() is not None and hub.get_latest().tag == "v1"  # type: ignore[union-attr]
+    assert hub.verify_tag("v2", made.manifest_sha256) == []
+    with pytest.raises(TagExists):
+        hub.compose(tmp_path / "new", ["BetaStrategy"], source="v1", tag="v2")
+    with pytest.raises(InputError, match="no files for GammaStrategy"):
+        hub.compose(tmp_path / "new", ["GammaStrategy"], source="v1", tag="v3")
+    auto = hub.compose(tmp_path / "new", ["BetaStrategy"], source="v1", created_at="2026-11-23T00:00:00Z")
+    assert auto.tag == "v20261123" and auto.uploaded_files == 0
