@@ -568,6 +568,53 @@ class ModelHub:
             skipped_files=len(files) - len(uploaded),
         )
 
+    def splice(
+        self,
+        source: str,
+        donor: str,
+        strategies: Sequence[str],
+        *,
+        tag: str,
+        source_sha256: str | None = None,
+        message: str = "",
+        created_at: str | None = None,
+    ) -> str:
+        """A new tag with ``source``'s files, each of ``strategies`` taken from ``donor``; no upload.
+
+        Promoting one strategy's version in a profile needs a tag with that version's files and
+        the profile's other strategies unchanged; both tags' blobs are already in the store.
+        Returns the new tag's manifest sha256; an existing ``tag`` with exactly this content is
+        reused (so a re-run of the same promotion is harmless), any other is refused.
+        """
+        origin = self.read_tag(check_tag(source, where="--from"), expected_sha256=source_sha256)
+        giver = self.read_tag(check_tag(donor, where="--from"))
+        chosen = set(strategies)
+        taken = {rel: entry for rel, entry in giver.files.items() if rel.split("/", 1)[0] in chosen}
+        missing = sorted(chosen - {rel.split("/", 1)[0] for rel in taken})
+        if missing:
+            raise HubError(self._where(f"tag {donor}"), f"holds no files for {', '.join(missing)}")
+        kept = {rel: e for rel, e in origin.files.items() if rel.split("/", 1)[0] not in chosen}
+        files = {**kept, **taken}
+        metadata = {k: v for k, v in origin.metadata.items() if k not in chosen}
+        metadata.update({k: v for k, v in giver.metadata.items() if k in chosen})
+        check_tag(tag, where="--tag")
+        if self.tag_exists(tag):
+            existing = self.read_tag(tag)
+            if existing.files == files:
+                return self.tag_sha256(tag)
+            raise TagExists(self._where(f"tag {tag}"), "already exists with other files (tags are immutable)")
+        return self._create_tag(
+            TagManifest(
+                tag=tag,
+                files=files,
+                metadata=metadata,
+                git_commit=giver.git_commit,
+                created_at=created_at or utc_now(),
+                message=message or f"{source} with {', '.join(sorted(chosen))} from {donor}",
+                source_tag=origin.tag,
+            )
+        )
+
     # ---------------------------------------------------------------- pointers
 
     def set_latest(self, tag: str, sha256: str | None = None) -> Pointer:
