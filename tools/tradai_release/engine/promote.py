@@ -6,6 +6,7 @@ verdict for production pins moving forward in prod) before the first file change
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -295,6 +296,11 @@ def promote(
                                      keep or None))
         new_override = pin.override if pin.production == number else None
         challenger = _find(listed, number)
+        if pin.production != number and challenger is not None:
+            artifacts = artifacts_for(settings, manifest, strategy, challenger)
+            if artifacts is not None:
+                editor.set_artifacts(*artifacts)
+                changes.append(PinChange(path, "artifacts.tag", manifest.artifacts.tag, artifacts[0]))
         if env == GATED_ENV and pin.production != number:
             rollback = challenger is not None and was_production(challenger)
             comparison = None
@@ -361,6 +367,46 @@ def promote(
                           clean=[tradai_path(strategy)])
     return replace(result, branch=written.branch, commit=written.commit, plan=written.plan,
                    plan_error=written.plan_error)
+
+
+def artifacts_for(
+    settings: Settings, manifest: ReleaseManifest, strategy: str, version: ModelVersionInfo
+) -> tuple[str, str] | None:
+    """The hub tag (and its sha256) a profile must pin so its bot runs ``version``'s binaries.
+
+    None when the pinned tag already holds them (or the version names no hub tag). Otherwise
+    the version's own tag (``r2_tag``) when its other strategies' files are the ones the profile
+    runs now, else a tag spliced from the profile's tag with this strategy's files taken from
+    the version's tag (no upload; named ``<profile tag>_<strategy>-v<N>`` so re-runs reuse it).
+    """
+    from tradai_release.hub import ModelHub
+
+    donor = version.tags.get("r2_tag")
+    if not donor or donor == manifest.artifacts.tag:
+        return None
+    hub = ModelHub.from_settings(settings)
+    pinned = hub.read_tag(manifest.artifacts.tag, expected_sha256=manifest.artifacts.sha256)
+    given = hub.read_tag(donor)
+
+    def files_of(tag_files: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+        return {rel: entry for rel, entry in tag_files.items() if rel.split("/", 1)[0] in names}
+
+    if files_of(given.files, {strategy}) == files_of(pinned.files, {strategy}):
+        return None
+    others = set(manifest.strategies) - {strategy}
+    if files_of(given.files, others) == files_of(pinned.files, others):
+        return donor, hub.tag_sha256(donor)
+    name = f"{manifest.artifacts.tag}_{strategy}-v{version.version}"
+    sha = hub.splice(
+        manifest.artifacts.tag,
+        donor,
+        [strategy],
+        tag=name,
+        source_sha256=manifest.artifacts.sha256,
+        message=f"{manifest.environment} profile {manifest.profile}: {strategy} v{version.version} "
+        f"from {donor}",
+    )
+    return name, sha
 
 
 def _override_text(override: Override | None) -> str | None:
