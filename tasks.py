@@ -12,13 +12,25 @@ from tradai_release.cli import handle_errors
 # --- foundation: validate / hash / diff -------------------------------------------------------------
 
 
-@task
+@task(help={"workdir": "empty directory for the scratch repository and state (default: a new temp dir)",
+            "json": "print the report as one JSON object"})
 @handle_errors
-def demo(c: Context) -> None:
+def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
     """Run the whole release loop on the embedded default, in a scratch repository."""
-    from tradai_release.errors import TradaiError
+    from pathlib import Path
 
-    raise TradaiError("the demo arrives with the GitOps engine issue; see the README")
+    from tradai_release.demo import run_demo
+    from tradai_release.settings import Settings
+
+    source = Settings().repo
+    if json:
+        from tradai_release.cli import print_json
+
+        print_json(run_demo(source, Path(workdir) if workdir else None).to_dict())
+        return
+    from tradai_release.render.demo import render_step, render_summary
+
+    render_summary(run_demo(source, Path(workdir) if workdir else None, echo=render_step))
 
 
 @task(help={"quick": "skip the end-to-end tests (marked e2e) that start moto_server and mlflow server"})
