@@ -136,3 +136,9 @@ def test_no_secret_in_the_payload(webhook: Webhook, monkeypatch: pytest.MonkeyPa
 def test_unknown_event_is_sent_under_its_name() -> None:
     payload = build_payload("custom_event", "hello", None)
     assert payload["text"] == "custom_event: hello"
+
+
+def test_dotted_event_names_are_the_same_events() -> None:
+    payload = build_payload("apply.failed", "prod failed", None)
+    assert payload["text"] == "Apply failed: prod failed"
+    assert "`apply_failed`" in payload["blocks"][-1]["elements"][0]["text"]

@@ -98,6 +98,7 @@ def build_payload(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The Slack-compatible JSON: ``text`` (the fallback every client shows) plus Block Kit blocks."""
+    event = canonical_event(event)
     title = EVENTS.get(event, event)
     clean_summary = scrub_text(str(summary), secrets)
     clean = scrub(dict(details or {}), secrets)
@@ -123,6 +124,12 @@ def build_payload(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"tradai-release · `{event}` · {stamp}"}]}
     )
     return {"text": f"{title}: {clean_summary}" if clean_summary else title, "blocks": blocks}
+
+
+def canonical_event(event: str) -> str:
+    """``apply.failed`` and ``apply_failed`` are the same event (callers spell it either way)."""
+    dotted = event.replace(".", "_").replace("-", "_")
+    return dotted if dotted in EVENTS else event
 
 
 def secret_values(settings: Settings) -> frozenset[str]:
