@@ -1,0 +1,62 @@
+"""`invoke demo` end to end on the embedded default: the whole release loop in a scratch repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.e2e
+def test_demo_promotes_applies_reverts_and_ends_in_sync(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    env = {**os.environ, "TRADAI_HUB_URI": "s3://must-not-be-used"}  # the demo ignores the caller's backends
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "demo", "--json", "--workdir", str(workdir)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+
+    assert len(report["steps"]) == 9
+    pascal = {view["version"]: view for view in report["lifecycle"]["PascalStrategy"]}
+    assert pascal[1]["lifecycle"] == "Production" and pascal[1]["aliases"] == ["p1", "p2", "p3", "p4", "p5"]
+    assert pascal[2]["lifecycle"] == "Archived" and pascal[2]["aliases"] == []
+    # bootstrap, merge and revert are deployments; the final no-op apply records nothing
+    assert [d["outcome"] for d in report["deployments"]] == ["succeeded"] * 3
+    assert [d["actor"] for d in report["deployments"]] == ["demo", "demo", "bootstrap"]
+
+    markdown = Path(report["plan_markdown"]).read_text()
+    assert "comparator: **promote**" in markdown and "PascalStrategy@p3" in markdown
+
+    repo = workdir / "repo"
+    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s", "-4"], capture_output=True, text=True)
+    subjects = log.stdout.splitlines()
+    assert subjects[0].startswith('Revert "Merge release/prod-PascalStrategy-v2')
+    assert subjects[1].startswith("Merge release/prod-PascalStrategy-v2")
+    profile_3 = (repo / "releases" / "prod" / "profile-3.yaml").read_text()
+    assert "production: 1" in profile_3 and "v20261101" in profile_3
+
+
+@pytest.mark.e2e
+def test_demo_refuses_a_used_workdir(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "demo", "--workdir", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: demo:") and len(done.stderr.strip().splitlines()) == 1
