@@ -341,3 +341,24 @@ def test_a_failing_hub_tag_stops_apply_before_any_alias_moves(world: World, tmp_
     assert "missing" in str(caught.value)
     assert not any(w[0] == "set_alias" for w in world.registry.writes)
     assert all(p is None for p in world.live()["pointers"].values())  # type: ignore[attr-defined]
+
+
+def test_apply_notifies_success_and_failure(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tradai_release.notify
+
+    events: list[tuple[str, str]] = []
+
+    def record(settings: object, event: str, summary: str, details: object = None) -> bool:
+        events.append((event, summary))
+        return True
+
+    monkeypatch.setattr(tradai_release.notify, "notify", record)
+
+    def crash(at: int, action: P.Action) -> None:
+        raise Crash("boom")
+
+    with pytest.raises(Crash):
+        world.apply(after_action=crash)
+    world.apply()
+    assert [event for event, _ in events] == ["apply.failed", "apply.succeeded"]
+    assert "boom" in events[0][1]
