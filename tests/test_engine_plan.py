@@ -362,3 +362,17 @@ def test_apply_notifies_success_and_failure(world: World, monkeypatch: pytest.Mo
     world.apply()
     assert [event for event, _ in events] == ["apply.failed", "apply.succeeded"]
     assert "boom" in events[0][1]
+
+
+def test_a_lease_taken_over_after_expiry_is_lost_by_its_first_holder(world: World) -> None:
+    table = world.counted.backends.releases
+    stale = acquire(table, "dev", holder="slow-run", deployment_id="d-slow", commit="abc", seconds=-1)
+    fresh = acquire(table, "dev", holder="new-run", deployment_id="d-new", commit="abc", seconds=600)
+    with pytest.raises(ApplyFailed) as caught:
+        stale.renew_if_due()
+    assert "taken over" in str(caught.value)
+    stale.release()  # must not drop the new holder's lock
+    lock = read_lock(table, "dev")
+    assert lock is not None and lock["holder"] == "new-run"
+    fresh.release()
+    assert read_lock(table, "dev") is None
