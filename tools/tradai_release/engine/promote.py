@@ -264,6 +264,7 @@ def promote(
     checks: list[ComparatorCheck] = []
     unapproved: list[ComparatorCheck] = []
     profiles: list[int] = []
+    moves: list[tuple[str, ReleaseManifest, ModelVersionInfo]] = []  # profiles whose hub tag may move
     for path, manifest in manifests.items():
         editor = ManifestEditor((root / path).read_text(encoding="utf-8"), path)
         editors[path] = editor
@@ -297,10 +298,7 @@ def promote(
         new_override = pin.override if pin.production == number else None
         challenger = _find(listed, number)
         if pin.production != number and challenger is not None:
-            artifacts = artifacts_for(settings, manifest, strategy, challenger)
-            if artifacts is not None:
-                editor.set_artifacts(*artifacts)
-                changes.append(PinChange(path, "artifacts.tag", manifest.artifacts.tag, artifacts[0]))
+            moves.append((path, manifest, challenger))
         if env == GATED_ENV and pin.production != number:
             rollback = challenger is not None and was_production(challenger)
             comparison = None
@@ -358,6 +356,16 @@ def promote(
     )
     if blocked:
         return result
+    # Only now, when the edit will be written: moving the hub tag may splice (create) a tag in the hub.
+    for path, manifest, challenger in moves:
+        artifacts = artifacts_for(settings, manifest, strategy, challenger)
+        if artifacts is not None:
+            editors[path].set_artifacts(*artifacts)
+            changes.append(PinChange(path, "artifacts.tag", manifest.artifacts.tag, artifacts[0]))
+    if moves:
+        message = promotion_message(env, strategy, number, stage, profiles, changes, checks,
+                                    override if unapproved else None)
+        result = replace(result, changes=tuple(changes), message=message)
 
     texts = {path: editor.text() for path, editor in editors.items() if editor.changed}
     for path, text in texts.items():  # an edit must not make a manifest worse
