@@ -132,3 +132,56 @@ def test_pr_merge_apply_revert_against_loopback_servers(
     again = apply_env(settings, "prod", backends=counted.backends)
     assert again.outcome == "noop" and counted.writes == 0
     assert plan_env(settings, "prod").empty
+
+
+def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tmp_path: Path) -> None:
+    import threading
+
+    from engine_helpers import register_versions
+    from tradai_release.configs.repository import ConfigRepository
+    from tradai_release.configs.service import ConfigVersionService as Service
+    from tradai_release.engine.deployments import deployments_in
+    from tradai_release.engine.state import EngineBackends
+    from tradai_release.errors import LockHeld
+    from tradai_release.registry.fake import FakeRegistry
+    from tradai_release.stores import open_object_store, open_table
+    from tradai_release.stores.local import LocalObjectStore
+
+    uid = uuid.uuid4().hex[:8]
+    settings = server_settings(moto_server, "unused", tmp_path / "repo", uid)
+    AwsOptions(endpoint_url=moto_server).client("s3").create_bucket(Bucket=f"hub-{uid}")
+    provision(settings, "prod")
+    hub = ModelHub(LocalObjectStore(tmp_path / "hub"), workers=1)
+    repo = make_repo(tmp_path, TAG, push_tag(hub, tmp_path))
+    registry = FakeRegistry()
+    register_versions(registry, 1)
+    aws = settings.aws()
+    backends = settings.backends("prod")
+
+    def engine() -> EngineBackends:  # each racer has its own clients, as two CI jobs would
+        table = open_table(backends.config_table_uri, table="", partition_key="strategy_name",
+                           sort_key="config_id", aws=aws)
+        uri = backends.release_table_uri
+        releases = open_table(uri, table="", partition_key="pk", sort_key="sk", aws=aws)
+        store = open_object_store(backends.config_store_uri, aws=aws)
+        return EngineBackends("prod", Service(table, ConfigRepository(store)), registry, hub, releases)
+
+    results: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        mine = engine()
+        barrier.wait()
+        try:
+            results.append(apply_env(settings, "prod", repo=repo, backends=mine).outcome)
+        except LockHeld as err:
+            results.append(type(err).__name__)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) in (["LockHeld", "succeeded"], ["noop", "succeeded"])  # type: ignore[type-var]
+    assert [d.outcome for d in deployments_in(engine().releases, "prod")] == ["succeeded"]
+    assert plan_env(settings, "prod", repo=repo, backends=engine()).empty
