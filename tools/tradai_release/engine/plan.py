@@ -280,9 +280,9 @@ def _config_actions(desired: DesiredState, live: LiveState) -> list[Action]:
             uploads.append(
                 Action(
                     UPLOAD_CONFIG,
-                    f"configs/{name}/{digest}.json",
+                    f"configs/{name}/{digest[:12]}",
                     f"no stored body of config {digest[:12]}",
-                    base,
+                    {**base, "key": f"configs/{name}/{digest}.json"},
                 )
             )
             creates.append(

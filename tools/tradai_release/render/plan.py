@@ -32,7 +32,7 @@ def _summary(action: Action) -> str:
         return f"new DRAFT version with hash {_short(d['config_hash'])}"
     if kind == "activate_config":
         target = d.get("config_id") or f"hash {_short(d['config_hash'])}"
-        return f"ACTIVE {d.get('previous') or '-'} -> {target}"
+        return f"ACTIVE {d.get('previous') or 'none'} -> {target}"
     if kind == "verify_artifacts":
         return f"tag {d['tag']} sha256 {_short(d['sha256'])}"
     if kind in _LIFECYCLE_KINDS:
