@@ -228,3 +228,37 @@ def test_promote_apply_rollback_apply_on_the_embedded_default(tmp_path: Path) ->
     third = apply_env(settings, "dev")
     assert third.outcome == "succeeded" and lifecycle() == {1: "Production", 2: "Archived"}
     assert apply_env(settings, "dev").outcome == "noop"
+
+
+def test_one_strategy_rollback_restores_its_binaries_in_the_hub_tag(tmp_path: Path) -> None:
+    """The profile's tag must run the rolled-back version's files: the source tag when the other
+    strategies' files agree, else a tag spliced from the current one (only this strategy's files)."""
+    from engine_helpers import make_repo, push_tag
+    from tradai_release.hub.hub import ModelHub
+
+    hub = ModelHub.from_settings(Settings())
+    sha_a = push_tag(hub, tmp_path, "v20261101", seed=0)
+    sha_c = push_tag(hub, tmp_path, "v20261201", seed=1)
+    sha_b = hub.splice("v20261101", "v20261201", ["PascalStrategy"], tag="v20261115")
+    repo = make_repo(tmp_path, "v20261101", sha_a)
+    first = git(repo, "rev-parse", "HEAD")
+    for profile, (tag, sha) in ((3, ("v20261115", sha_b)), (4, ("v20261201", sha_c))):
+        with edit_manifest(repo / f"releases/prod/profile-{profile}.yaml") as editor:
+            editor.set_artifacts(tag, sha)
+            editor.set_production("PascalStrategy", 2)
+    git(repo, "commit", "-qam", "PascalStrategy v2 in prod 3 and 4")
+
+    result = rollback(Settings(repo=repo), "prod", strategy="PascalStrategy", to=first, plan=False)
+    assert result.profiles == (3, 4)
+    tags = {c.path: c.new for c in result.changes if c.field == "artifacts.tag"}
+    spliced = "v20261201_PascalStrategy-from-v20261101"
+    assert tags == {"releases/prod/profile-3.yaml": "v20261101", "releases/prod/profile-4.yaml": spliced}
+    text = (repo / "releases/prod/profile-4.yaml").read_text()
+    assert f"tag: {spliced}" in text and hub.tag_sha256(spliced) in text
+
+    def files(tag: str, strategy: str) -> dict[str, object]:
+        return {rel: e for rel, e in hub.read_tag(tag).files.items() if rel.startswith(strategy + "/")}
+
+    assert files(spliced, "PascalStrategy") == files("v20261101", "PascalStrategy")
+    assert files(spliced, "KeplerStrategy") == files("v20261201", "KeplerStrategy")
+    assert files("v20261101", "KeplerStrategy") != files("v20261201", "KeplerStrategy")

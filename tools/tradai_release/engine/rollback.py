@@ -7,7 +7,7 @@ reverting the commit that changed it, not per environment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,6 +117,60 @@ def _restore_model(editor: ManifestEditor, path: str, strategy: str, now: ModelP
                                  then.override.approved_by if then.override else None))
 
 
+@dataclass(frozen=True)
+class TagRestore:
+    """The hub tag a profile pins after one strategy rolls back: the source's tag (``sha256`` known),
+    or ``tag`` spliced from the current tag with the strategy's files of the source tag."""
+
+    now: ReleaseManifest
+    then: ReleaseManifest
+    tag: str
+    sha256: str | None
+
+
+def _strategy_tags(
+    settings: Settings, moves: Sequence[tuple[str, ReleaseManifest, ReleaseManifest]], strategy: str
+) -> dict[str, TagRestore]:
+    """For each profile whose hub tag differs from the source's, the tag that runs ``strategy``'s source
+    binaries beside the profile's other strategies' current ones; profiles where the strategy's files
+    are the same in both tags are left out. Reads only."""
+    from tradai_release.hub import ModelHub
+
+    hub = ModelHub.from_settings(settings)
+    found: dict[str, TagRestore] = {}
+
+    def split(files: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        mine = {rel: e for rel, e in files.items() if rel.split("/", 1)[0] == strategy}
+        return mine, {rel: e for rel, e in files.items() if rel not in mine}
+
+    for path, now, then in moves:
+        current = split(hub.read_tag(now.artifacts.tag, expected_sha256=now.artifacts.sha256).files)
+        source = split(hub.read_tag(then.artifacts.tag, expected_sha256=then.artifacts.sha256).files)
+        if current[0] == source[0]:
+            continue
+        if current[1] == source[1]:
+            found[path] = TagRestore(now, then, then.artifacts.tag, then.artifacts.sha256)
+        else:
+            name = f"{now.artifacts.tag}_{strategy}-from-{then.artifacts.tag}"[:128]
+            found[path] = TagRestore(now, then, name, None)
+    return found
+
+
+def _make_tag(settings: Settings, restore: TagRestore, strategy: str) -> tuple[str, str]:
+    """``restore``'s tag and sha256, splicing it in the hub (no upload; re-runs reuse it) when needed."""
+    if restore.sha256 is not None:
+        return restore.tag, restore.sha256
+    from tradai_release.hub import ModelHub
+
+    now, then = restore.now, restore.then
+    sha = ModelHub.from_settings(settings).splice(
+        now.artifacts.tag, then.artifacts.tag, [strategy], tag=restore.tag,
+        source_sha256=now.artifacts.sha256,
+        message=f"{now.environment} profile {now.profile}: {strategy} rolled back to {then.artifacts.tag}",
+    )
+    return restore.tag, sha
+
+
 def rollback(
     settings: Settings,
     env: str,
@@ -171,8 +225,9 @@ def rollback(
     head = head_commit(root)
 
     changes: list[PinChange] = []
-    texts: dict[str, str] = {}
+    editors: dict[str, ManifestEditor] = {}
     profiles: list[int] = []
+    moves: list[tuple[str, ReleaseManifest, ReleaseManifest]] = []  # --strategy: the hub tag may differ
     hashes: dict[str, str | None] = {}
 
     def current_hash(name: str) -> str | None:
@@ -223,17 +278,28 @@ def rollback(
                 if (now.artifacts.tag, now.artifacts.sha256) != (then.artifacts.tag, then.artifacts.sha256):
                     editor.set_artifacts(then.artifacts.tag, then.artifacts.sha256)
                     changes.append(PinChange(path, "artifacts.tag", now.artifacts.tag, then.artifacts.tag))
+            elif now.artifacts != then.artifacts:
+                moves.append((path, now, then))
             if len(changes) > before:
                 profiles.append(now.profile)
-            if editor.changed:
-                texts[path] = editor.text()
+            editors[path] = editor
 
-    if not changes:
+    tags = _strategy_tags(settings, moves, str(strategy)) if moves else {}
+    if not changes and not tags:
         what = f"{strategy} in " if strategy else ""
         where = f"profile {profile}" if explicit else "every profile"
         raise InputError("rollback", "--to" if to else "--deployment",
                          f"nothing to roll back: {what}{env} {where} already pins what {ref} "
                          f"({source[:12]}) pinned")
+    # Only now, when the edit will be written: restoring one strategy's binaries may splice a hub tag.
+    for path, restore in tags.items():
+        tag, sha = _make_tag(settings, restore, str(strategy))
+        editors[path].set_artifacts(tag, sha)
+        changes.append(PinChange(path, "artifacts.tag", restore.now.artifacts.tag, tag))
+        if restore.now.profile not in profiles:
+            profiles.append(restore.now.profile)
+    profiles.sort()
+    texts = {path: editor.text() for path, editor in editors.items() if editor.changed}
     for path, text in texts.items():
         check_edited((root / path).read_text(encoding="utf-8"), text, root / path, path)
 
