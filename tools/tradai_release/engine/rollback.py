@@ -61,6 +61,41 @@ class Rollback:
         }
 
 
+def _stamp(deployment: Deployment) -> str:
+    return (deployment.deployment_id or "").split("-", 1)[0]
+
+
+def newest_first(deployments: Sequence[Deployment], root: Path | str) -> list[Deployment]:
+    """``deployments`` (newest first by id) with ties inside one second put in commit order.
+
+    Deployment ids carry the time to the second; two applies in the same second are ordered by
+    their commits instead: a later apply's commit descends from the earlier one's (the stale
+    guard), so it has more ancestors.
+    """
+    from tradai_release.engine.gitops import git
+    from tradai_release.errors import GitError
+
+    def depth(commit: str) -> int:
+        try:
+            return int(git(root, "rev-list", "--count", commit).strip())
+        except GitError:
+            return -1
+
+    ordered: list[Deployment] = []
+    items = list(deployments)
+    start = 0
+    while start < len(items):
+        end = start + 1
+        while end < len(items) and _stamp(items[end]) == _stamp(items[start]):
+            end += 1
+        group = items[start:end]
+        if len({d.commit for d in group}) > 1:
+            group.sort(key=lambda d: depth(d.commit), reverse=True)
+        ordered.extend(group)
+        start = end
+    return ordered
+
+
 def previous_deployment(deployments: Sequence[Deployment], env: str) -> Deployment:
     """The newest successful deployment of a commit other than the live one (list is newest first)."""
     succeeded = [d for d in deployments if d.outcome == SUCCEEDED]
@@ -218,7 +253,7 @@ def rollback(
 
             deployments = list_deployments(settings, env)
         chosen = (find_deployment(deployments, env, deployment) if deployment
-                  else previous_deployment(deployments, env))
+                  else previous_deployment(newest_first(deployments, root), env))
         deployment_id = chosen.deployment_id
         ref = f"deployment {deployment_id}"
         source = resolve_commit(root, chosen.commit)
