@@ -187,6 +187,24 @@ def test_pin_change_moves_alias_and_archives_then_revert_restores(world: World) 
     assert world.plan().empty
 
 
+def test_no_archive_keeps_the_replaced_version_in_production(world: World) -> None:
+    from tradai_release.manifest_edit import edit_manifest
+
+    world.apply()
+    set_production(world.repo, "dev", "PascalStrategy", 2)
+    for profile in range(1, 6):  # what promote --no-archive records
+        with edit_manifest(world.repo / "releases" / "dev" / f"profile-{profile}.yaml") as editor:
+            if "PascalStrategy" in editor.strategies():
+                editor.set_keep_production("PascalStrategy", [1])
+    commit_all(world.repo, "promote PascalStrategy v2 in dev, keeping v1 in Production")
+    assert P.ARCHIVE_VERSION not in kinds(world.plan())
+    world.apply()
+    live = world.live()
+    assert ("p1", 2) in live["aliases"]["PascalStrategy"]  # type: ignore[index]
+    assert (1, "Production", "Production") in live["lifecycle"]["PascalStrategy"]  # type: ignore[index]
+    assert world.plan().empty
+
+
 def test_drift_is_shown_and_repaired(world: World) -> None:
     world.apply()
     configs = world.counted.backends.configs

@@ -197,7 +197,14 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         for pin in m.strategies.values()
     ]
     history = {name: list(live.versions.get(name, ())) for name in live.versions}
-    lifecycle = derive_lifecycle(pins, history, now=moment, mirror_stages=mirror)
+    # promote --no-archive records the replaced version in keep_production: it stays Production.
+    keep = {
+        (pin.model.name, version)
+        for m in desired.manifests
+        for pin in m.strategies.values()
+        for version in pin.model.keep_production
+    }
+    lifecycle = derive_lifecycle(pins, history, keep=keep, now=moment, mirror_stages=mirror)
     _refuse_missing(desired, lifecycle)
     promote, demote = _lifecycle_actions(lifecycle, history, applied)
     alias_actions = _alias_actions(lifecycle, applied)
