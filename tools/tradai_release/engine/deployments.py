@@ -28,8 +28,11 @@ def utc_now() -> str:
 
 
 def new_deployment_id() -> str:
-    """Time-ordered and unique: ``d20261123T122501Z-3f9a1c``."""
-    return datetime.now(UTC).strftime("d%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    """Time-ordered (to the microsecond, so two applies in one second sort right) and unique.
+
+    ``d20261123T122501123456Z-3f9a1c``
+    """
+    return datetime.now(UTC).strftime("d%Y%m%dT%H%M%S%fZ-") + secrets.token_hex(3)
 
 
 @dataclass(frozen=True)
