@@ -4,9 +4,10 @@
 models as a version in each environment's registry, refreshes the manifests' pins (hub sha256,
 model versions, config hashes) and, when the manifests already agree, applies each environment.
 
-It is reproducible: training is deterministic, the tag carries a fixed creation time and the
-commit that last touched ``strategies/``, so on a fresh clone the tag's sha256 is the one the
-manifests pin and nothing needs committing. Re-running it is harmless: an existing tag with the
+It is reproducible: training is deterministic, and the tag carries a fixed creation time and,
+in its message, the git tree id of ``strategies/`` (not a commit: a tree id is the same in a
+shallow clone and changes exactly when the strategies do), so on a fresh clone the tag's sha256
+is the one the manifests pin and nothing needs committing. Re-running it is harmless: an existing tag with the
 same content is reused, and a version registered from the same tag is not registered twice.
 """
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 BOOTSTRAP_TAG = "v20261101"
 BOOTSTRAP_CREATED_AT = "2026-11-01T00:00:00Z"
-BOOTSTRAP_MESSAGE = "bootstrap: every strategy trained from the committed data sets"
+BOOTSTRAP_MESSAGE = "bootstrap: every strategy trained from strategies/ at git tree {tree}"
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,15 @@ def bootstrap(
 
     repo = settings.repo
     selected = tuple(envs) if envs is not None else ENVIRONMENTS
-    source_commit = last_commit_touching(repo, "strategies")
+    head = _git_out(repo, "rev-parse", "HEAD")
+    tree = _git_out(repo, "rev-parse", "HEAD:strategies")
     hub = ModelHub.from_settings(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bootstrap-", dir=settings.state_dir) as scratch:
         models = Path(scratch) / "models"
-        results = train_all(repo, models, git_commit=source_commit)
-        sha, pushed = _push_or_reuse(hub, models, tag, source_commit)
+        # MLflow records the commit trained from; the hub tag only what decides its content.
+        results = train_all(repo, models, git_commit=head)
+        sha, pushed = _push_or_reuse(hub, models, tag, BOOTSTRAP_MESSAGE.format(tree=tree))
         # Registration logs the bundle as the run's artifact, so it runs while the files exist.
         versions = {env: _register(settings, env, results, tag) for env in selected}
     changed = _pin(repo, selected, tag, sha, versions)
@@ -104,21 +107,17 @@ def bootstrap(
     )
 
 
-def last_commit_touching(repo: Path, path: str) -> str | None:
-    """The newest commit that changed ``path`` (stable across clones, unlike HEAD)."""
+def _git_out(repo: Path, *args: str) -> str:
     try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "log", "-1", "--format=%H", "--", path],
-            check=True,
-            capture_output=True,
-            text=True,
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError) as err:
-        raise GitError(str(repo), f"cannot read the history of {path}") from err
-    return out or None
+        lines = (getattr(err, "stderr", None) or str(err)).strip().splitlines()
+        raise GitError(str(repo), f"git {args[0]}: {lines[0] if lines else 'failed'}") from err
 
 
-def _push_or_reuse(hub: Any, models: Path, tag: str, source_commit: str | None) -> tuple[str, bool]:
+def _push_or_reuse(hub: Any, models: Path, tag: str, message: str) -> tuple[str, bool]:
     """Push the bundle as ``tag``; an existing tag is reused only if it holds exactly these files."""
     from tradai_release.hub.hub import bundle_files, file_sha256
 
@@ -126,8 +125,8 @@ def _push_or_reuse(hub: Any, models: Path, tag: str, source_commit: str | None) 
         pushed = hub.push(
             models,
             tag=tag,
-            message=BOOTSTRAP_MESSAGE,
-            git_commit=source_commit,
+            message=message,
+            git_commit=None,
             created_at=BOOTSTRAP_CREATED_AT,
         )
         return str(pushed.manifest_sha256), True
@@ -198,15 +197,7 @@ def _pin(
 
 
 def _commit(repo: Path, paths: list[str], tag: str) -> str:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-            ).stdout.strip()
-        except (OSError, subprocess.CalledProcessError) as err:
-            detail = getattr(err, "stderr", None) or str(err)
-            raise GitError(str(repo), f"git {args[0]} failed: {detail.strip()}") from err
-
-    git("add", "--", *paths)
-    git("commit", "-q", "-m", f"bootstrap: pin hub tag {tag} and the registered model versions", "--", *paths)
-    return git("rev-parse", "HEAD")
+    _git_out(repo, "add", "--", *paths)
+    message = f"bootstrap: pin hub tag {tag} and the registered model versions"
+    _git_out(repo, "commit", "-q", "-m", message, "--", *paths)
+    return _git_out(repo, "rev-parse", "HEAD")
