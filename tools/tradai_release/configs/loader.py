@@ -177,9 +177,16 @@ class StrategyConfigLoader:
         tags: ModelTagSource | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> StrategyConfigLoader:
-        """A loader reading the stored ACTIVE configs of ``env`` (backends from settings)."""
+        """A loader of ``env``: its stored ACTIVE configs and its MLflow registry's version tags.
+
+        The registry is only read when ``load`` is given a ``model_version``.
+        """
         from tradai_release.configs.service import ConfigVersionService
 
+        if tags is None:
+            from tradai_release.registry.adapter import MlflowTagSource
+
+            tags = MlflowTagSource.for_env(env, settings)
         return cls(versions=ConfigVersionService.for_env(env, settings), tags=tags, environ=environ)
 
     def load(
