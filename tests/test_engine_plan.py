@@ -378,8 +378,17 @@ def test_apply_notifies_success_and_failure(world: World, monkeypatch: pytest.Mo
     with pytest.raises(Crash):
         world.apply(after_action=crash)
     world.apply()
-    assert [event for event, _ in events] == ["apply.failed", "apply.succeeded"]
+    assert [event for event, _ in events] == ["apply_failed", "apply_succeeded"]
     assert "boom" in events[0][1]
+
+    set_production(world.repo, "dev", "PascalStrategy", 2)
+    promoted = commit_all(world.repo, "promote PascalStrategy v2 in dev")
+    world.apply()
+    git(world.repo, "revert", "--no-edit", promoted)
+    world.apply()
+    world.apply()  # nothing to do: no notification
+    assert [event for event, _ in events][2:] == ["apply_succeeded", "rollback_applied"]
+    assert events[-1][1].startswith("rolled dev back to PascalStrategy v1")
 
 
 def test_a_lease_taken_over_after_expiry_is_lost_by_its_first_holder(world: World) -> None:

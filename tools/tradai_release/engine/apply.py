@@ -120,7 +120,7 @@ def apply_env(
             lease.release()
         _notify(
             settings,
-            "apply.failed",
+            "apply_failed",
             f"apply {env} {desired.commit[:12]} failed: {message}",
             failed.to_record(),
         )
@@ -128,12 +128,13 @@ def apply_env(
             raise ApplyFailed(env, deployment_id, message) from err
         raise
     lease.release()
-    _notify(
-        settings,
-        "apply.succeeded",
-        f"applied {desired.commit[:12]} to {env}: {len(plan.actions)} actions",
-        deployment.to_record(),
-    )
+    rolled_back = sorted({f"{c.model} v{c.challenger}" for c in plan.model_changes if c.rollback})
+    if rolled_back:  # a pin moved back to a version that was Production before
+        summary = f"rolled {env} back to {', '.join(rolled_back)} at {desired.commit[:12]}"
+        _notify(settings, "rollback_applied", summary, deployment.to_record())
+    else:
+        summary = f"applied {desired.commit[:12]} to {env}: {len(plan.actions)} actions"
+        _notify(settings, "apply_succeeded", summary, deployment.to_record())
     return deployment
 
 
@@ -253,9 +254,7 @@ def applied_state(settings: Settings, env: str) -> AppliedState | None:
 
 
 def _notify(settings: Settings, event: str, summary: str, details: Mapping[str, Any]) -> None:
-    """Tell the notification module, when there is one (it never raises)."""
-    try:
-        from tradai_release.notify import notify  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        return
+    """Post to the webhook, if one is set; a failed notification never fails the apply."""
+    from tradai_release.notify import notify
+
     notify(settings, event, summary, dict(details))
