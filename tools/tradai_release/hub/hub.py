@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from tradai_release.errors import (
     TagExists,
     TagNotFound,
 )
+from tradai_release.fsutil import swap_into_place
 from tradai_release.hub.names import check_relpath, check_sha256, check_tag
 
 if TYPE_CHECKING:
@@ -776,7 +776,7 @@ class ModelHub:
 
             downloaded = sum(self._map(fetch, to_fetch))
             check_compat(staging, manifest.strategies, features, where=self._where(f"tag {name}"))
-            _swap_into_place(staging, dest)
+            swap_into_place(staging, dest)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -843,21 +843,6 @@ def _has_content(path: Path, entry: FileEntry) -> bool:
     except OSError:
         return False
     return file_sha256(path) == entry.sha256
-
-
-def _swap_into_place(staging: Path, dest: Path) -> None:
-    """Replace ``dest`` by ``staging`` with renames on one filesystem; restore ``dest`` if the swap fails."""
-    if not dest.exists():
-        os.rename(staging, dest)
-        return
-    backup = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
-    os.rename(dest, backup)
-    try:
-        os.rename(staging, dest)
-    except BaseException:
-        os.rename(backup, dest)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 def check_compat(

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.errors import InputError
+from tradai_release.fsutil import swap_into_place
 from tradai_release.strategy import (
     STRATEGIES_DIR,
     StrategySpec,
@@ -188,7 +189,9 @@ def train_strategy(
             for domain in {*signal_opsets, *position_opsets}
         }
         _write_json(staging / COMPAT_FILE, _compat(spec, opsets))
-        _swap_into_place(staging, models_dir / strategy)
+        # The backup sits beside the staging dir, outside models_dir, so a crash here never leaves
+        # a stray directory that a later hub push would bundle.
+        swap_into_place(staging, models_dir / strategy, backup=staging.parent / f"{staging.name}.old")
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -374,20 +377,3 @@ def _compat(spec: StrategySpec, opsets: Mapping[str, int]) -> dict[str, Any]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-
-
-def _swap_into_place(staging: Path, dest: Path) -> None:
-    """Replace ``dest`` by ``staging`` with renames (same filesystem); restore ``dest`` if the swap fails."""
-    if not dest.exists():
-        os.rename(staging, dest)
-        return
-    # The backup sits beside the staging dir, outside models_dir, so a crash here never leaves
-    # a stray directory that a later hub push would bundle.
-    backup = staging.parent / f"{staging.name}.old"
-    os.rename(dest, backup)
-    try:
-        os.rename(staging, dest)
-    except BaseException:
-        os.rename(backup, dest)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
