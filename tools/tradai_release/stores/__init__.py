@@ -193,6 +193,19 @@ def operation_key(operation: Operation, partition_key: str, sort_key: str) -> tu
     return (source.get(partition_key), source.get(sort_key))
 
 
+def string_key(table: str, key: Mapping[str, Any], partition_key: str, sort_key: str) -> tuple[str, str]:
+    """The (partition, sort) strings of an item or key; both tables keep keys as non-empty strings."""
+    from tradai_release.errors import BackendError
+
+    try:
+        partition, sort = key[partition_key], key[sort_key]
+    except KeyError as err:
+        raise BackendError(table, f"item lacks key attribute {err.args[0]!r}") from err
+    if not isinstance(partition, str) or not isinstance(sort, str) or not partition or not sort:
+        raise BackendError(table, "key attributes must be non-empty strings")
+    return partition, sort
+
+
 def check_transaction(table: str, operations: Sequence[Operation], partition_key: str, sort_key: str) -> None:
     """Refuse what DynamoDB would refuse: more than MAX_OPERATIONS, or two operations on one item."""
     from tradai_release.errors import BackendError

@@ -15,6 +15,7 @@ from tradai_release.stores import (
     Operation,
     Put,
     check_transaction,
+    string_key,
 )
 
 BODY_ATTRIBUTE = "_json"
@@ -139,12 +140,7 @@ class DynamoTable:
     # --- helpers -----------------------------------------------------------------------------------
 
     def _key(self, key: Mapping[str, Any]) -> dict[str, Any]:
-        try:
-            partition, sort = key[self.partition_key], key[self.sort_key]
-        except KeyError as err:
-            raise BackendError(self.name, f"item lacks key attribute {err.args[0]!r}") from err
-        if not isinstance(partition, str) or not isinstance(sort, str) or not partition or not sort:
-            raise BackendError(self.name, "key attributes must be non-empty strings")
+        partition, sort = string_key(self.name, key, self.partition_key, self.sort_key)
         return {self.partition_key: {"S": partition}, self.sort_key: {"S": sort}}
 
     def _expression(self, condition: Condition | None) -> dict[str, Any]:

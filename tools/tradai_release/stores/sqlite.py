@@ -19,6 +19,7 @@ from tradai_release.stores import (
     Put,
     check_transaction,
     condition_failure,
+    string_key,
 )
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -103,13 +104,7 @@ class SqliteTable:
     # --- helpers -----------------------------------------------------------------------------------
 
     def _key(self, key: Mapping[str, Any]) -> tuple[str, str]:
-        try:
-            partition, sort = key[self.partition_key], key[self.sort_key]
-        except KeyError as err:
-            raise BackendError(self.name, f"item lacks key attribute {err.args[0]!r}") from err
-        if not isinstance(partition, str) or not isinstance(sort, str) or not partition or not sort:
-            raise BackendError(self.name, "key attributes must be non-empty strings")
-        return partition, sort
+        return string_key(self.name, key, self.partition_key, self.sort_key)
 
     def _read(self, conn: sqlite3.Connection, key: tuple[str, str]) -> dict[str, Any] | None:
         row = conn.execute(f'SELECT item FROM "{self.table}" WHERE pk = ? AND sk = ?', key).fetchone()
