@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -193,17 +192,6 @@ def test_validate_base_reports_changes(repo: Path) -> None:
     bad = invoke(repo, "validate", "--offline", "--base", "no-such-ref")
     assert bad.returncode == 1
     assert error_lines(bad) == ["error: git: no-such-ref: Ref 'no-such-ref' did not resolve to an object"]
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("tradai_release.engine") is not None,
-    reason="the engine provides live validation",
-)
-def test_live_validation_unavailable_is_one_clear_line(repo: Path) -> None:
-    done = invoke(repo, "validate")
-    assert done.returncode == 1
-    [line] = error_lines(done)
-    assert line.startswith("error: live validation is unavailable")
 
 
 def test_hash_and_diff_tasks(repo: Path) -> None:

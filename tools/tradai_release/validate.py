@@ -242,23 +242,10 @@ def validate_repository(
 
 
 def _live_checks() -> Callable[[Settings, ReleaseRepo, Changes | None], list[InputError]]:
-    """``tradai_release.engine.checks.validate_live``, or a clear error while the engine is not there."""
-    from importlib import import_module
+    """The engine's live checks (imported on use: they pull in the backends)."""
+    from tradai_release.engine.checks import validate_live
 
-    try:
-        checks = import_module("tradai_release.engine.checks")
-    except ModuleNotFoundError as err:
-        if not (err.name or "").startswith("tradai_release"):
-            raise  # a third-party import failed inside the engine: a bug, keep the traceback
-        checks = None
-    validate_live = getattr(checks, "validate_live", None)
-    if validate_live is None:
-        raise TradaiError(
-            "live validation is unavailable (tradai_release.engine.checks.validate_live is missing); "
-            "run `invoke validate --offline`"
-        )
-    found: Callable[[Settings, ReleaseRepo, Changes | None], list[InputError]] = validate_live
-    return found
+    return validate_live
 
 
 @dataclass(frozen=True)
