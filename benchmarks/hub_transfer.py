@@ -113,7 +113,12 @@ def main() -> int:
             for path in files:
                 client.download_file(bucket, f"raw/{path.name}", str(raw_dir / path.name), Config=config)
 
-        hub = ModelHub(S3ObjectStore(bucket, prefix="hub", aws=aws), workers=args.workers)
+        # The same part size as the raw baseline: the comparison is of the hub's overhead.
+        store = S3ObjectStore(
+            bucket, prefix="hub", aws=aws, multipart_threshold=PART, part_size=PART,
+            max_concurrency=args.workers,
+        )
+        hub = ModelHub(store, workers=args.workers)
         results: dict[str, object] = {}
 
         def push() -> None:
