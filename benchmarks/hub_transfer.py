@@ -16,6 +16,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -63,7 +64,7 @@ def _timed(label: str, body: object) -> float:
     start = time.perf_counter()
     body()  # type: ignore[operator]
     elapsed = time.perf_counter() - start
-    print(f"  {label:<28} {elapsed:7.2f} s", flush=True)
+    print(f"  {label:<40} {elapsed:7.2f} s", flush=True)
     return elapsed
 
 
@@ -73,6 +74,7 @@ def main() -> int:
     )
     parser.add_argument("--size-mb", type=int, default=500, help="total bundle size in MB (default 500)")
     parser.add_argument("--workers", type=int, default=4, help="hub transfer threads (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds, medians reported (default 3)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "tools"))
@@ -102,42 +104,54 @@ def main() -> int:
             multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=args.workers
         )
 
-        def raw_up() -> None:
+        def raw_up(n: int) -> None:
             for path in files:
-                client.upload_file(str(path), bucket, f"raw/{path.name}", Config=config)
+                client.upload_file(str(path), bucket, f"raw{n}/{path.name}", Config=config)
 
-        raw_dir = work / "raw"
-        raw_dir.mkdir()
-
-        def raw_down() -> None:
+        def raw_down(n: int) -> None:
+            target = work / f"raw-down{n}"
+            target.mkdir()
             for path in files:
-                client.download_file(bucket, f"raw/{path.name}", str(raw_dir / path.name), Config=config)
+                client.download_file(bucket, f"raw0/{path.name}", str(target / path.name), Config=config)
 
         # The same part size as the raw baseline: the comparison is of the hub's overhead.
-        store = S3ObjectStore(
-            bucket, prefix="hub", aws=aws, multipart_threshold=PART, part_size=PART,
-            max_concurrency=args.workers,
-        )
-        hub = ModelHub(store, workers=args.workers)
+        hubs = [
+            ModelHub(
+                S3ObjectStore(
+                    bucket, prefix=f"hub{n}", aws=aws, multipart_threshold=PART, part_size=PART,
+                    max_concurrency=args.workers,
+                ),
+                workers=args.workers,
+            )
+            for n in range(args.rounds)
+        ]
         results: dict[str, object] = {}
 
-        def push() -> None:
-            results["push"] = hub.push(models, tag="bench-1")
+        def push(n: int) -> None:
+            results["push"] = hubs[n].push(models, tag="bench-1")
 
         def repush() -> None:
-            results["repush"] = hub.push(models, tag="bench-2")
+            results["repush"] = hubs[0].push(models, tag="bench-2")
 
-        def pull() -> None:
-            results["pull"] = hub.pull(work / "pulled" / "models", tag="bench-1")
+        def pull(n: int) -> None:
+            results["pull"] = hubs[0].pull(work / f"pulled{n}" / "models", tag="bench-1")
 
-        t_raw_up = _timed("raw boto3 upload_file", raw_up)
-        t_push = _timed("hub push", push)
+        # Rounds alternate raw and hub, each into fresh keys / directories; medians are reported,
+        # because one loopback moto_server on 2 shared cores varies by 2x between runs.
+        ups, pushes, downs, pulls = [], [], [], []
+        for n in range(args.rounds):
+            ups.append(_timed(f"raw boto3 upload_file, round {n + 1}", lambda n=n: raw_up(n)))
+            pushes.append(_timed(f"hub push, round {n + 1}", lambda n=n: push(n)))
         t_repush = _timed("hub re-push (unchanged)", repush)
-        t_raw_down = _timed("raw boto3 download_file", raw_down)
-        t_pull = _timed("hub pull (verified)", pull)
+        for n in range(args.rounds):
+            downs.append(_timed(f"raw boto3 download_file, round {n + 1}", lambda n=n: raw_down(n)))
+            pulls.append(_timed(f"hub pull (verified), round {n + 1}", lambda n=n: pull(n)))
+        t_raw_up, t_push = statistics.median(ups), statistics.median(pushes)
+        t_raw_down, t_pull = statistics.median(downs), statistics.median(pulls)
 
         repushed = results["repush"].uploaded_bytes  # type: ignore[attr-defined]
         print()
+        print(f"medians of {args.rounds} rounds")
         print(f"{'':<22}{'seconds':>9}{'MB/s':>9}{'vs raw':>9}   goal")
         print(f"{'raw upload':<22}{t_raw_up:9.2f}{mb / t_raw_up:9.1f}")
         print(f"{'hub push':<22}{t_push:9.2f}{mb / t_push:9.1f}{t_raw_up / t_push:8.2f}x   >= 0.9x")
