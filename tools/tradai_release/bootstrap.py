@@ -13,14 +13,14 @@ same content is reused, and a version registered from the same tag is not regist
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.errors import GitError, HubError
+from tradai_release.engine.gitops import git
+from tradai_release.errors import HubError
 
 if TYPE_CHECKING:
     from tradai_release.settings import Settings
@@ -76,8 +76,8 @@ def bootstrap(
 
     repo = settings.repo
     selected = tuple(envs) if envs is not None else ENVIRONMENTS
-    head = _git_out(repo, "rev-parse", "HEAD")
-    tree = _git_out(repo, "rev-parse", "HEAD:strategies")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    tree = git(repo, "rev-parse", "HEAD:strategies").strip()
     hub = ModelHub.from_settings(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bootstrap-", dir=settings.state_dir) as scratch:
@@ -105,16 +105,6 @@ def bootstrap(
         applied=applied,
         metrics={result.strategy_name: dict(result.metrics) for result in results},
     )
-
-
-def _git_out(repo: Path, *args: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError) as err:
-        lines = (getattr(err, "stderr", None) or str(err)).strip().splitlines()
-        raise GitError(str(repo), f"git {args[0]}: {lines[0] if lines else 'failed'}") from err
 
 
 def _push_or_reuse(hub: Any, models: Path, tag: str, message: str) -> tuple[str, bool]:
@@ -197,7 +187,7 @@ def _pin(
 
 
 def _commit(repo: Path, paths: list[str], tag: str) -> str:
-    _git_out(repo, "add", "--", *paths)
+    git(repo, "add", "--", *paths)
     message = f"bootstrap: pin hub tag {tag} and the registered model versions"
-    _git_out(repo, "commit", "-q", "-m", message, "--", *paths)
-    return _git_out(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "-q", "-m", message, "--", *paths)
+    return git(repo, "rev-parse", "HEAD").strip()

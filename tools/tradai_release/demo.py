@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.errors import GitError, TradaiError
+from tradai_release.engine.gitops import git
+from tradai_release.errors import TradaiError
 
 if TYPE_CHECKING:
     from tradai_release.settings import Settings
@@ -124,7 +124,7 @@ def run_demo(source: Path, workdir: Path | None = None, echo: Echo | None = None
         config = json.loads(path.read_text(encoding="utf-8"))
         config["signal"] = DEMO_SIGNAL
         path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        _git(repo, "commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
+        git(repo, "commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
         note.append(f"signal {DEMO_SIGNAL}")
 
     with step("challenger: train, push to the hub, register in prod") as note:
@@ -151,9 +151,9 @@ def run_demo(source: Path, workdir: Path | None = None, echo: Echo | None = None
         from tradai_release.render.plan import render_markdown
         from tradai_release.validate import validate_repository
 
-        _git(repo, "checkout", "-q", branch)
+        git(repo, "checkout", "-q", branch)
         validation = validate_repository(repo, offline=False, base="main", settings=settings)
-        _git(repo, "checkout", "-q", "main")
+        git(repo, "checkout", "-q", "main")
         if not validation.ok:
             raise TradaiError(f"demo: validation failed: {validation.problems[0]}")
         plan = plan_env(settings, DEMO_ENV, commit=branch)
@@ -164,13 +164,13 @@ def run_demo(source: Path, workdir: Path | None = None, echo: Echo | None = None
     with step("merge the pull request, apply prod") as note:
         from tradai_release.engine.apply import apply_env
 
-        _git(repo, "merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
+        git(repo, "merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
         merged = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
         note.append(f"apply {merged.outcome}: {len(merged.actions)} actions")
         note.append(_pins(settings, version))
 
     with step("git revert of the merge, apply prod (the rollback)") as note:
-        _git(repo, "revert", "--no-edit", "-m", "1", "HEAD")
+        git(repo, "revert", "--no-edit", "-m", "1", "HEAD")
         reverted = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
         note.append(f"apply {reverted.outcome}: {len(reverted.actions)} actions")
         note.append(_pins(settings, version))
@@ -201,11 +201,11 @@ def _make_repo(source: Path, repo: Path) -> None:
             shutil.copytree(origin, repo / name)
         elif origin.is_file():
             shutil.copy2(origin, repo / name)
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "config", "user.name", "tradai demo")
-    _git(repo, "config", "user.email", "demo@tradai.invalid")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "Release repository: strategies and manifests")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "tradai demo")
+    git(repo, "config", "user.email", "demo@tradai.invalid")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Release repository: strategies and manifests")
 
 
 def _challenger(settings: Settings, repo: Path, source_tag: str, source_sha: str) -> tuple[int, str]:
@@ -215,7 +215,7 @@ def _challenger(settings: Settings, repo: Path, source_tag: str, source_sha: str
     from tradai_release.repo import WorkTree, load_release_repo
     from tradai_release.training import train_strategy
 
-    head = _git(repo, "rev-parse", "HEAD").strip()
+    head = git(repo, "rev-parse", "HEAD").strip()
     hub = ModelHub.from_settings(settings)
     tag = f"v{datetime.now(UTC):%Y%m%d}-p{DEMO_PROFILE}"
     with tempfile.TemporaryDirectory(prefix="challenger-", dir=settings.state_dir) as scratch:
@@ -246,14 +246,3 @@ def _pins(settings: Settings, challenger: int) -> str:
         marker = " (challenger)" if info.version == challenger else ""
         shown.append(f"v{info.version}{marker} {info.lifecycle} [{aliases}]")
     return "; ".join(shown)
-
-
-def _git(repo: Path, *args: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as err:
-        lines = (getattr(err, "stderr", None) or str(err)).strip().splitlines()
-        detail = lines[0] if lines else "failed"
-        raise GitError(str(repo), f"git {args[0]} failed: {detail}") from err
