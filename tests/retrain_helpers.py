@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from engine_helpers import commit_all, git
 from tradai_release.settings import Settings
 from tradai_release.training.result import TrainingResult
 
@@ -15,15 +18,17 @@ TAG = "v20261101"
 CREATED_AT = "2026-11-01T00:00:00Z"
 
 
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
+def invoke(repo: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run an invoke task of this checkout in ``repo`` against ``settings``' state dir."""
+    env = dict(os.environ, TRADAI_REPO=str(repo), TRADAI_STATE_DIR=str(settings.state_dir), COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(SOURCE), *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def make_live_repo(

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from retrain_helpers import SOURCE, TAG, make_live_repo, write_window
+from retrain_helpers import SOURCE, TAG, invoke, make_live_repo, write_window
 from tradai_release.drift import (
     FEATURE,
     MODERATE,
@@ -189,18 +186,6 @@ def test_data_options() -> None:
     assert parse_data_options(["recent.csv"], "A") == {"A": Path("recent.csv")}
     with pytest.raises(InputError, match="--data"):
         parse_data_options(["recent.csv"], None)
-
-
-def invoke(repo: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, TRADAI_REPO=str(repo), TRADAI_STATE_DIR=str(settings.state_dir), COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(SOURCE), *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def test_drift_task(live: tuple[Path, Settings], tmp_path: Path) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +19,7 @@ from retrain_helpers import (
     commit_all,
     data_path,
     git,
+    invoke,
     make_live_repo,
     with_metrics,
 )
@@ -341,18 +339,6 @@ def test_nothing_needed(live: tuple[Path, Settings]) -> None:
 
 
 # --- tasks ------------------------------------------------------------------------------------------
-
-
-def invoke(repo: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, TRADAI_REPO=str(repo), TRADAI_STATE_DIR=str(settings.state_dir), COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(SOURCE), *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
