@@ -13,7 +13,6 @@ ranged GETs slowly), so the comparison is of the hub's overhead, not of part siz
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import statistics
@@ -24,6 +23,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import servers  # noqa: E402  (the loopback moto_server of the end-to-end tests)
+
 SHARES = (
     ("signal/ensemble_rf.onnx", 0.4),
     ("signal/ensemble_rf.pkl", 0.3),
@@ -31,15 +34,6 @@ SHARES = (
     ("position/position_rf.pkl", 0.1),
 )
 PART = 256 * 1024 * 1024
-
-
-def _servers() -> object:
-    spec = importlib.util.spec_from_file_location("servers", ROOT / "tests" / "servers.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["servers"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def _build_bundle(models: Path, total_mb: int) -> list[Path]:
@@ -87,7 +81,7 @@ def main() -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
-    server = _servers().start_moto(work)  # type: ignore[attr-defined]
+    server = servers.start_moto(work)
     try:
         aws = AwsOptions(
             endpoint_url=server.url, region="us-east-1", access_key_id="testing", secret_access_key="testing"

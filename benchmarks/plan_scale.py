@@ -11,7 +11,6 @@ they do not grow with strategies x profiles (only with the registry's batch coun
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -26,19 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import servers  # noqa: E402
 from hub_helpers import make_models_dir  # noqa: E402
 from test_validate import ML_CONFIG, strategy_yaml  # noqa: E402
 
 ENVS = ("dev", "staging", "prod")
-
-
-def _servers() -> Any:
-    spec = importlib.util.spec_from_file_location("servers", ROOT / "tests" / "servers.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["servers"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def generate(root: Path, count: int, prefix: str, tag: str, sha: str) -> list[str]:
@@ -154,7 +145,6 @@ def main() -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # loopback moto only, never a real account
         os.environ[name] = "testing"
     os.environ.pop("AWS_PROFILE", None)
-    servers = _servers()
     with tempfile.TemporaryDirectory(prefix="tradai-plan-bench-") as temp:
         scratch = Path(temp)
         moto = servers.start_moto(scratch)
