@@ -86,7 +86,8 @@ def bootstrap(
         results = train_all(repo, models, git_commit=head)
         sha, pushed = _push_or_reuse(hub, models, tag, BOOTSTRAP_MESSAGE.format(tree=tree))
         # Registration logs the bundle as the run's artifact, so it runs while the files exist.
-        versions = {env: _register(settings, env, results, tag) for env in selected}
+        configs = _configs(settings.repo)
+        versions = {env: _register(settings, env, results, tag, configs) for env in selected}
     changed = _pin(repo, selected, tag, sha, versions)
     committed = _commit(repo, changed, tag) if commit and changed else None
     applied: dict[str, dict[str, Any]] = {}
@@ -132,13 +133,20 @@ def _push_or_reuse(hub: Any, models: Path, tag: str, message: str) -> tuple[str,
     return str(hub.tag_sha256(tag)), False
 
 
-def _register(settings: Settings, env: str, results: list[TrainingResult], tag: str) -> dict[str, int]:
+def _configs(repo: Path) -> dict[str, dict[str, Any]]:
+    """Each strategy's tradai.yaml, logged as the registered run's params."""
+    from tradai_release.repo import WorkTree, load_release_repo
+
+    return {name: spec.tradai for name, spec in load_release_repo(WorkTree(repo)).strategies.items()}
+
+
+def _register(
+    settings: Settings, env: str, results: list[TrainingResult], tag: str, configs: dict[str, dict[str, Any]]
+) -> dict[str, int]:
     """Register each strategy's bundle in ``env`` unless a version from this tag is already there."""
     from tradai_release.registry.adapter import MlflowRegistry
     from tradai_release.registry.registrar import register_training
-    from tradai_release.repo import WorkTree, load_release_repo
 
-    specs = load_release_repo(WorkTree(settings.repo)).strategies
     registry = MlflowRegistry.for_env(env, settings)
     known = registry.versions([result.strategy_name for result in results])
     versions: dict[str, int] = {}
@@ -147,9 +155,8 @@ def _register(settings: Settings, env: str, results: list[TrainingResult], tag: 
         if reuse:
             versions[result.strategy_name] = min(reuse)
             continue
-        spec = specs.get(result.strategy_name)
         registered = register_training(
-            settings, result, r2_tag=tag, envs=[env], config=spec.tradai if spec else None
+            settings, result, r2_tag=tag, envs=[env], config=configs.get(result.strategy_name)
         )
         versions[result.strategy_name] = int(registered[env].version)
     return versions
