@@ -61,3 +61,28 @@ def test_provisioned_backends_serve_the_config_registry(aws_settings: Settings) 
 def test_embedded_env_needs_no_provisioning(aws_settings: Settings) -> None:
     done = provision(aws_settings, "dev")
     assert done.created == () and done.existing == ()
+
+
+def test_unreachable_endpoint_is_one_backend_error_naming_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tradai_release.errors import BackendError
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    settings = Settings(
+        aws_endpoint_url="http://127.0.0.1:9",  # discard port: nothing listens
+        envs={"prod": EnvOverrides(config_table_uri="dynamodb://tradai-config-versions-prod")},
+    )
+    with pytest.raises(BackendError, match=r"dynamodb://tradai-config-versions-prod: cannot provision"):
+        provision(settings, "prod")
+
+
+def test_provision_task_needs_an_env() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "provision"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["error: provision: --env: required (dev, staging or prod)"]
