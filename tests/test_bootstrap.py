@@ -71,3 +71,12 @@ def test_changed_strategy_rewrites_pins_under_a_new_tag_and_refuses_to_reuse_the
     assert result.committed == _git(clone, "rev-parse", "HEAD").strip()
     assert "v20261102" in (clone / "releases" / "dev" / "profile-3.yaml").read_text()
     assert result.applied["dev"]["outcome"] == "succeeded"
+
+
+def test_unknown_env_is_refused_before_anything_is_trained_or_pushed(tmp_path: Path) -> None:
+    from tradai_release.errors import SettingsError
+
+    settings = Settings(repo=REPO_ROOT, state_dir=tmp_path / "state")
+    with pytest.raises(SettingsError, match="unknown environment 'nope'"):
+        bootstrap(settings, envs=["dev", "nope"])
+    assert not (tmp_path / "state").exists()

@@ -76,6 +76,8 @@ def bootstrap(
 
     repo = settings.repo
     selected = tuple(envs) if envs is not None else ENVIRONMENTS
+    for env in selected:  # an unknown env is one line before anything is trained or pushed
+        settings.backends(env)
     head = git(repo, "rev-parse", "HEAD").strip()
     tree = git(repo, "rev-parse", "HEAD:strategies").strip()
     hub = ModelHub.from_settings(settings)
