@@ -1,15 +1,29 @@
-"""invoke tasks: thin, typed wrappers that parse flags, call one library function and render.
+"""invoke tasks: each parses its flags, calls one library function and renders the result.
 
 Heavy libraries are imported inside the task bodies so ``invoke --list`` stays fast.
 """
 
 from __future__ import annotations
 
-from invoke import Collection, Context, Task, task
+from typing import TYPE_CHECKING
 
-from tradai_release.cli import handle_errors
+from invoke import Collection, Context, task
 
-# --- foundation: validate / hash / diff -------------------------------------------------------------
+from tradai_release.cli import emit, handle_errors, required, required_env
+
+if TYPE_CHECKING:
+    from tradai_release.settings import Settings
+
+ENV = "the environment (one of those releases/policy.yaml declares; default dev, staging, prod)"
+
+
+def _settings() -> Settings:
+    from tradai_release.settings import Settings
+
+    return Settings()
+
+
+# --- the whole loop, and the project's own tests ------------------------------------------------------
 
 
 @task(help={"workdir": "empty directory for the scratch repository and state (default: a new temp dir)",
@@ -20,49 +34,40 @@ def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
     from pathlib import Path
 
     from tradai_release.demo import run_demo
-    from tradai_release.settings import Settings
-
-    source = Settings().repo
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(run_demo(source, Path(workdir) if workdir else None).to_dict())
-        return
     from tradai_release.render.demo import render_step, render_summary
+    from tradai_release.render.plan import render_markdown
 
-    render_summary(run_demo(source, Path(workdir) if workdir else None, echo=render_step))
+    echo = None if json else render_step
+    scratch = Path(workdir) if workdir else None
+    report = run_demo(_settings().repo, scratch, echo=echo, comment=render_markdown)
+    emit(json, report, lambda: render_summary(report))
 
 
 @task(help={"quick": "skip the end-to-end tests (marked e2e) that start moto_server and mlflow server"})
 def test(c: Context, quick: bool = False) -> None:
-    """Run the test suite (unit + end-to-end); --quick skips the slow end-to-end tests."""
+    """Check the import layers, then run the test suite (unit + end-to-end; --quick skips end-to-end)."""
+    c.run("lint-imports", pty=False)
     marker = ' -m "not e2e"' if quick else ""
     c.run(f"python -m pytest -q{marker}", pty=False)
 
 
-@task(
-    help={
-        "offline": "check only what needs no backend (schemas, paths, pins, hashes, tracked binaries)",
-        "base": "git ref to compare with: live checks look only at what changed since it",
-        "json": "print the report as one JSON object",
-    }
-)
+# --- the repository: validate / hash / diff / affected ----------------------------------------------
+
+
+@task(help={
+    "offline": "check only what needs no backend (schemas, paths, pins, hashes, tracked binaries)",
+    "base": "git ref to compare with: live checks look only at what changed since it",
+    "json": "print the report as one JSON object",
+})
 @handle_errors
 def validate(c: Context, offline: bool = False, base: str | None = None, json: bool = False) -> None:
-    """Validate strategies/ and releases/ (§3, §4); every problem is one `error:` line, exit 1."""
-    from tradai_release.settings import Settings
+    """Validate strategies/ and releases/; every problem is one `error:` line, exit 1."""
+    from tradai_release.render.validation import render_report
     from tradai_release.validate import validate_repository
 
-    settings = Settings()
+    settings = _settings()
     report = validate_repository(settings.repo, offline=offline, base=base, settings=settings)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(report.to_dict())
-    else:
-        from tradai_release.render.validation import render_report
-
-        render_report(report)
+    emit(json, report, lambda: render_report(report))
     if not report.ok:
         if json:
             from tradai_release.render import print_errors
@@ -71,639 +76,367 @@ def validate(c: Context, offline: bool = False, base: str | None = None, json: b
         raise SystemExit(1)
 
 
-@task(
-    name="hash",
-    help={
-        "write": "refresh every manifest's config pins to the current hashes (like a lock file)",
-        "json": "print the hashes (and refreshed pins) as one JSON object",
-    },
-)
+@task(name="hash", help={
+    "write": "refresh every manifest's config pins to the current hashes (like a lock file)",
+    "json": "print the hashes (and refreshed pins) as one JSON object",
+})
 @handle_errors
 def hash_(c: Context, write: bool = False, json: bool = False) -> None:
     """Print each strategy's config hash (SHA-256 of its normalized tradai.yaml); --write refreshes pins."""
-    from tradai_release.settings import Settings
+    from tradai_release.render import print_errors
+    from tradai_release.render.validation import render_hashes
     from tradai_release.validate import hash_strategies
 
-    report = hash_strategies(Settings().repo, write=write)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(report.to_dict())
-    else:
-        from tradai_release.render.validation import render_hashes
-
-        render_hashes(report.hashes, report.updates)
+    report = hash_strategies(_settings().repo, write=write)
+    emit(json, report, lambda: render_hashes(report.hashes, report.updates))
     if report.problems:
-        from tradai_release.render import print_errors
-
-        print_errors(report.problems)
+        print_errors(list(report.problems))
         raise SystemExit(1)
 
 
-@task(
-    help={
-        "base": "the older git ref (branch, tag or commit)",
-        "head": "the newer git ref (default HEAD)",
-        "json": "print the diff as one JSON object",
-    }
-)
+@task(help={
+    "base": "the older git ref (branch, tag or commit)",
+    "head": "the newer git ref (default HEAD)",
+    "json": "print the diff as one JSON object",
+})
 @handle_errors
 def diff(c: Context, base: str | None = None, head: str = "HEAD", json: bool = False) -> None:
     """Semantic diff between two commits: strategies, config fields and release pins that changed."""
     from tradai_release.diff import diff_refs
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
+    from tradai_release.render.diff import render_diff
 
-    if not base:
-        raise InputError("diff", "--base", "required (the older git ref to compare with)")
-    result = diff_refs(Settings().repo, base, head)
-    if json:
-        from tradai_release.cli import print_json
+    older = required("diff", "--base", base, "the older git ref to compare with")
+    result = diff_refs(_settings().repo, older, head)
+    emit(json, result, lambda: render_diff(result))
 
-        print_json(result.to_dict())
-    else:
-        from tradai_release.render.diff import render_diff
 
-        render_diff(result)
+@task(help={
+    "base": "the older git ref (e.g. the pull request's base, or the commit before a push)",
+    "head": "the newer git ref (default HEAD)",
+    "json": "print {\"envs\": [...]} (what CI feeds its per-environment matrix)",
+})
+@handle_errors
+def affected(c: Context, base: str = "", head: str = "HEAD", json: bool = False) -> None:
+    """Environments whose desired state changed between two commits (a strategy change affects every env)."""
+    from tradai_release.engine.gitops import affected_between
+
+    older = required("affected", "--base", base, "the older git ref to compare with")
+    envs = affected_between(_settings(), older, head)
+    emit(json, {"base": base, "head": head, "envs": envs},
+         lambda: print("\n".join(envs) if envs else "no environment changed"))
 
 
 # --- model registry: models / rollback-candidates ---------------------------------------------------
 
 
-@task(
-    help={
-        "strategy": "the strategy (= registered model name)",
-        "env": "one environment (default: dev, staging and prod, each with its own registry)",
-        "json": "print the versions as one JSON object",
-    }
-)
+@task(help={
+    "strategy": "the strategy (= registered model name)",
+    "env": "one environment (default: every declared environment, each with its own registry)",
+    "json": "print the versions as one JSON object",
+})
 @handle_errors
 def models(c: Context, strategy: str = "", env: str | None = None, json: bool = False) -> None:
     """List a strategy's registered model versions: lifecycle, aliases, metrics, r2_tag, git_commit."""
-    from tradai_release.errors import InputError
     from tradai_release.registry.views import models_in_envs
-    from tradai_release.settings import ENVIRONMENTS, Settings
+    from tradai_release.render.models import render_models
 
-    if not strategy:
-        raise InputError("models", "--strategy", "required (the strategy whose model versions to list)")
-    settings = Settings()
-    envs = (env,) if env else ENVIRONMENTS
-    for name in envs:
-        settings.backends(name)  # an unknown env is a one-line error before any registry is opened
-    views = models_in_envs(settings, strategy, envs)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json({"strategy": strategy, "versions": [view.to_dict() for view in views]})
-    else:
-        from tradai_release.render.models import render_models
-
-        render_models(strategy, views)
+    name = required("models", "--strategy", strategy, "the strategy whose model versions to list")
+    views = models_in_envs(_settings(), name, [env] if env else None)
+    emit(json, {"strategy": name, "versions": [view.to_dict() for view in views]},
+         lambda: render_models(name, views))
 
 
-@task(
-    name="rollback-candidates",
-    help={
-        "strategy": "the strategy (= registered model name)",
-        "env": "the environment whose registry to read",
-        "json": "print the candidates as one JSON object",
-    },
-)
+@task(name="rollback-candidates", help={
+    "strategy": "the strategy (= registered model name)",
+    "env": "the environment whose registry to read",
+    "json": "print the candidates as one JSON object",
+})
 @handle_errors
 def rollback_candidates(c: Context, strategy: str = "", env: str = "", json: bool = False) -> None:
     """Versions that were Production in the environment before, most recently retired first."""
-    from tradai_release.errors import InputError
-    from tradai_release.registry.adapter import MlflowRegistry
-    from tradai_release.registry.views import rollback_candidates as candidates_of
-    from tradai_release.settings import Settings
+    from tradai_release.registry.views import rollback_candidates_in
+    from tradai_release.render.models import render_rollback_candidates
 
-    if not strategy:
-        raise InputError("rollback-candidates", "--strategy", "required (the strategy to roll back)")
-    if not env:
-        raise InputError("rollback-candidates", "--env", "required (dev, staging or prod)")
-    settings = Settings()
-    candidates = candidates_of(MlflowRegistry.for_env(env, settings), strategy, env)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json({"strategy": strategy, "env": env, "candidates": [item.to_dict() for item in candidates]})
-    else:
-        from tradai_release.render.models import render_rollback_candidates
-
-        render_rollback_candidates(strategy, env, candidates)
+    settings = _settings()
+    name = required("rollback-candidates", "--strategy", strategy, "the strategy to roll back")
+    where = required_env("rollback-candidates", env, settings)
+    found = rollback_candidates_in(settings, name, where)
+    emit(json, {"strategy": name, "env": where, "candidates": [item.to_dict() for item in found]},
+         lambda: render_rollback_candidates(name, where, found))
 
 
 # --- config versions: upload / strategy.list / provision --------------------------------------------
 
 
-@task(
-    help={
-        "strategy": "the strategy whose strategies/<S>/tradai.yaml to stage",
-        "env": "the environment whose config registry receives the DRAFT version",
-        "json": "print the version as one JSON object",
-    }
-)
+@task(help={
+    "strategy": "the strategy whose strategies/<S>/tradai.yaml to stage",
+    "env": "the environment whose config registry receives the DRAFT version",
+    "json": "print the version as one JSON object",
+})
 @handle_errors
 def upload(c: Context, strategy: str = "", env: str = "", json: bool = False) -> None:
     """Stage the working tree's tradai.yaml as a DRAFT config version (seed `strategy stage`)."""
     from tradai_release.configs.service import upload_strategy
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
+    from tradai_release.render.configs import render_upload
 
-    if not strategy:
-        raise InputError("upload", "--strategy", "required (the strategy to stage)")
-    if not env:
-        raise InputError("upload", "--env", "required (dev, staging or prod)")
-    version = upload_strategy(Settings(), strategy, env)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json({"env": env, **version.to_dict(), "created": version.created})
-    else:
-        from tradai_release.render.configs import render_upload
-
-        render_upload(version, env)
+    settings = _settings()
+    name = required("upload", "--strategy", strategy, "the strategy to stage")
+    where = required_env("upload", env, settings)
+    version = upload_strategy(settings, name, where)
+    emit(json, {"env": where, **version.to_dict(), "created": version.created},
+         lambda: render_upload(version, where))
 
 
-@task(
-    name="list",
-    help={
-        "env": "the environment whose config registry to read (default dev)",
-        "json": "print the strategies as one JSON object",
-    },
-)
+@task(name="list", help={
+    "env": "the environment whose config registry to read (default dev)",
+    "json": "print the strategies as one JSON object",
+})
 @handle_errors
 def strategy_list(c: Context, env: str = "dev", json: bool = False) -> None:
     """List strategies: version, config hash, ACTIVE config_id in the env and number of stored versions."""
     from tradai_release.configs.service import list_strategies
-    from tradai_release.settings import Settings
+    from tradai_release.render.configs import render_strategy_list
 
-    listings = list_strategies(Settings(), env)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json({"env": env, "strategies": [item.to_dict() for item in listings]})
-    else:
-        from tradai_release.render.configs import render_strategy_list
-
-        render_strategy_list(env, listings)
+    listings = list_strategies(_settings(), env)
+    emit(json, {"env": env, "strategies": [item.to_dict() for item in listings]},
+         lambda: render_strategy_list(env, listings))
 
 
-@task(
-    help={
-        "env": "the environment whose AWS tables and buckets to create",
-        "json": "print the outcome as JSON",
-    }
-)
+@task(help={"env": "the environment whose AWS tables and buckets to create",
+            "json": "print the outcome as JSON"})
 @handle_errors
 def provision(c: Context, env: str = "", json: bool = False) -> None:
     """Create the env's DynamoDB tables (TTL on) and S3 buckets if missing; safe to re-run."""
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
+    from tradai_release.render.configs import render_provisioned
     from tradai_release.stores.provision import provision as provision_env
 
-    if not env:
-        raise InputError("provision", "--env", "required (dev, staging or prod)")
-    done = provision_env(Settings(), env)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json({"env": env, "created": list(done.created), "existing": list(done.existing)})
-    else:
-        from tradai_release.render.configs import render_provisioned
-
-        render_provisioned(env, done.created, done.existing)
+    settings = _settings()
+    done = provision_env(settings, required_env("provision", env, settings))
+    emit(json, {"env": done.env, "created": list(done.created), "existing": list(done.existing)},
+         lambda: render_provisioned(done.env, done.created, done.existing))
 
 
 # --- training: train [--push-to-hub] -----------------------------------------------------------------
 
 
-@task(
-    iterable=["register_env"],
-    help={
-        "strategy": "the strategy to train (strategies/<S>: ml_config.json features, data/*.csv candles)",
-        "push_to_hub": "then push the models dir to the model hub as a new tag and register the version",
-        "register_env": "with --push-to-hub: environment whose MLflow registry gets the version "
-        "(repeatable; default dev)",
-        "tag": "with --push-to-hub: the tag name (default vYYYYMMDD, suffixed when taken)",
-        "message": "with --push-to-hub: the tag message (default 'train <S>')",
-        "json": "print the result (metrics, tag, versions) as one JSON object",
-    },
-)
+@task(iterable=["register_env"], help={
+    "strategy": "the strategy to train (strategies/<S>: ml_config.json features, data/*.csv candles)",
+    "push_to_hub": "then push the models dir to the model hub as a new tag and register the version",
+    "register_env": "with --push-to-hub: environment whose MLflow registry gets the version "
+    "(repeatable; default: the first environment of the promotion order)",
+    "tag": "with --push-to-hub: the tag name (default vYYYYMMDD, suffixed when taken)",
+    "message": "with --push-to-hub: the tag message (default 'train <S>')",
+    "json": "print the result (metrics, tag, versions) as one JSON object",
+})
 @handle_errors
-def train(
-    c: Context,
-    strategy: str = "",
-    push_to_hub: bool = False,
-    register_env: list[str] | None = None,
-    tag: str | None = None,
-    message: str = "",
-    json: bool = False,
-) -> None:
-    """Train a strategy's signal and position models (§6); --push-to-hub also pushes and registers them.
+def train(c: Context, strategy: str = "", push_to_hub: bool = False, register_env: list[str] | None = None,
+          tag: str | None = None, message: str = "", json: bool = False) -> None:
+    """Train a strategy's signal and position models; --push-to-hub also pushes and registers them.
 
     Writes <models_dir>/<S>/ (signal/ and position/: RF, XGBoost, LightGBM, scaler, ONNX exports,
     metadata; model_compat.json). With --push-to-hub the whole models dir becomes one new hub tag,
-    and the version is registered in MLflow in each --register-env (repeatable; default dev) with
-    r2_tag = that tag. Prints the held-out metrics, the tag and the version(s).
+    and the version is registered in MLflow in each --register-env with r2_tag = that tag.
+    Prints the held-out metrics, the tag and the version(s).
     """
-    from contextlib import nullcontext
-
     from tradai_release.render.hub import transfer_progress
-    from tradai_release.settings import Settings
+    from tradai_release.render.training import render_training
     from tradai_release.training.publish import train_and_publish
 
-    settings = Settings()
-    with nullcontext(None) if json else transfer_progress() as progress:  # bars only on a terminal
-        outcome = train_and_publish(
-            settings,
-            strategy,
-            push_to_hub=push_to_hub,
-            register_envs=tuple(register_env or ()),
-            tag=tag,
-            message=message,
-            progress=progress,
-        )
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(outcome.to_dict())
-    else:
-        from tradai_release.render.training import render_training
-
-        render_training(outcome)
+    with transfer_progress(enabled=not json) as progress:  # bars only on a terminal
+        outcome = train_and_publish(_settings(), strategy, push_to_hub=push_to_hub, tag=tag, message=message,
+                                    register_envs=tuple(register_env or ()), progress=progress)
+    emit(json, outcome, lambda: render_training(outcome))
 
 
 # --- GitOps engine: plan / apply ---------------------------------------------------------------------
 
 
-@task(
-    help={
-        "env": "the environment to plan (dev, staging or prod)",
-        "commit": "the git ref whose manifests and configs are the desired state (default HEAD)",
-        "format": "text (terminal), markdown (PR comment / job summary) or json",
-    }
-)
+@task(help={
+    "env": ENV,
+    "commit": "the git ref whose manifests and configs are the desired state (default HEAD)",
+    "format": "text (terminal), markdown (PR comment / job summary) or json",
+})
 @handle_errors
 def plan(c: Context, env: str = "", commit: str = "HEAD", format: str = "text") -> None:
     """Show what apply would change in ENV to match COMMIT, and any drift (live values changed by hand)."""
     from tradai_release.engine.plan import plan_env
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
+    from tradai_release.render.plan import check_format, print_plan
 
-    if not env:
-        raise InputError("plan", "--env", "required (dev, staging or prod)")
-    if format not in ("text", "markdown", "json"):
-        raise InputError("plan", "--format", f"{format!r}: use text, markdown or json")
-    result = plan_env(Settings(), env, commit=commit)
-    if format == "json":
-        from tradai_release.cli import print_json
-
-        print_json(result.to_dict())
-        return
-    from tradai_release.render.plan import render_markdown, render_text
-
-    print(render_markdown(result) if format == "markdown" else render_text(result), end="")
+    settings = _settings()
+    where = required_env("plan", env, settings)
+    print_plan(plan_env(settings, where, commit=commit), check_format(format))
 
 
-@task(
-    help={
-        "env": "the environment to apply (dev, staging or prod)",
-        "commit": "the git ref to make live (default HEAD); must descend from the last applied commit",
-        "dry_run": "print the plan and stop: nothing is written",
-        "json": "print the deployment (or with --dry-run the plan) as one JSON object",
-    }
-)
+@task(help={
+    "env": ENV,
+    "commit": "the git ref to make live (default HEAD); must descend from the last applied commit",
+    "dry_run": "print the plan and stop: nothing is written",
+    "json": "print the deployment (or with --dry-run the plan) as one JSON object",
+})
 @handle_errors
 def apply(c: Context, env: str = "", commit: str = "HEAD", dry_run: bool = False, json: bool = False) -> None:
     """Make ENV match COMMIT: lock, refuse stale commits, run the plan's actions, check the plan is empty."""
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
-
-    if not env:
-        raise InputError("apply", "--env", "required (dev, staging or prod)")
-    settings = Settings()
-    if dry_run:
-        from tradai_release.engine.plan import plan_env
-
-        result = plan_env(settings, env, commit=commit)
-        if json:
-            from tradai_release.cli import print_json
-
-            print_json(result.to_dict())
-        else:
-            from tradai_release.render.plan import render_text
-
-            print(render_text(result), end="")
-        return
     from tradai_release.engine.apply import apply_env
+    from tradai_release.engine.plan import plan_env
+    from tradai_release.render.plan import print_plan, render_deployment
 
-    deployment = apply_env(settings, env, commit=commit)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(deployment.to_dict())
-    else:
-        from tradai_release.render.plan import render_deployment
-
-        print(render_deployment(deployment), end="")
-
-
-# --- GitOps edits: promote / rollback / affected ---------------------------------------------------
+    settings = _settings()
+    where = required_env("apply", env, settings)
+    if dry_run:  # dry-run means: stop after the plan
+        print_plan(plan_env(settings, where, commit=commit), "json" if json else "text")
+        return
+    deployment = apply_env(settings, where, commit=commit)
+    emit(json, deployment, lambda: print(render_deployment(deployment), end=""))
 
 
-@task(
-    help={
-        "env": "the environment whose manifests to edit (dev, staging or prod)",
-        "profile": "the risk profile 1..5, or all (every profile of the env pinning the strategy)",
-        "strategy": "the strategy whose model pin moves",
-        "version": "the registered model version to pin",
-        "stage": "Production (the live pin, default) or Staging (the dry-run challenger pin)",
-        "no_archive": "keep the replaced production version Production (recorded as model.keep_production)",
-        "override_reason": "record an override (who: TRADAI_ACTOR or your git identity; why: this text) "
-        "when the comparator does not approve a forward move in prod",
-        "commit": "commit the edit on a new branch release/<env>-<strategy>-v<V>-<short> (not the current)",
-        "json": "print the outcome as one JSON object",
-    }
-)
+# --- GitOps edits: promote / rollback ----------------------------------------------------------------
+
+
+@task(help={
+    "env": "the environment whose manifests to edit",
+    "profile": "a risk profile number, or all (every profile of the env pinning the strategy)",
+    "strategy": "the strategy whose model pin moves",
+    "version": "the registered model version to pin",
+    "stage": "Production (the live pin, default) or Staging (the dry-run challenger pin)",
+    "no_archive": "keep the replaced production version Production (recorded as model.keep_production)",
+    "override_reason": "record an override (who: TRADAI_ACTOR or your git identity; why: this text) "
+    "when the comparator does not approve a forward move in production",
+    "commit": "commit the edit on a new branch release/<env>-<strategy>-v<V>-<short> (not the current)",
+    "json": "print the outcome as one JSON object",
+})
 @handle_errors
-def promote(
-    c: Context,
-    env: str = "",
-    profile: str = "",
-    strategy: str = "",
-    version: str = "",
-    stage: str = "Production",
-    no_archive: bool = False,
-    override_reason: str = "",
-    commit: bool = False,
-    json: bool = False,
-) -> None:
+def promote(c: Context, env: str = "", profile: str = "", strategy: str = "", version: str = "",
+            stage: str = "Production", no_archive: bool = False, override_reason: str = "",
+            commit: bool = False, json: bool = False) -> None:
     """Pin a model version in manifests (seed `strategy set-version`), run the comparator, show the plan."""
     from tradai_release.engine.promote import promote as promote_pins
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
+    from tradai_release.errors import TradaiError
+    from tradai_release.render.promote import render_promotion
 
-    required = {"--env": env, "--profile": profile, "--strategy": strategy, "--version": version}
-    for flag, value in required.items():
-        if not value:
-            raise InputError("promote", flag, "required")
-    result = promote_pins(
-        Settings(), env, profile, strategy, version, stage=stage, no_archive=no_archive,
-        override_reason=override_reason or None, commit=commit,
-    )
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(result.to_dict())
-    else:
-        from tradai_release.render.promote import render_promotion
-
-        render_promotion(result)
+    flags = {"--env": env, "--profile": profile, "--strategy": strategy, "--version": version}
+    for flag, value in flags.items():
+        required("promote", flag, value)
+    result = promote_pins(_settings(), env, profile, strategy, version, stage=stage, no_archive=no_archive,
+                          override_reason=override_reason or None, commit=commit)
+    emit(json, result, lambda: render_promotion(result))
     if result.blocked:
-        from tradai_release.errors import TradaiError
-
         raise TradaiError(result.blocked)
 
 
-@task(
-    help={
-        "env": "the environment to roll back (dev, staging or prod)",
-        "profile": "only this risk profile (default: every profile of the env)",
-        "strategy": "only this strategy's model pins (default: every pin and the hub tag)",
-        "to": "restore the pins of this git ref (branch, tag or commit)",
-        "deployment": "restore the pins of this deployment's commit (default: the previous deployment)",
-        "commit": "commit the restore on a new branch rollback/<env>...-to-<short> (never the current one)",
-        "json": "print the outcome as one JSON object",
-    }
-)
+@task(help={
+    "env": "the environment to roll back",
+    "profile": "only this risk profile (default: every profile of the env)",
+    "strategy": "only this strategy's model pins (default: every pin and the hub tag)",
+    "to": "restore the pins of this git ref (branch, tag or commit)",
+    "deployment": "restore the pins of this deployment's commit (default: the previous deployment)",
+    "commit": "commit the restore on a new branch rollback/<env>...-to-<short> (never the current one)",
+    "json": "print the outcome as one JSON object",
+})
 @handle_errors
-def rollback(
-    c: Context,
-    env: str = "",
-    profile: str = "",
-    strategy: str = "",
-    to: str = "",
-    deployment: str = "",
-    commit: bool = False,
-    json: bool = False,
-) -> None:
+def rollback(c: Context, env: str = "", profile: str = "", strategy: str = "", to: str = "",
+             deployment: str = "", commit: bool = False, json: bool = False) -> None:
     """Restore pins from an earlier commit or deployment (seed `deploy rollback`); applying it rolls back."""
     from tradai_release.engine.rollback import rollback as restore_pins
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
+    from tradai_release.render.promote import render_rollback
 
-    if not env:
-        raise InputError("rollback", "--env", "required (dev, staging or prod)")
-    result = restore_pins(
-        Settings(), env, profile=profile or None, strategy=strategy or None, to=to or None,
-        deployment=deployment or None, commit=commit,
-    )
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(result.to_dict())
-    else:
-        from tradai_release.render.promote import render_rollback
-
-        render_rollback(result)
-
-
-@task(
-    help={
-        "base": "the older git ref (e.g. the pull request's base, or the commit before a push)",
-        "head": "the newer git ref (default HEAD)",
-        "json": "print {\"envs\": [...]} (what CI feeds its per-environment matrix)",
-    }
-)
-@handle_errors
-def affected(c: Context, base: str = "", head: str = "HEAD", json: bool = False) -> None:
-    """Environments whose desired state changed between two commits (a strategy change affects every env)."""
-    from tradai_release.diff import diff_refs
-    from tradai_release.engine.gitops import affected_envs
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
-
-    if not base:
-        raise InputError("affected", "--base", "required (the older git ref to compare with)")
-    envs = affected_envs(diff_refs(Settings().repo, base, head))
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json({"base": base, "head": head, "envs": envs})
-    else:
-        print("\n".join(envs) if envs else "no environment changed")
+    settings = _settings()
+    result = restore_pins(settings, required_env("rollback", env, settings), profile=profile or None,
+                          strategy=strategy or None, to=to or None, deployment=deployment or None,
+                          commit=commit)
+    emit(json, result, lambda: render_rollback(result))
 
 
 # --- drift and retraining: drift / retrain-check / retrain -------------------------------------------
 
 
-@task(
-    iterable=["data", "strategy"],
-    help={
-        "env": "the environment whose live models to check (dev, staging or prod)",
-        "data": "recent candles CSV: STRATEGY=PATH (repeatable), or PATH with one --strategy "
-        "(default: the last drift_window_rows candles of each strategy's data set)",
-        "strategy": "check only this strategy (repeatable; default: every strategy pinned in the env)",
-        "models-dir": "read the bundles from this directory instead of pulling the pinned hub tag",
-        "psi-only": "skip the plan of the env (the live-state drift check)",
-        "json": "print the report as one JSON object",
-    },
-)
+@task(iterable=["data", "strategy"], help={
+    "env": "the environment whose live models to check",
+    "data": "recent candles CSV: STRATEGY=PATH (repeatable), or PATH with one --strategy "
+    "(default: the last drift_window_rows candles of each strategy's data set)",
+    "strategy": "check only this strategy (repeatable; default: every strategy pinned in the env)",
+    "models-dir": "read the bundles from this directory instead of pulling the pinned hub tag",
+    "psi-only": "skip the plan of the env (the live-state drift check)",
+    "json": "print the report as one JSON object",
+})
 @handle_errors
-def drift(
-    c: Context,
-    env: str = "",
-    data: list[str] | None = None,
-    strategy: list[str] | None = None,
-    models_dir: str | None = None,
-    psi_only: bool = False,
-    json: bool = False,
-) -> None:
+def drift(c: Context, env: str = "", data: list[str] | None = None, strategy: list[str] | None = None,
+          models_dir: str | None = None, psi_only: bool = False, json: bool = False) -> None:
     """PSI drift of recent data and predictions vs the live models' training data; notifies if significant."""
     from pathlib import Path
 
     from tradai_release.drift import monitor, parse_data_options
-    from tradai_release.errors import InputError
-    from tradai_release.settings import Settings
+    from tradai_release.render.drift import render_drift
 
-    if not env:
-        raise InputError("drift", "--env", "required (dev, staging or prod)")
-    strategies = list(strategy or [])
-    files = parse_data_options(list(data or []), strategies[0] if len(strategies) == 1 else None)
-    report = monitor(
-        Settings(),
-        env,
-        data=files,
-        strategies=strategies or None,
-        models_dir=Path(models_dir) if models_dir else None,
-        state=not psi_only,
-    )
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(report.to_dict())
-    else:
-        from tradai_release.render.drift import render_drift
-
-        render_drift(report)
+    settings = _settings()
+    where = required_env("drift", env, settings)
+    report = monitor(settings, where, data=parse_data_options(data or [], strategy or []),
+                     strategies=strategy or None, models_dir=Path(models_dir) if models_dir else None,
+                     state=not psi_only)
+    emit(json, report, lambda: render_drift(report))
 
 
-@task(
-    iterable=["data", "strategy", "manual"],
-    help={
-        "env": "the environment whose live models to check",
-        "strategy": "check only this strategy (repeatable)",
-        "manual": "retrain this strategy regardless (repeatable or comma-separated; 'all' for every one)",
-        "data": "recent candles CSV for the drift part, as for `invoke drift`",
-        "json": "print the decision as one JSON object",
-    },
-)
+@task(iterable=["data", "strategy", "manual"], help={
+    "env": "the environment whose live models to check",
+    "strategy": "check only this strategy (repeatable)",
+    "manual": "retrain this strategy regardless (repeatable or comma-separated; 'all' for every one)",
+    "data": "recent candles CSV for the drift part, as for `invoke drift`",
+    "json": "print the decision as one JSON object",
+})
 @handle_errors
-def retrain_check(
-    c: Context,
-    env: str = "",
-    strategy: list[str] | None = None,
-    manual: list[str] | None = None,
-    data: list[str] | None = None,
-    json: bool = False,
-) -> None:
+def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
+                  manual: list[str] | None = None, data: list[str] | None = None, json: bool = False) -> None:
     """Is retraining needed? Significant PSI drift, a model older than its max age, or --manual."""
-    from tradai_release.drift import check_drift, parse_data_options
-    from tradai_release.errors import InputError
-    from tradai_release.retrain import check_retraining
-    from tradai_release.settings import Settings
+    from tradai_release.render.drift import render_check
+    from tradai_release.retrain import retraining_needed
 
-    if not env:
-        raise InputError("retrain-check", "--env", "required (dev, staging or prod)")
-    settings = Settings()
-    strategies = list(strategy or [])
-    files = parse_data_options(list(data or []), strategies[0] if len(strategies) == 1 else None)
-    report = check_drift(settings, env, data=files, strategies=strategies or None, state=False)
-    requested = [name.strip() for value in manual or [] for name in value.split(",") if name.strip()]
-    check = check_retraining(settings, env, drift=report, manual=requested, strategies=strategies or None)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(check.to_dict())
-    else:
-        from tradai_release.render.drift import render_check
-
-        render_check(check)
+    settings = _settings()
+    where = required_env("retrain-check", env, settings)
+    check = retraining_needed(settings, where, strategies=strategy or [], manual=manual or [],
+                              data=data or [])
+    emit(json, check, lambda: render_check(check))
 
 
-@task(
-    help={
-        "strategy": "the strategy to retrain",
-        "env": "the environment to register the challenger in and propose it for",
-        "profile": "a profile number, a comma-separated list, or 'all' (default: every profile pinning it)",
-        "json": "print the outcome as one JSON object",
-    },
-)
+@task(help={
+    "strategy": "the strategy to retrain",
+    "env": "the environment to register the challenger in and propose it for",
+    "profile": "a profile number, a comma-separated list, or 'all' (default: every profile pinning it)",
+    "json": "print the outcome as one JSON object",
+})
 @handle_errors
 def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all", json: bool = False) -> None:
     """Train a challenger, push and register it, compare per profile; on promote write a retrain/ branch."""
-    from tradai_release.errors import InputError
+    from tradai_release.render.drift import render_retrain
     from tradai_release.retrain import parse_profiles
     from tradai_release.retrain import retrain as run_retrain
-    from tradai_release.settings import Settings
 
-    if not strategy:
-        raise InputError("retrain", "--strategy", "required (the strategy to retrain)")
-    if not env:
-        raise InputError("retrain", "--env", "required (dev, staging or prod)")
-    settings = Settings()
-    settings.backends(env)
-    result = run_retrain(settings, strategy, env, profiles=parse_profiles(profile))
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(result.to_dict())
-    else:
-        from tradai_release.render.drift import render_retrain
-
-        render_retrain(result)
+    settings = _settings()
+    name = required("retrain", "--strategy", strategy, "the strategy to retrain")
+    where = required_env("retrain", env, settings)
+    result = run_retrain(settings, name, where, profiles=parse_profiles(profile))
+    emit(json, result, lambda: render_retrain(result))
 
 
-@task(
-    help={
-        "env": "environment to bootstrap (repeatable; default: dev, staging and prod)",
-        "commit": "commit the manifests whose pins changed (default: only write them)",
-        "no_apply": "stop after pinning; do not apply the environments",
-        "json": "print what was done as one JSON object",
-    },
-    iterable=["env"],
-)
+@task(iterable=["env"], help={
+    "env": "environment to bootstrap (repeatable; default: every declared environment)",
+    "commit": "commit the manifests whose pins changed (default: only write them)",
+    "no_apply": "stop after pinning; do not apply the environments",
+    "json": "print what was done as one JSON object",
+})
 @handle_errors
-def bootstrap(
-    c: Context, env: list[str] | None = None, commit: bool = False, no_apply: bool = False, json: bool = False
-) -> None:
+def bootstrap(c: Context, env: list[str] | None = None, commit: bool = False, no_apply: bool = False,
+              json: bool = False) -> None:
     """Train every strategy, push hub tag v20261101, register version 1 per env, pin, apply."""
     from tradai_release.bootstrap import bootstrap as run_bootstrap
-    from tradai_release.settings import Settings
+    from tradai_release.render.bootstrap import render_bootstrap
 
-    result = run_bootstrap(Settings(), envs=env or None, commit=commit, apply=not no_apply)
-    if json:
-        from tradai_release.cli import print_json
-
-        print_json(result.to_dict())
-    else:
-        from tradai_release.render.bootstrap import render_bootstrap
-
-        render_bootstrap(result)
+    result = run_bootstrap(_settings(), envs=env or None, commit=commit, apply=not no_apply)
+    emit(json, result, lambda: render_bootstrap(result))
 
 
 # --- namespace ----------------------------------------------------------------------------------------
 
-STRATEGY_TASKS: dict[str, Task] = {}
-STRATEGY_TASKS["list"] = strategy_list
-
-ns = Collection()
-for _name, _obj in list(globals().items()):
-    if isinstance(_obj, Task) and _obj not in STRATEGY_TASKS.values():
-        ns.add_task(_obj)
-if STRATEGY_TASKS:
-    _strategy = Collection("strategy")
-    for _name, _obj in STRATEGY_TASKS.items():
-        _strategy.add_task(_obj, name=_name)
-    ns.add_collection(_strategy)
+ns = Collection(
+    demo, test, validate, hash_, diff, affected, models, rollback_candidates, upload, provision, train,
+    plan, apply, promote, rollback, drift, retrain_check, retrain, bootstrap,
+)
+ns.add_collection(Collection("strategy", list=strategy_list))

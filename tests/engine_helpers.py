@@ -16,12 +16,15 @@ from tradai_release.configs.service import PARTITION_KEY, SORT_KEY, TABLE_NAME, 
 from tradai_release.engine.state import RELEASE_TABLE, EngineBackends
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
+from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.registry.adapter import MlflowRegistry, ModelRegistry, ModelVersionInfo
 from tradai_release.registry.fake import FakeRegistry
-from tradai_release.settings import ENVIRONMENTS, PROFILES, Settings
+from tradai_release.settings import Settings
 from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.stores.sqlite import SqliteTable
+
+PROFILES: tuple[int, ...] = (1, 2, 3, 4, 5)  # the profiles of this repository's releases/<env>/
 
 SOURCE = Path(__file__).resolve().parent.parent
 STRATEGIES = ("KeplerStrategy", "MyStrategy", "PascalStrategy")

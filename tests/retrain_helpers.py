@@ -39,10 +39,10 @@ def make_live_repo(
     The bundle ``models`` is pushed as one hub tag, each result registered as a version in ``env``,
     and every ``env`` manifest pinned to the tag and the versions (committed).
     """
+    from engine_helpers import PROFILES
     from tradai_release.hub import ModelHub
     from tradai_release.manifest_edit import edit_manifest
     from tradai_release.registry.registrar import register_training
-    from tradai_release.settings import PROFILES
 
     repo = root / "repo"
     repo.mkdir()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from test_validate import ML_CONFIG, commit_all, git, make_release_repo
-from tradai_release.diff import FieldChange, PinChange, diff_refs
+from tradai_release.diff import FieldChange, PinDiff, diff_refs
 
 
 def test_diff_between_two_commits(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_diff_between_two_commits(tmp_path: Path) -> None:
         ("MyStrategy", "model.production"): (1, 4),
         ("PascalStrategy", "model.staging"): (None, 2),
     }
-    assert PinChange("dev", 2, "PascalStrategy", "model.production", 1, None) in diff.pins
+    assert PinDiff("dev", 2, "PascalStrategy", "model.production", 1, None) in diff.pins
 
     as_json = json.loads(json.dumps(diff.to_dict()))
     assert {

@@ -88,7 +88,8 @@ def _manifest(tag: str, sha: str) -> ReleaseManifest:
 
 
 def test_promote_pins_the_versions_own_tag_or_a_spliced_one(tmp_path: Path) -> None:
-    from tradai_release.engine.promote import artifacts_for
+    from tradai_release.engine.gitops import make_tag
+    from tradai_release.engine.promote import tag_for_version
     from tradai_release.registry.adapter import ModelVersionInfo
     from tradai_release.settings import Settings
 
@@ -105,6 +106,13 @@ def test_promote_pins_the_versions_own_tag_or_a_spliced_one(tmp_path: Path) -> N
 
     def version(n: int, r2_tag: str | None) -> ModelVersionInfo:
         return ModelVersionInfo("AlphaStrategy", n, "READY", tags={"r2_tag": r2_tag} if r2_tag else {})
+
+    def artifacts_for(
+        settings: Settings, manifest: ReleaseManifest, strategy: str, version: ModelVersionInfo
+    ) -> tuple[str, str] | None:
+        """The tag the profile must pin (made in the hub when it is a splice), as promote does."""
+        choice = tag_for_version(hub, manifest, strategy, version)
+        return None if choice is None else make_tag(hub, choice)
 
     assert artifacts_for(settings, manifest, "AlphaStrategy", version(1, "v1")) is None
     assert artifacts_for(settings, manifest, "AlphaStrategy", version(1, None)) is None

@@ -212,7 +212,8 @@ def test_commit_refuses_a_dirty_manifest(repo: Path) -> None:
     [
         ({"version": 9}, "version 9 of registered model 'PascalStrategy' is not in the prod registry"),
         ({"version": "x"}, "is not a model version number"),
-        ({"profile": "7"}, "'7' is not a profile"),
+        ({"profile": "7"}, "unknown profile 7 (prod has profiles 1, 2, 3, 4, 5)"),
+        ({"profile": "x"}, "'x' is not a profile number"),
         ({"stage": "Canary"}, "unknown stage 'Canary'"),
         ({"stage": "Staging", "no_archive": True}, "only applies to --stage Production"),
         ({"version": 1}, "already pins PascalStrategy production v1; nothing to change"),
@@ -227,7 +228,7 @@ def test_bad_inputs_change_nothing(repo: Path, kwargs: dict[str, object], messag
 
 
 def test_unknown_strategy_and_env(repo: Path) -> None:
-    with pytest.raises(InputError, match="unknown strategy"):
+    with pytest.raises(InputError, match="no such strategy"):
         promote(Settings(), "prod", "3", "Nope", 2, repo=repo, plan=False)
     with pytest.raises(SettingsError, match="unknown environment"):
         promote(Settings(), "qa", "3", STRATEGY, 2, repo=repo, plan=False)

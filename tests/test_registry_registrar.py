@@ -10,9 +10,10 @@ import yaml
 
 from registry_helpers import training_result
 from tradai_release.errors import RegistryError
+from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.registrar import ModelRegistrar, RegisteredVersion, register_training
-from tradai_release.settings import ENVIRONMENTS, Settings
+from tradai_release.settings import Settings
 
 
 def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,11 +96,10 @@ def test_manifest_schema_and_typed_value() -> None:
             ("production: 1", "production: 1\n      stage: 2"),
             "strategies.PascalStrategy.model.stage: unknown key",
         ),
-        (
-            ("environment: prod", "environment: qa"),
-            'environment: "qa" is not one of "dev", "staging", "prod"',
-        ),
-        (("profile: 3", "profile: 6"), "profile: 6 is greater than the maximum of 5"),
+        (("environment: prod", "environment: Prod!"), 'environment: "Prod!" does not match'),
+        (("environment: prod", "environment: qa"), "environment: 'qa' disagrees with the file's directory"),
+        (("profile: 3", "profile: 0"), "profile: 0 is less than the minimum of 1"),
+        (("profile: 3", "profile: 6"), "profile: 6 disagrees with the file name profile-3.yaml"),
         (("config: " + "a" * 64, "config: abc"), 'strategies.PascalStrategy.config: "abc" does not match'),
     ],
 )

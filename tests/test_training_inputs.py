@@ -125,7 +125,7 @@ def test_bad_input_is_one_input_error_and_models_stay(repo: Path, case: str) -> 
 
 def test_unknown_strategy_names_the_known_ones(repo: Path) -> None:
     with pytest.raises(
-        InputError, match=r"strategies/Nope: strategy: no such strategy \(known: MyStrategy\)"
+        InputError, match=r"strategies/Nope: --strategy: no such strategy \(known: MyStrategy\)"
     ):
         train_strategy(repo, "Nope", repo / "models")
 

@@ -87,7 +87,7 @@ def test_train_then_push_and_register_in_one_go(repo: Path, tmp_path: Path) -> N
         (
             ["--strategy", "Nope"],
             {},
-            "error: strategies/Nope: strategy: no such strategy (known: MyStrategy)",
+            "error: strategies/Nope: --strategy: no such strategy (known: MyStrategy)",
         ),
         ([], {}, "error: train: --strategy: required (the strategy to train)"),
         (
@@ -98,7 +98,7 @@ def test_train_then_push_and_register_in_one_go(repo: Path, tmp_path: Path) -> N
         (
             ["--strategy", STRATEGY, "--push-to-hub", "--register-env", "qa"],
             {},
-            "error: train: --register-env: unknown environment 'qa' (expected one of dev, staging, prod)",
+            "error: settings: env: unknown environment 'qa' (expected one of dev, staging, prod)",
         ),
         (
             ["--strategy", STRATEGY, "--push-to-hub", "--tag", "../x"],

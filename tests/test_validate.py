@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from tradai_release.confighash import config_hash
+from tradai_release.diff import changed_since
 from tradai_release.errors import GitError
-from tradai_release.repo import GitTree, WorkTree, load_release_repo, tracked_files
-from tradai_release.validate import changed_since, validate_offline
+from tradai_release.gitrepo import GitTree
+from tradai_release.repo import WorkTree, load_release_repo
+from tradai_release.rules import tracked_files, validate_offline
 from tradai_release.yamlio import load_yaml
 
 # The seed's MyStrategy example, verbatim (§3).
@@ -279,7 +281,8 @@ def test_bad_sha256_and_unknown_environment_dir(repo: Path) -> None:
     (repo / "releases" / "qa" / "profile-1.yaml").write_text("profile: 1\n")
     found = problems_of(repo)
     assert 'releases/dev/profile-1.yaml:7: artifacts.sha256: "ABC123" does not match ^[0-9a-f]{64}$' in found
-    assert "releases/qa: environment: unknown environment (use dev, staging, prod)" in found
+    assert ("releases/qa: environment: environment 'qa' is not declared in releases/policy.yaml "
+            "(dev, staging, prod)") in found
 
 
 def test_changed_since_names_strategies_and_manifests(repo: Path) -> None:

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.engine.gitops import git
-from tradai_release.errors import HubError
+from tradai_release.errors import HubError, InputError
+from tradai_release.gitrepo import GitRepo
 
 if TYPE_CHECKING:
+    from tradai_release.environments import Environment
+    from tradai_release.repo import ReleaseTree
     from tradai_release.settings import Settings
     from tradai_release.training.result import TrainingResult
 
@@ -70,16 +72,17 @@ def bootstrap(
     ``commit``: commit rewritten manifests (the demo's scratch repository does; in a real
     repository the change is a pull request like any other, so the default only writes files).
     """
+    from tradai_release.environments import environments
     from tradai_release.hub import ModelHub
-    from tradai_release.settings import ENVIRONMENTS
+    from tradai_release.repo import ReleaseTree
     from tradai_release.training import train_all
 
     repo = settings.repo
-    selected = tuple(envs) if envs is not None else ENVIRONMENTS
-    for env in selected:  # an unknown env is one line before anything is trained or pushed
-        settings.backends(env)
-    head = git(repo, "rev-parse", "HEAD").strip()
-    tree = git(repo, "rev-parse", "HEAD:strategies").strip()
+    selected = environments(settings, envs)  # an unknown env is one line before anything is trained
+    with GitRepo(repo) as git:
+        head = git.head()
+        tree = git.object_id("HEAD", "strategies")
+    release = ReleaseTree.work(repo)
     hub = ModelHub.from_settings(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bootstrap-", dir=settings.state_dir) as scratch:
@@ -88,16 +91,20 @@ def bootstrap(
         results = train_all(repo, models, git_commit=head)
         sha, pushed = _push_or_reuse(hub, models, tag, BOOTSTRAP_MESSAGE.format(tree=tree))
         # Registration logs the bundle as the run's artifact, so it runs while the files exist.
-        configs = _configs(settings.repo)
-        versions = {env: _register(settings, env, results, tag, configs) for env in selected}
-    changed = _pin(repo, selected, tag, sha, versions)
-    committed = _commit(repo, changed, tag) if commit and changed else None
+        configs = {name: release.tradai(name).data for name in release.strategy_names()}
+        versions = {env.name: _register(settings, env, results, tag, configs) for env in selected}
+    changed = _pin(repo, release, selected, tag, sha, versions)
+    committed = None
+    if commit and changed:
+        with GitRepo(repo) as git:
+            message = f"bootstrap: pin hub tag {tag} and the registered model versions"
+            committed = git.commit_paths(changed, message)
     applied: dict[str, dict[str, Any]] = {}
     if apply and (committed or not changed):
         from tradai_release.engine.apply import apply_env
 
         for env in selected:
-            applied[env] = apply_env(settings, env, commit="HEAD", actor="bootstrap").to_dict()
+            applied[env.name] = apply_env(settings, env, commit="HEAD", actor="bootstrap").to_dict()
     return BootstrapResult(
         tag=tag,
         sha256=sha,
@@ -135,15 +142,9 @@ def _push_or_reuse(hub: Any, models: Path, tag: str, message: str) -> tuple[str,
     return str(hub.tag_sha256(tag)), False
 
 
-def _configs(repo: Path) -> dict[str, dict[str, Any]]:
-    """Each strategy's tradai.yaml, logged as the registered run's params."""
-    from tradai_release.repo import WorkTree, load_release_repo
-
-    return {name: spec.tradai for name, spec in load_release_repo(WorkTree(repo)).strategies.items()}
-
-
 def _register(
-    settings: Settings, env: str, results: list[TrainingResult], tag: str, configs: dict[str, dict[str, Any]]
+    settings: Settings, env: Environment, results: list[TrainingResult], tag: str,
+    configs: dict[str, dict[str, Any]],
 ) -> dict[str, int]:
     """Register each strategy's bundle in ``env`` unless a version from this tag is already there."""
     from tradai_release.registry.adapter import MlflowRegistry
@@ -160,43 +161,33 @@ def _register(
         registered = register_training(
             settings, result, r2_tag=tag, envs=[env], config=configs.get(result.strategy_name)
         )
-        versions[result.strategy_name] = int(registered[env].version)
+        versions[result.strategy_name] = int(registered[env.name].version)
     return versions
 
 
 def _pin(
-    repo: Path, envs: Iterable[str], tag: str, sha: str, versions: dict[str, dict[str, int]]
+    repo: Path, release: ReleaseTree, envs: Iterable[Environment], tag: str, sha: str,
+    versions: dict[str, dict[str, int]],
 ) -> list[str]:
-    """Point every manifest of ``envs`` at the tag and the registered versions; refresh config hashes."""
-    from tradai_release.manifest import manifest_path
-    from tradai_release.manifest_edit import edit_manifest, refresh_config_pins
-    from tradai_release.settings import PROFILES
-    from tradai_release.validate import hash_strategies
+    """Point every manifest of ``envs`` at the tag and the registered versions (promote's rules);
+    refresh config hashes; write what changed. The paths written, sorted."""
+    from tradai_release.manifest_edit import write_atomic
+    from tradai_release.pins import PinEdit
 
-    changed: list[str] = []
-    for env in envs:
-        for profile in PROFILES:
-            relpath = manifest_path(env, profile)
-            path = repo / relpath
-            if not path.exists():
-                continue
-            before = path.read_bytes()
-            with edit_manifest(path, relpath) as editor:
-                editor.set_artifacts(tag, sha)
-                for strategy in editor.strategies():
-                    if strategy in versions[env]:
-                        editor.set_production(strategy, versions[env][strategy])
-            if path.read_bytes() != before:
-                changed.append(relpath)
-    hashes = hash_strategies(repo, write=False).hashes
-    for update in refresh_config_pins(repo, hashes):
-        if update.path not in changed:
-            changed.append(update.path)
-    return sorted(changed)
-
-
-def _commit(repo: Path, paths: list[str], tag: str) -> str:
-    git(repo, "add", "--", *paths)
-    message = f"bootstrap: pin hub tag {tag} and the registered model versions"
-    git(repo, "commit", "-q", "-m", message, "--", *paths)
-    return git(repo, "rev-parse", "HEAD").strip()
+    names = set(release.strategy_names())
+    edit = PinEdit.of(release, [m for env in envs for m in release.manifests(env.name)])
+    for manifest in edit.manifests.values():
+        edit.set_artifacts(manifest.path, tag, sha)
+        registered = versions[manifest.environment]
+        for strategy in manifest.strategies:
+            if strategy in registered:
+                edit.promote(manifest.path, strategy, registered[strategy])
+    for strategy in sorted({s for m in edit.manifests.values() for s in m.strategies} & names):
+        try:
+            edit.refresh_config(strategy, release.config_hash(strategy))
+        except InputError:
+            continue  # an invalid tradai.yaml has no hash: its pins are left for validate to report
+    texts = edit.texts()
+    for path, text in texts.items():
+        write_atomic(repo / path, text)
+    return sorted(texts)

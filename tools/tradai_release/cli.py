@@ -1,4 +1,4 @@
-"""The one place where errors meet the user: the task-entry handler and JSON output."""
+"""The one place where errors meet the user: the task-entry handler, required flags and output."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tradai_release.errors import TradaiError
+from tradai_release.errors import InputError, TradaiError
+
+if TYPE_CHECKING:
+    from tradai_release.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,3 +37,29 @@ def print_json(data: Any) -> None:
     """Print one JSON document on stdout (the ``--json`` output of every task)."""
     json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
+
+
+def emit(as_json: bool, data: Any, render: Callable[[], object]) -> None:
+    """``--json``: ``data`` (its ``to_dict()`` when it has one) as one JSON document; else ``render()``."""
+    if as_json:
+        print_json(data.to_dict() if hasattr(data, "to_dict") else data)
+    else:
+        render()
+
+
+def required(command: str, flag: str, value: str | None, hint: str = "") -> str:
+    """``value`` when given; else the one-line error ``<command>: <flag>: required (<hint>)``."""
+    if not value:
+        raise InputError(command, flag, f"required ({hint})" if hint else "required")
+    return value
+
+
+def required_env(command: str, value: str | None, settings: Settings) -> str:
+    """``--env``, naming the declared environments when it is missing (``dev, staging or prod``)."""
+    if value:
+        return value
+    from tradai_release.environments import declared_environments
+
+    names = declared_environments(settings)
+    hint = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+    return required(command, "--env", value, hint)

@@ -19,11 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.engine.gitops import git
 from tradai_release.errors import TradaiError
+from tradai_release.gitrepo import GitRepo
 
 if TYPE_CHECKING:
+    from tradai_release.engine.plan import Plan
     from tradai_release.settings import Settings
+    from tradai_release.validate import ValidationReport
 
 DEMO_ENV = "prod"
 DEMO_PROFILE = 3
@@ -65,6 +67,8 @@ class DemoReport:
 
 
 Echo = Callable[[DemoStep], None]
+Comment = Callable[["Plan", "ValidationReport"], str]
+"""Renders the pull request's plan comment (the presentation layer passes its Markdown renderer)."""
 
 
 def embedded_settings(repo: Path, state_dir: Path) -> Settings:
@@ -88,8 +92,14 @@ def embedded_settings(repo: Path, state_dir: Path) -> Settings:
     )
 
 
-def run_demo(source: Path, workdir: Path | None = None, echo: Echo | None = None) -> DemoReport:
-    """Run the loop in ``workdir`` (a new temporary directory by default); returns the report."""
+def run_demo(
+    source: Path, workdir: Path | None = None, echo: Echo | None = None, comment: Comment | None = None
+) -> DemoReport:
+    """Run the loop in ``workdir`` (a new temporary directory by default); returns the report.
+
+    ``echo`` is told each step as it ends; ``comment`` renders the pull request's plan comment,
+    written to ``plan-<env>.md`` in ``workdir`` (no file without it).
+    """
     workdir = Path(workdir or tempfile.mkdtemp(prefix="tradai-demo-")).resolve()
     repo = workdir / "repo"
     if repo.exists():
@@ -108,7 +118,7 @@ def run_demo(source: Path, workdir: Path | None = None, echo: Echo | None = None
             echo(done)
 
     with step("scratch repository") as note:
-        _make_repo(source, repo)
+        git = _make_repo(source, repo)
         note.append(f"{repo} with {len(list((repo / 'strategies').iterdir()))} strategies, 15 manifests")
 
     with step("bootstrap: train, push, register, pin, apply dev/staging/prod") as note:
@@ -124,11 +134,11 @@ def run_demo(source: Path, workdir: Path | None = None, echo: Echo | None = None
         config = json.loads(path.read_text(encoding="utf-8"))
         config["signal"] = DEMO_SIGNAL
         path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        git(repo, "commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
+        git.run("commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
         note.append(f"signal {DEMO_SIGNAL}")
 
     with step("challenger: train, push to the hub, register in prod") as note:
-        version, tag = _challenger(settings, repo, booted.tag, booted.sha256)
+        version, tag = _challenger(settings, git, booted.tag, booted.sha256)
         note.append(f"{DEMO_STRATEGY} version {version} from hub tag {tag}")
 
     title = f"release branch: promote {DEMO_STRATEGY} v{version} in {DEMO_ENV} profile {DEMO_PROFILE}"
@@ -148,29 +158,30 @@ def run_demo(source: Path, workdir: Path | None = None, echo: Echo | None = None
 
     with step("CI on the pull request: full validation and the Markdown plan") as note:
         from tradai_release.engine.plan import plan_env
-        from tradai_release.render.plan import render_markdown
         from tradai_release.validate import validate_repository
 
-        git(repo, "checkout", "-q", branch)
+        git.run("checkout", "-q", branch)
         validation = validate_repository(repo, offline=False, base="main", settings=settings)
-        git(repo, "checkout", "-q", "main")
+        git.run("checkout", "-q", "main")
         if not validation.ok:
             raise TradaiError(f"demo: validation failed: {validation.problems[0]}")
         plan = plan_env(settings, DEMO_ENV, commit=branch)
-        report.plan_markdown = workdir / f"plan-{DEMO_ENV}.md"
-        report.plan_markdown.write_text(render_markdown(plan, validation), encoding="utf-8")
-        note.append(f"validation ok; {len(plan.actions)} planned actions; comment in {report.plan_markdown}")
+        if comment is not None:
+            report.plan_markdown = workdir / f"plan-{DEMO_ENV}.md"
+            report.plan_markdown.write_text(comment(plan, validation), encoding="utf-8")
+        where = f"comment in {report.plan_markdown}" if report.plan_markdown else "no comment rendered"
+        note.append(f"validation ok; {len(plan.actions)} planned actions; {where}")
 
     with step("merge the pull request, apply prod") as note:
         from tradai_release.engine.apply import apply_env
 
-        git(repo, "merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
+        git.run("merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
         merged = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
         note.append(f"apply {merged.outcome}: {len(merged.actions)} actions")
         note.append(_pins(settings, version))
 
     with step("git revert of the merge, apply prod (the rollback)") as note:
-        git(repo, "revert", "--no-edit", "-m", "1", "HEAD")
+        git.run("revert", "--no-edit", "-m", "1", "HEAD")
         reverted = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
         note.append(f"apply {reverted.outcome}: {len(reverted.actions)} actions")
         note.append(_pins(settings, version))
@@ -193,7 +204,7 @@ def run_demo(source: Path, workdir: Path | None = None, echo: Echo | None = None
     return report
 
 
-def _make_repo(source: Path, repo: Path) -> None:
+def _make_repo(source: Path, repo: Path) -> GitRepo:
     repo.mkdir(parents=True)
     for name in COPIED:
         origin = source / name
@@ -201,21 +212,23 @@ def _make_repo(source: Path, repo: Path) -> None:
             shutil.copytree(origin, repo / name)
         elif origin.is_file():
             shutil.copy2(origin, repo / name)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "tradai demo")
-    git(repo, "config", "user.email", "demo@tradai.invalid")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "Release repository: strategies and manifests")
+    git = GitRepo.init(repo, "main")
+    git.run("config", "user.name", "tradai demo")
+    git.run("config", "user.email", "demo@tradai.invalid")
+    git.run("add", "-A")
+    git.run("commit", "-q", "-m", "Release repository: strategies and manifests")
+    return git
 
 
-def _challenger(settings: Settings, repo: Path, source_tag: str, source_sha: str) -> tuple[int, str]:
+def _challenger(settings: Settings, git: GitRepo, source_tag: str, source_sha: str) -> tuple[int, str]:
     """Train the tweaked strategy, compose a hub tag from the live one, register it in prod."""
     from tradai_release.hub import ModelHub
     from tradai_release.registry.registrar import register_training
-    from tradai_release.repo import WorkTree, load_release_repo
+    from tradai_release.repo import ReleaseTree
     from tradai_release.training import train_strategy
 
-    head = git(repo, "rev-parse", "HEAD").strip()
+    repo = git.root
+    head = git.head()
     hub = ModelHub.from_settings(settings)
     tag = f"v{datetime.now(UTC):%Y%m%d}-p{DEMO_PROFILE}"
     with tempfile.TemporaryDirectory(prefix="challenger-", dir=settings.state_dir) as scratch:
@@ -229,8 +242,8 @@ def _challenger(settings: Settings, repo: Path, source_tag: str, source_sha: str
             message=f"{DEMO_STRATEGY} challenger for profile {DEMO_PROFILE}",
             git_commit=head,
         )
-        spec = load_release_repo(WorkTree(repo)).strategies[DEMO_STRATEGY]
-        registered = register_training(settings, result, r2_tag=tag, envs=[DEMO_ENV], config=spec.tradai)
+        config = ReleaseTree.work(repo).tradai(DEMO_STRATEGY).data
+        registered = register_training(settings, result, r2_tag=tag, envs=[DEMO_ENV], config=config)
     return int(registered[DEMO_ENV].version), tag
 
 

@@ -1,4 +1,5 @@
-"""Semantic diff of strategy configs and release pins between two commits, read from git objects."""
+"""What changed between two commits: a semantic diff of configs and pins, and the strategies and
+manifests a change touches (read from git objects, nothing checked out)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tradai_release.errors import InputError
-from tradai_release.manifest import RELEASES_DIR, manifest_path, parse_manifest_name
-from tradai_release.repo import GitTree, SourceTree, load_document
+from tradai_release.manifest import manifest_path
+from tradai_release.repo import ReleaseTree, SourceTree, load_document
 from tradai_release.strategy import STRATEGIES_DIR, ml_config_path, tradai_path
 
 
@@ -32,8 +33,11 @@ class StrategyChange:
 
 
 @dataclass(frozen=True)
-class PinChange:
-    """One changed pin of a manifest: ``field`` is config, model.name, model.production, model.staging, ..."""
+class PinDiff:
+    """One changed pin of a manifest between two commits.
+
+    ``field`` is config, model.name, model.production, model.staging, ...
+    """
 
     environment: str
     profile: int
@@ -61,7 +65,7 @@ class ReleaseDiff:
     head: str
     strategies: tuple[StrategyChange, ...] = ()
     manifests: tuple[ManifestChange, ...] = ()
-    pins: tuple[PinChange, ...] = ()
+    pins: tuple[PinDiff, ...] = ()
     problems: tuple[InputError, ...] = field(default=())
 
     def is_empty(self) -> bool:
@@ -111,8 +115,8 @@ def _field_dict(change: FieldChange) -> dict[str, Any]:
 
 def diff_refs(repo_root: Path | str, base: str, head: str = "HEAD") -> ReleaseDiff:
     """The semantic diff between two commits of the repository at ``repo_root`` (no checkout)."""
-    with GitTree(repo_root, base) as base_tree, GitTree(repo_root, head) as head_tree:
-        return diff_trees(base_tree, head_tree)
+    with ReleaseTree.at(repo_root, base) as base_tree, ReleaseTree.at(repo_root, head) as head_tree:
+        return diff_trees(base_tree.tree, head_tree.tree)
 
 
 def diff_trees(base: SourceTree, head: SourceTree) -> ReleaseDiff:
@@ -122,7 +126,7 @@ def diff_trees(base: SourceTree, head: SourceTree) -> ReleaseDiff:
     """
     problems: list[InputError] = []
     strategies: list[StrategyChange] = []
-    for name in sorted(_dirs(base, STRATEGIES_DIR) | _dirs(head, STRATEGIES_DIR)):
+    for name in sorted(_strategies(base) | _strategies(head)):
         in_base = base.is_dir(f"{STRATEGIES_DIR}/{name}")
         in_head = head.is_dir(f"{STRATEGIES_DIR}/{name}")
         changes: list[FieldChange] = []
@@ -138,7 +142,7 @@ def diff_trees(base: SourceTree, head: SourceTree) -> ReleaseDiff:
             strategies.append(StrategyChange(name, "changed", tuple(changes)))
 
     manifests: list[ManifestChange] = []
-    pins: list[PinChange] = []
+    pins: list[PinDiff] = []
     for environment, profile in sorted(_manifest_keys(base) | _manifest_keys(head)):
         path = manifest_path(environment, profile)
         old = _data(base, path, problems)
@@ -152,7 +156,7 @@ def diff_trees(base: SourceTree, head: SourceTree) -> ReleaseDiff:
             for key in _ordered_keys(before, after):
                 if before.get(key) != after.get(key):
                     pins.append(
-                        PinChange(environment, profile, strategy, key, before.get(key), after.get(key))
+                        PinDiff(environment, profile, strategy, key, before.get(key), after.get(key))
                     )
         if old is None and new is not None:
             manifests.append(ManifestChange(environment, profile, "added", tuple(fields)))
@@ -226,15 +230,64 @@ def _data(tree: SourceTree, path: str, problems: list[InputError]) -> Any:
         return None
 
 
-def _dirs(tree: SourceTree, path: str) -> set[str]:
-    return {name for name in tree.listdir(path) if tree.is_dir(f"{path}/{name}")}
+def _strategies(tree: SourceTree) -> set[str]:
+    return set(ReleaseTree(tree).strategy_names())
 
 
 def _manifest_keys(tree: SourceTree) -> set[tuple[str, int]]:
-    keys = set()
-    for environment in tree.listdir(RELEASES_DIR):
-        for file_name in tree.listdir(f"{RELEASES_DIR}/{environment}"):
-            profile = parse_manifest_name(file_name)
-            if profile is not None:
-                keys.add((environment, profile))
-    return keys
+    return set(ReleaseTree(tree).manifest_keys())
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What differs between a base commit and the tree under validation."""
+
+    strategies: frozenset[str]
+    manifests: frozenset[tuple[str, int]]
+
+    @property
+    def environments(self) -> frozenset[str]:
+        """Environments with a changed manifest."""
+        return frozenset(env for env, _ in self.manifests)
+
+    def is_empty(self) -> bool:
+        """True when neither strategies nor manifests changed."""
+        return not self.strategies and not self.manifests
+
+
+def changed_since(repo_root: Path | str, base_ref: str, head_tree: SourceTree) -> Changes:
+    """Strategies and (env, profile) manifests that differ between ``base_ref`` and ``head_tree``.
+
+    A strategy changed when its tradai.yaml, ml_config.json or data files differ (or it
+    was added or removed); a manifest changed when its bytes differ (or it was added or removed).
+    """
+    with ReleaseTree.at(repo_root, base_ref) as base:
+        strategies = {
+            name
+            for name in _strategies(base.tree) | _strategies(head_tree)
+            if _strategy_files(base.tree, name) != _strategy_files(head_tree, name)
+        }
+        manifests = {
+            key
+            for key in _manifest_keys(base.tree) | _manifest_keys(head_tree)
+            if _read(base.tree, manifest_path(*key)) != _read(head_tree, manifest_path(*key))
+        }
+    return Changes(strategies=frozenset(strategies), manifests=frozenset(manifests))
+
+
+def _read(tree: SourceTree, path: str) -> bytes | None:
+    try:
+        return tree.read_bytes(path)
+    except InputError:
+        return None
+
+
+def _strategy_files(tree: SourceTree, name: str) -> dict[str, bytes | None]:
+    files: dict[str, bytes | None] = {
+        tradai_path(name): _read(tree, tradai_path(name)),
+        ml_config_path(name): _read(tree, ml_config_path(name)),
+    }
+    data_dir = f"{STRATEGIES_DIR}/{name}/data"
+    for entry in tree.listdir(data_dir):
+        files[f"{data_dir}/{entry}"] = _read(tree, f"{data_dir}/{entry}")
+    return files

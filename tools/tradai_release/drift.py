@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tradai_release.errors import InputError, SettingsError, TradaiError
 
 if TYPE_CHECKING:
+    from tradai_release.environments import Environment
     from tradai_release.hub.hub import ModelHub
     from tradai_release.settings import Settings
 
@@ -180,10 +181,10 @@ def live_models(
     repo: Path, env: str, strategies: Iterable[str] | None = None, commit: str = "HEAD"
 ) -> list[LiveModel]:
     """The production pins of ``env``'s manifests at ``commit``, one entry per (strategy, version, tag)."""
-    from tradai_release.repo import GitTree, load_release_repo
+    from tradai_release.repo import ReleaseTree
 
-    with GitTree(repo, commit) as tree:
-        release = load_release_repo(tree)
+    with ReleaseTree.at(repo, commit) as tree:
+        release = tree.load()
     release.require_valid()
     wanted = set(strategies) if strategies is not None else None
     groups: dict[tuple[str, str, int, str, str], list[int]] = {}
@@ -373,7 +374,7 @@ def score(
 
 def check_drift(
     settings: Settings,
-    env: str,
+    env: str | Environment,
     *,
     data: Mapping[str, Path] | None = None,
     strategies: Iterable[str] | None = None,
@@ -388,9 +389,10 @@ def check_drift(
     ``settings.drift_window_rows`` candles of its data set). ``models_dir`` reads the bundles from a
     local directory instead of pulling the pinned hub tag.
     """
+    from tradai_release.environments import environment
     from tradai_release.hub.hub import ModelHub, features_from_repo
 
-    settings.backends(env)
+    target = environment(settings, env)
     thresholds = Thresholds.from_settings(settings)
     if settings.drift_window_rows < MIN_WINDOW_ROWS:
         raise SettingsError("drift_window_rows", f"must be at least {MIN_WINDOW_ROWS}")
@@ -398,7 +400,7 @@ def check_drift(
     selected = list(strategies) if strategies is not None else None
     if selected is not None or data:
         selected = sorted(set(selected or []) | set(data))
-    lives = live_models(settings.repo, env, selected, commit)
+    lives = live_models(settings.repo, target.name, selected, commit)
     features = features_from_repo(settings.repo, sorted({live.strategy for live in lives}))
     if models_dir is None and lives:
         hub = hub or ModelHub.from_settings(settings)
@@ -414,8 +416,8 @@ def check_drift(
         results.append(
             StrategyDrift(live, window, score(refs, x, thresholds, features[live.strategy]), reference)
         )
-    state_drift, pending, error = _state(settings, env, commit) if state else ((), None, None)
-    return DriftReport(env, thresholds, tuple(results), state_drift, pending, error)
+    state_drift, pending, error = _state(settings, target, commit) if state else ((), None, None)
+    return DriftReport(target.name, thresholds, tuple(results), state_drift, pending, error)
 
 
 def _window(
@@ -434,7 +436,7 @@ def _window(
 
 
 def _state(
-    settings: Settings, env: str, commit: str
+    settings: Settings, env: Environment, commit: str
 ) -> tuple[tuple[Mapping[str, Any], ...], int | None, str | None]:
     """The plan's drift (live values changed by hand) and how many actions an apply would take."""
     try:
@@ -448,7 +450,7 @@ def _state(
     return tuple(entry.to_dict() for entry in plan.drift), len(plan.actions), None
 
 
-def monitor(settings: Settings, env: str, **options: Any) -> DriftReport:
+def monitor(settings: Settings, env: str | Environment, **options: Any) -> DriftReport:
     """``check_drift``, then a ``drift_found`` notification when PSI drift is significant or state drifted."""
     from dataclasses import replace
 
@@ -460,7 +462,7 @@ def monitor(settings: Settings, env: str, **options: Any) -> DriftReport:
     parts = [f"{s.strategy} v{s.live.version}: max PSI {s.max_psi:.3f}" for s in report.significant]
     if report.state_drift:
         parts.append(f"{len(report.state_drift)} live value(s) changed by hand")
-    details: dict[str, Any] = {"env": env, "level": report.level}
+    details: dict[str, Any] = {"env": report.env, "level": report.level}
     for item in report.significant:
         worst = sorted(item.significant, key=lambda row: -row.psi)[:5]
         details[item.strategy] = ", ".join(f"{row.name} {row.psi:.3f}" for row in worst)
@@ -468,19 +470,23 @@ def monitor(settings: Settings, env: str, **options: Any) -> DriftReport:
         details["state drift"] = "\n".join(
             f"{d.get('target')}: {d.get('detail')}" for d in report.state_drift
         )
-    sent = notify(settings, "drift_found", f"{env}: " + "; ".join(parts), details)
+    sent = notify(settings, "drift_found", f"{report.env}: " + "; ".join(parts), details)
     return replace(report, notified=sent)
 
 
-def parse_data_options(values: Sequence[str], strategy: str | None) -> dict[str, Path]:
-    """``--data`` values: ``STRATEGY=PATH`` each, or one bare ``PATH`` together with ``--strategy``."""
+def parse_data_options(values: Sequence[str], strategy: str | Sequence[str] | None = None) -> dict[str, Path]:
+    """``--data`` values: ``STRATEGY=PATH`` each, or one bare ``PATH`` with exactly one ``--strategy``."""
+    if isinstance(strategy, str) or strategy is None:
+        only = strategy
+    else:
+        only = strategy[0] if len(strategy) == 1 else None
     data: dict[str, Path] = {}
     for value in values:
         name, sep, path = value.partition("=")
         if sep and name and path:
             data[name] = Path(path)
-        elif strategy:
-            data[strategy] = Path(value)
+        elif only:
+            data[only] = Path(value)
         else:
             raise InputError(
                 "--data", "data", f"{value!r}: give STRATEGY=PATH, or PATH together with --strategy"

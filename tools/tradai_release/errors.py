@@ -27,14 +27,19 @@ class InputError(TradaiError):
         super().__init__(f"{file}: {field}: {reason}")
 
 
-class ValidationFailed(TradaiError):
-    """One or more validation rules failed; ``problems`` holds every InputError found."""
+class ValidationFailed(InputError):
+    """One or more validation rules failed; ``problems`` holds every InputError found, the message
+    names the first (and how many more there are)."""
 
     def __init__(self, problems: list[InputError]) -> None:
         self.problems = problems
-        first = problems[0].message if problems else "validation failed"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(first + more)
+        if problems:
+            first = problems[0]
+            super().__init__(first.file, first.field, first.reason + more)
+        else:
+            TradaiError.__init__(self, "validation failed")
+            self.file, self.field, self.reason = "", "", "validation failed"
 
 
 class SettingsError(TradaiError):
@@ -43,6 +48,15 @@ class SettingsError(TradaiError):
     def __init__(self, name: str, reason: str) -> None:
         self.name = name
         super().__init__(f"settings: {name}: {reason}")
+
+
+class UnknownEnvironment(SettingsError):
+    """An environment name that ``releases/policy.yaml`` does not declare (or a malformed one)."""
+
+    def __init__(self, name: str, declared: tuple[str, ...]) -> None:
+        self.environment = name
+        self.declared = declared
+        super().__init__("env", f"unknown environment {name!r} (expected one of {', '.join(declared)})")
 
 
 class MissingCredentials(TradaiError):

@@ -1,4 +1,4 @@
-"""Release manifests ``releases/<env>/profile-<N>.yaml`` as typed values (§4)."""
+"""Release manifests ``releases/<env>/profile-<N>.yaml`` as typed values."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from tradai_release.errors import InputError
 from tradai_release.yamlio import Document
 
 RELEASES_DIR = "releases"
-ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
-PROFILES: tuple[int, ...] = (1, 2, 3, 4, 5)
 _MANIFEST_NAME = re.compile(r"^profile-([1-9][0-9]*)\.yaml$")
 
 
@@ -28,7 +26,7 @@ def parse_manifest_name(name: str) -> int | None:
 
 @dataclass(frozen=True)
 class Override:
-    """An explicit approval of a production pin the comparator did not approve (§5): who and why."""
+    """An explicit approval of a production pin the comparator did not approve: who and why."""
 
     approved_by: str
     reason: str

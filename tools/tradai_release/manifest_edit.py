@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tradai_release.errors import InputError
-from tradai_release.manifest import ENVIRONMENTS, PROFILES, check_manifest, manifest_path, parse_manifest_name
+from tradai_release.manifest import check_manifest, parse_manifest_name
 from tradai_release.yamlio import load_yaml
 
 
@@ -253,36 +252,3 @@ def _problems(text: str, path: Path, file: str) -> list[InputError]:
     if profile is None:
         return []
     return check_manifest(path.parent.name, profile, document)
-
-
-@dataclass(frozen=True)
-class PinUpdate:
-    """A config pin that ``refresh_config_pins`` rewrote."""
-
-    path: str
-    strategy: str
-    old: str
-    new: str
-
-
-def refresh_config_pins(repo_root: Path | str, hashes: Mapping[str, str]) -> list[PinUpdate]:
-    """Set every manifest's ``strategies.<S>.config`` to ``hashes[S]`` (like refreshing a lock file).
-
-    Strategies without a hash (missing or unparsable tradai.yaml) are left alone.
-    Each manifest is rewritten atomically, and only when a pin changed.
-    """
-    root = Path(repo_root)
-    updates: list[PinUpdate] = []
-    for environment in ENVIRONMENTS:
-        for profile in PROFILES:
-            relative = manifest_path(environment, profile)
-            if not (root / relative).is_file():
-                continue
-            with edit_manifest(root / relative, relative) as editor:
-                for strategy in editor.strategies():
-                    new = hashes.get(strategy)
-                    old = editor.config_of(strategy)
-                    if new is not None and old != new:
-                        editor.set_config(strategy, new)
-                        updates.append(PinUpdate(relative, strategy, str(old), new))
-    return updates

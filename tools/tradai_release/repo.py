@@ -1,23 +1,29 @@
-"""The release repository read from a working tree or from git objects at a commit (no checkout)."""
+"""The release repository, read from a working tree or from git objects at a commit (no checkout).
+
+:class:`ReleaseTree` is the only reader of the repository's own files: which environments
+``releases/policy.yaml`` declares, which strategies and profiles exist, a strategy's tradai.yaml
+and ml_config.json, a profile's manifest. Every other module asks it instead of globbing and
+parsing files itself, so a rule about those files has one home.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from tradai_release.errors import GitError, InputError, ValidationFailed
+from tradai_release.errors import InputError, ValidationFailed
 from tradai_release.manifest import (
-    ENVIRONMENTS,
-    PROFILES,
     RELEASES_DIR,
     ReleaseManifest,
     check_manifest,
     manifest_path,
     parse_manifest_name,
 )
+from tradai_release.policy import POLICY_PATH, Policy, check_policy
 from tradai_release.strategy import (
     STRATEGIES_DIR,
     StrategySpec,
@@ -28,9 +34,6 @@ from tradai_release.strategy import (
     tradai_path,
 )
 from tradai_release.yamlio import Document, load_json, load_yaml
-
-if TYPE_CHECKING:
-    from git import Repo
 
 
 @runtime_checkable
@@ -92,98 +95,12 @@ class WorkTree:
         return f"WorkTree({str(self.root)!r})"
 
 
-class GitTree:
-    """The files of one commit, read from git objects with gitpython: nothing is checked out."""
-
-    def __init__(self, repo_root: Path | str, ref: str = "HEAD") -> None:
-        from git import Repo
-
-        self.ref = ref
-        if ref.startswith("-"):
-            raise GitError(ref, "a ref cannot start with '-'")
-        try:
-            self._repo: Repo = Repo(repo_root)
-            commit = self._repo.commit(ref)
-            listing = self._repo.git.ls_tree("-r", "-z", "--full-tree", commit.hexsha)
-        except _vendor_errors() as err:
-            raise GitError(ref, _git_detail(err)) from None
-        self.commit = commit.hexsha
-        self.label = f"{ref} ({self.commit[:12]})"
-        self._blobs: dict[str, str] = {}
-        self._dirs: dict[str, set[str]] = {"": set()}
-        for entry in listing.split("\0"):
-            if not entry:
-                continue
-            meta, path = entry.split("\t", 1)
-            kind, sha = meta.split()[1:3]
-            if kind != "blob":
-                continue
-            self._blobs[path] = sha
-            parent = ""
-            for part in path.split("/"):
-                self._dirs.setdefault(parent, set()).add(part)
-                parent = f"{parent}/{part}" if parent else part
-        for path in self._blobs:
-            self._dirs.pop(path, None)
-
-    def read_bytes(self, path: str) -> bytes:
-        sha = self._blobs.get(path)
-        if sha is None:
-            raise InputError(self.display(path), "(file)", "file not found")
-        try:
-            data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
-        except _vendor_errors() as err:
-            raise GitError(self.ref, f"{path}: {_git_detail(err)}") from None
-        return data
-
-    def exists(self, path: str) -> bool:
-        return path in self._blobs or path.rstrip("/") in self._dirs
-
-    def is_dir(self, path: str) -> bool:
-        return path.rstrip("/") in self._dirs
-
-    def listdir(self, path: str) -> list[str]:
-        return sorted(self._dirs.get(path.rstrip("/"), ()))
-
-    def display(self, path: str) -> str:
-        return f"{self.ref}:{path}"
-
-    def files(self) -> list[str]:
-        """Every file path of the commit."""
-        return sorted(self._blobs)
-
-    def close(self) -> None:
-        """Stop the git helper processes gitpython keeps open."""
-        self._repo.close()
-
-    def __enter__(self) -> GitTree:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"GitTree({self.label!r})"
-
-
-def _vendor_errors() -> tuple[type[Exception], ...]:
-    """What gitpython and gitdb raise for bad refs, missing objects and non-repositories."""
-    from git.exc import GitError as VendorGitError
-    from gitdb.exc import ODBError  # type: ignore[import-untyped]
-
-    return (VendorGitError, ODBError, ValueError)
-
-
-def _git_detail(err: Exception) -> str:
-    kind = type(err).__name__
-    if kind == "InvalidGitRepositoryError":
-        return f"{err} is not a git repository"
-    if kind == "NoSuchPathError":
-        return f"{err}: no such directory"
-    stderr = getattr(err, "stderr", "") or ""
-    text = str(stderr).strip() or str(err).strip() or type(err).__name__
-    first = text.splitlines()[0] if text else type(err).__name__
-    return first.removeprefix("stderr: ").strip("' ")
+def load_document(tree: SourceTree, path: str) -> Document:
+    """Parse one YAML or JSON file of ``tree`` (InputError when missing or malformed)."""
+    raw = tree.read_bytes(path)
+    if path.endswith(".json"):
+        return load_json(raw, tree.display(path))
+    return load_yaml(raw, tree.display(path))
 
 
 @dataclass(frozen=True)
@@ -202,6 +119,7 @@ class ReleaseRepo:
     problems: list[InputError] = field(default_factory=list)
     config_hashes: dict[str, str] = field(default_factory=dict)
     strategy_names: frozenset[str] = frozenset()
+    policy: Policy = field(default_factory=Policy)
 
     def manifests_of(self, environment: str) -> list[ReleaseManifest]:
         """The manifests of one environment, by profile."""
@@ -213,74 +131,232 @@ class ReleaseRepo:
             raise ValidationFailed(list(self.problems))
 
 
+class ReleaseTree:
+    """The release repository at one tree: its policy, strategies and manifests as typed values.
+
+    Single reads (``strategy``, ``manifest``, ``config_hash``) raise the file's first problem;
+    :meth:`load` reads everything and collects every problem (what ``invoke validate`` reports).
+    """
+
+    def __init__(self, tree: SourceTree) -> None:
+        self.tree = tree
+        self._policy: Policy | None = None
+
+    @classmethod
+    def work(cls, root: Path | str) -> ReleaseTree:
+        """The working tree at ``root``."""
+        return cls(WorkTree(root))
+
+    @classmethod
+    @contextmanager
+    def at(cls, root: Path | str, ref: str) -> Iterator[ReleaseTree]:
+        """The tree of commit ``ref`` of the repository at ``root``, read from git objects."""
+        from tradai_release.gitrepo import GitTree
+
+        with GitTree(root, ref) as tree:
+            yield cls(tree)
+
+    @property
+    def label(self) -> str:
+        return self.tree.label
+
+    @property
+    def commit(self) -> str | None:
+        """The commit hash when the tree is a commit's (None for a working tree)."""
+        return getattr(self.tree, "commit", None)
+
+    # --- policy and environments --------------------------------------------------------------------
+
+    def policy(self) -> Policy:
+        """``releases/policy.yaml`` (defaults when absent); its first problem is raised."""
+        if self._policy is None:
+            problems: list[InputError] = []
+            found = self._load_policy(problems)
+            if problems:
+                raise problems[0]
+            self._policy = found
+        return self._policy
+
+    def _load_policy(self, problems: list[InputError]) -> Policy:
+        if not self.tree.exists(POLICY_PATH):
+            return Policy()
+        document = _parse(self.tree, POLICY_PATH, problems)
+        if document is None:
+            return Policy()
+        found = check_policy(document)
+        if found:
+            problems.extend(found)
+            return Policy()
+        return Policy.from_dict(document.data)
+
+    def environments(self) -> tuple[str, ...]:
+        """The declared environments, in promotion order."""
+        return self.policy().environments
+
+    def environment_dirs(self) -> list[str]:
+        """Every directory under ``releases/`` (declared or not)."""
+        entries = self.tree.listdir(RELEASES_DIR)
+        return [name for name in entries if self.tree.is_dir(f"{RELEASES_DIR}/{name}")]
+
+    # --- strategies ---------------------------------------------------------------------------------
+
+    def strategy_names(self) -> list[str]:
+        """Every directory under ``strategies/``, sorted."""
+        return [
+            name
+            for name in self.tree.listdir(STRATEGIES_DIR)
+            if self.tree.is_dir(f"{STRATEGIES_DIR}/{name}") and not name.startswith(".")
+        ]
+
+    def require_strategy(self, name: str) -> None:
+        """Raise InputError unless ``strategies/<name>/`` exists (naming the ones that do)."""
+        if not name or "/" in name or name not in self.strategy_names():
+            known = ", ".join(self.strategy_names()) or "none"
+            raise InputError(f"{STRATEGIES_DIR}/{name}", "--strategy", f"no such strategy (known: {known})")
+
+    def tradai(self, name: str) -> Document:
+        """The strategy's tradai.yaml, schema-checked (its first problem is raised)."""
+        self.require_strategy(name)
+        document = load_document(self.tree, tradai_path(name))
+        problems = check_tradai(name, document)
+        if problems:
+            raise ValidationFailed(problems)
+        return document
+
+    def config_hash(self, name: str) -> str:
+        """The config hash of the strategy's tradai.yaml."""
+        from tradai_release.confighash import config_hash
+
+        return config_hash(self.tradai(name).data)
+
+    def strategy(self, name: str) -> StrategySpec:
+        """The strategy: tradai.yaml and ml_config.json, both checked."""
+        tradai = self.tradai(name)
+        ml_config = load_document(self.tree, ml_config_path(name))
+        problems = check_ml_config(ml_config)
+        if problems:
+            raise ValidationFailed(problems)
+        return build_strategy(name, tradai, ml_config)
+
+    def data_sets(self, name: str) -> list[str]:
+        """The strategy's candle files ``strategies/<name>/data/*.csv``, sorted."""
+        directory = f"{STRATEGIES_DIR}/{name}/data"
+        return [f"{directory}/{entry}" for entry in self.tree.listdir(directory) if entry.endswith(".csv")]
+
+    def features(self, names: Iterable[str]) -> dict[str, list[str]]:
+        """The ml_config.json feature list of each named strategy the tree has."""
+        known = set(self.strategy_names())
+        return {name: list(self.strategy(name).ml_config.features) for name in names if name in known}
+
+    # --- manifests ----------------------------------------------------------------------------------
+
+    def manifest_keys(self) -> list[tuple[str, int]]:
+        """``(environment, profile)`` of every ``releases/<env>/profile-<N>.yaml``, declared env or not."""
+        keys = []
+        for environment in self.environment_dirs():
+            for file_name in self.tree.listdir(f"{RELEASES_DIR}/{environment}"):
+                profile = parse_manifest_name(file_name)
+                if profile is not None:
+                    keys.append((environment, profile))
+        return sorted(keys)
+
+    def profiles(self, environment: str) -> list[int]:
+        """The profiles ``environment`` has a manifest for, ascending."""
+        return [profile for env, profile in self.manifest_keys() if env == environment]
+
+    def profile(self, environment: str, value: str | int) -> int:
+        """``--profile N`` checked against the environment's manifests."""
+        text = str(value).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise InputError("--profile", "profile", f"{value!r} is not a profile number")
+        number = int(text)
+        available = self.profiles(environment)
+        if number not in available:
+            listed = ", ".join(map(str, available)) or "none"
+            raise InputError(
+                manifest_path(environment, number), "--profile",
+                f"unknown profile {number} ({environment} has profiles {listed})",
+            )
+        return number
+
+    def manifest(self, environment: str, profile: int) -> ReleaseManifest:
+        """The profile's manifest as a typed value (its first problem is raised)."""
+        path = manifest_path(environment, profile)
+        document = load_document(self.tree, path)
+        problems = check_manifest(environment, profile, document)
+        if problems:
+            raise problems[0]
+        return ReleaseManifest.from_dict(document.data, path=path)
+
+    def manifests(self, environment: str) -> list[ReleaseManifest]:
+        """Every manifest of ``environment``, by profile."""
+        return [self.manifest(environment, profile) for profile in self.profiles(environment)]
+
+    def manifest_or_none(self, environment: str, profile: int) -> ReleaseManifest | None:
+        """The manifest, or None when the file does not exist."""
+        if not self.tree.exists(manifest_path(environment, profile)):
+            return None
+        return self.manifest(environment, profile)
+
+    def text(self, path: str) -> str:
+        """A file's text (for round-trip edits that keep comments)."""
+        return self.tree.read_bytes(path).decode("utf-8")
+
+    # --- everything at once -------------------------------------------------------------------------
+
+    def load(self) -> ReleaseRepo:
+        """Read every strategy and manifest into typed values, collecting problems as it goes."""
+        problems: list[InputError] = []
+        policy = self._load_policy(problems)
+        strategies: dict[str, StrategySpec] = {}
+        hashes: dict[str, str] = {}
+        names = self.strategy_names()
+        for name in names:
+            spec, hash_ = _load_strategy(self.tree, name, problems)
+            if hash_ is not None:
+                hashes[name] = hash_
+            if spec is not None:
+                strategies[name] = spec
+
+        manifests: dict[tuple[str, int], ReleaseManifest] = {}
+        for environment in self.environment_dirs():
+            env_dir = f"{RELEASES_DIR}/{environment}"
+            if environment not in policy.environments:
+                declared = ", ".join(policy.environments)
+                reason = f"environment {environment!r} is not declared in {POLICY_PATH} ({declared})"
+                problems.append(InputError(self.tree.display(env_dir), "environment", reason))
+                continue
+            for file_name in self.tree.listdir(env_dir):
+                path = f"{env_dir}/{file_name}"
+                profile = parse_manifest_name(file_name)
+                if profile is None:
+                    if file_name.endswith((".yaml", ".yml")):
+                        reason = "not a manifest name: use profile-<N>.yaml"
+                        problems.append(InputError(self.tree.display(path), "(file)", reason))
+                    continue
+                manifest = _load_manifest(self.tree, environment, profile, problems)
+                if manifest is not None:
+                    manifests[(environment, profile)] = manifest
+
+        return ReleaseRepo(
+            label=self.tree.label,
+            strategies=strategies,
+            manifests=manifests,
+            problems=problems,
+            config_hashes=hashes,
+            strategy_names=frozenset(names),
+            policy=policy,
+        )
+
+
 def load_release_repo(tree: SourceTree) -> ReleaseRepo:
     """Read every strategy and manifest of ``tree`` into typed values, collecting problems as it goes."""
-    problems: list[InputError] = []
-    strategies: dict[str, StrategySpec] = {}
-    hashes: dict[str, str] = {}
-    names: set[str] = set()
-    for name in tree.listdir(STRATEGIES_DIR):
-        if not tree.is_dir(f"{STRATEGIES_DIR}/{name}"):
-            continue
-        names.add(name)
-        spec, hash_ = _load_strategy(tree, name, problems)
-        if hash_ is not None:
-            hashes[name] = hash_
-        if spec is not None:
-            strategies[name] = spec
-
-    manifests: dict[tuple[str, int], ReleaseManifest] = {}
-    for environment in tree.listdir(RELEASES_DIR):
-        env_dir = f"{RELEASES_DIR}/{environment}"
-        if not tree.is_dir(env_dir):
-            continue
-        if environment not in ENVIRONMENTS:
-            problems.append(
-                InputError(
-                    tree.display(env_dir),
-                    "environment",
-                    f"unknown environment (use {', '.join(ENVIRONMENTS)})",
-                )
-            )
-            continue
-        for file_name in tree.listdir(env_dir):
-            path = f"{env_dir}/{file_name}"
-            profile = parse_manifest_name(file_name)
-            if profile is None:
-                if file_name.endswith((".yaml", ".yml")):
-                    problems.append(
-                        InputError(tree.display(path), "(file)", "not a manifest name: use profile-<N>.yaml")
-                    )
-                continue
-            if profile not in PROFILES:
-                problems.append(
-                    InputError(
-                        tree.display(path),
-                        "profile",
-                        f"profile {profile} is outside {PROFILES[0]}..{PROFILES[-1]}",
-                    )
-                )
-                continue
-            manifest = _load_manifest(tree, environment, profile, problems)
-            if manifest is not None:
-                manifests[(environment, profile)] = manifest
-
-    return ReleaseRepo(
-        label=tree.label,
-        strategies=strategies,
-        manifests=manifests,
-        problems=problems,
-        config_hashes=hashes,
-        strategy_names=frozenset(names),
-    )
+    return ReleaseTree(tree).load()
 
 
 def _parse(tree: SourceTree, path: str, problems: list[InputError]) -> Document | None:
     try:
-        raw = tree.read_bytes(path)
-        if path.endswith(".json"):
-            return load_json(raw, tree.display(path))
-        return load_yaml(raw, tree.display(path))
+        return load_document(tree, path)
     except InputError as err:
         problems.append(err)
         return None
@@ -320,40 +396,3 @@ def _load_manifest(
         problems.extend(found)
         return None
     return ReleaseManifest.from_dict(document.data, path=path)
-
-
-def load_document(tree: SourceTree, path: str) -> Document:
-    """Parse one YAML or JSON file of ``tree`` (InputError when missing or malformed)."""
-    raw = tree.read_bytes(path)
-    if path.endswith(".json"):
-        return load_json(raw, tree.display(path))
-    return load_yaml(raw, tree.display(path))
-
-
-def tracked_files(tree: SourceTree) -> list[str]:
-    """Files git tracks: the commit's files for a GitTree, ``git ls-files`` for a WorkTree.
-
-    A WorkTree outside any git repository lists the files under strategies/ and releases/,
-    the content that would be committed.
-    """
-    if isinstance(tree, GitTree):
-        return tree.files()
-    if isinstance(tree, WorkTree):
-        done = subprocess.run(
-            ["git", "-C", str(tree.root), "ls-files", "-z"],
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode == 0:
-            return sorted(name for name in done.stdout.decode("utf-8", "replace").split("\0") if name)
-        return _walk_disk(tree.root)
-    return []
-
-
-def _walk_disk(root: Path) -> list[str]:
-    found: list[str] = []
-    for top in (STRATEGIES_DIR, RELEASES_DIR):
-        for dirpath, _, filenames in os.walk(root / top):
-            for name in filenames:
-                found.append((Path(dirpath) / name).relative_to(root).as_posix())
-    return sorted(found)

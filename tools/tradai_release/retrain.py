@@ -13,20 +13,21 @@ manual-review, nothing is proposed; the reasons are returned, tagged on the chal
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.errors import GitError, InputError, TagNotFound, TradaiError
+from tradai_release.clock import parse_stamp, stamp, utc_now
+from tradai_release.errors import InputError, TagNotFound, TradaiError
 
 if TYPE_CHECKING:
     from tradai_release.drift import DriftReport, LiveModel
+    from tradai_release.environments import Environment
+    from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry
     from tradai_release.registry.comparator import Comparison, ModelComparator
     from tradai_release.settings import Settings
@@ -109,7 +110,7 @@ class RetrainingCheck:
 
 def check_retraining(
     settings: Settings,
-    env: str,
+    env: str | Environment,
     *,
     drift: DriftReport | None = None,
     manual: Iterable[str] = (),
@@ -126,17 +127,20 @@ def check_retraining(
     when the registry does not know the version.
     """
     from tradai_release.drift import SIGNIFICANT, live_models
-    from tradai_release.repo import GitTree, load_release_repo
+    from tradai_release.environments import environment
+    from tradai_release.repo import ReleaseTree
 
-    settings.backends(env)
-    now = now or datetime.now(UTC)
+    target = environment(settings, env)
+    now = now or utc_now()
     manual_set = set(manual)
-    lives = live_models(settings.repo, env, strategies, commit)
+    lives = live_models(settings.repo, target.name, strategies, commit)
     unknown = sorted(manual_set - {"all"} - {live.strategy for live in lives})
     if unknown:
-        raise InputError("--manual", "strategy", f"{', '.join(unknown)} is not pinned in any {env} manifest")
-    with GitTree(settings.repo, commit) as tree:
-        specs = load_release_repo(tree).strategies
+        raise InputError(
+            "--manual", "strategy", f"{', '.join(unknown)} is not pinned in any {target.name} manifest"
+        )
+    with ReleaseTree.at(settings.repo, commit) as tree:
+        specs = tree.load().strategies
     drift_by_key = {
         (item.live.strategy, item.live.version, item.live.tag): item
         for item in (drift.strategies if drift else ())
@@ -144,7 +148,7 @@ def check_retraining(
     if registry is None:
         from tradai_release.registry.adapter import MlflowRegistry
 
-        registry = MlflowRegistry.for_env(env, settings)
+        registry = MlflowRegistry.for_env(target, settings)
     created = _creation_times(settings, registry, lives)
     checks = []
     for live in lives:
@@ -164,8 +168,8 @@ def check_retraining(
             more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
             threshold = drift.thresholds.significant if drift else 0.25
             reasons.append(f"significant drift (PSI > {threshold:g}): {names}{more}")
-        stamp, stamp_source = created.get((live.model, live.version, live.tag), (None, None))
-        age = (now - stamp).total_seconds() / 86400 if stamp is not None else None
+        born, born_source = created.get((live.model, live.version, live.tag), (None, None))
+        age = (now - born).total_seconds() / 86400 if born is not None else None
         if age is not None and age > max_age:
             reasons.append(
                 f"model version {live.version} is {age:.1f} days old (max {max_age} from {source})"
@@ -181,13 +185,32 @@ def check_retraining(
                 reasons=tuple(reasons),
                 drift_level=item.level if item is not None else None,
                 age_days=age,
-                created_at=stamp.strftime("%Y-%m-%dT%H:%M:%SZ") if stamp is not None else None,
-                created_source=stamp_source,
+                created_at=stamp(born) if born is not None else None,
+                created_source=born_source,
                 max_age_days=max_age,
                 max_age_source=source,
             )
         )
-    return RetrainingCheck(env, tuple(checks), now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return RetrainingCheck(target.name, tuple(checks), stamp(now))
+
+
+def retraining_needed(
+    settings: Settings,
+    env: str | Environment,
+    *,
+    strategies: Sequence[str] = (),
+    manual: Sequence[str] = (),
+    data: Sequence[str] = (),
+) -> RetrainingCheck:
+    """``invoke retrain-check``: PSI drift of the live models (``data`` as ``--data`` options), then the
+    retraining decision; ``manual`` names strategies to retrain regardless (comma lists allowed)."""
+    from tradai_release.drift import check_drift, parse_data_options
+
+    files = parse_data_options(data, strategies)
+    selected = list(strategies) or None
+    report = check_drift(settings, env, data=files, strategies=selected, state=False)
+    requested = [name.strip() for value in manual for name in value.split(",") if name.strip()]
+    return check_retraining(settings, env, drift=report, manual=requested, strategies=selected)
 
 
 def _creation_times(
@@ -207,16 +230,11 @@ def _creation_times(
                 from tradai_release.hub import ModelHub
 
                 hub = ModelHub.from_settings(settings)
-            stamp = hub.read_tag(live.tag).created_at
-            found[(live.model, live.version, live.tag)] = (_parse_time(stamp), "hub tag")
+            created_at = hub.read_tag(live.tag).created_at
+            found[(live.model, live.version, live.tag)] = (parse_stamp(created_at), "hub tag")
         except (TagNotFound, ValueError):
             continue
     return found
-
-
-def _parse_time(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- retrain -> compare -> propose ---------------------------------------------------------------------
@@ -330,31 +348,23 @@ def _profiles_label(profiles: Sequence[int]) -> str:
 
 
 def parse_profiles(value: str | int | None) -> list[int] | None:
-    """``--profile``: a number, ``all`` (None) or a comma-separated list."""
-    from tradai_release.settings import PROFILES
-
+    """``--profile``: a number, ``all`` (None) or a comma-separated list (which exist is checked later,
+    against the environment's manifests)."""
     if value is None or str(value).strip() in ("", "all"):
         return None
     profiles: list[int] = []
     for part in str(value).split(","):
-        try:
-            number = int(part.strip())
-        except ValueError:
-            raise InputError(
-                "--profile", "profile", f"{part.strip()!r} is not a profile number or 'all'"
-            ) from None
-        if number not in PROFILES:
-            raise InputError(
-                "--profile", "profile", f"unknown profile {number} (expected 1..{max(PROFILES)})"
-            )
-        profiles.append(number)
+        text = part.strip()
+        if not text.isdigit() or int(text) < 1:
+            raise InputError("--profile", "profile", f"{text!r} is not a profile number or 'all'")
+        profiles.append(int(text))
     return sorted(set(profiles))
 
 
 def retrain(
     settings: Settings,
     strategy: str,
-    env: str,
+    env: str | Environment,
     *,
     profiles: Sequence[int] | None = None,
     trainer: Trainer | None = None,
@@ -366,31 +376,50 @@ def retrain(
 
     ``profiles`` = None means every profile of ``env`` that pins ``strategy``. ``trainer`` defaults to
     ``training.train_strategy``; it trains from the working tree, so ``strategies/<strategy>`` must
-    have no uncommitted changes (the challenger must be reproducible from ``commit``).
+    have no uncommitted changes (the challenger must be reproducible from ``commit``). The proposal
+    moves the pins with the same rules as ``promote`` (staging graduation, keep_production, overrides,
+    config pins), then points each promoted profile at its challenger tag.
     """
+    from tradai_release.environments import environment
+    from tradai_release.gitrepo import GitRepo
     from tradai_release.hub import ModelHub
     from tradai_release.registry.adapter import MlflowRegistry
     from tradai_release.registry.comparator import PROMOTE, ModelComparator
     from tradai_release.registry.registrar import register_training
-    from tradai_release.repo import GitTree, load_release_repo
+    from tradai_release.repo import ReleaseTree
 
-    settings.backends(env)
+    target = environment(settings, env)
     repo = settings.repo
-    with GitTree(repo, commit) as tree:
-        release = load_release_repo(tree)
-        base = tree.commit
+    with ReleaseTree.at(repo, commit) as tree:
+        release = tree.load()
+        base = str(tree.commit)
+        texts = {m.path: tree.text(m.path) for m in release.manifests_of(target.name)}
     release.require_valid()
     spec = release.strategies.get(strategy)
     if spec is None:
         known = ", ".join(sorted(release.strategies)) or "none"
         raise InputError(f"strategies/{strategy}", "--strategy", f"no such strategy (known: {known})")
-    manifests = [m for m in release.manifests_of(env) if strategy in m.strategies]
-    if profiles is not None:
-        manifests = [m for m in manifests if m.profile in set(profiles)]
+    pinning = [m for m in release.manifests_of(target.name) if strategy in m.strategies]
+    unknown = sorted(set(profiles or ()) - {m.profile for m in release.manifests_of(target.name)})
+    if unknown:
+        available = ", ".join(str(m.profile) for m in release.manifests_of(target.name)) or "none"
+        raise InputError(
+            "--profile", "profile", f"unknown profile {unknown[0]} ({target.name} has profiles {available})"
+        )
+    manifests = [m for m in pinning if profiles is None or m.profile in set(profiles)]
     if not manifests:
         which = "any profile" if profiles is None else "profile " + ", ".join(map(str, profiles))
-        raise InputError(f"releases/{env}", "--profile", f"{strategy} is not pinned in {which} of {env}")
-    _require_clean(repo, f"strategies/{strategy}")
+        raise InputError(
+            f"releases/{target.name}", "--profile", f"{strategy} is not pinned in {which} of {target.name}"
+        )
+    with GitRepo(repo) as git:
+        dirty = git.changed_paths([f"strategies/{strategy}"], untracked=True)
+    if dirty:
+        raise InputError(
+            dirty[0],
+            "(working tree)",
+            "uncommitted change; commit it first so the challenger is reproducible from a commit",
+        )
 
     trainer = trainer or _default_trainer()
     comparator = comparator or ModelComparator()
@@ -410,34 +439,22 @@ def retrain(
                 [strategy],
                 source=source,
                 source_sha256=manifest.artifacts.sha256,
-                message=f"retrain {strategy} for {env} (challenger, trace {trace_id}) on top of {source}",
+                message=f"retrain {strategy} for {target.name} (challenger, trace {trace_id}) "
+                f"on top of {source}",
                 git_commit=base,
             )
             tags[source] = (pushed.tag, pushed.manifest_sha256)
         first_tag = tags[manifests[0].artifacts.tag][0]
-        registered = register_training(settings, result, r2_tag=first_tag, envs=[env], config=spec.tradai)[
-            env
-        ]
+        registered = register_training(
+            settings, result, r2_tag=first_tag, envs=[target], config=spec.tradai
+        )[target.name]
     model_name = manifests[0].strategies[strategy].model.name
     challenger = int(registered.version)
 
-    registry = MlflowRegistry.for_env(env, settings)
-    champions: dict[int, Mapping[str, float]] = {}
-    verdicts: list[ProfileVerdict] = []
-    for manifest in manifests:
-        champion = manifest.strategies[strategy].model.production
-        if champion not in champions:
-            champions[champion] = dict(registry.get_version(model_name, champion).metrics)
-        verdicts.append(
-            ProfileVerdict(
-                profile=manifest.profile,
-                champion=champion,
-                comparison=comparator.compare(result.metrics, champions[champion]),
-                manifest=manifest.path,
-            )
-        )
+    registry = MlflowRegistry.for_env(target, settings)
+    verdicts = _verdicts(registry, manifests, strategy, model_name, challenger, comparator)
     outcome = RetrainResult(
-        env=env,
+        env=target.name,
         strategy=strategy,
         model=model_name,
         challenger=challenger,
@@ -449,18 +466,71 @@ def retrain(
     )
     promoted = [v for v in verdicts if v.comparison.decision == PROMOTE]
     if promoted:
-        branch = f"{BRANCH_PREFIX}/{env}-{strategy}-v{challenger}"
+        branch = f"{BRANCH_PREFIX}/{target.name}-{strategy}-v{challenger}"
         message = proposal_message(outcome)
-        edits = _edited_manifests(
-            repo, base, promoted, {m.profile: m for m in manifests}, strategy, challenger, tags
-        )
-        new_commit = write_branch(repo, base, branch, edits, message)
-        outcome = _replace(outcome, branch=branch, commit=new_commit, message=message)
+        edits = proposed_pins(release.manifests_of(target.name), texts, promoted, strategy, challenger, tags,
+                              spec.config_hash)
+        with GitRepo(repo) as git:
+            new_commit = git.write_branch(
+                branch, edits, message, base=base,
+                hint="delete it or retrain again for a new version",
+            )
+        outcome = replace(outcome, branch=branch, commit=new_commit, message=message)
     decision = "promote" if promoted else _overall(verdicts)
     _record(registry, model_name, challenger, decision, outcome.reasons)
     if send:
-        outcome = _replace(outcome, notified=_notify(settings, outcome))
+        outcome = replace(outcome, notified=_notify(settings, outcome))
     return outcome
+
+
+def _verdicts(
+    registry: ModelRegistry,
+    manifests: Sequence[ReleaseManifest],
+    strategy: str,
+    model: str,
+    challenger: int,
+    comparator: ModelComparator,
+) -> list[ProfileVerdict]:
+    """The gate's verdict on the challenger against each profile's champion (the version live for it)."""
+    from tradai_release.gate import by_version, champion, judge
+
+    versions = by_version(registry.versions([model]).get(model, []))
+    if challenger not in versions:  # a registry that does not list it yet: read it directly
+        versions[challenger] = registry.get_version(model, challenger)
+    verdicts = []
+    for manifest in manifests:
+        pinned = manifest.strategies[strategy].model.production
+        current = champion(manifest.profile, versions, pinned)
+        if current is None:
+            current = registry.get_version(model, pinned)
+        verdict = judge(manifest.profile, model, current, versions[challenger], comparator)
+        assert verdict.comparison is not None  # a new version was never Production: always compared
+        verdicts.append(ProfileVerdict(manifest.profile, current.version, verdict.comparison, manifest.path))
+    return verdicts
+
+
+def proposed_pins(
+    manifests: Sequence[ReleaseManifest],
+    texts: Mapping[str, str],
+    promoted: Sequence[ProfileVerdict],
+    strategy: str,
+    version: int,
+    tags: Mapping[str, tuple[str, str]],
+    digest: str,
+) -> dict[str, str]:
+    """Path -> new text of the manifests the proposal changes: the promoted profiles' production pin
+    moved with promote's rules and their hub tag pointed at the challenger's, and the strategy's
+    config pin refreshed in every manifest of the environment."""
+    from tradai_release.pins import PinEdit
+
+    edit = PinEdit({m.path: m for m in manifests}, texts)
+    by_profile = {m.profile: m for m in manifests}
+    for verdict in promoted:
+        manifest = by_profile[verdict.profile]
+        edit.promote(manifest.path, strategy, version)
+        edit.set_artifacts(manifest.path, *tags[manifest.artifacts.tag])
+    edit.refresh_config(strategy, digest)
+    return edit.texts()
 
 
 def _default_trainer() -> Trainer:
@@ -476,12 +546,6 @@ def _overall(verdicts: Sequence[ProfileVerdict]) -> str:
     return MANUAL_REVIEW if MANUAL_REVIEW in decisions else "keep"
 
 
-def _replace(outcome: RetrainResult, **changes: Any) -> RetrainResult:
-    from dataclasses import replace
-
-    return replace(outcome, **changes)
-
-
 def _record(registry: Any, name: str, version: int, decision: str, reasons: Sequence[str]) -> None:
     """Tag the challenger version with the decision, so the registry says why it was (not) proposed."""
     try:
@@ -493,11 +557,27 @@ def _record(registry: Any, name: str, version: int, decision: str, reasons: Sequ
 
 def proposal_message(outcome: RetrainResult) -> str:
     """The commit message and pull-request body: title, challenger facts, the comparison table per profile."""
-    from tradai_release.render.drift import comparison_markdown
+    from tradai_release.messages import comparison_table
 
     profiles = _profiles_label(outcome.promoted_profiles)
-    title = f"retrain: promote {outcome.strategy} v{outcome.challenger} in {outcome.env} ({profiles})"
-    lines = [title, "", comparison_markdown(outcome)]
+    lines = [
+        f"retrain: promote {outcome.strategy} v{outcome.challenger} in {outcome.env} ({profiles})",
+        "",
+        f"Challenger **{outcome.model} v{outcome.challenger}** for `{outcome.env}`, trained at "
+        f"`{outcome.base_commit[:12]}` (trace `{outcome.trace_id}`).",
+        "",
+    ]
+    for source, (tag, sha) in outcome.tags.items():
+        lines.append(f"- hub tag `{tag}` (sha256 `{sha[:16]}…`): `{source}` with {outcome.strategy} replaced")
+    lines.append("")
+    for group, verdict in outcome.groups():
+        label = ("Profile " if len(group) == 1 else "Profiles ") + ", ".join(str(p) for p in group)
+        lines += [f"### {label}: champion v{verdict.champion} -> **{verdict.comparison.decision}**", ""]
+        lines += comparison_table(verdict.comparison)
+        lines.append("")
+    lines.append(
+        "Proposed by `invoke retrain`; merging applies it (plan on the pull request, apply on merge)."
+    )
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -522,92 +602,3 @@ def _notify(settings: Settings, outcome: RetrainResult) -> bool:
     details["reasons"] = "\n".join(outcome.reasons)
     summary = f"{outcome.strategy} v{outcome.challenger} in {outcome.env}: champion kept, nothing proposed"
     return notify(settings, "retraining_kept", summary, details)
-
-
-# --- the branch, built from git objects ----------------------------------------------------------------
-
-
-def _edited_manifests(
-    repo: Path,
-    base: str,
-    promoted: Sequence[ProfileVerdict],
-    manifests: Mapping[int, Any],
-    strategy: str,
-    version: int,
-    tags: Mapping[str, tuple[str, str]],
-) -> dict[str, str]:
-    """Path -> new text of each promoted profile's manifest: production pin and hub tag moved."""
-    from tradai_release.manifest_edit import ManifestEditor, check_edited
-
-    edits: dict[str, str] = {}
-    for verdict in promoted:
-        manifest = manifests[verdict.profile]
-        path = manifest.path
-        text = _git(repo, "show", f"{base}:{path}")
-        editor = ManifestEditor(text, path)
-        editor.set_production(strategy, version)
-        tag, sha = tags[manifest.artifacts.tag]
-        editor.set_artifacts(tag, sha)
-        new_text = editor.text()
-        check_edited(text, new_text, Path(path), path)
-        edits[path] = new_text
-    return edits
-
-
-def write_branch(repo: Path, base: str, branch: str, files: Mapping[str, str], message: str) -> str:
-    """Create ``branch`` at a new commit = ``base`` with ``files`` replaced; nothing checked out changes.
-
-    Uses a private index file, so the user's index, working tree and current branch stay as they were.
-    """
-    ref = f"refs/heads/{branch}"
-    _git(repo, "check-ref-format", ref)
-    exists = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "-q", ref], capture_output=True, check=False
-    )
-    if exists.returncode == 0:
-        raise InputError(branch, "branch", "already exists; delete it or retrain again for a new version")
-    git_dir = Path(_git(repo, "rev-parse", "--absolute-git-dir"))
-    handle, index = tempfile.mkstemp(prefix="retrain-index-", dir=git_dir)
-    os.close(handle)
-    env = {"GIT_INDEX_FILE": index}
-    try:
-        _git(repo, "read-tree", base, env=env)
-        for path, text in sorted(files.items()):
-            blob = _git(repo, "hash-object", "-w", "--stdin", "--path", path, stdin=text)
-            mode = _git(repo, "ls-tree", base, "--", path).split(" ", 1)[0] or "100644"
-            _git(repo, "update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=env)
-        tree = _git(repo, "write-tree", env=env)
-        new_commit = _git(repo, "commit-tree", tree, "-p", base, "-F", "-", stdin=message)
-        _git(repo, "update-ref", ref, new_commit, "0" * 40)
-    finally:
-        Path(index).unlink(missing_ok=True)
-    return new_commit
-
-
-def _require_clean(repo: Path, path: str) -> None:
-    status = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", path)
-    if status:
-        first = status.splitlines()[0][3:]
-        raise InputError(
-            first,
-            "(working tree)",
-            "uncommitted change; commit it first so the challenger is reproducible from a commit",
-        )
-
-
-def _git(repo: Path, *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None) -> str:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), *args],
-            capture_output=True,
-            text=True,
-            check=True,
-            input=stdin,
-            env={**os.environ, **(env or {})},
-        )
-    except subprocess.CalledProcessError as err:
-        detail = (err.stderr or err.stdout or "").strip().splitlines()
-        raise GitError(args[0], detail[0] if detail else f"git {args[0]} failed") from None
-    except OSError as err:
-        raise GitError(args[0], str(err)) from None
-    return done.stdout.strip() if args[0] != "show" else done.stdout

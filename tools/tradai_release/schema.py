@@ -13,7 +13,7 @@ from tradai_release.yamlio import Document
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-SCHEMAS = ("tradai", "release", "ml_config")
+SCHEMAS = ("tradai", "release", "ml_config", "policy")
 """Names of the schema files in ``tradai_release/schemas/`` (``<name>.schema.json``)."""
 
 _TYPE_NAMES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tradai_release.errors import MissingCredentials, SettingsError
 from tradai_release.stores import AwsOptions
 
-ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
-PROFILES: tuple[int, ...] = (1, 2, 3, 4, 5)
+ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+"""What an environment may be called: safe in table and bucket names, object keys and paths.
+Which environments exist is the repository's to say (``releases/policy.yaml``), not the settings'."""
 
 
 class EnvOverrides(BaseModel):
@@ -102,10 +104,9 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     def backends(self, env: str) -> Backends:
-        """The backend URIs of ``env`` with templates filled in."""
-        if env not in ENVIRONMENTS:
-            expected = ", ".join(ENVIRONMENTS)
-            raise SettingsError("env", f"unknown environment {env!r} (expected one of {expected})")
+        """The backend URIs of ``env`` with templates filled in (``env`` is a declared environment's name)."""
+        if not ENVIRONMENT_NAME.match(env):
+            raise SettingsError("env", f"{env!r} is not an environment name (lowercase letters, digits, '-')")
         override = self.envs.get(env, EnvOverrides())
 
         def fill(template: str) -> str:

@@ -32,6 +32,7 @@ from tradai_release.yamlio import dotted
 
 if TYPE_CHECKING:
     from tradai_release.configs.service import ConfigVersionService
+    from tradai_release.environments import Environment
     from tradai_release.settings import Settings
 
 ENV_PREFIX = "TRADAI_CFG__"
@@ -171,7 +172,7 @@ class StrategyConfigLoader:
     @classmethod
     def for_env(
         cls,
-        env: str,
+        env: str | Environment,
         settings: Settings | None = None,
         *,
         tags: ModelTagSource | None = None,
@@ -182,12 +183,16 @@ class StrategyConfigLoader:
         The registry is only read when ``load`` is given a ``model_version``.
         """
         from tradai_release.configs.service import ConfigVersionService
+        from tradai_release.environments import environment
+        from tradai_release.settings import Settings
 
+        settings = settings or Settings()
+        target = environment(settings, env)
         if tags is None:
             from tradai_release.registry.adapter import MlflowTagSource
 
-            tags = MlflowTagSource.for_env(env, settings)
-        return cls(versions=ConfigVersionService.for_env(env, settings), tags=tags, environ=environ)
+            tags = MlflowTagSource.for_env(target, settings)
+        return cls(versions=ConfigVersionService.for_env(target, settings), tags=tags, environ=environ)
 
     def load(
         self,

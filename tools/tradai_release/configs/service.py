@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.confighash import canonical_json, config_hash, config_id
@@ -29,6 +30,7 @@ from tradai_release.errors import ConditionFailed, ConfigConflict, ConfigVersion
 from tradai_release.stores import Condition, KeyValueTable, Operation, Put
 
 if TYPE_CHECKING:
+    from tradai_release.environments import Environment
     from tradai_release.settings import Settings
 
 TABLE_NAME = "config_versions"
@@ -77,13 +79,14 @@ class ConfigVersionService:
         self.max_attempts = max_attempts
 
     @classmethod
-    def for_env(cls, env: str, settings: Settings | None = None) -> ConfigVersionService:
+    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> ConfigVersionService:
         """The registry of ``env`` from settings (SQLite + local directory unless configured otherwise)."""
+        from tradai_release.environments import environment
         from tradai_release.settings import Settings
         from tradai_release.stores import open_object_store, open_table
 
         settings = settings or Settings()
-        backends = settings.backends(env)
+        backends = environment(settings, env).backends
         aws = settings.aws()
         table = open_table(
             backends.config_table_uri,
@@ -401,7 +404,7 @@ class StrategyListing:
 
 
 def upload_strategy(
-    settings: Settings, strategy: str, env: str, *, trace_id: str | None = None
+    settings: Settings, strategy: str, env: str | Environment, *, trace_id: str | None = None
 ) -> ConfigVersion:
     """Stage ``strategies/<strategy>/tradai.yaml`` of the working tree as a DRAFT version in ``env``.
 
@@ -412,28 +415,17 @@ def upload_strategy(
     import os
     import uuid
 
-    from tradai_release.errors import ValidationFailed
-    from tradai_release.repo import WorkTree, load_document
-    from tradai_release.strategy import STRATEGIES_DIR, check_tradai, tradai_path
+    from tradai_release.environments import environment
+    from tradai_release.repo import ReleaseTree
+    from tradai_release.strategy import tradai_path
 
-    settings.backends(env)  # an unknown env fails before any file is read
+    target = environment(settings, env)  # an unknown env fails before any file is read
     _check_name(strategy)
-    tree = WorkTree(settings.repo)
-    if not tree.is_dir(f"{STRATEGIES_DIR}/{strategy}"):
-        known = ", ".join(
-            name for name in tree.listdir(STRATEGIES_DIR) if tree.is_dir(f"{STRATEGIES_DIR}/{name}")
-        )
-        raise InputError(
-            f"{STRATEGIES_DIR}/{strategy}", "--strategy", f"no such strategy (known: {known or 'none'})"
-        )
+    document = ReleaseTree.work(settings.repo).tradai(strategy)
     path = tradai_path(strategy)
-    document = load_document(tree, path)
-    problems = check_tradai(strategy, document)
-    if problems:
-        raise ValidationFailed(problems)
     commit = _committed_head(settings.repo, path)
     description = f"uploaded from {path}" + (f" at {commit[:12]}" if commit else " (uncommitted)")
-    service = ConfigVersionService.for_env(env, settings)
+    service = ConfigVersionService.for_env(target, settings)
     return service.create_version(
         strategy_name=strategy,
         config_data=document.data,
@@ -443,26 +435,23 @@ def upload_strategy(
     )
 
 
-def list_strategies(settings: Settings, env: str) -> list[StrategyListing]:
+def list_strategies(settings: Settings, env: str | Environment) -> list[StrategyListing]:
     """Each strategy of the working tree (or only in the registry) with its registry state in ``env``."""
-    from tradai_release.repo import WorkTree, load_document
-    from tradai_release.strategy import STRATEGIES_DIR, check_tradai, tradai_path
+    from tradai_release.environments import environment
+    from tradai_release.repo import ReleaseTree
 
-    settings.backends(env)
-    tree = WorkTree(settings.repo)
-    states = ConfigVersionService.for_env(env, settings).states()
-    names = [name for name in tree.listdir(STRATEGIES_DIR) if tree.is_dir(f"{STRATEGIES_DIR}/{name}")]
+    target = environment(settings, env)
+    tree = ReleaseTree.work(settings.repo)
+    states = ConfigVersionService.for_env(target, settings).states()
+    names = tree.strategy_names()
     listings: list[StrategyListing] = []
     for name in sorted(set(names) | set(states)):
         version = digest = problem = None
         if name in names:
             try:
-                document = load_document(tree, tradai_path(name))
-                problems = check_tradai(name, document)
+                document = tree.tradai(name)
             except InputError as err:
-                problems = [err]
-            if problems:
-                problem = str(problems[0])
+                problem = str(err)
             else:
                 version = str(document.data["strategy"]["version"])
                 digest = config_hash(document.data)
@@ -483,18 +472,16 @@ def list_strategies(settings: Settings, env: str) -> list[StrategyListing]:
     return listings
 
 
-def _committed_head(repo: Any, path: str) -> str | None:
+def _committed_head(repo: Path, path: str) -> str | None:
     """HEAD's commit when ``path`` is tracked and unchanged there, else None (no git, or local edits)."""
-    import subprocess
+    from tradai_release.errors import GitError
+    from tradai_release.gitrepo import GitRepo
 
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-
-    head = git("rev-parse", "--verify", "-q", "HEAD")
-    if head.returncode != 0:
+    try:
+        with GitRepo(repo) as git:
+            head = git.head()
+            if git.changed_paths([path]) or path not in git.tracked_files():
+                return None
+    except GitError:
         return None
-    status = git("status", "--porcelain", "--", path)
-    tracked = git("ls-files", "--error-unmatch", "--", path)
-    if status.returncode != 0 or status.stdout.strip() or tracked.returncode != 0:
-        return None
-    return head.stdout.strip() or None
+    return head

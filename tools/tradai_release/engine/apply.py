@@ -26,11 +26,13 @@ from tradai_release.engine.deployments import (
 )
 from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, acquire
 from tradai_release.engine.plan import Action, Plan, build_plan
-from tradai_release.engine.state import EngineBackends, load_desired, read_applied, read_live
-from tradai_release.errors import ApplyFailed, GitError, HubIntegrityError, StaleCommit, TradaiError
+from tradai_release.engine.state import EngineBackends, load_desired, read_live
+from tradai_release.environments import environment
+from tradai_release.errors import ApplyFailed, HubIntegrityError, StaleCommit, TradaiError
 
 if TYPE_CHECKING:
     from tradai_release.engine.state import AppliedState, DesiredState
+    from tradai_release.environments import Environment
     from tradai_release.settings import Settings
 
 AfterAction = Callable[[int, Action], None]
@@ -38,7 +40,7 @@ AfterAction = Callable[[int, Action], None]
 
 def apply_env(
     settings: Settings,
-    env: str,
+    env: str | Environment,
     *,
     commit: str = "HEAD",
     repo: Path | str | None = None,
@@ -54,10 +56,11 @@ def apply_env(
     writes nothing. ``after_action`` is called after each executed action (tests inject
     crashes with it).
     """
-    settings.backends(env)
+    target = environment(settings, env)
+    env = target.name
     root = Path(repo if repo is not None else settings.repo)
     desired = load_desired(root, env, commit)
-    backends = backends or EngineBackends.from_settings(settings, env)
+    backends = backends or EngineBackends.from_settings(settings, target)
     actor = actor or settings.actor
     trace_id = os.environ.get("TRADAI_TRACE_ID") or uuid.uuid4().hex
 
@@ -142,19 +145,13 @@ def check_descends(repo_root: Path, env: str, commit: str, applied: AppliedState
     """Refuse ``commit`` unless it is the last applied commit or a descendant of it."""
     if applied is None or applied.commit == commit:
         return
-    from git import Repo
-    from git.exc import GitCommandError
+    from tradai_release.gitrepo import GitRepo
 
-    with Repo(repo_root) as git_repo:
-        try:
-            git_repo.commit(applied.commit)
-        except (ValueError, GitCommandError):
+    with GitRepo(repo_root) as git:
+        if not git.has_commit(applied.commit):
             detail = "cannot be checked: this clone lacks (fetch full history) the last applied commit"
-            raise StaleCommit(env, commit, applied.commit, detail) from None
-        try:
-            descends = git_repo.is_ancestor(applied.commit, commit)  # type: ignore[arg-type]
-        except GitCommandError as err:
-            raise GitError(commit, str(err).splitlines()[0]) from None
+            raise StaleCommit(env, commit, applied.commit, detail)
+        descends = git.is_ancestor(applied.commit, commit)
     if not descends:
         raise StaleCommit(env, commit, applied.commit)
 
@@ -245,12 +242,6 @@ class _Executor:
             mirror_stages=self.plan.target.mirror_stages and self.stages_supported,
         )
         self.backends.releases.put(target.to_item(self.plan.env))
-
-
-def applied_state(settings: Settings, env: str) -> AppliedState | None:
-    """What the last successful apply of ``env`` recorded (commit, deployment, live values)."""
-    settings.backends(env)
-    return read_applied(EngineBackends.from_settings(settings, env).releases, env)
 
 
 def _notify(settings: Settings, event: str, summary: str, details: Mapping[str, Any]) -> None:

@@ -1,5 +1,5 @@
-"""Live validation (``invoke validate`` without ``--offline``): the §4 rules that need the backends, plus
-the §5 comparator gate for prod production pins that move forward.
+"""Live validation (``invoke validate`` without ``--offline``): the manifest rules that need the backends,
+plus the comparator gate for production pins that move forward in the gated (last) environment.
 
 Reads are batched like plan's: per environment one registry ``versions()`` call, and per
 distinct hub tag one manifest read, one head per blob and one read per strategy's
@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING
 from tradai_release.errors import HubError, InputError, TradaiError
 
 if TYPE_CHECKING:
+    from tradai_release.diff import Changes
     from tradai_release.hub.hub import ModelHub, TagManifest
     from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.registry.comparator import ModelComparator
     from tradai_release.repo import ReleaseRepo
     from tradai_release.settings import Settings
-    from tradai_release.validate import Changes
 
 REGISTRATION_TAGS: tuple[str, ...] = ("strategy_name", "feature_count", "trace_id", "git_commit")
-"""Version tags the registrar writes on every version (§5); ``r2_tag`` only when it pushed to the hub."""
-GATED_ENVIRONMENTS: tuple[str, ...] = ("prod",)
+"""Version tags the registrar writes on every version; ``r2_tag`` only when it pushed to the hub."""
 
 
 def validate_live(settings: Settings, release_repo: ReleaseRepo, changed: Changes | None) -> list[InputError]:
@@ -114,7 +113,8 @@ def check_registry(
     manifests: Sequence[ReleaseManifest],
     comparator: ModelComparator,
 ) -> list[InputError]:
-    """Pinned versions exist, are READY, carry the registration tags; prod's forward moves pass the gate."""
+    """Pinned versions exist, are READY, carry the registration tags; in the gated environment (the
+    last of the policy's promotion order) a production pin moving forward passes the gate."""
     names = sorted({pin.model.name for m in manifests for pin in m.strategies.values()})
     history = registry.versions(names) if names else {}
     problems: list[InputError] = []
@@ -138,7 +138,7 @@ def check_registry(
                     )
                     continue
                 problems += _version_problems(manifest, field, info, release_repo, strategy)
-            if manifest.environment in GATED_ENVIRONMENTS and pin.model.production in listed:
+            if release_repo.policy.gated(manifest.environment) and pin.model.production in listed:
                 problem = gate_problem(manifest, strategy, listed, comparator)
                 if problem is not None:
                     problems.append(problem)
@@ -182,26 +182,22 @@ def gate_problem(
     listed: Mapping[int, ModelVersionInfo],
     comparator: ModelComparator,
 ) -> InputError | None:
-    """The §5 gate: a production pin moving forward past the live champion needs the comparator's
+    """The gate on a production pin: moving forward past the live champion needs the comparator's
     approval or a recorded override; returning to a former Production version needs neither."""
-    from tradai_release.registry.comparator import PROMOTE
-    from tradai_release.registry.lifecycle import production_alias, was_production
+    from tradai_release.gate import champion, production_move
 
     pin = manifest.strategies[strategy].model
-    alias = production_alias(manifest.profile)
-    champion = next((info for info in listed.values() if alias in info.aliases), None)
-    challenger = listed[pin.production]
-    if champion is None or pin.production <= champion.version or was_production(challenger):
+    live = champion(manifest.profile, listed)
+    if live is None or pin.override is not None:
+        return None  # never applied: nothing live to judge against yet
+    verdict = production_move(manifest.profile, pin.name, listed, pin.production,
+                              comparator)
+    if verdict is None or verdict.approved:
         return None
-    if pin.override is not None:
-        return None
-    comparison = comparator.compare(dict(challenger.metrics), dict(champion.metrics))
-    if comparison.decision == PROMOTE:
-        return None
-    why = "; ".join(comparison.reasons) or "not approved"
+    why = "; ".join(verdict.reasons) or "not approved"
     return InputError(
         manifest.path,
         f"strategies.{strategy}.model.production",
-        f"v{champion.version} -> v{pin.production}: comparator says {comparison.decision} ({why}); "
+        f"v{live.version} -> v{pin.production}: comparator says {verdict.decision} ({why}); "
         "record model.override with approved_by and reason to release it anyway",
     )

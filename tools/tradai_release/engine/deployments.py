@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tradai_release.engine.state import EngineBackends, release_key
 
 if TYPE_CHECKING:
+    from tradai_release.environments import Environment
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
 
@@ -159,7 +160,7 @@ def deployments_in(table: KeyValueTable, env: str) -> list[Deployment]:
     return [Deployment.from_item(item) for item in items]
 
 
-def list_deployments(settings: Settings, env: str) -> list[Deployment]:
+def list_deployments(settings: Settings, env: str | Environment) -> list[Deployment]:
     """Every recorded deployment of ``env`` from settings' release-state table, newest first."""
-    settings.backends(env)
-    return deployments_in(EngineBackends.from_settings(settings, env).releases, env)
+    backends = EngineBackends.from_settings(settings, env)
+    return deployments_in(backends.releases, backends.env)

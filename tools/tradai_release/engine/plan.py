@@ -28,6 +28,7 @@ from tradai_release.registry.lifecycle import (
 
 if TYPE_CHECKING:
     from tradai_release.engine.state import AppliedState, DesiredState, EngineBackends, LiveState
+    from tradai_release.environments import Environment
     from tradai_release.registry.adapter import ModelVersionInfo
     from tradai_release.registry.comparator import Comparison
     from tradai_release.settings import Settings
@@ -166,7 +167,7 @@ def _now() -> datetime:
 
 def plan_env(
     settings: Settings,
-    env: str,
+    env: str | Environment,
     *,
     commit: str = "HEAD",
     repo: Path | str | None = None,
@@ -174,10 +175,11 @@ def plan_env(
 ) -> Plan:
     """The plan that makes ``env`` match ``commit`` of the repository (default ``settings.repo``)."""
     from tradai_release.engine.state import EngineBackends, load_desired, read_live
+    from tradai_release.environments import environment
 
-    settings.backends(env)  # an unknown env is one clear line before anything is read
-    desired = load_desired(repo if repo is not None else settings.repo, env, commit)
-    backends = backends or EngineBackends.from_settings(settings, env)
+    target = environment(settings, env)  # an unknown env is one clear line before anything is read
+    desired = load_desired(repo if repo is not None else settings.repo, target.name, commit)
+    backends = backends or EngineBackends.from_settings(settings, target)
     return build_plan(desired, read_live(backends, desired))
 
 
@@ -484,7 +486,12 @@ def _model_changes(
     history: Mapping[str, Sequence[ModelVersionInfo]],
     applied: AppliedState | None,
 ) -> list[ModelChange]:
-    """Pins that move because git changed (a drift repair restores what was applied: no comparison)."""
+    """Pins that move because git changed (a drift repair restores what was applied: no comparison).
+
+    The champion is the gate's: the version live for the profile; a staging (dry-run) challenger is
+    judged against the profile's production pin.
+    """
+    from tradai_release.gate import by_version, champion, compare
     from tradai_release.registry.comparator import ModelComparator
 
     comparator = ModelComparator()
@@ -495,24 +502,24 @@ def _model_changes(
         if applied is not None and applied.aliases.get(change.name, {}).get(change.alias) == change.version:
             continue
         profile = _alias_profile(change.alias)
-        champion_version = change.previous
-        if change.alias.endswith("-staging"):  # a dry-run challenger is judged against the profile's pin
-            champion_version = lifecycle.aliases.get(change.name, {}).get(f"p{profile}")
-        challenger = _find(history, change.name, change.version)
-        champion = _find(history, change.name, champion_version) if champion_version is not None else None
-        challenger_metrics = dict(challenger.metrics) if challenger is not None else {}
-        champion_metrics = dict(champion.metrics) if champion is not None else None
+        versions = by_version(history.get(change.name, ()))
+        if change.alias.endswith("-staging"):
+            pinned = lifecycle.aliases.get(change.name, {}).get(f"p{profile}")
+            current = versions.get(pinned) if pinned is not None else None
+        else:
+            current = champion(profile, versions)
+        challenger = versions.get(change.version)
         changes.append(
             ModelChange(
                 profile=profile,
                 model=change.name,
                 alias=change.alias,
-                champion=champion_version,
+                champion=current.version if current is not None else None,
                 challenger=change.version,
-                champion_metrics=champion_metrics or {},
-                challenger_metrics=challenger_metrics,
+                champion_metrics=dict(current.metrics) if current is not None else {},
+                challenger_metrics=dict(challenger.metrics) if challenger is not None else {},
                 rollback=challenger is not None and was_production(challenger),
-                comparison=comparator.compare(challenger_metrics, champion_metrics),
+                comparison=compare(challenger, current, comparator),
             )
         )
     return changes

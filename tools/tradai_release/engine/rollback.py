@@ -1,4 +1,4 @@
-"""``rollback``: restore a profile's (or one strategy's) pins from an earlier commit or deployment (§7).
+"""``rollback``: restore a profile's (or one strategy's) pins from an earlier commit or deployment.
 
 The rollback is a new commit; applying it re-pins the old versions. Config pins stay at the
 current tradai.yaml: a strategy's config is shared by every environment, so it rolls back by
@@ -7,20 +7,21 @@ reverting the commit that changed it, not per environment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.engine.gitops import PinChange, head_commit, resolve_commit, write_edits
 from tradai_release.errors import InputError
-from tradai_release.manifest import PROFILES, ReleaseManifest, manifest_path
-from tradai_release.manifest_edit import ManifestEditor, check_edited
+from tradai_release.manifest import ReleaseManifest, StrategyPin, manifest_path
+from tradai_release.pins import PinChange, PinEdit, TagChoice, choose_tag
 
 if TYPE_CHECKING:
     from tradai_release.engine.deployments import Deployment
     from tradai_release.engine.plan import Plan
-    from tradai_release.manifest import ModelPin
+    from tradai_release.environments import Environment
+    from tradai_release.hub import ModelHub
+    from tradai_release.repo import ReleaseTree
     from tradai_release.settings import Settings
 
 SUCCEEDED = "succeeded"
@@ -61,41 +62,6 @@ class Rollback:
         }
 
 
-def _stamp(deployment: Deployment) -> str:
-    return (deployment.deployment_id or "").split("-", 1)[0]
-
-
-def newest_first(deployments: Sequence[Deployment], root: Path | str) -> list[Deployment]:
-    """``deployments`` (newest first by id) with ties inside one second put in commit order.
-
-    Deployment ids carry the time to the second; two applies in the same second are ordered by
-    their commits instead: a later apply's commit descends from the earlier one's (the stale
-    guard), so it has more ancestors.
-    """
-    from tradai_release.engine.gitops import git
-    from tradai_release.errors import GitError
-
-    def depth(commit: str) -> int:
-        try:
-            return int(git(root, "rev-list", "--count", commit).strip())
-        except GitError:
-            return -1
-
-    ordered: list[Deployment] = []
-    items = list(deployments)
-    start = 0
-    while start < len(items):
-        end = start + 1
-        while end < len(items) and _stamp(items[end]) == _stamp(items[start]):
-            end += 1
-        group = items[start:end]
-        if len({d.commit for d in group}) > 1:
-            group.sort(key=lambda d: depth(d.commit), reverse=True)
-        ordered.extend(group)
-        start = end
-    return ordered
-
-
 def previous_deployment(deployments: Sequence[Deployment], env: str) -> Deployment:
     """The newest successful deployment of a commit other than the live one (list is newest first)."""
     succeeded = [d for d in deployments if d.outcome == SUCCEEDED]
@@ -118,97 +84,29 @@ def find_deployment(deployments: Sequence[Deployment], env: str, deployment_id: 
     raise InputError("rollback", "--deployment", f"no deployment {deployment_id} in {env} (newest: {known})")
 
 
-def _manifest_at(tree: Any, path: str) -> ReleaseManifest | None:
-    from tradai_release.manifest import check_manifest, parse_manifest_name
-    from tradai_release.repo import load_document
+def _source(
+    settings: Settings, env: Environment, root: Path, to: str | None, deployment: str | None,
+    deployments: Sequence[Deployment] | None,
+) -> tuple[str, str, str | None]:
+    """(ref as shown, commit, deployment id) of what to restore: ``to``, a deployment, or the previous one."""
+    from tradai_release.gitrepo import GitRepo
 
-    if not tree.exists(path):
-        return None
-    document = load_document(tree, path)
-    problems = check_manifest(Path(path).parent.name, parse_manifest_name(Path(path).name) or 0, document)
-    if problems:
-        raise problems[0]
-    return ReleaseManifest.from_dict(document.data, path=path)
+    if to:
+        with GitRepo(root) as git:
+            return to, git.resolve(to), None
+    if deployments is None:
+        from tradai_release.engine.deployments import list_deployments
 
-
-def _restore_model(editor: ManifestEditor, path: str, strategy: str, now: ModelPin, then: ModelPin,
-                   changes: list[PinChange]) -> None:
-    field = f"strategies.{strategy}.model"
-    if now.production != then.production:
-        editor.set_production(strategy, then.production)
-        changes.append(PinChange(path, f"{field}.production", now.production, then.production))
-    if now.staging != then.staging:
-        editor.set_staging(strategy, then.staging)
-        changes.append(PinChange(path, f"{field}.staging", now.staging, then.staging))
-    if now.keep_production != then.keep_production:
-        editor.set_keep_production(strategy, list(then.keep_production))
-        changes.append(PinChange(path, f"{field}.keep_production", list(now.keep_production) or None,
-                                 list(then.keep_production) or None))
-    if now.override != then.override:
-        editor.set_override(strategy, then.override.approved_by if then.override else None,
-                            then.override.reason if then.override else None)
-        changes.append(PinChange(path, f"{field}.override",
-                                 now.override.approved_by if now.override else None,
-                                 then.override.approved_by if then.override else None))
-
-
-@dataclass(frozen=True)
-class TagRestore:
-    """The hub tag a profile pins after one strategy rolls back: the source's tag (``sha256`` known),
-    or ``tag`` spliced from the current tag with the strategy's files of the source tag."""
-
-    now: ReleaseManifest
-    then: ReleaseManifest
-    tag: str
-    sha256: str | None
-
-
-def _strategy_tags(
-    settings: Settings, moves: Sequence[tuple[str, ReleaseManifest, ReleaseManifest]], strategy: str
-) -> dict[str, TagRestore]:
-    """For each profile whose hub tag differs from the source's, the tag that runs ``strategy``'s source
-    binaries beside the profile's other strategies' current ones; profiles where the strategy's files
-    are the same in both tags are left out. Reads only."""
-    from tradai_release.hub import ModelHub
-
-    hub = ModelHub.from_settings(settings)
-    found: dict[str, TagRestore] = {}
-
-    def split(files: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        mine = {rel: e for rel, e in files.items() if rel.split("/", 1)[0] == strategy}
-        return mine, {rel: e for rel, e in files.items() if rel not in mine}
-
-    for path, now, then in moves:
-        current = split(hub.read_tag(now.artifacts.tag, expected_sha256=now.artifacts.sha256).files)
-        source = split(hub.read_tag(then.artifacts.tag, expected_sha256=then.artifacts.sha256).files)
-        if current[0] == source[0]:
-            continue
-        if current[1] == source[1]:
-            found[path] = TagRestore(now, then, then.artifacts.tag, then.artifacts.sha256)
-        else:
-            name = f"{now.artifacts.tag}_{strategy}-from-{then.artifacts.tag}"[:128]
-            found[path] = TagRestore(now, then, name, None)
-    return found
-
-
-def _make_tag(settings: Settings, restore: TagRestore, strategy: str) -> tuple[str, str]:
-    """``restore``'s tag and sha256, splicing it in the hub (no upload; re-runs reuse it) when needed."""
-    if restore.sha256 is not None:
-        return restore.tag, restore.sha256
-    from tradai_release.hub import ModelHub
-
-    now, then = restore.now, restore.then
-    sha = ModelHub.from_settings(settings).splice(
-        now.artifacts.tag, then.artifacts.tag, [strategy], tag=restore.tag,
-        source_sha256=now.artifacts.sha256,
-        message=f"{now.environment} profile {now.profile}: {strategy} rolled back to {then.artifacts.tag}",
-    )
-    return restore.tag, sha
+        deployments = list_deployments(settings, env)
+    chosen = (find_deployment(deployments, env.name, deployment) if deployment
+              else previous_deployment(deployments, env.name))
+    with GitRepo(root) as git:
+        return f"deployment {chosen.deployment_id}", git.resolve(chosen.commit), chosen.deployment_id
 
 
 def rollback(
     settings: Settings,
-    env: str,
+    env: str | Environment,
     *,
     profile: str | int | None = None,
     strategy: str | None = None,
@@ -224,136 +122,144 @@ def rollback(
     Default source: the commit of the previous successful deployment of ``env``. Restores each
     strategy's model pins (production, staging, keep_production, override) and, for whole
     profiles, the hub tag and the set of pinned strategies; config pins follow the current
-    tradai.yaml. ``commit`` commits on a new branch ``rollback/<env>...-to-<short>``.
+    tradai.yaml. ``commit`` commits on a new branch ``rollback/<env>...-to-<short>`` and checks it out.
     """
-    from tradai_release.engine.promote import choose_profiles, read_manifest, strategy_hash
-    from tradai_release.repo import GitTree
-    from tradai_release.strategy import tradai_path
+    from tradai_release.engine.gitops import make_tag, write_edits
+    from tradai_release.environments import environment
+    from tradai_release.gitrepo import GitRepo
+    from tradai_release.repo import ReleaseTree
 
     root = Path(repo if repo is not None else settings.repo)
-    settings.backends(env)
+    target = environment(settings, env)
+    tree = ReleaseTree.work(root)
     if to and deployment:
         raise InputError("rollback", "--to", "give --to REF or --deployment ID, not both")
     if strategy:
-        strategy_hash(root, strategy)  # an unknown strategy is one line before git or backends are read
+        tree.require_strategy(strategy)  # one line before git or backends are read
     if str(profile or "").lower() == "all":
         profile = None
     explicit = profile not in (None, "")
-    if explicit:
-        paths = choose_profiles(root, env, str(profile), strategy or "", "rollback")
-    else:
-        paths = [manifest_path(env, p) for p in PROFILES]
-    deployment_id: str | None = None
-    if to:
-        ref = to
-        source = resolve_commit(root, to)
-    else:
-        if deployments is None:
-            from tradai_release.engine.deployments import list_deployments
+    profiles = [tree.profile(target.name, str(profile))] if explicit else tree.profiles(target.name)
+    ref, source, deployment_id = _source(settings, target, root, to, deployment, deployments)
+    with GitRepo(root) as git:
+        head = git.head()
 
-            deployments = list_deployments(settings, env)
-        chosen = (find_deployment(deployments, env, deployment) if deployment
-                  else previous_deployment(newest_first(deployments, root), env))
-        deployment_id = chosen.deployment_id
-        ref = f"deployment {deployment_id}"
-        source = resolve_commit(root, chosen.commit)
-    head = head_commit(root)
-
-    changes: list[PinChange] = []
-    editors: dict[str, ManifestEditor] = {}
-    profiles: list[int] = []
-    moves: list[tuple[str, ReleaseManifest, ReleaseManifest]] = []  # --strategy: the hub tag may differ
-    hashes: dict[str, str | None] = {}
-
-    def current_hash(name: str) -> str | None:
-        if name not in hashes:
-            try:
-                hashes[name] = strategy_hash(root, name)
-            except InputError:
-                hashes[name] = None  # a removed or broken strategy: its pin stays as it was
-        return hashes[name]
-
-    with GitTree(root, source) as tree:
-        for path in paths:
-            then = _manifest_at(tree, path)
-            exists = (root / path).is_file()
-            if not explicit and strategy and (
-                then is None or not exists or strategy not in then.strategies
-                or strategy not in read_manifest(root, path).strategies
-            ):
+    edit = PinEdit.of(tree, [m for p in profiles if (m := tree.manifest_or_none(target.name, p)) is not None])
+    touched: list[int] = []
+    moves: list[tuple[ReleaseManifest, ReleaseManifest]] = []  # --strategy: the hub tag may differ
+    with ReleaseTree.at(root, source) as then_tree:
+        for number in profiles:
+            then = then_tree.manifest_or_none(target.name, number)
+            now = edit.manifests.get(manifest_path(target.name, number))
+            pinned_both = (then is not None and now is not None and strategy in then.strategies
+                           and strategy in now.strategies)
+            if strategy and not explicit and not pinned_both:
                 continue  # this profile does not pin the strategy on both sides: nothing of it to restore
-            if then is None or not exists:
+            if then is None or now is None:
                 if explicit:
-                    missing = "the current tree" if not exists else f"{ref} ({source[:12]})"
-                    raise InputError(path, "(file)", f"not in {missing}; nothing to restore")
+                    missing = "the current tree" if now is None else f"{ref} ({source[:12]})"
+                    raise InputError(manifest_path(target.name, number), "(file)",
+                                     f"not in {missing}; nothing to restore")
                 continue
-            now = read_manifest(root, path)
-            editor = ManifestEditor((root / path).read_text(encoding="utf-8"), path)
-            before = len(changes)
-            names = [strategy] if strategy else list(then.strategies)
-            for name in names:
-                if name not in then.strategies:
-                    raise InputError(path, f"strategies.{name}", f"not pinned at {ref} ({source[:12]})")
-                if name not in now.strategies:
-                    if strategy:
-                        raise InputError(path, f"strategies.{name}", "not pinned in the current manifest")
-                    pin = then.strategies[name]
-                    editor.add_strategy(name, current_hash(name) or pin.config, pin.model.production,
-                                        model_name=pin.model.name, staging=pin.model.staging)
-                    changes.append(PinChange(path, f"strategies.{name}", None, f"v{pin.model.production}"))
-                    continue
-                _restore_model(editor, path, name, now.strategies[name].model, then.strategies[name].model,
-                               changes)
-            if not strategy:
-                for name in now.strategies:
-                    if name not in then.strategies:
-                        editor.remove_strategy(name)
-                        changes.append(PinChange(path, f"strategies.{name}",
-                                                 f"v{now.strategies[name].model.production}", None))
-                if (now.artifacts.tag, now.artifacts.sha256) != (then.artifacts.tag, then.artifacts.sha256):
-                    editor.set_artifacts(then.artifacts.tag, then.artifacts.sha256)
-                    changes.append(PinChange(path, "artifacts.tag", now.artifacts.tag, then.artifacts.tag))
-            elif now.artifacts != then.artifacts:
-                moves.append((path, now, then))
-            if len(changes) > before:
-                profiles.append(now.profile)
-            editors[path] = editor
+            if _restore(edit, tree, now, then, strategy, f"{ref} ({source[:12]})"):
+                touched.append(number)
+            if strategy and now.artifacts != then.artifacts:
+                moves.append((now, then))
 
-    tags = _strategy_tags(settings, moves, str(strategy)) if moves else {}
-    if not changes and not tags:
+    hub = _hub(settings) if strategy and moves else None
+    choices = _strategy_tags(hub, moves, strategy) if hub is not None and strategy else []
+    if not edit.changes and not choices:
         what = f"{strategy} in " if strategy else ""
         where = f"profile {profile}" if explicit else "every profile"
         raise InputError("rollback", "--to" if to else "--deployment",
-                         f"nothing to roll back: {what}{env} {where} already pins what {ref} "
+                         f"nothing to roll back: {what}{target.name} {where} already pins what {ref} "
                          f"({source[:12]}) pinned")
     # Only now, when the edit will be written: restoring one strategy's binaries may splice a hub tag.
-    for path, restore in tags.items():
-        tag, sha = _make_tag(settings, restore, str(strategy))
-        editors[path].set_artifacts(tag, sha)
-        changes.append(PinChange(path, "artifacts.tag", restore.now.artifacts.tag, tag))
-        if restore.now.profile not in profiles:
-            profiles.append(restore.now.profile)
-    profiles.sort()
-    texts = {path: editor.text() for path, editor in editors.items() if editor.changed}
-    for path, text in texts.items():
-        check_edited((root / path).read_text(encoding="utf-8"), text, root / path, path)
+    for choice in choices:
+        assert hub is not None
+        edit.set_artifacts(choice.path, *make_tag(hub, choice))
+        number = edit.manifests[choice.path].profile
+        if number not in touched:
+            touched.append(number)
+    touched.sort()
+    texts = edit.texts()
 
     scope = f" profile {profile}" if explicit else ""
     scope += f" {strategy}" if strategy else ""
     message = "\n".join([
-        f"Roll back {env}{scope} to {source[:12]} ({ref})",
+        f"Roll back {target.name}{scope} to {source[:12]} ({ref})",
         "",
         f"from {head[:12]} to {source[:12]}",
-        *(change.describe() for change in changes),
+        *(change.describe() for change in edit.changes),
     ]) + "\n"
-    result = Rollback(env=env, ref=ref, source=source, deployment_id=deployment_id, head=head,
-                      profiles=tuple(profiles), strategy=strategy or None, changes=tuple(changes),
+    result = Rollback(env=target.name, ref=ref, source=source, deployment_id=deployment_id, head=head,
+                      profiles=tuple(touched), strategy=strategy or None, changes=tuple(edit.changes),
                       message=message)
-    branch = f"rollback/{env}" + (f"-p{profile}" if explicit else "")
+    branch = f"rollback/{target.name}" + (f"-p{profile}" if explicit else "")
     branch += f"-{strategy}" if strategy else ""
-    clean = [tradai_path(strategy)] if strategy else []
-    written = write_edits(settings, root, env, texts, message, commit=commit, plan=plan,
+    clean = [f"strategies/{strategy}/tradai.yaml"] if strategy else []
+    written = write_edits(settings, root, target, texts, message, commit=commit, plan=plan,
                           branch=f"{branch}-to-{source[:7]}", clean=clean)
     return replace(result, branch=written.branch, commit=written.commit, plan=written.plan,
                    plan_error=written.plan_error)
 
+
+def _restore(
+    edit: PinEdit, tree: ReleaseTree, now: ReleaseManifest, then: ReleaseManifest, strategy: str | None,
+    source: str,
+) -> bool:
+    """Restore one profile: ``strategy``'s model pins, or (whole profile) every pin, the set of pinned
+    strategies and the hub tag. True when the manifest changes."""
+    before = len(edit.changes)
+    for name in [strategy] if strategy else list(then.strategies):
+        if name not in then.strategies:
+            raise InputError(now.path, f"strategies.{name}", f"not pinned at {source}")
+        if name in now.strategies:
+            edit.restore(now.path, name, then.strategies[name].model)
+            continue
+        if strategy:
+            raise InputError(now.path, f"strategies.{name}", "not pinned in the current manifest")
+        pin = then.strategies[name]
+        edit.add_strategy(now.path, name, StrategyPin(_current_hash(tree, name) or pin.config, pin.model))
+    if not strategy:
+        for name in now.strategies:
+            if name not in then.strategies:
+                edit.remove_strategy(now.path, name)
+        edit.set_artifacts(now.path, then.artifacts.tag, then.artifacts.sha256)
+    return len(edit.changes) > before
+
+
+def _current_hash(tree: ReleaseTree, name: str) -> str | None:
+    """The current config hash of a strategy, None when it was removed or is broken (its pin stays)."""
+    try:
+        return tree.config_hash(name)
+    except InputError:
+        return None
+
+
+def _hub(settings: Settings) -> ModelHub:
+    from tradai_release.hub import ModelHub
+
+    return ModelHub.from_settings(settings)
+
+
+def _strategy_tags(
+    hub: ModelHub, moves: Sequence[tuple[ReleaseManifest, ReleaseManifest]], strategy: str
+) -> list[TagChoice]:
+    """For each profile whose hub tag differs from the source's, the tag that runs ``strategy``'s source
+    binaries beside the profile's other strategies' current ones (see :func:`choose_tag`); profiles
+    where the strategy's files are the same in both tags are left out. Reads only."""
+    choices = []
+    for now, then in moves:
+        current = hub.read_tag(now.artifacts.tag, expected_sha256=now.artifacts.sha256)
+        source = hub.read_tag(then.artifacts.tag, expected_sha256=then.artifacts.sha256)
+        choice = choose_tag(
+            now, current.files, then.artifacts.tag, source.files, strategy,
+            donor_sha256=then.artifacts.sha256,
+            splice_name=f"{now.artifacts.tag}_{strategy}-from-{then.artifacts.tag}",
+            message=f"{now.environment} profile {now.profile}: {strategy} rolled back to "
+            f"{then.artifacts.tag}",
+        )
+        if choice is not None:
+            choices.append(choice)
+    return choices

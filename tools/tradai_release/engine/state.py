@@ -12,6 +12,7 @@ from tradai_release.errors import ValidationFailed
 if TYPE_CHECKING:
     from tradai_release.configs.entities import ConfigVersion
     from tradai_release.configs.service import ConfigVersionService
+    from tradai_release.environments import Environment
     from tradai_release.hub.hub import ModelHub, ProfilePointer
     from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
@@ -42,15 +43,17 @@ class EngineBackends:
     releases: KeyValueTable
 
     @classmethod
-    def from_settings(cls, settings: Settings, env: str) -> EngineBackends:
+    def from_settings(cls, settings: Settings, env: str | Environment) -> EngineBackends:
         """Every backend of ``env`` (clients are created lazily by each adapter)."""
         from tradai_release.configs.service import ConfigVersionService
+        from tradai_release.environments import environment
         from tradai_release.hub.hub import ModelHub
         from tradai_release.registry.adapter import MlflowRegistry
         from tradai_release.stores import open_table
         from tradai_release.stores.provision import RELEASE_PARTITION_KEY, RELEASE_SORT_KEY
 
-        backends = settings.backends(env)
+        target = environment(settings, env)
+        backends = target.backends
         releases = open_table(
             backends.release_table_uri,
             table=RELEASE_TABLE,
@@ -59,9 +62,9 @@ class EngineBackends:
             aws=settings.aws(),
         )
         return cls(
-            env=env,
-            configs=ConfigVersionService.for_env(env, settings),
-            registry=MlflowRegistry.for_env(env, settings),
+            env=target.name,
+            configs=ConfigVersionService.for_env(target, settings),
+            registry=MlflowRegistry.for_env(target, settings),
             hub=ModelHub.from_settings(settings),
             releases=releases,
         )
@@ -112,13 +115,13 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
 
     The commit must pass offline validation: a plan is never made from a broken repository.
     """
-    from tradai_release.repo import GitTree, load_release_repo
-    from tradai_release.validate import validate_offline
+    from tradai_release.repo import ReleaseTree
+    from tradai_release.rules import validate_offline
 
-    with GitTree(repo_root, commit) as tree:
-        repo = load_release_repo(tree)
-        problems = validate_offline(tree, repo)
-        resolved = tree.commit
+    with ReleaseTree.at(repo_root, commit) as tree:
+        repo = tree.load()
+        problems = validate_offline(tree.tree, repo)
+        resolved = str(tree.commit)
     if problems:
         raise ValidationFailed(problems)
     manifests = tuple(repo.manifests_of(env))

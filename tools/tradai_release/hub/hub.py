@@ -219,14 +219,12 @@ def tag_key(tag: str) -> str:
 
 
 def profile_pointer_key(env: str, profile: int) -> str:
-    from tradai_release.settings import ENVIRONMENTS, PROFILES
+    from tradai_release.settings import ENVIRONMENT_NAME
 
-    if env not in ENVIRONMENTS:
-        raise InputError(
-            "--env", "env", f"unknown environment {env!r} (expected one of {', '.join(ENVIRONMENTS)})"
-        )
-    if profile not in PROFILES:
-        raise InputError("--profile", "profile", f"unknown profile {profile!r} (expected 1..{max(PROFILES)})")
+    if not ENVIRONMENT_NAME.match(env):
+        raise InputError("--env", "env", f"unknown environment {env!r} (not an environment name)")
+    if isinstance(profile, bool) or not isinstance(profile, int) or profile < 1:
+        raise InputError("--profile", "profile", f"unknown profile {profile!r} (a profile is a number >= 1)")
     return f"pointers/{env}/profile-{profile}.json"
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
     from mlflow.tracking import MlflowClient
 
+    from tradai_release.environments import Environment
     from tradai_release.settings import Settings
 
 T = TypeVar("T")
@@ -120,11 +121,12 @@ class MlflowRegistry:
         self._stages_supported = True
 
     @classmethod
-    def for_env(cls, env: str, settings: Settings | None = None) -> MlflowRegistry:
+    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> MlflowRegistry:
         """The registry of ``env`` (each environment has its own tracking URI)."""
+        from tradai_release.environments import environment
         from tradai_release.settings import Settings
 
-        backends = (settings or Settings()).backends(env)
+        backends = environment(settings or Settings(), env).backends
         return cls(backends.mlflow_tracking_uri, backends.mlflow_artifact_root)
 
     def __repr__(self) -> str:
@@ -358,7 +360,7 @@ class MlflowTagSource:
         self.registry = registry
 
     @classmethod
-    def for_env(cls, env: str, settings: Settings | None = None) -> MlflowTagSource:
+    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> MlflowTagSource:
         return cls(MlflowRegistry.for_env(env, settings))
 
     def model_version_tags(self, model_name: str, version: int) -> dict[str, str]:

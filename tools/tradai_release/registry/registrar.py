@@ -18,6 +18,7 @@ from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import LIFECYCLE_TAG, NONE
 
 if TYPE_CHECKING:
+    from tradai_release.environments import Environment
     from tradai_release.settings import Settings
     from tradai_release.training.result import TrainingResult
 
@@ -55,7 +56,7 @@ class ModelRegistrar:
         self.registry = registry
 
     @classmethod
-    def for_env(cls, env: str, settings: Settings | None = None) -> ModelRegistrar:
+    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> ModelRegistrar:
         return cls(MlflowRegistry.for_env(env, settings))
 
     def register(self, result: TrainingResult, *, r2_tag: str | None = None,
@@ -147,15 +148,15 @@ class ModelRegistrar:
 
 
 def register_training(settings: Settings, result: TrainingResult, r2_tag: str | None = None,
-                      envs: Iterable[str] | None = None,
+                      envs: Iterable[str | Environment] | None = None,
                       config: Mapping[str, Any] | None = None) -> dict[str, RegisteredVersion]:
-    """Register ``result`` in each of ``envs`` (default: every environment); returns env -> version.
+    """Register ``result`` in each of ``envs`` (default: every declared environment); env name -> version.
 
     Each environment has its own registry, so a version pinned in an env must be registered there.
     """
-    from tradai_release.settings import ENVIRONMENTS
+    from tradai_release.environments import environments
 
     return {
-        env: ModelRegistrar.for_env(env, settings).register(result, r2_tag=r2_tag, config=config)
-        for env in (tuple(envs) if envs is not None else ENVIRONMENTS)
+        env.name: ModelRegistrar.for_env(env, settings).register(result, r2_tag=r2_tag, config=config)
+        for env in environments(settings, envs)
     }

@@ -96,10 +96,25 @@ def rollback_candidates(registry: ModelRegistry, strategy: str, env: str) -> tup
     return tuple(sorted(candidates, key=lambda c: (c.left_at or "", c.version), reverse=True))
 
 
-def models_in_envs(settings: Settings, strategy: str, envs: Iterable[str]) -> tuple[ModelVersionView, ...]:
-    """``model_versions`` of each environment's own registry, in the order of ``envs``."""
+def models_in_envs(
+    settings: Settings, strategy: str, envs: Iterable[str] | None = None
+) -> tuple[ModelVersionView, ...]:
+    """``model_versions`` of each environment's own registry, in the order of ``envs`` (default: every
+    declared environment); every name is checked before any registry is opened."""
+    from tradai_release.environments import environments
     from tradai_release.registry.adapter import MlflowRegistry
 
     return tuple(
-        view for env in envs for view in model_versions(MlflowRegistry.for_env(env, settings), strategy, env)
+        view
+        for env in environments(settings, envs)
+        for view in model_versions(MlflowRegistry.for_env(env, settings), strategy, env.name)
     )
+
+
+def rollback_candidates_in(settings: Settings, strategy: str, env: str) -> tuple[RollbackCandidate, ...]:
+    """``rollback_candidates`` of ``env``'s registry (the name is checked before the registry is opened)."""
+    from tradai_release.environments import environment
+    from tradai_release.registry.adapter import MlflowRegistry
+
+    target = environment(settings, env)
+    return rollback_candidates(MlflowRegistry.for_env(target, settings), strategy, target.name)

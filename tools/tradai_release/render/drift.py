@@ -11,7 +11,6 @@ if TYPE_CHECKING:
     from tradai_release.retrain import RetrainingCheck, RetrainResult
 
 _STYLE = {"stable": "green", "moderate": "yellow", "significant": "bold red"}
-_PERCENT = ("total_profit", "max_drawdown", "win_rate")
 
 
 def render_drift(report: DriftReport) -> None:
@@ -96,52 +95,3 @@ def render_retrain(result: RetrainResult) -> None:
         out.print("nothing proposed: the champion stays (reasons above, recorded on the challenger version)")
     if result.notified:
         out.print("notified: " + ("retraining_proposed" if result.proposed else "retraining_kept"))
-
-
-def _cell(metric: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if metric in _PERCENT:
-        return f"{value * 100:.2f} %"
-    if metric == "total_trades":
-        return f"{value:.0f}"
-    return f"{value:.4g}"
-
-
-def comparison_markdown(result: RetrainResult) -> str:
-    """The pull-request body: the challenger, then per profile the champion-vs-challenger table."""
-    lines = [
-        f"Challenger **{result.model} v{result.challenger}** for `{result.env}`, trained at "
-        f"`{result.base_commit[:12]}` (trace `{result.trace_id}`).",
-        "",
-    ]
-    for source, (tag, sha) in result.tags.items():
-        lines.append(f"- hub tag `{tag}` (sha256 `{sha[:16]}…`): `{source}` with {result.strategy} replaced")
-    lines.append("")
-    for profiles, verdict in result.groups():
-        comparison = verdict.comparison
-        label = ("Profile " if len(profiles) == 1 else "Profiles ") + ", ".join(str(p) for p in profiles)
-        lines.append(f"### {label}: champion v{verdict.champion} -> **{comparison.decision}**")
-        lines.append("")
-        lines.append("| metric | challenger | champion | threshold | required | pass |")
-        lines.append("|---|---:|---:|---|---|---|")
-        for row in comparison.rows:
-            passed = "-" if row.passed is None else ("yes" if row.passed else "no")
-            lines.append(
-                f"| {row.metric} | {_cell(row.metric, row.challenger)} | {_cell(row.metric, row.champion)} "
-                f"| {row.operator} {_cell(row.metric, row.threshold)} | {'yes' if row.required else 'no'} "
-                f"| {passed} |"
-            )
-        if comparison.score_challenger is not None:
-            lines.append("")
-            lines.append(
-                f"Weighted score: challenger {comparison.score_challenger:g}, "
-                f"champion {comparison.score_champion:g}."
-            )
-        lines.append("")
-        lines.extend(f"- {reason}" for reason in comparison.reasons)
-        lines.append("")
-    lines.append(
-        "Proposed by `invoke retrain`; merging applies it (plan on the pull request, apply on merge)."
-    )
-    return "\n".join(lines)

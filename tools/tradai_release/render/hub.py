@@ -41,9 +41,9 @@ class _RichTransfer:
 
 
 @contextmanager
-def transfer_progress() -> Iterator[TransferProgress | None]:
-    """Progress bars on a terminal; None (quiet) when stdout is piped or redirected."""
-    if not sys.stdout.isatty():
+def transfer_progress(enabled: bool = True) -> Iterator[TransferProgress | None]:
+    """Progress bars on a terminal; None (quiet) when stdout is piped or redirected, or not ``enabled``."""
+    if not enabled or not sys.stdout.isatty():
         yield None
         return
     from rich.progress import (

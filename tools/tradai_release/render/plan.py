@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.errors import InputError
+
 if TYPE_CHECKING:
     from tradai_release.engine.deployments import Deployment
     from tradai_release.engine.plan import Action, ModelChange, Plan
@@ -48,6 +50,26 @@ def _summary(action: Action) -> str:
     if kind == "record_deployment":
         return f"last applied {_short(d.get('previous'))} -> {_short(d['commit'])}"
     return ""
+
+
+PLAN_FORMATS: tuple[str, ...] = ("text", "markdown", "json")
+
+
+def check_format(format: str) -> str:
+    """``--format``: text, markdown or json (one ``error:`` line otherwise, before anything is read)."""
+    if format not in PLAN_FORMATS:
+        raise InputError("plan", "--format", f"{format!r}: use text, markdown or json")
+    return format
+
+
+def print_plan(plan: Plan, format: str) -> None:
+    """The plan on stdout in ``format`` (see :data:`PLAN_FORMATS`)."""
+    if format == "json":
+        from tradai_release.cli import print_json
+
+        print_json(plan.to_dict())
+        return
+    print(render_markdown(plan) if format == "markdown" else render_text(plan), end="")
 
 
 # --- text ------------------------------------------------------------------------------------------------

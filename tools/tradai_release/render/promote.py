@@ -11,10 +11,11 @@ from tradai_release.render import console
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from tradai_release.engine.gitops import PinChange
     from tradai_release.engine.plan import Plan
-    from tradai_release.engine.promote import ComparatorCheck, Promotion
+    from tradai_release.engine.promote import Promotion
     from tradai_release.engine.rollback import Rollback
+    from tradai_release.gate import Verdict
+    from tradai_release.pins import PinChange
 
 
 def _value(value: float | None, metric: str) -> str:
@@ -23,7 +24,7 @@ def _value(value: float | None, metric: str) -> str:
     return f"{value:.0f}" if metric == "total_trades" else f"{value:.4g}"
 
 
-def render_check(out: Console, check: ComparatorCheck) -> None:
+def render_check(out: Console, check: Verdict) -> None:
     """The champion-vs-challenger metric table of one profile, then the decision and its reasons."""
     from rich.table import Table
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from tradai_release.manifest_edit import PinUpdate
+from tradai_release.pins import PinChange
 from tradai_release.render import console, print_errors
 from tradai_release.validate import ValidationReport
 
@@ -27,7 +27,7 @@ def render_report(report: ValidationReport) -> None:
     )
 
 
-def render_hashes(hashes: Mapping[str, str], updates: Sequence[PinUpdate] | None = None) -> None:
+def render_hashes(hashes: Mapping[str, str], updates: Sequence[PinChange] | None = None) -> None:
     """A table of config hashes per strategy, then the manifest pins ``--write`` refreshed."""
     from rich.table import Table
 

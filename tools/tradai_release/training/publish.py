@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from tradai_release.settings import Settings
     from tradai_release.training.result import TrainingResult
 
-DEFAULT_REGISTER_ENVS: tuple[str, ...] = ("dev",)
 
 
 @dataclass(frozen=True)
@@ -59,21 +58,17 @@ def train_and_publish(
 
     The push uploads the whole models dir as one tag (a pull replaces the whole models dir with a
     tag's content, so a tag is always a complete bundle of every strategy in it). The new model
-    version is then registered in each of ``register_envs`` (default dev) with ``r2_tag`` set to
+    version is then registered in each of ``register_envs`` (default: the first environment of the
+    promotion order) with ``r2_tag`` set to
     the pushed tag. Flags and credentials are checked before training starts.
     """
-    from tradai_release.settings import ENVIRONMENTS
+    from tradai_release.environments import environments
     from tradai_release.training.train import head_commit, load_strategy, train_strategy
 
     if not strategy:
         raise InputError("train", "--strategy", "required (the strategy to train)")
-    for env in register_envs:
-        if env not in ENVIRONMENTS:
-            raise InputError(
-                "train",
-                "--register-env",
-                f"unknown environment {env!r} (expected one of {', '.join(ENVIRONMENTS)})",
-            )
+    # Default: the first environment of the promotion order, where every change starts.
+    targets = environments(settings, register_envs) if register_envs else environments(settings)[:1]
     if register_envs and not push_to_hub:
         raise InputError(
             "train", "--register-env", "needs --push-to-hub (a registered version carries its r2_tag)"
@@ -114,7 +109,7 @@ def train_and_publish(
         settings,
         result,
         r2_tag=pushed.tag,
-        envs=tuple(register_envs) or DEFAULT_REGISTER_ENVS,
+        envs=targets,
         config=spec.tradai,
     )
     return TrainOutcome(result, pushed, versions)

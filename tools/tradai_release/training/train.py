@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import uuid
@@ -30,15 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradai_release.errors import InputError
 from tradai_release.fsutil import swap_into_place
-from tradai_release.strategy import (
-    STRATEGIES_DIR,
-    StrategySpec,
-    build_strategy,
-    check_ml_config,
-    check_tradai,
-    ml_config_path,
-    tradai_path,
-)
+from tradai_release.strategy import STRATEGIES_DIR, StrategySpec, ml_config_path
 from tradai_release.training.result import TrainingResult
 
 if TYPE_CHECKING:
@@ -78,48 +69,45 @@ POSITION = ModelSpec("position", "position")
 
 def load_strategy(repo: Path, name: str) -> StrategySpec:
     """The strategy ``strategies/<name>`` of the working tree at ``repo``, schema-checked."""
-    from tradai_release.repo import WorkTree, load_document
+    from tradai_release.repo import ReleaseTree
 
-    tree = WorkTree(repo)
-    known = [entry for entry in tree.listdir(STRATEGIES_DIR) if tree.is_dir(f"{STRATEGIES_DIR}/{entry}")]
-    if not name or name not in known:
-        listing = ", ".join(known) or "none"
-        raise InputError(f"{STRATEGIES_DIR}/{name}", "strategy", f"no such strategy (known: {listing})")
-    tradai = load_document(tree, tradai_path(name))
-    ml_config = load_document(tree, ml_config_path(name))
-    problems = check_tradai(name, tradai) + check_ml_config(ml_config)
-    if problems:
-        raise problems[0]
-    return build_strategy(name, tradai, ml_config)
+    return ReleaseTree.work(repo).strategy(name)
 
 
 def strategy_names(repo: Path) -> list[str]:
-    """Every directory under ``strategies/``, sorted."""
-    root = repo / STRATEGIES_DIR
-    if not root.is_dir():
+    """Every strategy of the working tree at ``repo``, sorted."""
+    from tradai_release.repo import ReleaseTree
+
+    names = ReleaseTree.work(repo).strategy_names()
+    if not names:
         raise InputError(STRATEGIES_DIR, "(dir)", "no strategies directory in the repository")
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return names
 
 
 def data_file(repo: Path, name: str) -> tuple[Path, str]:
     """The strategy's one candles CSV: its path and how messages name it (relative to the repo)."""
+    from tradai_release.repo import ReleaseTree
+
     directory = f"{STRATEGIES_DIR}/{name}/{DATA_DIR}"
-    found = sorted((repo / directory).glob("*.csv")) if (repo / directory).is_dir() else []
+    found = ReleaseTree.work(repo).data_sets(name)
     if not found:
         raise InputError(directory, "(dir)", "no candles: expected one *.csv data set")
     if len(found) > 1:
-        listing = ", ".join(p.name for p in found)
+        listing = ", ".join(path.rsplit("/", 1)[-1] for path in found)
         raise InputError(directory, "(dir)", f"expected one *.csv data set, found {len(found)}: {listing}")
-    return found[0], f"{directory}/{found[0].name}"
+    return Path(repo) / found[0], found[0]
 
 
 def head_commit(repo: Path) -> str | None:
     """The commit checked out at ``repo`` (None outside a git repository)."""
-    done = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, capture_output=True, text=True, check=False
-    )
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
+    from tradai_release.errors import GitError
+    from tradai_release.gitrepo import GitRepo
+
+    try:
+        with GitRepo(repo) as git:
+            return git.head()
+    except GitError:
+        return None
 
 
 def library_versions() -> dict[str, str]:
