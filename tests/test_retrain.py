@@ -40,8 +40,6 @@ from tradai_release.settings import Settings
 from tradai_release.training.result import TrainingResult
 from webhook_server import Webhook, serve
 
-pytest.importorskip("onnxruntime")
-
 # Metrics a challenger is given on purpose, so the outcome does not hang on how well a model trained on
 # the synthetic candles happens to score: far better than any champion, and far worse.
 BETTER = {
