@@ -104,12 +104,42 @@ def test_text_plan_lists_drift_then_numbered_actions() -> None:
     assert text.endswith("run `invoke apply --env prod` to apply\n")
 
 
+def in_sync_scenario() -> tuple[DesiredState, LiveState]:
+    """Prod exactly as the last apply of this commit left it: profile 1 runs v1 with the committed config."""
+    registry = FakeRegistry()
+    registry.add_version("PascalStrategy", tags={"lifecycle": "Production"}, stage="Production")
+    registry.set_alias("PascalStrategy", "p1", 1)
+    desired = DesiredState(
+        env="prod",
+        commit=COMMIT,
+        manifests=(manifest(1, 1),),
+        configs={"PascalStrategy": DesiredConfig("PascalStrategy", NEW, {"strategy": {}})},
+    )
+    applied = AppliedState(
+        commit=COMMIT,
+        deployment_id="d1",
+        applied_at="",
+        configs={"PascalStrategy": NEW},
+        aliases={"PascalStrategy": {"p1": 1}},
+        lifecycle={"PascalStrategy": {"1": "Production"}},
+        pointers={1: ("v20261120", SHA)},
+    )
+    active = ConfigVersion("PascalStrategy", "v2-bbbbbbbb", NEW, {}, ConfigStatus.ACTIVE, 2, NOW)
+    live = LiveState(
+        active={"PascalStrategy": active},
+        by_hash={},
+        versions=registry.versions(["PascalStrategy"]),
+        pointers={1: ProfilePointer("prod", 1, "v20261120", SHA, "", "d1")},
+        applied=applied,
+    )
+    return desired, live
+
+
 def test_an_in_sync_plan_says_so() -> None:
-    desired, live = scenario()
-    plan = build_plan(desired, live, now=NOW)
-    empty = type(plan)(env="dev", commit=COMMIT, actions=(), drift=())
-    assert "dev is in sync with c0ffee000000: nothing to do" in render_text(empty)
-    assert "In sync: nothing to do." in render_markdown(empty)
+    plan = build_plan(*in_sync_scenario(), now=NOW)
+    assert plan.empty and plan.drift == (), plan.to_dict()
+    assert "prod is in sync with c0ffee000000: nothing to do" in render_text(plan)
+    assert "In sync: nothing to do." in render_markdown(plan)
 
 
 def test_deployment_text() -> None:
