@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from fake_registry import FakeRegistry
 from retrain_helpers import (
     CREATED_AT,
     SOURCE,
@@ -27,7 +28,6 @@ from tradai_release.drift import SIGNIFICANT, check_drift, monitor
 from tradai_release.errors import InputError
 from tradai_release.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.registry.fake import FakeRegistry
 from tradai_release.repo import GitTree, load_release_repo
 from tradai_release.retrain import (
     DECISION_TAG,
