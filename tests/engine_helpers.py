@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from fake_registry import FakeRegistry
 from hub_helpers import make_models_dir
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.service import PARTITION_KEY, SORT_KEY, TABLE_NAME, ConfigVersionService
@@ -18,7 +19,6 @@ from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
 from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.registry.adapter import MlflowRegistry, ModelRegistry, ModelVersionInfo
-from tradai_release.registry.fake import FakeRegistry
 from tradai_release.settings import Settings
 from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
 from tradai_release.stores.local import LocalObjectStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from tradai_release.registry.fake import FakeRegistry
+from fake_registry import FakeRegistry
 from tradai_release.registry.lifecycle import DesiredLifecycle
 from tradai_release.training.result import TrainingResult
 

@@ -38,8 +38,6 @@ def invoke(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    pytest.importorskip("tradai_release.stores.sqlite")
-    pytest.importorskip("tradai_release.stores.local")
     return make_release_repo(tmp_path / "repo")
 
 
@@ -151,8 +149,6 @@ def test_tasks_refuse_bad_flags_with_one_line(repo: Path, args: tuple[str, ...],
 
 @pytest.fixture
 def moto_settings(moto_server: str, tmp_path: Path) -> Settings:
-    pytest.importorskip("tradai_release.stores.dynamodb")
-    pytest.importorskip("tradai_release.stores.s3")
     suffix = uuid.uuid4().hex[:8]
     table, bucket = f"tradai-config-versions-e2e-{suffix}", f"tradai-configs-e2e-{suffix}"
     create_aws_resources(AwsOptions(endpoint_url=moto_server, region="us-east-1"), table, bucket)

@@ -174,7 +174,6 @@ def test_stored_active_config_alone_is_enough(base: dict[str, Any], versions: Co
 
 
 def test_loader_for_env_reads_the_envs_registry(base: dict[str, Any]) -> None:
-    pytest.importorskip("tradai_release.stores.sqlite")
     service = ConfigVersionService.for_env("staging")  # the embedded default under TRADAI_STATE_DIR
     config_id = activate(service, base)
     loaded = StrategyConfigLoader.for_env("staging", environ={}).load("PascalStrategy")

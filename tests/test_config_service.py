@@ -89,12 +89,8 @@ def create_aws_resources(client_options: AwsOptions, table: str, bucket: str) ->
 @contextmanager
 def make_backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
     if kind == "sqlite":
-        pytest.importorskip("tradai_release.stores.sqlite")
-        pytest.importorskip("tradai_release.stores.local")
         yield Backend(kind, f"sqlite:///{tmp_path / 'state.db'}", f"file://{tmp_path / 'configs'}")
         return
-    pytest.importorskip("tradai_release.stores.dynamodb")
-    pytest.importorskip("tradai_release.stores.s3")
     from moto import mock_aws
 
     suffix = uuid.uuid4().hex[:8]

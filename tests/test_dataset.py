@@ -7,6 +7,13 @@ import sys
 
 from conftest import REPO_ROOT
 
+# The series tools/make_dataset.py generates, one per strategy (relative to strategies/).
+DATA_SETS = (
+    "KeplerStrategy/data/eth_usdt_1h.csv",
+    "MyStrategy/data/btc_usdt_1h.csv",
+    "PascalStrategy/data/btc_usdt_1h.csv",
+)
+
 
 def test_committed_data_matches_generator() -> None:
     result = subprocess.run(
@@ -17,7 +24,9 @@ def test_committed_data_matches_generator() -> None:
 
 
 def test_candles_are_well_formed() -> None:
-    for csv in sorted((REPO_ROOT / "strategies").glob("*/data/*.csv")):
+    found = sorted((REPO_ROOT / "strategies").glob("*/data/*.csv"))
+    assert [csv.relative_to(REPO_ROOT / "strategies").as_posix() for csv in found] == list(DATA_SETS)
+    for csv in found:
         lines = csv.read_text().splitlines()
         assert lines[0] == "timestamp,open,high,low,close,volume"
         assert len(lines) > 2000

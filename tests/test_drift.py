@@ -29,8 +29,6 @@ from tradai_release.settings import Settings
 from tradai_release.training.result import TrainingResult
 from webhook_server import serve
 
-pytest.importorskip("onnxruntime")
-
 STRATEGIES = ("KeplerStrategy", "MyStrategy", "PascalStrategy")
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from engine_helpers import TAG, features_of, make_repo, push_tag, register_versions
+from fake_registry import FakeRegistry
 from hub_helpers import make_models_dir
 from tradai_release.engine.checks import check_artifacts, check_registry, manifests_in_scope
 from tradai_release.hub.hub import ModelHub, blob_key
 from tradai_release.manifest_edit import edit_manifest
 from tradai_release.registry.comparator import ModelComparator
-from tradai_release.registry.fake import FakeRegistry
 from tradai_release.repo import ReleaseRepo, WorkTree, load_release_repo
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.validate import Changes

@@ -138,12 +138,12 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
     import threading
 
     from engine_helpers import register_versions
+    from fake_registry import FakeRegistry
     from tradai_release.configs.repository import ConfigRepository
     from tradai_release.configs.service import ConfigVersionService as Service
     from tradai_release.engine.deployments import deployments_in
     from tradai_release.engine.state import EngineBackends
     from tradai_release.errors import LockHeld
-    from tradai_release.registry.fake import FakeRegistry
     from tradai_release.stores import open_object_store, open_table
     from tradai_release.stores.local import LocalObjectStore
 

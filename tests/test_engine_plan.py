@@ -22,6 +22,7 @@ from engine_helpers import (
     register_versions,
     set_production,
 )
+from fake_registry import FakeRegistry
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import deployments_in, read_journal
@@ -29,7 +30,6 @@ from tradai_release.engine.lock import acquire, read_lock
 from tradai_release.engine.plan import plan_env
 from tradai_release.errors import ApplyFailed, LockHeld, StaleCommit, ValidationFailed
 from tradai_release.hub.hub import ModelHub
-from tradai_release.registry.fake import FakeRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.settings import Settings
 from tradai_release.stores.local import LocalObjectStore

@@ -6,12 +6,12 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fake_registry import FakeRegistry
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.engine.plan import build_plan
 from tradai_release.engine.state import AppliedState, DesiredConfig, DesiredState, LiveState
 from tradai_release.hub.hub import ProfilePointer
 from tradai_release.manifest import ReleaseManifest
-from tradai_release.registry.fake import FakeRegistry
 from tradai_release.render.plan import render_deployment, render_markdown, render_text
 from tradai_release.validate import ValidationReport
 
@@ -81,9 +81,13 @@ def test_markdown_plan_matches_the_snapshot() -> None:
     plan = build_plan(*scenario(), now=NOW)
     report = ValidationReport(label="HEAD", offline=False, strategies=3, manifests=15, problems=())
     text = render_markdown(plan, report)
-    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":  # a deliberate re-record, reviewed in the diff
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(text, encoding="utf-8")
+    assert SNAPSHOT.exists(), (
+        f"{SNAPSHOT} is missing: record it on purpose with "
+        "UPDATE_SNAPSHOTS=1 python -m pytest tests/test_engine_render.py, then review and commit it"
+    )
     assert text == SNAPSHOT.read_text(encoding="utf-8")
     assert "| total_profit | 100 | 150 | > 0 | pass |" in text
     assert "**Drift**" in text and "### Profile 3" in text and "comparator: **promote**" in text
@@ -100,12 +104,42 @@ def test_text_plan_lists_drift_then_numbered_actions() -> None:
     assert text.endswith("run `invoke apply --env prod` to apply\n")
 
 
+def in_sync_scenario() -> tuple[DesiredState, LiveState]:
+    """Prod exactly as the last apply of this commit left it: profile 1 runs v1 with the committed config."""
+    registry = FakeRegistry()
+    registry.add_version("PascalStrategy", tags={"lifecycle": "Production"}, stage="Production")
+    registry.set_alias("PascalStrategy", "p1", 1)
+    desired = DesiredState(
+        env="prod",
+        commit=COMMIT,
+        manifests=(manifest(1, 1),),
+        configs={"PascalStrategy": DesiredConfig("PascalStrategy", NEW, {"strategy": {}})},
+    )
+    applied = AppliedState(
+        commit=COMMIT,
+        deployment_id="d1",
+        applied_at="",
+        configs={"PascalStrategy": NEW},
+        aliases={"PascalStrategy": {"p1": 1}},
+        lifecycle={"PascalStrategy": {"1": "Production"}},
+        pointers={1: ("v20261120", SHA)},
+    )
+    active = ConfigVersion("PascalStrategy", "v2-bbbbbbbb", NEW, {}, ConfigStatus.ACTIVE, 2, NOW)
+    live = LiveState(
+        active={"PascalStrategy": active},
+        by_hash={},
+        versions=registry.versions(["PascalStrategy"]),
+        pointers={1: ProfilePointer("prod", 1, "v20261120", SHA, "", "d1")},
+        applied=applied,
+    )
+    return desired, live
+
+
 def test_an_in_sync_plan_says_so() -> None:
-    desired, live = scenario()
-    plan = build_plan(desired, live, now=NOW)
-    empty = type(plan)(env="dev", commit=COMMIT, actions=(), drift=())
-    assert "dev is in sync with c0ffee000000: nothing to do" in render_text(empty)
-    assert "In sync: nothing to do." in render_markdown(empty)
+    plan = build_plan(*in_sync_scenario(), now=NOW)
+    assert plan.empty and plan.drift == (), plan.to_dict()
+    assert "prod is in sync with c0ffee000000: nothing to do" in render_text(plan)
+    assert "In sync: nothing to do." in render_markdown(plan)
 
 
 def test_deployment_text() -> None:

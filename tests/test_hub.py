@@ -22,26 +22,24 @@ from tradai_release.errors import (
 )
 from tradai_release.hub import ModelHub, ensure_models_present
 from tradai_release.hub.names import check_relpath, check_tag
-from tradai_release.stores import ObjectStore
+from tradai_release.stores import AwsOptions, ObjectStore
+from tradai_release.stores.local import LocalObjectStore
+from tradai_release.stores.s3 import S3ObjectStore
 
 CREATED = "2026-04-15T10:00:00Z"
 
 
 def _local_store(tmp_path: Path) -> Iterator[ObjectStore]:
-    local = pytest.importorskip("tradai_release.stores.local")
-    yield local.LocalObjectStore(tmp_path / "hubstore")
+    yield LocalObjectStore(tmp_path / "hubstore")
 
 
 def _s3_store(tmp_path: Path) -> Iterator[ObjectStore]:
-    s3 = pytest.importorskip("tradai_release.stores.s3")
     from moto import mock_aws
-
-    from tradai_release.stores import AwsOptions
 
     with mock_aws():
         bucket = f"hub-{uuid.uuid4().hex[:8]}"
         AwsOptions(region="us-east-1").client("s3").create_bucket(Bucket=bucket)
-        yield s3.S3ObjectStore(bucket, prefix="models-hub", aws=AwsOptions(region="us-east-1"))
+        yield S3ObjectStore(bucket, prefix="models-hub", aws=AwsOptions(region="us-east-1"))
 
 
 @pytest.fixture(params=["memory", "local", "s3"])
@@ -407,5 +405,4 @@ def test_from_settings_needs_r2_credentials_for_s3(monkeypatch: pytest.MonkeyPat
     with pytest.raises(MissingCredentials, match="CF_R2_ACCESS_KEY_ID"):
         ModelHub.from_settings(Settings())
     monkeypatch.setenv("TRADAI_HUB_URI", f"file://{tmp_path}/hub")
-    pytest.importorskip("tradai_release.stores.local")
     assert str(tmp_path) in ModelHub.from_settings(Settings()).store.name

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import REPO_ROOT
 from hub_helpers import make_models_dir, snapshot
+from tradai_release.stores import AwsOptions
 
 SCRIPT = REPO_ROOT / "tools" / "r2_hub.py"
 
@@ -39,7 +40,6 @@ def _main(args: list[str]) -> int:
 
 @pytest.fixture
 def file_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    pytest.importorskip("tradai_release.stores.local")
     monkeypatch.setenv("TRADAI_HUB_URI", f"file://{tmp_path / 'hub'}")
     monkeypatch.setenv("TRADAI_REPO", str(tmp_path / "repo"))
     (tmp_path / "repo").mkdir()
@@ -139,9 +139,6 @@ def test_cli_pull_checks_features_of_the_working_tree(
 
 @pytest.mark.e2e
 def test_push_then_pull_revision_against_moto_server(moto_server: str, tmp_path: Path) -> None:
-    pytest.importorskip("tradai_release.stores.s3")
-    from tradai_release.stores import AwsOptions
-
     bucket = f"hub-e2e-{uuid.uuid4().hex[:8]}"
     AwsOptions(endpoint_url=moto_server, region="us-east-1").client("s3").create_bucket(Bucket=bucket)
     env = {

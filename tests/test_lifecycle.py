@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fake_registry import FakeRegistry
 from registry_helpers import apply
 from tradai_release.registry.adapter import ModelVersionInfo
-from tradai_release.registry.fake import FakeRegistry
 from tradai_release.registry.lifecycle import (
     ARCHIVED,
     ENTERED_TAG,

@@ -235,7 +235,6 @@ def test_unknown_strategy_and_env(repo: Path) -> None:
 
 
 def test_plan_of_the_edit_is_shown(repo: Path) -> None:
-    pytest.importorskip("tradai_release.engine.plan")
     result = run_promote(repo, version=2, plan=True)
     assert result.plan_error is None, result.plan_error
     plan = result.plan

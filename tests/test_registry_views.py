@@ -9,8 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fake_registry import FakeRegistry
 from registry_helpers import apply, training_result
-from tradai_release.registry.fake import FakeRegistry
 from tradai_release.registry.lifecycle import (
     ENTERED_TAG,
     LEFT_TAG,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from fake_registry import FakeRegistry
 from retrain_helpers import (
     CREATED_AT,
     SOURCE,
@@ -29,7 +30,6 @@ from tradai_release.errors import InputError
 from tradai_release.gitrepo import GitRepo, GitTree
 from tradai_release.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.registry.fake import FakeRegistry
 from tradai_release.repo import load_release_repo
 from tradai_release.retrain import (
     DECISION_TAG,
@@ -40,8 +40,6 @@ from tradai_release.retrain import (
 from tradai_release.settings import Settings
 from tradai_release.training.result import TrainingResult
 from webhook_server import Webhook, serve
-
-pytest.importorskip("onnxruntime")
 
 # Metrics a challenger is given on purpose, so the outcome does not hang on how well a model trained on
 # the synthetic candles happens to score: far better than any champion, and far worse.

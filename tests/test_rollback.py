@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from engine_helpers import TAG, make_repo, push_tag, register_mlflow
+from tradai_release.engine.apply import apply_env
+from tradai_release.engine.promote import promote
 from tradai_release.engine.rollback import Rollback, rollback
 from tradai_release.errors import GitError, InputError
+from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
+from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.settings import Settings
 
 SOURCE = Path(__file__).resolve().parent.parent
@@ -190,13 +196,6 @@ def test_task_json_and_one_line_errors(repo: Path) -> None:
 def test_promote_apply_rollback_apply_on_the_embedded_default(tmp_path: Path) -> None:
     """The whole loop with the engine: promote on a branch, merge, apply; roll back to the previous
     deployment on a branch, merge, apply: the old version is Production again."""
-    pytest.importorskip("tradai_release.engine.apply")
-    from engine_helpers import TAG, make_repo, push_tag, register_mlflow
-    from tradai_release.engine.apply import apply_env
-    from tradai_release.engine.promote import promote
-    from tradai_release.hub.hub import ModelHub
-    from tradai_release.registry.adapter import MlflowRegistry
-    from tradai_release.registry.lifecycle import current_lifecycle
 
     settings = Settings()
     sha = push_tag(ModelHub.from_settings(settings), tmp_path)
@@ -233,9 +232,6 @@ def test_promote_apply_rollback_apply_on_the_embedded_default(tmp_path: Path) ->
 def test_one_strategy_rollback_restores_its_binaries_in_the_hub_tag(tmp_path: Path) -> None:
     """The profile's tag must run the rolled-back version's files: the source tag when the other
     strategies' files agree, else a tag spliced from the current one (only this strategy's files)."""
-    from engine_helpers import make_repo, push_tag
-    from tradai_release.hub.hub import ModelHub
-
     hub = ModelHub.from_settings(Settings())
     sha_a = push_tag(hub, tmp_path, "v20261101", seed=0)
     sha_c = push_tag(hub, tmp_path, "v20261201", seed=1)

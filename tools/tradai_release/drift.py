@@ -439,12 +439,10 @@ def _state(
     settings: Settings, env: Environment, commit: str
 ) -> tuple[tuple[Mapping[str, Any], ...], int | None, str | None]:
     """The plan's drift (live values changed by hand) and how many actions an apply would take."""
-    try:
-        from tradai_release.engine.plan import plan_env
+    from tradai_release.engine.plan import plan_env
 
+    try:
         plan = plan_env(settings, env, commit=commit)
-    except ImportError as err:
-        return (), None, f"plan unavailable: {err}"
     except TradaiError as err:
         return (), None, str(err)
     return tuple(entry.to_dict() for entry in plan.drift), len(plan.actions), None

@@ -57,14 +57,6 @@ class Deployment:
     actions: tuple[Mapping[str, Any], ...] = ()
     error: str | None = None
 
-    @property
-    def started(self) -> str:
-        return self.started_at
-
-    @property
-    def finished(self) -> str | None:
-        return self.finished_at
-
     def to_dict(self) -> dict[str, Any]:
         """The JSON of §10: ``{"env", "commit", "deployment_id", "outcome", "actions": [...]}``."""
         return {

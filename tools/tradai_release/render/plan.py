@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.errors import InputError
@@ -254,19 +254,3 @@ def render_deployment(deployment: Deployment) -> str:
     if deployment.error:
         lines.append(f"error: {deployment.error}")
     return "\n".join(lines) + "\n"
-
-
-def deployment_rows(deployments: Sequence[Deployment]) -> list[Mapping[str, Any]]:
-    """A compact listing of deployments (newest first) for tables and JSON."""
-    return [
-        {
-            "deployment_id": d.deployment_id,
-            "commit": d.commit,
-            "outcome": d.outcome,
-            "actor": d.actor,
-            "started_at": d.started_at,
-            "finished_at": d.finished_at,
-            "actions": len(d.actions),
-        }
-        for d in deployments
-    ]
