@@ -36,11 +36,12 @@ def _s3_store(tmp_path: Path) -> Iterator[ObjectStore]:
     s3 = pytest.importorskip("tradai_release.stores.s3")
     from moto import mock_aws
 
-    from tradai_release.stores import AwsOptions
+    from tradai_release.endpoints import AwsOptions
+    from tradai_release.stores.aws import client
 
     with mock_aws():
         bucket = f"hub-{uuid.uuid4().hex[:8]}"
-        AwsOptions(region="us-east-1").client("s3").create_bucket(Bucket=bucket)
+        client(AwsOptions(region="us-east-1"), "s3").create_bucket(Bucket=bucket)
         yield s3.S3ObjectStore(bucket, prefix="models-hub", aws=AwsOptions(region="us-east-1"))
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import MissingCredentials, SettingsError
-from tradai_release.stores import AwsOptions
 
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 PROFILES: tuple[int, ...] = (1, 2, 3, 4, 5)

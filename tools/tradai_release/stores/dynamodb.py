@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, ConditionFailed, MissingCredentials
 from tradai_release.stores import (
-    AwsOptions,
     Check,
     Condition,
     Delete,
@@ -17,6 +17,7 @@ from tradai_release.stores import (
     check_transaction,
     string_key,
 )
+from tradai_release.stores.aws import client as make_client
 
 BODY_ATTRIBUTE = "_json"
 
@@ -41,7 +42,7 @@ class DynamoTable:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self.aws.client("dynamodb", retries={"mode": "standard"})
+            self._client = make_client(self.aws, "dynamodb", retries={"mode": "standard"})
         return self._client
 
     # --- reads -------------------------------------------------------------------------------------
@@ -279,3 +280,4 @@ def _decode_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
     deserializer = TypeDeserializer()
     return {name: _from_dynamo(deserializer.deserialize(value)) for name, value in item.items()}
+

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError
-from tradai_release.stores import AwsOptions
+from tradai_release.stores.aws import client as make_client
 
 if TYPE_CHECKING:
     from tradai_release.settings import Settings
@@ -70,7 +71,7 @@ def _ensure_table(aws: AwsOptions, spec: TableSpec) -> bool:
     from botocore.exceptions import BotoCoreError, ClientError
 
     name = spec.uri[len("dynamodb://") :]
-    client = aws.client("dynamodb")
+    client = make_client(aws, "dynamodb")
     made = False
     try:
         try:
@@ -109,7 +110,7 @@ def _ensure_table(aws: AwsOptions, spec: TableSpec) -> bool:
 def _ensure_bucket(aws: AwsOptions, bucket: str) -> bool:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = aws.client("s3")
+    client = make_client(aws, "s3")
     try:
         try:
             client.head_bucket(Bucket=bucket)

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, MissingCredentials, ObjectExists, ObjectNotFound
-from tradai_release.stores import AwsOptions, ObjectInfo, check_key
+from tradai_release.stores import ObjectInfo, check_key
+from tradai_release.stores.aws import client as make_client
 
 DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
@@ -46,8 +48,11 @@ class S3ObjectStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self.aws.client(
-                "s3", max_pool_connections=max(10, self.max_concurrency * 2), retries={"mode": "standard"}
+            self._client = make_client(
+                self.aws,
+                "s3",
+                max_pool_connections=max(10, self.max_concurrency * 2),
+                retries={"mode": "standard"},
             )
         return self._client
 
@@ -154,3 +159,4 @@ class S3ObjectStore:
         if isinstance(err, BotoCoreError):
             return BackendError(self.name, f"{key}: {err}")
         return err
+
