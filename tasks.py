@@ -259,8 +259,8 @@ def strategy_list(c: Context, env: str = "dev", json: bool = False) -> None:
 def provision(c: Context, env: str = "", json: bool = False) -> None:
     """Create the env's DynamoDB tables (TTL on) and S3 buckets if missing; safe to re-run."""
     from tradai_release.errors import InputError
+    from tradai_release.provision import provision as provision_env
     from tradai_release.settings import Settings
-    from tradai_release.stores.provision import provision as provision_env
 
     if not env:
         raise InputError("provision", "--env", "required (dev, staging or prod)")

@@ -25,12 +25,12 @@ from tradai_release.engine.apply import apply_env
 from tradai_release.engine.plan import plan_env
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
+from tradai_release.provision import provision
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.render.plan import render_markdown
 from tradai_release.settings import EnvOverrides, Settings
 from tradai_release.stores.aws import client
-from tradai_release.stores.provision import provision
 from tradai_release.validate import validate_repository
 
 pytestmark = pytest.mark.e2e

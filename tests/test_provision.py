@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from tradai_release.endpoints import AwsOptions
+from tradai_release.provision import provision
 from tradai_release.settings import EnvOverrides, Settings
 from tradai_release.stores.aws import client
-from tradai_release.stores.provision import provision
 
 AWS = AwsOptions(region="us-east-1")
 

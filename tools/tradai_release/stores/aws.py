@@ -27,3 +27,7 @@ def client(options: AwsOptions, service: str, **config: Any) -> Any:
             config=Config(**config) if config else None,
         )
 
+
+def error_code(err: Any) -> str:
+    """The AWS error code of a botocore ClientError (``""`` when it carries none)."""
+    return str(err.response.get("Error", {}).get("Code", ""))

@@ -10,6 +10,7 @@ from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, MissingCredentials, ObjectExists, ObjectNotFound
 from tradai_release.stores import ObjectInfo, check_key
 from tradai_release.stores.aws import client as make_client
+from tradai_release.stores.aws import error_code
 
 DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
@@ -160,3 +161,28 @@ class S3ObjectStore:
             return BackendError(self.name, f"{key}: {err}")
         return err
 
+
+def ensure_bucket(aws: AwsOptions, bucket: str) -> bool:
+    """Create S3 bucket ``bucket`` if missing; True when it was created.
+
+    Any AWS failure is a BackendError naming ``s3://bucket``.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = make_client(aws, "s3")
+    try:
+        try:
+            client.head_bucket(Bucket=bucket)
+            return False
+        except ClientError as err:
+            if error_code(err) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        extra: dict[str, Any] = {}
+        region = aws.region or "us-east-1"
+        # us-east-1 (and R2's "auto") refuse an explicit location; custom endpoints choose their own.
+        if region not in ("us-east-1", "auto") and not aws.endpoint_url:
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        client.create_bucket(Bucket=bucket, **extra)
+    except (ClientError, BotoCoreError) as err:
+        raise BackendError(f"s3://{bucket}", f"cannot provision: {err}") from err
+    return True
