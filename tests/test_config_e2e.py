@@ -87,6 +87,12 @@ def test_upload_records_head_only_for_committed_files(repo: Path) -> None:
     assert prod["PascalStrategy"].versions == 0  # each env has its own registry
 
 
+def test_upload_takes_the_ci_runs_trace_id(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADAI_TRACE_ID", "ci-run-42")
+    version = upload_strategy(Settings(repo=repo), "PascalStrategy", "dev")
+    assert version.trace_id == "ci-run-42"
+
+
 def test_upload_refuses_bad_input(repo: Path) -> None:
     settings = Settings(repo=repo)
     with pytest.raises(InputError, match=r"no such strategy \(known: MyStrategy, PascalStrategy\)"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,8 @@ class Settings(BaseSettings):
     )
 
     webhook_url: SecretStr | None = None
+    # TRADAI_TRACE_ID: a CI job sets it so the records of one run (config versions, deployments) share it.
+    trace_id: str | None = None
     # Notifier (tradai_release.notify): per-request timeout, attempts, first backoff delay (doubles).
     notify_timeout_seconds: float = 5.0
     notify_attempts: int = 3
@@ -120,6 +123,10 @@ class Settings(BaseSettings):
             mlflow_artifact_root=fill(self.mlflow_artifact_root),
             hub_uri=fill(self.hub_uri),
         )
+
+    def new_trace_id(self) -> str:
+        """The trace id of this run: ``trace_id`` when set, else a fresh random one."""
+        return self.trace_id or uuid.uuid4().hex
 
     def models_path(self) -> Path:
         """``models_dir`` resolved: a relative path is taken under ``repo``."""

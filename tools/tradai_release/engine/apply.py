@@ -6,8 +6,6 @@ crashed part-way converges when re-run: the new plan holds exactly what is left.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -59,7 +57,7 @@ def apply_env(
     desired = load_desired(root, env, commit)
     backends = backends or EngineBackends.from_settings(settings, env)
     actor = actor or settings.actor
-    trace_id = os.environ.get("TRADAI_TRACE_ID") or uuid.uuid4().hex
+    trace_id = settings.new_trace_id()
 
     live = read_live(backends, desired)
     check_descends(root, env, desired.commit, live.applied)
