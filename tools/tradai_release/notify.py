@@ -17,10 +17,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
+
+from tradai_release.clock import stamp
 
 if TYPE_CHECKING:
     from tradai_release.settings import Settings
@@ -102,7 +104,7 @@ def build_payload(
     title = EVENTS.get(event, event)
     clean_summary = scrub_text(str(summary), secrets)
     clean = scrub(dict(details or {}), secrets)
-    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = stamp(now)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _cut(clean_summary or title, _SECTION_CHARS)}},
@@ -121,7 +123,7 @@ def build_payload(
         body = _cut(text, _SECTION_CHARS - len(name) - 16)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{name}*\n```\n{body}\n```"}})
     blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"tradai-release · `{event}` · {stamp}"}]}
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"tradai-release · `{event}` · {at}"}]}
     )
     return {"text": f"{title}: {clean_summary}" if clean_summary else title, "blocks": blocks}
 
