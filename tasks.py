@@ -207,8 +207,8 @@ def strategy_list(c: Context, env: str = "dev", json: bool = False) -> None:
 @handle_errors
 def provision(c: Context, env: str = "", json: bool = False) -> None:
     """Create the env's DynamoDB tables (TTL on) and S3 buckets if missing; safe to re-run."""
+    from tradai_release.provision import provision as provision_env
     from tradai_release.render.configs import render_provisioned
-    from tradai_release.stores.provision import provision as provision_env
 
     settings = _settings()
     done = provision_env(settings, required_env("provision", env, settings))

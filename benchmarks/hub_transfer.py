@@ -74,8 +74,9 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "tools"))
     from boto3.s3.transfer import TransferConfig
 
+    from tradai_release.endpoints import AwsOptions
     from tradai_release.hub import ModelHub
-    from tradai_release.stores import AwsOptions
+    from tradai_release.stores.aws import client as make_client
     from tradai_release.stores.s3 import S3ObjectStore
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -86,7 +87,7 @@ def main() -> int:
         aws = AwsOptions(
             endpoint_url=server.url, region="us-east-1", access_key_id="testing", secret_access_key="testing"
         )
-        client = aws.client("s3")
+        client = make_client(aws, "s3")
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
         client.create_bucket(Bucket=bucket)
         models = work / "models"

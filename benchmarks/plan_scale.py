@@ -88,8 +88,8 @@ def measure(count: int, moto: str, mlflow: str, scratch: Path) -> dict[str, dict
     from tradai_release.engine.apply import apply_env
     from tradai_release.engine.plan import plan_env
     from tradai_release.hub.hub import ModelHub
+    from tradai_release.provision import provision
     from tradai_release.registry.adapter import MlflowRegistry
-    from tradai_release.stores.provision import provision
 
     uid = uuid.uuid4().hex[:6]
     root = scratch / f"repo-{uid}"

@@ -16,9 +16,9 @@ from test_validate import commit_all, make_release_repo
 from tradai_release.configs import ConfigRepository, ConfigStatus, ConfigVersionService
 from tradai_release.configs.loader import StrategyConfigLoader
 from tradai_release.configs.service import list_strategies, upload_strategy
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import ConfigConflict, InputError, SettingsError, ValidationFailed
 from tradai_release.settings import EnvOverrides, Settings
-from tradai_release.stores import AwsOptions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRADAI = "strategies/PascalStrategy/tradai.yaml"
@@ -83,6 +83,12 @@ def test_upload_records_head_only_for_committed_files(repo: Path) -> None:
     assert rows["MyStrategy"].active_config_id is None and rows["MyStrategy"].versions == 0
     prod = {item.name: item for item in list_strategies(settings, "prod")}
     assert prod["PascalStrategy"].versions == 0  # each env has its own registry
+
+
+def test_upload_takes_the_ci_runs_trace_id(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADAI_TRACE_ID", "ci-run-42")
+    version = upload_strategy(Settings(repo=repo), "PascalStrategy", "dev")
+    assert version.trace_id == "ci-run-42"
 
 
 def test_upload_refuses_bad_input(repo: Path) -> None:

@@ -22,6 +22,7 @@ from tradai_release.configs import (
     S3ConfigRepository,
 )
 from tradai_release.configs.service import HEAD, PARTITION_KEY, SORT_KEY, TABLE_NAME
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import (
     ConfigConflict,
     ConfigIntegrityError,
@@ -29,7 +30,8 @@ from tradai_release.errors import (
     InputError,
     ObjectNotFound,
 )
-from tradai_release.stores import AwsOptions, KeyValueTable, ObjectStore, open_object_store, open_table
+from tradai_release.stores import KeyValueTable, ObjectStore, open_object_store, open_table
+from tradai_release.stores.aws import client
 
 START = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
 AWS = AwsOptions(region="us-east-1")
@@ -70,7 +72,7 @@ class Backend:
 
 def create_aws_resources(client_options: AwsOptions, table: str, bucket: str) -> None:
     """The DynamoDB table (TTL on expires_at) and S3 bucket, as provisioning creates them."""
-    dynamodb = client_options.client("dynamodb")
+    dynamodb = client(client_options, "dynamodb")
     dynamodb.create_table(
         TableName=table,
         KeySchema=[
@@ -83,7 +85,7 @@ def create_aws_resources(client_options: AwsOptions, table: str, bucket: str) ->
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-    client_options.client("s3").create_bucket(Bucket=bucket)
+    client(client_options, "s3").create_bucket(Bucket=bucket)
 
 
 @contextmanager

@@ -20,16 +20,17 @@ from engine_helpers import (
     push_tag,
 )
 from tradai_release.configs.service import ConfigVersionService
+from tradai_release.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.plan import plan_env
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
+from tradai_release.provision import provision
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.render.plan import render_markdown
 from tradai_release.settings import EnvOverrides, Settings
-from tradai_release.stores import AwsOptions
-from tradai_release.stores.provision import provision
+from tradai_release.stores.aws import client
 from tradai_release.validate import validate_repository
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +73,7 @@ def test_pr_merge_apply_revert_against_loopback_servers(
     uid = uuid.uuid4().hex[:8]
     settings = server_settings(moto_server, mlflow_server, tmp_path / "repo", uid)
     # moto refuses region "auto" (what an R2 endpoint gets) for bucket creation: make the hub's first
-    AwsOptions(endpoint_url=moto_server).client("s3").create_bucket(Bucket=f"hub-{uid}")
+    client(AwsOptions(endpoint_url=moto_server), "s3").create_bucket(Bucket=f"hub-{uid}")
     provision(settings, "prod")
     sha = push_tag(ModelHub.from_settings(settings), tmp_path)
     registry = MlflowRegistry.for_env("prod", settings)
@@ -149,7 +150,7 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
 
     uid = uuid.uuid4().hex[:8]
     settings = server_settings(moto_server, "unused", tmp_path / "repo", uid)
-    AwsOptions(endpoint_url=moto_server).client("s3").create_bucket(Bucket=f"hub-{uid}")
+    client(AwsOptions(endpoint_url=moto_server), "s3").create_bucket(Bucket=f"hub-{uid}")
     provision(settings, "prod")
     hub = ModelHub(LocalObjectStore(tmp_path / "hub"), workers=1)
     repo = make_repo(tmp_path, TAG, push_tag(hub, tmp_path))

@@ -12,6 +12,7 @@ import pytest
 
 from hub_helpers import CountingStore, MemoryStore, make_models_dir, snapshot
 from tradai_release.confighash import canonical_json
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import (
     HubIntegrityError,
     InputError,
@@ -22,7 +23,8 @@ from tradai_release.errors import (
 )
 from tradai_release.hub import ModelHub, ensure_models_present
 from tradai_release.hub.names import check_relpath, check_tag
-from tradai_release.stores import AwsOptions, ObjectStore
+from tradai_release.stores import ObjectStore
+from tradai_release.stores.aws import client
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.stores.s3 import S3ObjectStore
 
@@ -38,7 +40,7 @@ def _s3_store(tmp_path: Path) -> Iterator[ObjectStore]:
 
     with mock_aws():
         bucket = f"hub-{uuid.uuid4().hex[:8]}"
-        AwsOptions(region="us-east-1").client("s3").create_bucket(Bucket=bucket)
+        client(AwsOptions(region="us-east-1"), "s3").create_bucket(Bucket=bucket)
         yield S3ObjectStore(bucket, prefix="models-hub", aws=AwsOptions(region="us-east-1"))
 
 

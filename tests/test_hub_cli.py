@@ -13,7 +13,6 @@ import pytest
 
 from conftest import REPO_ROOT
 from hub_helpers import make_models_dir, snapshot
-from tradai_release.stores import AwsOptions
 
 SCRIPT = REPO_ROOT / "tools" / "r2_hub.py"
 
@@ -139,8 +138,11 @@ def test_cli_pull_checks_features_of_the_working_tree(
 
 @pytest.mark.e2e
 def test_push_then_pull_revision_against_moto_server(moto_server: str, tmp_path: Path) -> None:
+    from tradai_release.endpoints import AwsOptions
+    from tradai_release.stores.aws import client
+
     bucket = f"hub-e2e-{uuid.uuid4().hex[:8]}"
-    AwsOptions(endpoint_url=moto_server, region="us-east-1").client("s3").create_bucket(Bucket=bucket)
+    client(AwsOptions(endpoint_url=moto_server, region="us-east-1"), "s3").create_bucket(Bucket=bucket)
     env = {
         "TRADAI_HUB_URI": f"s3://{bucket}",
         "TRADAI_HUB_ENDPOINT_URL": moto_server,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,31 +54,67 @@ def test_payload_shape(webhook: Webhook) -> None:
     assert "`drift_found`" in body["blocks"][-1]["elements"][0]["text"]
 
 
+def gaps(webhook: Webhook) -> list[float]:
+    """Seconds between consecutive requests the webhook received."""
+    return [later - earlier for earlier, later in zip(webhook.times, webhook.times[1:], strict=False)]
+
+
 def test_retries_on_500_then_succeeds(webhook: Webhook) -> None:
     webhook.statuses = [500, 503]
-    sleeps: list[float] = []
-    assert notify(settings_for(webhook.url), "apply_succeeded", "prod applied", sleep=sleeps.append) is True
+    settings = settings_for(webhook.url, notify_backoff_seconds=0.2)
+    assert notify(settings, "apply_succeeded", "prod applied") is True
     assert len(webhook.bodies) == 3
-    assert sleeps == [0.01, 0.02]  # exponential backoff
+    first, second = gaps(webhook)
+    assert first >= 0.2 and second >= 0.4  # exponential backoff: the first wait, then twice it
     assert webhook.bodies[0] == webhook.bodies[2]
 
 
-def test_gives_up_after_attempts_without_raising(webhook: Webhook) -> None:
+def test_retry_after_is_honoured(webhook: Webhook) -> None:
+    webhook.statuses = [429]
+    webhook.retry_after = "1"
+    assert notify(settings_for(webhook.url), "drift_found", "x") is True
+    assert len(webhook.bodies) == 2
+    assert gaps(webhook)[0] >= 1.0  # the webhook's wish, not the 0.01 s backoff
+
+
+def test_retry_after_is_capped(webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from tradai_release import notify as notify_module
+
+    monkeypatch.setattr(notify_module, "_MAX_RETRY_AFTER", 1)
+    webhook.statuses = [503]
+    webhook.retry_after = "3600"
+    started = time.monotonic()
+    assert notify(settings_for(webhook.url), "drift_found", "x") is True
+    assert 1.0 <= time.monotonic() - started < 10
+
+
+def test_gives_up_after_attempts_without_raising(webhook: Webhook, caplog: pytest.LogCaptureFixture) -> None:
     webhook.statuses = [500] * 10
-    assert notify(settings_for(webhook.url), "apply_failed", "prod failed", sleep=lambda _: None) is False
+    with caplog.at_level(logging.INFO):
+        assert notify(settings_for(webhook.url), "apply_failed", "prod failed") is False
     assert len(webhook.bodies) == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["notify apply_failed: not sent after 3 attempts (HTTP 500)"]
 
 
 def test_client_error_is_not_retried(webhook: Webhook) -> None:
     webhook.statuses = [404]
-    assert notify(settings_for(webhook.url), "apply_failed", "x", sleep=lambda _: None) is False
+    webhook.retry_after = "1"  # a hint on a refusal does not make it retryable
+    assert notify(settings_for(webhook.url), "apply_failed", "x") is False
     assert len(webhook.bodies) == 1
 
 
-def test_timeout_is_honoured_and_retried(webhook: Webhook) -> None:
+def test_timeout_is_honoured_and_retried(webhook: Webhook, caplog: pytest.LogCaptureFixture) -> None:
     webhook.delay = 1.5
     settings = settings_for(webhook.url, notify_timeout_seconds=0.2, notify_attempts=2)
-    assert notify(settings, "rollback_applied", "prod profile 3 rolled back", sleep=lambda _: None) is False
+    with caplog.at_level(logging.DEBUG):
+        assert notify(settings, "rollback_applied", "prod profile 3 rolled back") is False
+    # One line says it was given up on; none of them shows the webhook URL (its path is the secret).
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "not sent after 2 attempts" in warnings[0]
+    assert not any("s3cr3tWebhookToken" in r.getMessage() for r in caplog.records)
     # Both attempts reached the server and were abandoned at the client's timeout, not answered.
     assert len(webhook.bodies) == 2
 
@@ -89,7 +126,7 @@ def test_unreachable_webhook_returns_false() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     settings = settings_for(f"http://127.0.0.1:{port}/hook")
-    assert notify(settings, "drift_found", "x", sleep=lambda _: None) is False
+    assert notify(settings, "drift_found", "x") is False
 
 
 def test_no_url_is_a_no_op() -> None:

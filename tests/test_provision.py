@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tradai_release.endpoints import AwsOptions
+from tradai_release.provision import provision
 from tradai_release.settings import EnvOverrides, Settings
-from tradai_release.stores import AwsOptions
-from tradai_release.stores.provision import provision
+from tradai_release.stores.aws import client
 
 AWS = AwsOptions(region="us-east-1")
 
@@ -37,7 +38,7 @@ def test_provision_creates_tables_with_ttl_and_the_bucket_then_is_idempotent(aws
         "dynamodb://tradai-releases-staging",
         "s3://tradai-configs-staging",
     ]
-    dynamodb = AWS.client("dynamodb")
+    dynamodb = client(AWS, "dynamodb")
     ttl = dynamodb.describe_time_to_live(TableName="tradai-config-versions-staging")["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     keys = dynamodb.describe_table(TableName="tradai-config-versions-staging")["Table"]["KeySchema"]

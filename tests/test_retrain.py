@@ -367,7 +367,8 @@ def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
     assert outcome["proposed"] is False and outcome["challenger"] == 2 and outcome["reasons"]
     bad = invoke(repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "9")
     assert bad.returncode == 1
-    assert bad.stderr.strip() == "error: --profile: profile: unknown profile 9 (dev has profiles 1, 2, 3, 4, 5)"
+    expected = "error: --profile: profile: unknown profile 9 (dev has profiles 1, 2, 3, 4, 5)"
+    assert bad.stderr.strip() == expected
     missing = invoke(repo, settings, "retrain", "--env", "dev")
     assert missing.returncode == 1 and missing.stderr.startswith("error: retrain: --strategy: required")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, ConditionFailed, InputError, ObjectExists, ObjectNotFound
 from tradai_release.stores import (
-    AwsOptions,
     Check,
     Condition,
     Delete,
@@ -23,6 +23,7 @@ from tradai_release.stores import (
     open_object_store,
     open_table,
 )
+from tradai_release.stores.aws import client
 
 AWS = AwsOptions(region="us-east-1")
 
@@ -44,7 +45,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStor
 
     with mock_aws():
         bucket = f"contract-{uuid.uuid4().hex[:8]}"
-        AWS.client("s3").create_bucket(Bucket=bucket)
+        client(AWS, "s3").create_bucket(Bucket=bucket)
         yield open_object_store(f"s3://{bucket}/some/prefix", aws=AWS)
 
 
@@ -59,7 +60,7 @@ def table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyValueTa
 
     with mock_aws():
         name = f"contract-{uuid.uuid4().hex[:8]}"
-        AWS.client("dynamodb").create_table(
+        client(AWS, "dynamodb").create_table(
             TableName=name,
             KeySchema=[
                 {"AttributeName": "pk", "KeyType": "HASH"},
@@ -159,7 +160,7 @@ def test_unsafe_keys_are_refused_before_any_io(store: ObjectStore, key: str) -> 
 def test_s3_multipart_upload_of_a_file_above_the_threshold(aws: None, tmp_path: Path) -> None:
     from tradai_release.stores.s3 import S3ObjectStore
 
-    AWS.client("s3").create_bucket(Bucket="multipart-test")
+    client(AWS, "s3").create_bucket(Bucket="multipart-test")
     store = S3ObjectStore(
         "multipart-test", aws=AWS, multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024
     )
@@ -168,7 +169,7 @@ def test_s3_multipart_upload_of_a_file_above_the_threshold(aws: None, tmp_path: 
     source.write_bytes(payload)
     store.put_file("big", source)
     assert store.head("big") == ObjectInfo("big", len(payload))
-    uploads = AWS.client("s3").list_multipart_uploads(Bucket="multipart-test")
+    uploads = client(AWS, "s3").list_multipart_uploads(Bucket="multipart-test")
     assert not uploads.get("Uploads")
 
 

@@ -12,13 +12,19 @@ from typing import Any
 
 
 class Webhook:
-    """A loopback webhook that answers with the scripted status codes (then 200) and records each body."""
+    """A loopback webhook that answers with the scripted status codes (then 200) and records each body.
+
+    ``retry_after`` is sent as the Retry-After header of every non-200 answer; ``times`` holds when
+    each request arrived (``time.monotonic``), so tests can see the client's waits.
+    """
 
     def __init__(self) -> None:
         self.statuses: list[int] = []
         self.delay = 0.0
+        self.retry_after: str | None = None
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.times: list[float] = []
         self.lock = threading.Lock()
         webhook = self
 
@@ -26,7 +32,9 @@ class Webhook:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length))
+                arrived = time.monotonic()
                 with webhook.lock:
+                    webhook.times.append(arrived)
                     webhook.bodies.append(body)
                     webhook.paths.append(self.path)
                     status = webhook.statuses.pop(0) if webhook.statuses else 200
@@ -35,6 +43,8 @@ class Webhook:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "text/plain")
+                    if status != 200 and webhook.retry_after is not None:
+                        self.send_header("Retry-After", webhook.retry_after)
                     self.end_headers()
                     self.wfile.write(b"ok" if status == 200 else b"error")
                 except (BrokenPipeError, ConnectionResetError):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import MissingCredentials, SettingsError
-from tradai_release.stores import AwsOptions
 
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 """What an environment may be called: safe in table and bucket names, object keys and paths.
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     )
 
     webhook_url: SecretStr | None = None
+    # TRADAI_TRACE_ID: a CI job sets it so the records of one run (config versions, deployments) share it.
+    trace_id: str | None = None
     # Notifier (tradai_release.notify): per-request timeout, attempts, first backoff delay (doubles).
     notify_timeout_seconds: float = 5.0
     notify_attempts: int = 3
@@ -121,6 +124,10 @@ class Settings(BaseSettings):
             mlflow_artifact_root=fill(self.mlflow_artifact_root),
             hub_uri=fill(self.hub_uri),
         )
+
+    def new_trace_id(self) -> str:
+        """The trace id of this run: ``trace_id`` when set, else a fresh random one."""
+        return self.trace_id or uuid.uuid4().hex
 
     def models_path(self) -> Path:
         """``models_dir`` resolved: a relative path is taken under ``repo``."""

@@ -409,12 +409,9 @@ def upload_strategy(
     """Stage ``strategies/<strategy>/tradai.yaml`` of the working tree as a DRAFT version in ``env``.
 
     The file must pass the tradai.yaml schema. ``git_commit`` is HEAD when the file
-    is committed unchanged there; ``trace_id`` defaults to TRADAI_TRACE_ID or a new id.
+    is committed unchanged there; ``trace_id`` defaults to ``settings.new_trace_id()``.
     The returned version has ``duplicate`` set when the registry already had this config.
     """
-    import os
-    import uuid
-
     from tradai_release.environments import environment
     from tradai_release.repo import ReleaseTree
     from tradai_release.strategy import tradai_path
@@ -431,7 +428,7 @@ def upload_strategy(
         config_data=document.data,
         description=description,
         git_commit=commit,
-        trace_id=trace_id or os.environ.get("TRADAI_TRACE_ID") or uuid.uuid4().hex,
+        trace_id=trace_id or settings.new_trace_id(),
     )
 
 

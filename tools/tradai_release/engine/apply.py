@@ -6,13 +6,12 @@ crashed part-way converges when re-run: the new plan holds exactly what is left.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.clock import stamp
 from tradai_release.engine.deployments import (
     FAILED,
     NOOP,
@@ -22,7 +21,6 @@ from tradai_release.engine.deployments import (
     journal,
     new_deployment_id,
     save_deployment,
-    utc_now,
 )
 from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, acquire
 from tradai_release.engine.plan import Action, Plan, build_plan
@@ -62,12 +60,12 @@ def apply_env(
     desired = load_desired(root, env, commit)
     backends = backends or EngineBackends.from_settings(settings, target)
     actor = actor or settings.actor
-    trace_id = os.environ.get("TRADAI_TRACE_ID") or uuid.uuid4().hex
+    trace_id = settings.new_trace_id()
 
     live = read_live(backends, desired)
     check_descends(root, env, desired.commit, live.applied)
     plan = build_plan(desired, live)
-    started = utc_now()
+    started = stamp()
     if plan.empty:
         return Deployment(env, desired.commit, None, NOOP, actor, trace_id, started, started, plan.to_dict())
 
@@ -90,7 +88,7 @@ def apply_env(
         if plan.empty:  # the apply that held the lock before us did it all
             lease.release()
             return Deployment(
-                env, desired.commit, None, NOOP, actor, trace_id, started, utc_now(), plan.to_dict()
+                env, desired.commit, None, NOOP, actor, trace_id, started, stamp(), plan.to_dict()
             )
         statuses = [{**action.to_dict(), "status": "pending"} for action in plan.actions]
         deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses))
@@ -238,7 +236,7 @@ class _Executor:
         target = replace(
             self.plan.target,
             deployment_id=self.deployment.deployment_id or "",
-            applied_at=utc_now(),
+            applied_at=stamp(),
             mirror_stages=self.plan.target.mirror_stages and self.stages_supported,
         )
         self.backends.releases.put(target.to_item(self.plan.env))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.clock import stamp, utc_now
 from tradai_release.engine.state import EngineBackends, release_key
 
 if TYPE_CHECKING:
@@ -24,16 +24,12 @@ FAILED = "failed"
 NOOP = "noop"
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def new_deployment_id() -> str:
     """Time-ordered (to the microsecond, so two applies in one second sort right) and unique.
 
     ``d20261123T122501123456Z-3f9a1c``
     """
-    return datetime.now(UTC).strftime("d%Y%m%dT%H%M%S%fZ-") + secrets.token_hex(3)
+    return utc_now().strftime("d%Y%m%dT%H%M%S%fZ-") + secrets.token_hex(3)
 
 
 @dataclass(frozen=True)
@@ -95,7 +91,7 @@ class Deployment:
     def with_outcome(
         self, outcome: str, actions: Sequence[Mapping[str, Any]], error: str | None = None
     ) -> Deployment:
-        return replace(self, outcome=outcome, actions=tuple(actions), finished_at=utc_now(), error=error)
+        return replace(self, outcome=outcome, actions=tuple(actions), finished_at=stamp(), error=error)
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Deployment:
@@ -135,7 +131,7 @@ def journal(
             "deployment_id": deployment_id,
             "index": index,
             "status": status,
-            "at": utc_now(),
+            "at": stamp(),
             "action": dict(action),
         }
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tradai_release.clock import stamp
 from tradai_release.engine.state import release_key
 from tradai_release.errors import ApplyFailed, ConditionFailed, LockHeld
 from tradai_release.stores import Condition, KeyValueTable
@@ -16,10 +17,6 @@ from tradai_release.stores import Condition, KeyValueTable
 LOCK_KEY = "#LOCK"
 DEFAULT_LEASE_SECONDS = 900
 """A crashed apply blocks the environment at most this long; a live one renews as it goes."""
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -41,7 +38,7 @@ class Lease:
             "holder": self.holder,
             "deployment_id": self.deployment_id,
             "commit": commit,
-            "acquired_at": _iso(time.time()),
+            "acquired_at": stamp(),
             "expires_at": int(expires_at),
         }
 
@@ -109,5 +106,5 @@ def _held(env: str, item: dict[str, Any]) -> LockHeld:
         env,
         str(item.get("holder") or "another apply"),
         str(item.get("deployment_id") or "?"),
-        _iso(float(item.get("expires_at") or time.time())),
+        stamp(datetime.fromtimestamp(float(item.get("expires_at") or time.time()), UTC)),
     )

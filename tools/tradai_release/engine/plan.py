@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.clock import stamp, utc_now
 from tradai_release.errors import InputError, ValidationFailed
 from tradai_release.registry.lifecycle import (
     ARCHIVED,
@@ -158,10 +159,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- planning ------------------------------------------------------------------------------------------
 
 
@@ -187,7 +184,7 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     """Compare desired and live state; pure. Raises InputError when a pinned version is missing."""
     from tradai_release.engine.state import AppliedState
 
-    moment = (now or _now()).astimezone(UTC)
+    moment = now or utc_now()
     applied = live.applied
     mirror = applied.mirror_stages if applied is not None else True
     env = desired.env
@@ -247,7 +244,7 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         drift=tuple(find_drift(live)),
         model_changes=tuple(_model_changes(lifecycle, history, applied)),
         applied_commit=applied.commit if applied else None,
-        created_at=moment.isoformat(timespec="seconds"),
+        created_at=stamp(moment),
         target=target,
         desired=desired,
     )

@@ -21,14 +21,18 @@ if TYPE_CHECKING:
 
 RELEASE_TABLE = "releases"
 """Table name inside a SQLite file (a ``dynamodb://`` URI names the table itself)."""
+RELEASE_PARTITION_KEY = "pk"
+"""Partition key attribute of the release-state table: the environment."""
+RELEASE_SORT_KEY = "sk"
+"""Sort key attribute of the release-state table: what the item is (state, lock, deployment, journal)."""
+RELEASE_TTL_ATTRIBUTE = "expires_at"
+"""Epoch seconds after which DynamoDB may drop an item (an expired lock lease)."""
 STATE_KEY = "#STATE"
 """Sort key of the item recording what the last apply left live (drift is measured against it)."""
 
 
 def release_key(env: str, sort_key: str) -> dict[str, str]:
     """The key of an item of the release-state table (one partition per environment)."""
-    from tradai_release.stores.provision import RELEASE_PARTITION_KEY, RELEASE_SORT_KEY
-
     return {RELEASE_PARTITION_KEY: env, RELEASE_SORT_KEY: sort_key}
 
 
@@ -50,7 +54,6 @@ class EngineBackends:
         from tradai_release.hub.hub import ModelHub
         from tradai_release.registry.adapter import MlflowRegistry
         from tradai_release.stores import open_table
-        from tradai_release.stores.provision import RELEASE_PARTITION_KEY, RELEASE_SORT_KEY
 
         target = environment(settings, env)
         backends = target.backends

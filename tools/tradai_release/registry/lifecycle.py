@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
+
+from tradai_release.clock import stamp
 
 if TYPE_CHECKING:
     from tradai_release.registry.adapter import ModelVersionInfo
@@ -136,7 +138,7 @@ def derive_lifecycle(
     (name, version) pairs whose Production stage survives being unpinned (``--no-archive``).
     ``now`` stamps ``production_entered_at`` / ``production_left_at``; pass one value per apply.
     """
-    stamp = (now or datetime.now(tz=UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    at = stamp(now)
     pin_list = sorted(pins, key=lambda pin: (pin.model_name, pin.profile))
     production = {(pin.model_name, pin.production) for pin in pin_list}
     staging = {(pin.model_name, pin.staging) for pin in pin_list if pin.staging is not None}
@@ -171,7 +173,7 @@ def derive_lifecycle(
             else:
                 desired = NONE
             versions.append(VersionLifecycle(name, info.version, current, desired))
-            tag_changes.extend(_tag_changes(info, current, desired, stamp))
+            tag_changes.extend(_tag_changes(info, current, desired, at))
             if mirror_stages and (info.stage or NONE) != desired:
                 stage_changes.append(StageChange(name, info.version, info.stage or NONE, desired))
 
@@ -193,14 +195,14 @@ def derive_lifecycle(
     )
 
 
-def _tag_changes(info: ModelVersionInfo, current: str, desired: str, stamp: str) -> list[TagChange]:
+def _tag_changes(info: ModelVersionInfo, current: str, desired: str, at: str) -> list[TagChange]:
     changes: list[TagChange] = []
     if info.tags.get(LIFECYCLE_TAG) != desired:
         changes.append(TagChange(info.name, info.version, LIFECYCLE_TAG, desired))
     if desired == PRODUCTION and current != PRODUCTION:
-        changes.append(TagChange(info.name, info.version, ENTERED_TAG, stamp))
+        changes.append(TagChange(info.name, info.version, ENTERED_TAG, at))
         if LEFT_TAG in info.tags:  # live again: the old leave time no longer describes it
             changes.append(TagChange(info.name, info.version, LEFT_TAG, None))
     elif current == PRODUCTION and desired != PRODUCTION:
-        changes.append(TagChange(info.name, info.version, LEFT_TAG, stamp))
+        changes.append(TagChange(info.name, info.version, LEFT_TAG, at))
     return changes

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.errors import RegistryError
-from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.registry.adapter import MlflowRegistry, ModelFiles
 from tradai_release.registry.lifecycle import LIFECYCLE_TAG, NONE
 
 if TYPE_CHECKING:
@@ -32,6 +27,8 @@ _READY_TIMEOUT_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class RegisteredVersion:
+    """A version the registrar created: the model's name, the version number and the run that logged it."""
+
     name: str
     version: int
     run_id: str
@@ -69,34 +66,21 @@ class ModelRegistrar:
         """
         if not result.model_dir.is_dir():
             raise RegistryError(result.strategy_name, f"model directory {result.model_dir} does not exist")
-        from mlflow.entities import Metric, Param, RunTag
-
         registry = self.registry
-        client = registry.client
         name = result.strategy_name
-        experiment_id = registry.experiment_id(EXPERIMENT_PREFIX + name)
         run_tags = {"strategy_name": name, "trace_id": result.trace_id}
         if result.git_commit:
             run_tags["mlflow.source.git.commit"] = result.git_commit
-        run = registry.call(name, client.create_run, experiment_id, tags=run_tags, run_name=result.trace_id)
-        run_id = run.info.run_id
+        run = registry.start_run(name, experiment=EXPERIMENT_PREFIX + name, run_name=result.trace_id,
+                                 tags=run_tags)
         params = _flatten(result.params)
         params.update(_flatten(config or {}, "config."))
         params["feature_count"] = str(result.feature_count)
         params["data_rows"] = str(result.data_rows)
-        millis = int(time.time() * 1000)
-        metrics = [Metric(key, float(value), millis, 0) for key, value in sorted(result.metrics.items())]
-        items = sorted(params.items())
-        for start in range(0, max(len(items), 1), 100):  # MLflow takes at most 100 params per batch
-            batch = [Param(key, value) for key, value in items[start : start + 100]]
-            registry.call(name, client.log_batch, run_id, metrics=metrics if start == 0 else [],
-                           params=batch, tags=[RunTag("feature_count", str(result.feature_count))])
-        with tempfile.TemporaryDirectory(prefix="tradai-model-") as scratch:
-            model_dir = Path(scratch) / MODEL_ARTIFACT_PATH
-            self._write_model(result, model_dir, run_id)
-            registry.call(name, client.log_artifacts, run_id, str(model_dir), MODEL_ARTIFACT_PATH)
-        with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints run URLs; keep --json output clean
-            registry.call(name, client.set_terminated, run_id)
+        registry.log_run_data(name, run.run_id, params=params, metrics=result.metrics,
+                              tags={"feature_count": str(result.feature_count)})
+        source = registry.log_model(name, run, result.model_dir, _model_files(result))
+        registry.end_run(name, run.run_id)
 
         tags = {
             "strategy_name": name,
@@ -109,29 +93,9 @@ class ModelRegistrar:
         if r2_tag:
             tags["r2_tag"] = r2_tag
         registry.create_registered_model_if_missing(name)
-        source = f"{run.info.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT_PATH}"
-        created = registry.call(name, client.create_model_version, name, source, run_id=run_id, tags=tags)
-        version = int(created.version)
-        self._wait_ready(name, version, str(created.status))
-        return RegisteredVersion(name=name, version=version, run_id=run_id)
-
-    @staticmethod
-    def _write_model(result: TrainingResult, target: Path, run_id: str) -> None:
-        """The bundle's files plus an MLmodel (signature) and requirements.txt, in ``target``."""
-        from mlflow.models import Model, ModelSignature
-        from mlflow.types import ColSpec, Schema
-
-        shutil.copytree(result.model_dir, target)
-        signature = ModelSignature(
-            inputs=Schema([ColSpec("double", feature) for feature in result.features]),
-            outputs=Schema([ColSpec("long", "signal")]),
-        )
-        model = Model(artifact_path=MODEL_ARTIFACT_PATH, run_id=run_id, signature=signature)
-        files = sorted(path.relative_to(result.model_dir).as_posix()
-                       for path in result.model_dir.rglob("*") if path.is_file())
-        model.add_flavor("tradai_bundle", files=files, strategy_name=result.strategy_name)
-        model.save(str(target / "MLmodel"))
-        (target / "requirements.txt").write_text("\n".join(PIP_REQUIREMENTS) + "\n", encoding="utf-8")
+        created = registry.create_version(name, source, run_id=run.run_id, tags=tags)
+        self._wait_ready(name, created.version, created.status)
+        return RegisteredVersion(name=name, version=created.version, run_id=run.run_id)
 
     def _wait_ready(self, name: str, version: int, status: str) -> None:
         deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
@@ -145,6 +109,20 @@ class ModelRegistrar:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
             status = self.registry.get_version(name, version).status
+
+
+def _model_files(result: TrainingResult) -> ModelFiles:
+    """The bundle as an MLflow model: the features in, the signal out, the file list as its flavor."""
+    files = sorted(path.relative_to(result.model_dir).as_posix()
+                   for path in result.model_dir.rglob("*") if path.is_file())
+    return ModelFiles(
+        artifact_path=MODEL_ARTIFACT_PATH,
+        inputs={feature: "double" for feature in result.features},
+        outputs={"signal": "long"},
+        flavor="tradai_bundle",
+        flavor_attributes={"files": files, "strategy_name": result.strategy_name},
+        pip_requirements=PIP_REQUIREMENTS,
+    )
 
 
 def register_training(settings: Settings, result: TrainingResult, r2_tag: str | None = None,

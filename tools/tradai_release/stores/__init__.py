@@ -1,20 +1,19 @@
 """Storage interfaces (object store, key-value table) and the factory that builds them from URIs.
 
 Implementations live beside this module (``local.py``, ``s3.py``, ``sqlite.py``,
-``dynamodb.py``); their vendor imports (boto3, sqlite3) stay inside them.
+``dynamodb.py``, with boto3 client creation in ``aws.py``); their vendor imports (boto3,
+sqlite3) stay inside them, so this module imports none.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import SettingsError
-
-_CLIENT_LOCK = threading.Lock()
 
 MAX_OPERATIONS = 25
 """Most operations in one transaction (DynamoDB's limit, kept by every implementation)."""
@@ -216,36 +215,6 @@ def check_transaction(table: str, operations: Sequence[Operation], partition_key
     keys = [operation_key(op, partition_key, sort_key) for op in operations]
     if len(set(keys)) != len(keys):
         raise BackendError(table, "a transaction may touch each item only once")
-
-
-@dataclass(frozen=True)
-class AwsOptions:
-    """How to reach an S3-API or DynamoDB endpoint; None fields fall back to boto3's defaults.
-
-    The secret is kept out of ``repr`` so it never reaches a log line.
-    """
-
-    endpoint_url: str | None = None
-    region: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = field(default=None, repr=False)
-
-    def client(self, service: str, **config: Any) -> Any:
-        """A boto3 client for ``service``, created on call (never at import time)."""
-        import boto3
-        from botocore.config import Config
-
-        # boto3's default session is not thread-safe while it builds a client; one session per
-        # client, built under a lock, is (clients themselves are safe to share once built).
-        with _CLIENT_LOCK:
-            return boto3.session.Session().client(
-                service,
-                endpoint_url=self.endpoint_url,
-                region_name=self.region or "us-east-1",
-                aws_access_key_id=self.access_key_id,
-                aws_secret_access_key=self.secret_access_key,
-                config=Config(**config) if config else None,
-            )
 
 
 def open_object_store(uri: str, aws: AwsOptions | None = None) -> ObjectStore:

@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, ConditionFailed, MissingCredentials
 from tradai_release.stores import (
-    AwsOptions,
     Check,
     Condition,
     Delete,
@@ -17,6 +17,8 @@ from tradai_release.stores import (
     check_transaction,
     string_key,
 )
+from tradai_release.stores.aws import client as make_client
+from tradai_release.stores.aws import error_code
 
 BODY_ATTRIBUTE = "_json"
 
@@ -41,7 +43,7 @@ class DynamoTable:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self.aws.client("dynamodb", retries={"mode": "standard"})
+            self._client = make_client(self.aws, "dynamodb", retries={"mode": "standard"})
         return self._client
 
     # --- reads -------------------------------------------------------------------------------------
@@ -279,3 +281,49 @@ def _decode_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
     deserializer = TypeDeserializer()
     return {name: _from_dynamo(deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def ensure_table(
+    aws: AwsOptions, table: str, partition_key: str, sort_key: str, *, ttl_attribute: str | None = None
+) -> bool:
+    """Create DynamoDB table ``table`` (string keys, on-demand) if missing; True when it was created.
+
+    Waits until the new table is ACTIVE. With ``ttl_attribute``, switches TTL on when it is off,
+    also on a table that already existed. Any AWS failure is a BackendError naming the table.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = make_client(aws, "dynamodb")
+    made = False
+    try:
+        try:
+            client.describe_table(TableName=table)
+        except ClientError as err:
+            if error_code(err) != "ResourceNotFoundException":
+                raise
+            client.create_table(
+                TableName=table,
+                KeySchema=[
+                    {"AttributeName": partition_key, "KeyType": "HASH"},
+                    {"AttributeName": sort_key, "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": partition_key, "AttributeType": "S"},
+                    {"AttributeName": sort_key, "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            client.get_waiter("table_exists").wait(
+                TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
+            made = True
+        if ttl_attribute:
+            ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+            if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+                client.update_time_to_live(
+                    TableName=table,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+                )
+    except (ClientError, BotoCoreError) as err:
+        raise BackendError(f"dynamodb://{table}", f"cannot provision: {err}") from err
+    return made

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, MissingCredentials, ObjectExists, ObjectNotFound
-from tradai_release.stores import AwsOptions, ObjectInfo, check_key
+from tradai_release.stores import ObjectInfo, check_key
+from tradai_release.stores.aws import client as make_client
+from tradai_release.stores.aws import error_code
 
 DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
@@ -46,8 +49,11 @@ class S3ObjectStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self.aws.client(
-                "s3", max_pool_connections=max(10, self.max_concurrency * 2), retries={"mode": "standard"}
+            self._client = make_client(
+                self.aws,
+                "s3",
+                max_pool_connections=max(10, self.max_concurrency * 2),
+                retries={"mode": "standard"},
             )
         return self._client
 
@@ -154,3 +160,29 @@ class S3ObjectStore:
         if isinstance(err, BotoCoreError):
             return BackendError(self.name, f"{key}: {err}")
         return err
+
+
+def ensure_bucket(aws: AwsOptions, bucket: str) -> bool:
+    """Create S3 bucket ``bucket`` if missing; True when it was created.
+
+    Any AWS failure is a BackendError naming ``s3://bucket``.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = make_client(aws, "s3")
+    try:
+        try:
+            client.head_bucket(Bucket=bucket)
+            return False
+        except ClientError as err:
+            if error_code(err) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        extra: dict[str, Any] = {}
+        region = aws.region or "us-east-1"
+        # us-east-1 (and R2's "auto") refuse an explicit location; custom endpoints choose their own.
+        if region not in ("us-east-1", "auto") and not aws.endpoint_url:
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        client.create_bucket(Bucket=bucket, **extra)
+    except (ClientError, BotoCoreError) as err:
+        raise BackendError(f"s3://{bucket}", f"cannot provision: {err}") from err
+    return True
