@@ -16,9 +16,10 @@ import pytest
 
 from hub_helpers import SIGNAL_FILES
 from tradai_release.errors import OnnxParityError
-from tradai_release.hub import check_compat, features_from_repo
+from tradai_release.hub import check_compat
 from tradai_release.hub.hub import bundle_metadata
 from tradai_release.psi import psi
+from tradai_release.repo import strategy_features
 from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig
 from tradai_release.training import BACKTEST_METRICS, TrainingResult, train_all, train_strategy
 from tradai_release.training.backtest import backtest, periods_per_year
@@ -191,7 +192,7 @@ def test_model_compat_passes_the_hub_check(trained: tuple[Path, TrainingResult])
     assert compat["onnx_opset"] == 15 and compat["onnx_ml_opset"] == 1  # what the exports import
     for library in ("sklearn", "xgboost", "lightgbm", "onnx", "onnxruntime"):
         assert compat[library], library
-    check_compat(repo / "models", [STRATEGY], features_from_repo(repo, [STRATEGY]), where="test")
+    check_compat(repo / "models", [STRATEGY], strategy_features(repo, [STRATEGY]), where="test")
 
 
 def test_files_hold_no_paths_or_clock(trained: tuple[Path, TrainingResult]) -> None:

@@ -83,8 +83,9 @@ def _git_commit(repo: Path) -> str | None:
 
 @handle_errors
 def run(args: argparse.Namespace) -> int:
-    from tradai_release.hub import ModelHub, features_from_repo
+    from tradai_release.hub import ModelHub
     from tradai_release.render import hub as render
+    from tradai_release.repo import strategy_features
     from tradai_release.settings import Settings
 
     settings = Settings()
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         env = args.env if args.profile is not None else None
         tag, expected = hub.resolve(tag=args.revision, env=env, profile=args.profile)
         manifest = hub.read_tag(tag, expected_sha256=expected)
-        features = features_from_repo(settings.repo, manifest.strategies)
+        features = strategy_features(settings.repo, manifest.strategies)
         with render.transfer_progress() as progress:
             pulled = hub.pull(
                 models_dir,

@@ -388,7 +388,8 @@ def check_drift(
     ``settings.drift_window_rows`` candles of its data set). ``models_dir`` reads the bundles from a
     local directory instead of pulling the pinned hub tag.
     """
-    from tradai_release.hub.hub import ModelHub, features_from_repo
+    from tradai_release.hub.hub import ModelHub
+    from tradai_release.repo import strategy_features
 
     settings.backends(env)
     thresholds = Thresholds.from_settings(settings)
@@ -399,7 +400,7 @@ def check_drift(
     if selected is not None or data:
         selected = sorted(set(selected or []) | set(data))
     lives = live_models(settings.repo, env, selected, commit)
-    features = features_from_repo(settings.repo, sorted({live.strategy for live in lives}))
+    features = strategy_features(settings.repo, sorted({live.strategy for live in lives}))
     if models_dir is None and lives:
         hub = hub or ModelHub.from_settings(settings)
     results: list[StrategyDrift] = []

@@ -357,3 +357,30 @@ def _walk_disk(root: Path) -> list[str]:
             for name in filenames:
                 found.append((Path(dirpath) / name).relative_to(root).as_posix())
     return sorted(found)
+
+
+# Appended (not woven into the imports above) so this file's rewrite merges cleanly; it moves with it.
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+def strategy_features(repo_root: Path, strategies: Iterable[str]) -> dict[str, list[str]]:
+    """``features`` of each strategy's ``strategies/<name>/ml_config.json`` in a working tree (if present)."""
+    import json
+
+    features: dict[str, list[str]] = {}
+    for strategy in strategies:
+        path = repo_root / ml_config_path(strategy)
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            raise InputError(str(path), "json", f"unreadable: {err}") from None
+        if not isinstance(data, dict):
+            raise InputError(str(path), "json", "not a JSON object")
+        listed = data.get("features")
+        if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+            raise InputError(str(path), "features", "not a list of feature names")
+        features[strategy] = listed
+    return features

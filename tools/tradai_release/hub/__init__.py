@@ -14,7 +14,6 @@ from tradai_release.hub.hub import (
     TransferProgress,
     check_compat,
     ensure_models_present,
-    features_from_repo,
 )
 
 __all__ = [
@@ -29,5 +28,4 @@ __all__ = [
     "TransferProgress",
     "check_compat",
     "ensure_models_present",
-    "features_from_repo",
 ]

@@ -936,18 +936,3 @@ def _optional_str(value: Any, where: str, name: str) -> str | None:
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-
-def features_from_repo(repo: Path, strategies: Iterable[str]) -> dict[str, list[str]]:
-    """``features`` of each strategy's ``strategies/<name>/ml_config.json`` in a working tree (if present)."""
-    from tradai_release.strategy import ml_config_path
-
-    features: dict[str, list[str]] = {}
-    for strategy in strategies:
-        path = repo / ml_config_path(strategy)
-        if not path.is_file():
-            continue
-        listed = _read_json_object(path, str(path)).get("features")
-        if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
-            raise InputError(str(path), "features", "not a list of feature names")
-        features[strategy] = listed
-    return features
