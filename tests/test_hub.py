@@ -184,9 +184,9 @@ def test_profile_pointers(hub: ModelHub, bundle: Path, tmp_path: Path) -> None:
     with pytest.raises(HubIntegrityError):
         hub.set_profile_pointer("prod", 1, first.tag, "0" * 64)
     with pytest.raises(InputError, match="unknown environment"):
-        hub.get_profile_pointer("qa", 1)
+        hub.get_profile_pointer("../qa", 1)
     with pytest.raises(InputError, match="unknown profile"):
-        hub.get_profile_pointer("prod", 9)
+        hub.get_profile_pointer("prod", 0)
 
 
 def test_pull_skips_files_already_present(

@@ -81,6 +81,18 @@ def _git_commit(repo: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _check_pointer(env: str, profile: int) -> None:
+    """Refuse an environment or profile that does not exist (the hub itself only checks the key is safe)."""
+    from tradai_release.errors import InputError
+    from tradai_release.settings import ENVIRONMENTS, PROFILES
+
+    if env not in ENVIRONMENTS:
+        expected = ", ".join(ENVIRONMENTS)
+        raise InputError("--env", "env", f"unknown environment {env!r} (expected one of {expected})")
+    if profile not in PROFILES:
+        raise InputError("--profile", "profile", f"unknown profile {profile!r} (expected 1..{max(PROFILES)})")
+
+
 @handle_errors
 def run(args: argparse.Namespace) -> int:
     from tradai_release.hub import ModelHub
@@ -114,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         render.render_tag_only(name, sha, args.source)
     else:
         env = args.env if args.profile is not None else None
+        if env is not None:
+            _check_pointer(env, args.profile)
         tag, expected = hub.resolve(tag=args.revision, env=env, profile=args.profile)
         manifest = hub.read_tag(tag, expected_sha256=expected)
         features = strategy_features(settings.repo, manifest.strategies)

@@ -36,7 +36,7 @@ from tradai_release.errors import (
     TagNotFound,
 )
 from tradai_release.fsutil import swap_into_place
-from tradai_release.hub.names import check_relpath, check_sha256, check_tag
+from tradai_release.hub.names import ENV_PATTERN, check_relpath, check_sha256, check_tag
 
 if TYPE_CHECKING:
     from tradai_release.settings import Settings
@@ -219,14 +219,17 @@ def tag_key(tag: str) -> str:
 
 
 def profile_pointer_key(env: str, profile: int) -> str:
-    from tradai_release.settings import ENVIRONMENTS, PROFILES
+    """``pointers/<env>/profile-<N>.json``: the revision apply approved for one profile.
 
-    if env not in ENVIRONMENTS:
+    Which environments and profiles exist is the repository's to declare and the commands'
+    to check; here an environment only has to be a safe key segment and a profile a positive number.
+    """
+    if not isinstance(env, str) or not ENV_PATTERN.fullmatch(env):
         raise InputError(
-            "--env", "env", f"unknown environment {env!r} (expected one of {', '.join(ENVIRONMENTS)})"
+            "--env", "env", f"unknown environment {env!r} (lowercase letters, digits, '_', '-'; at most 32)"
         )
-    if profile not in PROFILES:
-        raise InputError("--profile", "profile", f"unknown profile {profile!r} (expected 1..{max(PROFILES)})")
+    if not isinstance(profile, int) or isinstance(profile, bool) or profile < 1:
+        raise InputError("--profile", "profile", f"unknown profile {profile!r} (expected a positive number)")
     return f"pointers/{env}/profile-{profile}.json"
 
 

@@ -7,6 +7,7 @@ import re
 from tradai_release.errors import InputError
 
 TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+ENV_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
