@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tradai_release.errors import HubError, InputError, TradaiError
 
 if TYPE_CHECKING:
-    from tradai_release.hub.hub import ModelHub, TagManifest
+    from tradai_release.hub import ModelHub, TagManifest
     from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.registry.comparator import ModelComparator
@@ -92,7 +92,8 @@ def check_artifacts(
 
 
 def _compat_problem(hub: ModelHub, tag: TagManifest, strategy: str, expected: int) -> str | None:
-    from tradai_release.hub.hub import COMPAT_FILE, blob_key
+    from tradai_release.hub.compat import COMPAT_FILE
+    from tradai_release.hub.names import blob_key
 
     path = f"{strategy}/{COMPAT_FILE}"
     entry = tag.files.get(path)

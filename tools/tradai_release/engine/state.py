@@ -12,7 +12,8 @@ from tradai_release.errors import ValidationFailed
 if TYPE_CHECKING:
     from tradai_release.configs.entities import ConfigVersion
     from tradai_release.configs.service import ConfigVersionService
-    from tradai_release.hub.hub import ModelHub, ProfilePointer
+    from tradai_release.hub.hub import ModelHub
+    from tradai_release.hub.pointers import ProfilePointer
     from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.settings import Settings
