@@ -14,13 +14,13 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release.errors import HubError, InputError, ObjectExists, SettingsError, TagExists
+from tradai_release.errors import HubError, InputError, SettingsError, TagExists
 from tradai_release.fsutil import swap_into_place
 from tradai_release.hub import pointers, transfer
 from tradai_release.hub.compat import check_compat
@@ -28,8 +28,14 @@ from tradai_release.hub.manifest import (
     TagInfo,
     TagManifest,
     bundle_metadata,
+    create_day_tag,
+    create_tag,
+    day_tag,
     load_tag,
     load_tag_bytes,
+    replace_strategies,
+    strategies_without_files,
+    strategy_of,
     tag_infos,
 )
 from tradai_release.hub.names import blob_key, check_tag, profile_pointer_key, tag_key
@@ -126,16 +132,6 @@ class ModelHub:
             if problem
         ]
 
-    def _create_tag(self, manifest: TagManifest) -> str:
-        data = manifest.to_bytes()
-        try:
-            self.store.create(tag_key(manifest.tag), data)
-        except ObjectExists:
-            raise TagExists(
-                self._where(f"tag {manifest.tag}"), "already exists (tags are immutable)"
-            ) from None
-        return hashlib.sha256(data).hexdigest()
-
     # ---------------------------------------------------------------- making tags
 
     def push(
@@ -149,56 +145,100 @@ class ModelHub:
         progress: TransferProgress | None = None,
     ) -> PushResult:
         """Upload the blobs the hub lacks, create the tag (auto ``vYYYYMMDD[-N]``), move ``latest``."""
-        if tag is not None:
-            check_tag(tag, where="--tag")
-            if self.tag_exists(tag):
-                raise TagExists(self._where(f"tag {tag}"), "already exists (tags are immutable)")
-        created = created_at or utc_now()
+        pushed = self._publish(
+            models_dir,
+            tag=tag,
+            message=message,
+            git_commit=git_commit,
+            created_at=created_at,
+            progress=progress,
+        )
+        self.set_latest(pushed.tag, pushed.manifest_sha256)
+        return pushed
+
+    def compose(
+        self,
+        models_dir: Path,
+        strategies: Sequence[str],
+        *,
+        source: str,
+        source_sha256: str | None = None,
+        tag: str | None = None,
+        message: str = "",
+        git_commit: str | None = None,
+        created_at: str | None = None,
+        progress: TransferProgress | None = None,
+    ) -> PushResult:
+        """A new tag holding ``source``'s files with each of ``strategies`` replaced by ``models_dir/<S>``.
+
+        Retraining one strategy of a profile needs a tag that still carries every other strategy
+        the profile runs; this uploads only the new strategies' missing blobs and never moves
+        ``latest`` (a challenger is a proposal, not the newest approved bundle).
+        """
+        origin = self.read_tag(check_tag(source, where="--from"), expected_sha256=source_sha256)
+        return self._publish(
+            models_dir,
+            onto=(origin, strategies),
+            tag=tag,
+            message=message,
+            git_commit=git_commit,
+            created_at=created_at,
+            progress=progress,
+        )
+
+    def _publish(
+        self,
+        models_dir: Path,
+        *,
+        onto: tuple[TagManifest, Collection[str]] | None = None,
+        tag: str | None,
+        message: str,
+        git_commit: str | None,
+        created_at: str | None,
+        progress: TransferProgress | None,
+    ) -> PushResult:
+        """The one way files become a tag: hash them, upload what the hub lacks, create the tag.
+
+        ``onto`` is a base tag and the strategies whose files ``models_dir`` replaces in it;
+        without it the tag is ``models_dir`` alone.
+        """
+        if tag is not None and self.tag_exists(check_tag(tag, where="--tag")):
+            raise TagExists(self._where(f"tag {tag}"), "already exists (tags are immutable)")
         paths = transfer.bundle_files(models_dir)
+        if onto is not None:
+            chosen = set(onto[1])
+            paths = {rel: path for rel, path in paths.items() if strategy_of(rel) in chosen}
+            missing = strategies_without_files(chosen, paths)
+            if missing:
+                raise InputError(str(models_dir), "files", f"no files for {', '.join(missing)}")
         entries = transfer.file_entries(paths, self.workers)
-        metadata = bundle_metadata(models_dir, paths)
         uploaded = transfer.upload_missing(
             self.store, paths, entries, workers=self.workers, progress=progress
         )
-
-        def manifest_for(name: str) -> TagManifest:
-            return TagManifest(
-                tag=name,
-                files=entries,
-                metadata=metadata,
-                git_commit=git_commit,
-                created_at=created,
-                message=message,
-            )
-
+        files, metadata = entries, bundle_metadata(models_dir, paths)
+        if onto is not None:
+            files, metadata = replace_strategies(onto[0], onto[1], entries, metadata)
+        created = created_at or utc_now()
+        draft = TagManifest(
+            tag=tag or day_tag(created),
+            files=files,
+            metadata=metadata,
+            git_commit=git_commit,
+            created_at=created,
+            message=message,
+            source_tag=onto[0].tag if onto is not None else None,
+        )
         if tag is not None:
-            sha = self._create_tag(manifest_for(tag))
-            final = tag
+            final, sha256 = tag, create_tag(self.store, draft)
         else:
-            final, sha = self._create_auto_tag(created, manifest_for)
-        self.set_latest(final, sha)
+            final, sha256 = create_day_tag(self.store, draft)
         return PushResult(
             tag=final,
-            manifest_sha256=sha,
+            manifest_sha256=sha256,
             uploaded_bytes=sum(entry.size for entry in uploaded),
             uploaded_files=len(uploaded),
-            skipped_files=len(entries) - len(uploaded),
+            skipped_files=len(files) - len(uploaded),
         )
-
-    def _create_auto_tag(
-        self, created_at: str, manifest_for: Callable[[str], TagManifest]
-    ) -> tuple[str, str]:
-        base = "v" + created_at[:10].replace("-", "")
-        check_tag(base, where="created_at")
-        for n in range(1, 1000):
-            name = base if n == 1 else f"{base}-{n}"
-            if self.tag_exists(name):
-                continue
-            try:
-                return name, self._create_tag(manifest_for(name))
-            except TagExists:
-                continue  # another pusher took it between head and create
-        raise HubError(self._where(f"tag {base}"), "no free auto-tag suffix left for that day")
 
     def tag_only(
         self, name: str, *, source: str = "latest", message: str = "", created_at: str | None = None
@@ -216,72 +256,7 @@ class ModelHub:
             message=message,
             source_tag=source_tag,
         )
-        return self._create_tag(manifest)
-
-    def compose(
-        self,
-        models_dir: Path,
-        strategies: Sequence[str],
-        *,
-        source: str,
-        source_sha256: str | None = None,
-        tag: str | None = None,
-        message: str = "",
-        git_commit: str | None = None,
-        created_at: str | None = None,
-    ) -> PushResult:
-        """A new tag holding ``source``'s files with each of ``strategies`` replaced by ``models_dir/<S>``.
-
-        Retraining one strategy of a profile needs a tag that still carries every other strategy
-        the profile runs; this uploads only the new strategies' missing blobs and never moves
-        ``latest`` (a challenger is a proposal, not the newest approved bundle).
-        """
-        origin = self.read_tag(check_tag(source, where="--from"), expected_sha256=source_sha256)
-        if tag is not None and self.tag_exists(check_tag(tag, where="--tag")):
-            raise TagExists(self._where(f"tag {tag}"), "already exists (tags are immutable)")
-        paths = {
-            rel: path
-            for rel, path in transfer.bundle_files(models_dir).items()
-            if rel.split("/", 1)[0] in set(strategies)
-        }
-        missing = sorted(set(strategies) - {rel.split("/", 1)[0] for rel in paths})
-        if missing:
-            raise InputError(str(models_dir), "files", f"no files for {', '.join(missing)}")
-        new_entries = transfer.file_entries(paths, self.workers)
-        uploaded: list[str] = []
-        for sha, rel in {entry.sha256: rel for rel, entry in new_entries.items()}.items():
-            head = self.store.head(blob_key(sha))
-            if head is None or head.size != new_entries[rel].size:
-                self.store.put_file(blob_key(sha), paths[rel])
-                uploaded.append(rel)
-        kept = {rel: e for rel, e in origin.files.items() if rel.split("/", 1)[0] not in set(strategies)}
-        files = {**kept, **new_entries}
-        metadata = {k: v for k, v in origin.metadata.items() if k not in set(strategies)}
-        metadata.update(bundle_metadata(models_dir, paths))
-        created = created_at or utc_now()
-
-        def manifest_for(name: str) -> TagManifest:
-            return TagManifest(
-                tag=name,
-                files=files,
-                metadata=metadata,
-                git_commit=git_commit,
-                created_at=created,
-                message=message,
-                source_tag=origin.tag,
-            )
-
-        if tag is not None:
-            final, sha256 = tag, self._create_tag(manifest_for(tag))
-        else:
-            final, sha256 = self._create_auto_tag(created, manifest_for)
-        return PushResult(
-            tag=final,
-            manifest_sha256=sha256,
-            uploaded_bytes=sum(new_entries[rel].size for rel in uploaded),
-            uploaded_files=len(uploaded),
-            skipped_files=len(files) - len(uploaded),
-        )
+        return create_tag(self.store, manifest)
 
     def splice(
         self,
@@ -304,21 +279,20 @@ class ModelHub:
         origin = self.read_tag(check_tag(source, where="--from"), expected_sha256=source_sha256)
         giver = self.read_tag(check_tag(donor, where="--from"))
         chosen = set(strategies)
-        taken = {rel: entry for rel, entry in giver.files.items() if rel.split("/", 1)[0] in chosen}
-        missing = sorted(chosen - {rel.split("/", 1)[0] for rel in taken})
+        taken = {rel: entry for rel, entry in giver.files.items() if strategy_of(rel) in chosen}
+        missing = strategies_without_files(chosen, taken)
         if missing:
             raise HubError(self._where(f"tag {donor}"), f"holds no files for {', '.join(missing)}")
-        kept = {rel: e for rel, e in origin.files.items() if rel.split("/", 1)[0] not in chosen}
-        files = {**kept, **taken}
-        metadata = {k: v for k, v in origin.metadata.items() if k not in chosen}
-        metadata.update({k: v for k, v in giver.metadata.items() if k in chosen})
+        given = {name: value for name, value in giver.metadata.items() if name in chosen}
+        files, metadata = replace_strategies(origin, chosen, taken, given)
         check_tag(tag, where="--tag")
         if self.tag_exists(tag):
             existing = self.read_tag(tag)
             if existing.files == files:
                 return self.tag_sha256(tag)
             raise TagExists(self._where(f"tag {tag}"), "already exists with other files (tags are immutable)")
-        return self._create_tag(
+        return create_tag(
+            self.store,
             TagManifest(
                 tag=tag,
                 files=files,
@@ -327,7 +301,7 @@ class ModelHub:
                 created_at=created_at or utc_now(),
                 message=message or f"{source} with {', '.join(sorted(chosen))} from {donor}",
                 source_tag=origin.tag,
-            )
+            ),
         )
 
     # ---------------------------------------------------------------- pointers

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.confighash import canonical_json
 from tradai_release.errors import (
+    HubError,
     HubIntegrityError,
     InputError,
+    ObjectExists,
     ObjectNotFound,
+    TagExists,
     TagNotFound,
 )
 from tradai_release.hub.compat import COMPAT_FILE, read_json_object
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from tradai_release.stores import ObjectStore
 
 MANIFEST_FORMAT = 1
+_DAY_TAG_SUFFIXES = 1000
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class TagManifest:
 
     @property
     def strategies(self) -> list[str]:
-        return sorted({path.split("/", 1)[0] for path in self.files if "/" in path})
+        return sorted({strategy_of(path) for path in self.files if "/" in path})
 
     @classmethod
     def from_bytes(cls, data: bytes, *, where: str) -> TagManifest:
@@ -152,6 +156,33 @@ class TagInfo:
         )
 
 
+def strategy_of(path: str) -> str:
+    """The strategy a bundle path belongs to: its first segment."""
+    return path.split("/", 1)[0]
+
+
+def strategies_without_files(strategies: Collection[str], paths: Iterable[str]) -> list[str]:
+    """Those of ``strategies`` that no path of ``paths`` belongs to, sorted."""
+    return sorted(set(strategies) - {strategy_of(path) for path in paths})
+
+
+def replace_strategies(
+    base: TagManifest,
+    strategies: Collection[str],
+    files: Mapping[str, FileEntry],
+    metadata: Mapping[str, Any],
+) -> tuple[dict[str, FileEntry], dict[str, Any]]:
+    """``base``'s files and metadata with those of ``strategies`` replaced by ``files`` and ``metadata``.
+
+    A strategy's old files go entirely, so a file the new bundle no longer has does not linger.
+    """
+    chosen = set(strategies)
+    kept = {path: entry for path, entry in base.files.items() if strategy_of(path) not in chosen}
+    merged = {name: value for name, value in base.metadata.items() if name not in chosen}
+    merged.update(metadata)
+    return {**kept, **files}, merged
+
+
 def load_tag_bytes(store: ObjectStore, tag: str) -> bytes:
     """The stored bytes of ``tag``'s manifest."""
     try:
@@ -186,6 +217,38 @@ def tag_infos(store: ObjectStore, latest: str | None) -> list[TagInfo]:
         manifest = TagManifest.from_bytes(data, where=f"{store.name}: {info.key}")
         infos.append(TagInfo.of(tag, manifest, hashlib.sha256(data).hexdigest(), latest=latest == tag))
     return sorted(infos, key=lambda i: (i.created_at, i.tag))
+
+
+def create_tag(store: ObjectStore, manifest: TagManifest) -> str:
+    """Store ``manifest`` as a new tag (refused if the tag exists); returns its SHA-256."""
+    data = manifest.to_bytes()
+    try:
+        store.create(tag_key(manifest.tag), data)
+    except ObjectExists:
+        raise TagExists(f"{store.name}: tag {manifest.tag}", "already exists (tags are immutable)") from None
+    return hashlib.sha256(data).hexdigest()
+
+
+def day_tag(created_at: str) -> str:
+    """``vYYYYMMDD`` of a ``created_at`` stamp: the name of a tag pushed without one."""
+    return check_tag("v" + created_at[:10].replace("-", ""), where="created_at")
+
+
+def create_day_tag(store: ObjectStore, draft: TagManifest) -> tuple[str, str]:
+    """``draft`` (named by :func:`day_tag`) as a new tag, suffixed ``-N`` when that name is taken.
+
+    Returns the name it got and its SHA-256.
+    """
+    base = draft.tag
+    for n in range(1, _DAY_TAG_SUFFIXES):
+        name = base if n == 1 else f"{base}-{n}"
+        if store.head(tag_key(name)) is not None:
+            continue
+        try:
+            return name, create_tag(store, replace(draft, tag=name))
+        except TagExists:
+            continue  # another pusher took it between head and create
+    raise HubError(f"{store.name}: tag {base}", "no free auto-tag suffix left for that day")
 
 
 def bundle_metadata(models_dir: Path, files: Iterable[str]) -> dict[str, Any]:
