@@ -93,14 +93,12 @@ def check_artifacts(
 
 def _compat_problem(hub: ModelHub, tag: TagManifest, strategy: str, expected: int) -> str | None:
     from tradai_release.hub.compat import COMPAT_FILE
-    from tradai_release.hub.names import blob_key
 
     path = f"{strategy}/{COMPAT_FILE}"
-    entry = tag.files.get(path)
-    if entry is None:
+    if path not in tag.files:
         return f"no {path} in the tag"
     try:
-        data = json.loads(hub.store.get(blob_key(entry.sha256)))
+        data = json.loads(hub.read_file(tag, path))
     except (TradaiError, ValueError, UnicodeDecodeError) as err:
         return f"{path} unreadable: {err}"
     count = data.get("feature_count") if isinstance(data, dict) else None

@@ -104,6 +104,18 @@ class ModelHub:
         """The manifest of ``tag``; refused when it does not hash to ``expected_sha256``."""
         return load_tag(self.store, tag, expected_sha256=expected_sha256)
 
+    def read_file(self, manifest: TagManifest, path: str) -> bytes:
+        """The content of ``path`` in ``manifest``'s tag (read whole: for small files such as model_compat).
+
+        Refused with a HubError when the tag has no such file, or its blob is missing or is not
+        the content the manifest records.
+        """
+        where = self._where(f"tag {manifest.tag}: {path}")
+        entry = manifest.files.get(path)
+        if entry is None:
+            raise HubError(where, "no such file in the tag")
+        return transfer.read_verified(self.store, entry, where=where)
+
     def list_tags(self) -> list[TagInfo]:
         """Every tag, oldest first (by created_at, then name)."""
         latest = self.get_latest()

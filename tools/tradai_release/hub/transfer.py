@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from tradai_release.errors import HubIntegrityError, InputError
+from tradai_release.errors import HubIntegrityError, InputError, ObjectNotFound
 from tradai_release.hub.manifest import FileEntry
 from tradai_release.hub.names import blob_key, check_relpath
 
@@ -177,14 +177,28 @@ def _download_verified(
     with target.open("wb") as handle:
         sink = _HashingSink(handle, progress)
         store.get_stream(blob_key(entry.sha256), cast(IO[bytes], sink))
-    if sink.size != entry.size:
+    _check_content(entry, sink.size, sink.digest.hexdigest(), where=where)
+
+
+def read_verified(store: ObjectStore, entry: FileEntry, *, where: str) -> bytes:
+    """``entry``'s blob, read whole (for small files), refused unless it is that content."""
+    try:
+        data = store.get(blob_key(entry.sha256))
+    except ObjectNotFound:
+        raise HubIntegrityError(where, f"blob {entry.sha256[:12]} missing") from None
+    _check_content(entry, len(data), hashlib.sha256(data).hexdigest(), where=where)
+    return data
+
+
+def _check_content(entry: FileEntry, size: int, sha256: str, *, where: str) -> None:
+    """Refuse bytes of ``size`` hashing to ``sha256`` unless they are ``entry``'s content."""
+    if size != entry.size:
         raise HubIntegrityError(
-            where, f"blob {entry.sha256[:12]} is {sink.size} bytes, manifest says {entry.size}"
+            where, f"blob {entry.sha256[:12]} is {size} bytes, manifest says {entry.size}"
         )
-    actual = sink.digest.hexdigest()
-    if actual != entry.sha256:
+    if sha256 != entry.sha256:
         raise HubIntegrityError(
-            where, f"blob content hashes to {actual[:12]}, manifest says {entry.sha256[:12]}"
+            where, f"blob content hashes to {sha256[:12]}, manifest says {entry.sha256[:12]}"
         )
 
 
