@@ -16,10 +16,10 @@ import shutil
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tradai_release.clock import stamp
 from tradai_release.errors import HubError, InputError, SettingsError, TagExists
 from tradai_release.fsutil import swap_into_place
 from tradai_release.hub import pointers, transfer
@@ -45,10 +45,6 @@ from tradai_release.hub.transfer import DEFAULT_WORKERS, TransferProgress
 if TYPE_CHECKING:
     from tradai_release.settings import Settings
     from tradai_release.stores import ObjectStore
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -230,7 +226,7 @@ class ModelHub:
         files, metadata = entries, bundle_metadata(models_dir, paths)
         if onto is not None:
             files, metadata = replace_strategies(onto[0], onto[1], entries, metadata)
-        created = created_at or utc_now()
+        created = created_at or stamp()
         draft = TagManifest(
             tag=tag or day_tag(created),
             files=files,
@@ -264,7 +260,7 @@ class ModelHub:
             files=origin.files,
             metadata=origin.metadata,
             git_commit=origin.git_commit,
-            created_at=created_at or utc_now(),
+            created_at=created_at or stamp(),
             message=message,
             source_tag=source_tag,
         )
@@ -310,7 +306,7 @@ class ModelHub:
                 files=files,
                 metadata=metadata,
                 git_commit=giver.git_commit,
-                created_at=created_at or utc_now(),
+                created_at=created_at or stamp(),
                 message=message or f"{source} with {', '.join(sorted(chosen))} from {donor}",
                 source_tag=origin.tag,
             ),
@@ -321,7 +317,7 @@ class ModelHub:
     def set_latest(self, tag: str, sha256: str | None = None) -> Pointer:
         sha = sha256 or self.tag_sha256(tag)
         self.read_tag(tag, expected_sha256=sha)
-        pointer = Pointer(tag=tag, sha256=sha, updated_at=utc_now())
+        pointer = Pointer(tag=tag, sha256=sha, updated_at=stamp())
         pointers.write_latest(self.store, pointer)
         return pointer
 
@@ -342,7 +338,7 @@ class ModelHub:
             profile=profile,
             tag=tag,
             sha256=sha256,
-            updated_at=utc_now(),
+            updated_at=stamp(),
             deployment_id=deployment_id,
         )
         pointers.write_profile_pointer(self.store, pointer)
