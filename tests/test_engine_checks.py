@@ -11,7 +11,8 @@ from engine_helpers import TAG, features_of, make_repo, push_tag, register_versi
 from fake_registry import FakeRegistry
 from hub_helpers import make_models_dir
 from tradai_release.engine.checks import check_artifacts, check_registry, manifests_in_scope
-from tradai_release.hub.hub import ModelHub, blob_key
+from tradai_release.hub.hub import ModelHub
+from tradai_release.hub.names import blob_key
 from tradai_release.manifest_edit import edit_manifest
 from tradai_release.registry.comparator import ModelComparator
 from tradai_release.repo import ReleaseRepo, WorkTree, load_release_repo

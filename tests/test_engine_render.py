@@ -10,7 +10,7 @@ from fake_registry import FakeRegistry
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.engine.plan import build_plan
 from tradai_release.engine.state import AppliedState, DesiredConfig, DesiredState, LiveState
-from tradai_release.hub.hub import ProfilePointer
+from tradai_release.hub.pointers import ProfilePointer
 from tradai_release.manifest import ReleaseManifest
 from tradai_release.render.plan import render_deployment, render_markdown, render_text
 from tradai_release.validate import ValidationReport

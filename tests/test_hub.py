@@ -14,6 +14,7 @@ from hub_helpers import CountingStore, MemoryStore, make_models_dir, snapshot
 from tradai_release.confighash import canonical_json
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import (
+    HubError,
     HubIntegrityError,
     InputError,
     MissingCredentials,
@@ -184,9 +185,9 @@ def test_profile_pointers(hub: ModelHub, bundle: Path, tmp_path: Path) -> None:
     with pytest.raises(HubIntegrityError):
         hub.set_profile_pointer("prod", 1, first.tag, "0" * 64)
     with pytest.raises(InputError, match="unknown environment"):
-        hub.get_profile_pointer("qa", 1)
+        hub.get_profile_pointer("../qa", 1)
     with pytest.raises(InputError, match="unknown profile"):
-        hub.get_profile_pointer("prod", 9)
+        hub.get_profile_pointer("prod", 0)
 
 
 def test_pull_skips_files_already_present(
@@ -249,6 +250,24 @@ def test_manifest_hash_mismatch_is_refused(
     # ...and so does the latest pointer, which recorded the hash at push time.
     with pytest.raises(HubIntegrityError):
         hub.pull(dest)
+
+
+def test_read_file_returns_only_the_content_the_manifest_records(
+    hub: ModelHub, store: CountingStore, bundle: Path
+) -> None:
+    hub.push(bundle, tag="t1", created_at=CREATED)
+    manifest = hub.read_tag("t1")
+    path = "AlphaStrategy/model_compat.json"
+    assert hub.read_file(manifest, path) == (bundle / path).read_bytes()
+    with pytest.raises(HubError, match="no such file in the tag"):
+        hub.read_file(manifest, "AlphaStrategy/nope.json")
+    key = f"blobs/sha256/{manifest.files[path].sha256}"
+    store.put(key, (bundle / path).read_bytes()[::-1])  # same size, other content
+    with pytest.raises(HubIntegrityError, match="blob content hashes to"):
+        hub.read_file(manifest, path)
+    store.delete(key)
+    with pytest.raises(HubIntegrityError, match="missing"):
+        hub.read_file(manifest, path)
 
 
 def test_verify_tag_reports_missing_blob(hub: ModelHub, store: CountingStore, bundle: Path) -> None:

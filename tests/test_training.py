@@ -17,7 +17,7 @@ import pytest
 from hub_helpers import SIGNAL_FILES
 from tradai_release.errors import OnnxParityError
 from tradai_release.hub import check_compat
-from tradai_release.hub.hub import bundle_metadata
+from tradai_release.hub.manifest import bundle_metadata
 from tradai_release.psi import psi
 from tradai_release.repo import ReleaseTree
 from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig

@@ -14,7 +14,6 @@ The hub is ``TRADAI_HUB_URI`` (default ``file://<state_dir>/hub``); an ``s3://``
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,20 +69,9 @@ def _check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error("give either --revision or --profile, not both")
 
 
-def _git_commit(repo: Path) -> str | None:
-    """HEAD of the repo the models were trained from, if it is a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 @handle_errors
 def run(args: argparse.Namespace) -> int:
-    from tradai_release.hub import ModelHub, features_from_repo
+    from tradai_release.hub import ModelHub
     from tradai_release.render import hub as render
     from tradai_release.settings import Settings
 
@@ -97,33 +85,22 @@ def run(args: argparse.Namespace) -> int:
         else:
             render.render_tags(infos)
     elif args.push:
+        from tradai_release.training.train import head_commit
+
         with render.transfer_progress() as progress:
-            pushed = hub.push(
-                models_dir,
-                tag=args.tag,
-                message=args.message,
-                git_commit=_git_commit(settings.repo),
-                progress=progress,
-            )
+            pushed = hub.push(models_dir, tag=args.tag, message=args.message,
+                              git_commit=head_commit(settings.repo), progress=progress)
         render.render_push(pushed)
     elif args.tag_only:
         name, *words = args.tag_only
-        message = " ".join(words) or args.message
-        sha = hub.tag_only(name, source=args.source, message=message)
+        sha = hub.tag_only(name, source=args.source, message=" ".join(words) or args.message)
         render.render_tag_only(name, sha, args.source)
     else:
-        env = args.env if args.profile is not None else None
-        tag, expected = hub.resolve(tag=args.revision, env=env, profile=args.profile)
-        manifest = hub.read_tag(tag, expected_sha256=expected)
-        features = features_from_repo(settings.repo, manifest.strategies)
+        from tradai_release.bundles import pull_models
+
         with render.transfer_progress() as progress:
-            pulled = hub.pull(
-                models_dir,
-                tag=tag,
-                expected_sha256=expected or hub.tag_sha256(tag),
-                features=features,
-                progress=progress,
-            )
+            pulled = pull_models(settings, hub, models_dir, tag=args.revision, progress=progress,
+                                 env=args.env if args.profile is not None else None, profile=args.profile)
         render.render_pull(pulled)
     return 0
 

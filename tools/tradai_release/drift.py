@@ -390,7 +390,8 @@ def check_drift(
     local directory instead of pulling the pinned hub tag.
     """
     from tradai_release.environments import environment
-    from tradai_release.hub.hub import ModelHub, features_from_repo
+    from tradai_release.hub.hub import ModelHub
+    from tradai_release.repo import ReleaseTree
 
     target = environment(settings, env)
     thresholds = Thresholds.from_settings(settings)
@@ -401,7 +402,7 @@ def check_drift(
     if selected is not None or data:
         selected = sorted(set(selected or []) | set(data))
     lives = live_models(settings.repo, target.name, selected, commit)
-    features = features_from_repo(settings.repo, sorted({live.strategy for live in lives}))
+    features = ReleaseTree.work(settings.repo).features(sorted({live.strategy for live in lives}))
     if models_dir is None and lives:
         hub = hub or ModelHub.from_settings(settings)
     results: list[StrategyDrift] = []

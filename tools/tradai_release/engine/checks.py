@@ -16,7 +16,7 @@ from tradai_release.errors import HubError, InputError, TradaiError
 
 if TYPE_CHECKING:
     from tradai_release.diff import Changes
-    from tradai_release.hub.hub import ModelHub, TagManifest
+    from tradai_release.hub import ModelHub, TagManifest
     from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.registry.comparator import ModelComparator
@@ -91,14 +91,13 @@ def check_artifacts(
 
 
 def _compat_problem(hub: ModelHub, tag: TagManifest, strategy: str, expected: int) -> str | None:
-    from tradai_release.hub.hub import COMPAT_FILE, blob_key
+    from tradai_release.hub.compat import COMPAT_FILE
 
     path = f"{strategy}/{COMPAT_FILE}"
-    entry = tag.files.get(path)
-    if entry is None:
+    if path not in tag.files:
         return f"no {path} in the tag"
     try:
-        data = json.loads(hub.store.get(blob_key(entry.sha256)))
+        data = json.loads(hub.read_file(tag, path))
     except (TradaiError, ValueError, UnicodeDecodeError) as err:
         return f"{path} unreadable: {err}"
     count = data.get("feature_count") if isinstance(data, dict) else None

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from tradai_release.configs.entities import ConfigVersion
     from tradai_release.configs.service import ConfigVersionService
     from tradai_release.environments import Environment
-    from tradai_release.hub.hub import ModelHub, ProfilePointer
+    from tradai_release.hub.hub import ModelHub
+    from tradai_release.hub.pointers import ProfilePointer
     from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.settings import Settings

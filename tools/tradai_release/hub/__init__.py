@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from tradai_release.hub.hub import (
-    FileEntry,
-    ModelHub,
-    Pointer,
-    ProfilePointer,
-    PullResult,
-    PushResult,
-    TagInfo,
-    TagManifest,
-    TransferProgress,
-    check_compat,
-    ensure_models_present,
-    features_from_repo,
-)
+from tradai_release.hub.compat import check_compat, ensure_models_present
+from tradai_release.hub.hub import ModelHub, PullResult, PushResult
+from tradai_release.hub.manifest import FileEntry, TagInfo, TagManifest
+from tradai_release.hub.pointers import Pointer, ProfilePointer
+from tradai_release.hub.transfer import TransferProgress
 
 __all__ = [
     "FileEntry",
@@ -29,5 +20,4 @@ __all__ = [
     "TransferProgress",
     "check_compat",
     "ensure_models_present",
-    "features_from_repo",
 ]

@@ -1,13 +1,41 @@
-"""Validation of hub names (tags, manifest paths) before they reach a key or a filesystem path."""
+"""Hub names (tags, manifest paths, environments) checked before they become object keys or file paths."""
 
 from __future__ import annotations
 
 import re
 
 from tradai_release.errors import InputError
+from tradai_release.settings import ENVIRONMENT_NAME
 
 TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+LATEST_KEY = "pointers/latest.json"
+
+
+def blob_key(sha256: str) -> str:
+    """``blobs/sha256/<hex>``: the one object holding a file content."""
+    return f"blobs/sha256/{check_sha256(sha256, where='blob')}"
+
+
+def tag_key(tag: str) -> str:
+    """``tags/<tag>.json``: the immutable manifest of a tag."""
+    return f"tags/{check_tag(tag)}.json"
+
+
+def profile_pointer_key(env: str, profile: int) -> str:
+    """``pointers/<env>/profile-<N>.json``: the revision apply approved for one profile.
+
+    Which environments and profiles exist is the repository's to declare and the commands'
+    to check; here an environment only has to be a safe key segment and a profile a positive number.
+    """
+    if not isinstance(env, str) or not ENVIRONMENT_NAME.match(env):
+        raise InputError(
+            "--env", "env", f"unknown environment {env!r} (lowercase letters, digits, '-'; at most 32)"
+        )
+    if not isinstance(profile, int) or isinstance(profile, bool) or profile < 1:
+        raise InputError("--profile", "profile", f"unknown profile {profile!r} (expected a positive number)")
+    return f"pointers/{env}/profile-{profile}.json"
 
 
 def check_tag(name: str, *, where: str = "tag") -> str:

@@ -1,0 +1,54 @@
+"""A bot's model bundle: which hub tag it pulls (latest, a tag, or its profile's approved revision) and
+the verified pull, checked against the features its strategies' ml_config.json lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tradai_release.errors import InputError
+
+if TYPE_CHECKING:
+    from tradai_release.hub import ModelHub, PullResult, TransferProgress
+    from tradai_release.settings import Settings
+
+
+def check_profile(settings: Settings, env: str, profile: int) -> str:
+    """``--env`` / ``--profile`` of a pull: the env must be declared; when the repository at hand has the
+    env's manifests, the profile must be one of them (a bot host without the repository skips that)."""
+    from tradai_release.environments import environment
+    from tradai_release.repo import ReleaseTree
+
+    target = environment(settings, env)
+    tree = ReleaseTree.work(settings.repo)
+    if tree.profiles(target.name):
+        tree.profile(target.name, profile)
+    elif profile < 1:
+        raise InputError("--profile", "profile", f"unknown profile {profile!r} (a profile is a number >= 1)")
+    return target.name
+
+
+def pull_models(
+    settings: Settings,
+    hub: ModelHub,
+    dest: Path,
+    *,
+    tag: str | None = None,
+    env: str | None = None,
+    profile: int | None = None,
+    progress: TransferProgress | None = None,
+) -> PullResult:
+    """Pull into ``dest``: ``tag``, else ``env``'s ``profile`` pointer, else latest; every file verified and
+    each strategy's model_compat.json checked against its ml_config.json features (when the repository
+    has the strategy)."""
+    from tradai_release.repo import ReleaseTree
+
+    if profile is not None:
+        if env is None:
+            raise InputError("--pull", "env", "a profile pointer needs an environment")
+        env = check_profile(settings, env, profile)
+    name, expected = hub.resolve(tag=tag, env=env, profile=profile)
+    manifest = hub.read_tag(name, expected_sha256=expected)
+    features = ReleaseTree.work(settings.repo).features(manifest.strategies)
+    return hub.pull(dest, tag=name, expected_sha256=expected or hub.tag_sha256(name), features=features,
+                    progress=progress)
