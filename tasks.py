@@ -238,9 +238,9 @@ def train(c: Context, strategy: str = "", push_to_hub: bool = False, register_en
     and the version is registered in MLflow in each --register-env with r2_tag = that tag.
     Prints the held-out metrics, the tag and the version(s).
     """
+    from tradai_release.publish import train_and_publish
     from tradai_release.render.hub import transfer_progress
     from tradai_release.render.training import render_training
-    from tradai_release.training.publish import train_and_publish
 
     with transfer_progress(enabled=not json) as progress:  # bars only on a terminal
         outcome = train_and_publish(_settings(), strategy, push_to_hub=push_to_hub, tag=tag, message=message,

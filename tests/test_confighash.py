@@ -1,4 +1,4 @@
-"""Config hash (§3): formatting, key order and comments do not change it; values do."""
+"""Config hash (docs/architecture.md §3): formatting, key order and comments do not change it; values do."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Live validation rules (§4) and the prod comparator gate (§5) against a local hub and a fake registry."""
+"""Live validation rules and the prod comparator gate (docs/architecture.md §4, §5), against a local hub
+and a fake registry."""
 
 from __future__ import annotations
 

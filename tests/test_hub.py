@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hub_helpers import CountingStore, MemoryStore, make_models_dir, snapshot
+from tradai_release.bundles import ensure_models_present
 from tradai_release.confighash import canonical_json
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import (
@@ -22,7 +23,7 @@ from tradai_release.errors import (
     TagExists,
     TagNotFound,
 )
-from tradai_release.hub import ModelHub, ensure_models_present
+from tradai_release.hub import ModelHub
 from tradai_release.hub.names import check_relpath, check_tag
 from tradai_release.stores import ObjectStore
 from tradai_release.stores.aws import client

@@ -106,7 +106,7 @@ def test_cli_refuses_bad_inputs_with_one_line(file_hub: Path, capsys: pytest.Cap
         (["--pull", "--revision", "../../etc"], "invalid tag name"),
         (["--pull", "--revision", "v9"], "tag v9: no such tag"),
         (["--pull", "--profile", "3"], "prod profile 3: no approved revision recorded"),
-        (["--pull", "--profile", "7"], "unknown profile 7"),
+        (["--pull", "--profile", "0"], "unknown profile 0"),  # the repo has no releases/: any N >= 1
         (["--tag-only", "x", "msg", "--from", "nope"], "tag nope: no such tag"),
     ]
     for args, expected in cases:
@@ -122,12 +122,12 @@ def test_cli_pull_checks_features_of_the_working_tree(
     file_hub: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = file_hub / "repo"
-    models = make_models_dir(repo / "models", ("AlphaStrategy",), features=("a", "b"))
+    models = make_models_dir(repo / "models", ("AlphaStrategy",), features=("ret_1", "ret_3"))
     assert _main(["--push", "--tag", "narrow"]) == 0
     (repo / "strategies" / "AlphaStrategy").mkdir(parents=True)
-    (repo / "strategies" / "AlphaStrategy" / "ml_config.json").write_text(
-        json.dumps({"features": ["a", "b", "c"]})
-    )
+    ml_config = {"features": ["ret_1", "ret_3", "rsi_14"], "signal": {"horizon": 4, "threshold": 0.001},
+                 "position": {"horizon": 12}, "test_fraction": 0.25, "fee": 0.0006, "seed": 42}
+    (repo / "strategies" / "AlphaStrategy" / "ml_config.json").write_text(json.dumps(ml_config))
     before = snapshot(models)
     capsys.readouterr()
     with pytest.raises(SystemExit):

@@ -1,4 +1,4 @@
-"""Lifecycle derivation (§5): pins + registry history -> stages, aliases, tag writes."""
+"""Lifecycle derivation (docs/architecture.md §5): pins + registry history -> stages, aliases, tag writes."""
 
 from __future__ import annotations
 

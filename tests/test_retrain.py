@@ -27,7 +27,7 @@ from retrain_helpers import (
 from tradai_release.clock import parse_stamp, stamp
 from tradai_release.drift import SIGNIFICANT, check_drift, monitor
 from tradai_release.errors import InputError
-from tradai_release.gitrepo import GitRepo, GitTree
+from tradai_release.gitrepo import GitTree
 from tradai_release.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.repo import load_release_repo
@@ -205,6 +205,40 @@ def test_one_profile_only(live: tuple[Path, Settings]) -> None:
     assert "(profile 2)" in result.message.splitlines()[0]
 
 
+def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> None:
+    """The proposal is the edit ``promote`` makes for the same move: the champion's override is dropped
+    with its pin, keep_production follows promote's rule, and the strategy's config pin is refreshed in
+    every manifest of the environment that pins it."""
+    from tradai_release.engine.promote import promote
+    from tradai_release.manifest_edit import edit_manifest
+
+    repo, settings = live
+    tradai = repo / "strategies" / "KeplerStrategy" / "tradai.yaml"
+    tradai.write_text(tradai.read_text().replace("stake_amount: 1500", "stake_amount: 900"))
+    assert "stake_amount: 900" in tradai.read_text()  # config pins are now stale: neither edit ignores them
+    with edit_manifest(repo / "releases/dev/profile-3.yaml") as editor:
+        editor.set_override("KeplerStrategy", "alice", "v1 approved in the November review")
+        editor.set_keep_production("KeplerStrategy", [1])
+    base = commit_all(repo, "Kepler: smaller stakes; profile 3 keeps a note and an approval of v1")
+
+    result = retrain(settings, "KeplerStrategy", "dev", profiles=[3], trainer=trainer(**BETTER), send=False)
+    assert result.proposed and result.promoted_profiles == [3]
+    proposed = git(repo, "diff", "--name-only", base, result.branch).split()
+    pinning = [f"releases/dev/profile-{n}.yaml" for n in range(1, 6)
+               if "KeplerStrategy" in (repo / f"releases/dev/profile-{n}.yaml").read_text()]
+    assert proposed == pinning and len(pinning) > 1  # the config pin, in every profile pinning Kepler
+
+    # The same move by promote, in the working tree (v2 is registered now, its tag is the challenger's).
+    moved = promote(settings, "dev", 3, "KeplerStrategy", result.challenger, plan=False)
+    assert moved.blocked is None
+    for path in proposed:
+        assert (repo / path).read_text().strip() == git(repo, "show", f"{result.branch}:{path}"), path
+    text = (repo / "releases/dev/profile-3.yaml").read_text()
+    assert "override" not in text and "keep_production: [1]" in text
+    fields = {c.field for c in moved.changes if c.path.endswith("profile-3.yaml")}
+    assert "strategies.KeplerStrategy.model.override" in fields
+
+
 def test_real_training_on_committed_data_keeps_the_champion(live: tuple[Path, Settings]) -> None:
     """Without injected metrics: retraining on the same candles cannot beat the identical champion."""
     repo, settings = live
@@ -255,27 +289,6 @@ def test_parse_profiles() -> None:
     for bad in ("0", "x", "3,y"):  # which profiles exist is the environment's to say (retrain checks it)
         with pytest.raises(InputError, match="--profile"):
             parse_profiles(bad)
-
-
-def test_write_branch_leaves_index_and_worktree_alone(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "a.txt").write_text("one\n")
-    base = commit_all(repo, "first")
-    (repo / "staged.txt").write_text("staged\n")
-    git(repo, "add", "staged.txt")
-    (repo / "a.txt").write_text("edited, not staged\n")
-    commit = GitRepo(repo).write_branch(
-        "retrain/x", {"a.txt": "two\n", "new/b.txt": "bee\n"}, "title\n\nbody\n", base=base
-    )
-    assert git(repo, "show", "retrain/x:a.txt") == "two" and git(repo, "show", "retrain/x:new/b.txt") == "bee"
-    assert git(repo, "rev-parse", "retrain/x") == commit and git(repo, "rev-parse", "HEAD") == base
-    assert git(repo, "diff", "--cached", "--name-only") == "staged.txt"
-    assert (repo / "a.txt").read_text() == "edited, not staged\n"
-    assert git(repo, "log", "-1", "--format=%B", "retrain/x") == "title\n\nbody"
-    with pytest.raises(InputError, match="already exists"):
-        GitRepo(repo).write_branch("retrain/x", {"a.txt": "three\n"}, "again", base=base)
 
 
 # --- the retraining check -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Offline validation rules of §4 on real git repositories built in tmp_path."""
+"""Offline validation rules of docs/architecture.md §4 on real git repositories built in tmp_path."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tradai_release.repo import WorkTree, load_release_repo
 from tradai_release.rules import tracked_files, validate_offline
 from tradai_release.yamlio import load_yaml
 
-# The seed's MyStrategy example, verbatim (§3).
+# The seed's MyStrategy example, verbatim (docs/architecture.md §3).
 SEED_TRADAI = """\
 strategy:
   name: "MyStrategy"

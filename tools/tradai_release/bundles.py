@@ -3,10 +3,12 @@ the verified pull, checked against the features its strategies' ml_config.json l
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradai_release.errors import InputError
+from tradai_release.hub.compat import COMPAT_FILE, check_compat
 
 if TYPE_CHECKING:
     from tradai_release.hub import ModelHub, PullResult, TransferProgress
@@ -52,3 +54,38 @@ def pull_models(
     features = ReleaseTree.work(settings.repo).features(manifest.strategies)
     return hub.pull(dest, tag=name, expected_sha256=expected or hub.tag_sha256(name), features=features,
                     progress=progress)
+
+
+def ensure_models_present(
+    models_dir: Path,
+    hub: ModelHub,
+    *,
+    env: str | None = None,
+    profile: int | None = None,
+    features: Mapping[str, Sequence[str]] | None = None,
+) -> PullResult | None:
+    """A bot's start-up: pull (the profile's approved revision, else latest) when models are missing.
+
+    Models count as present when every strategy of ``features`` (or, without features, at
+    least one strategy) has its model_compat.json and signal/ensemble_rf.onnx. Returns the
+    pull's result, or None when nothing had to be pulled.
+    """
+    strategies = list(features) if features else _strategy_dirs(models_dir)
+    if strategies and all(
+        (models_dir / s / COMPAT_FILE).is_file()
+        and (models_dir / s / "signal" / "ensemble_rf.onnx").is_file()
+        for s in strategies
+    ):
+        check_compat(models_dir, strategies, features, where=str(models_dir))
+        return None
+    if profile is not None:
+        if env is None:
+            raise InputError("--pull", "env", "a profile pointer needs an environment")
+        return hub.pull(models_dir, env=env, profile=profile, features=features)
+    return hub.pull(models_dir, features=features)
+
+
+def _strategy_dirs(models_dir: Path) -> list[str]:
+    if not models_dir.is_dir():
+        return []
+    return sorted(p.name for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -1,4 +1,7 @@
-"""Config hashing: SHA-256 of the normalized content, and the config_id built from it (§3)."""
+"""Config hashing: SHA-256 of the normalized content, and the config_id built from it.
+
+See docs/architecture.md §3.
+"""
 
 from __future__ import annotations
 

@@ -115,6 +115,7 @@ class GitRepo:
     def resolve(self, ref: str) -> str:
         """The full hash of the commit ``ref`` names; a bad ref is one GitError line."""
         check_ref(ref)
+        self.repo  # noqa: B018 - a directory that is no repository says so, not "no such commit"
         try:
             return self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         except GitError:

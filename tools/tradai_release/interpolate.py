@@ -1,4 +1,4 @@
-"""``${VAR}`` and ``${VAR:-default}`` interpolation of config strings from an environment mapping (§3).
+"""``${VAR}`` and ``${VAR:-default}`` interpolation of config strings (docs/architecture.md §3).
 
 ``$${`` writes a literal ``${``. Hashing never interpolates: the hash covers the text as written.
 """

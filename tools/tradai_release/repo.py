@@ -229,14 +229,18 @@ class ReleaseTree:
 
         return config_hash(self.tradai(name).data)
 
-    def strategy(self, name: str) -> StrategySpec:
-        """The strategy: tradai.yaml and ml_config.json, both checked."""
-        tradai = self.tradai(name)
-        ml_config = load_document(self.tree, ml_config_path(name))
-        problems = check_ml_config(ml_config)
+    def ml_config(self, name: str) -> Document:
+        """The strategy's ml_config.json, schema-checked (its problems are raised)."""
+        self.require_strategy(name)
+        document = load_document(self.tree, ml_config_path(name))
+        problems = check_ml_config(document)
         if problems:
             raise ValidationFailed(problems)
-        return build_strategy(name, tradai, ml_config)
+        return document
+
+    def strategy(self, name: str) -> StrategySpec:
+        """The strategy: tradai.yaml and ml_config.json, both checked."""
+        return build_strategy(name, self.tradai(name), self.ml_config(name))
 
     def data_sets(self, name: str) -> list[str]:
         """The strategy's candle files ``strategies/<name>/data/*.csv``, sorted."""
@@ -244,9 +248,13 @@ class ReleaseTree:
         return [f"{directory}/{entry}" for entry in self.tree.listdir(directory) if entry.endswith(".csv")]
 
     def features(self, names: Iterable[str]) -> dict[str, list[str]]:
-        """The ml_config.json feature list of each named strategy the tree has."""
-        known = set(self.strategy_names())
-        return {name: list(self.strategy(name).ml_config.features) for name in names if name in known}
+        """The ml_config.json feature list of each named strategy that has one (a bot host may hold only
+        the ml_config.json of the strategies it runs)."""
+        return {
+            name: list(self.ml_config(name).data["features"])
+            for name in names
+            if self.tree.exists(ml_config_path(name))
+        }
 
     # --- manifests ----------------------------------------------------------------------------------
 

@@ -108,7 +108,7 @@ class Settings(BaseSettings):
 
     def backends(self, env: str) -> Backends:
         """The backend URIs of ``env`` with templates filled in (``env`` is a declared environment's name)."""
-        if not ENVIRONMENT_NAME.match(env):
+        if not ENVIRONMENT_NAME.fullmatch(env):
             raise SettingsError("env", f"{env!r} is not an environment name (lowercase letters, digits, '-')")
         override = self.envs.get(env, EnvOverrides())
 
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         return AwsOptions(endpoint_url=self.aws_endpoint_url, region=self.aws_region)
 
     def hub_aws(self) -> AwsOptions:
-        """How to reach the model hub; an ``s3://`` hub needs the ``CF_R2_*`` credentials (§2)."""
+        """How to reach the model hub; an ``s3://`` hub needs the ``CF_R2_*`` credentials."""
         if not self.hub_uri.startswith("s3://"):
             return AwsOptions()
         if self.r2_access_key_id is None:

@@ -1,4 +1,7 @@
-"""A strategy of the release repository: its tradai.yaml, its ml_config.json and its config hash (§3)."""
+"""A strategy of the release repository: its tradai.yaml, ml_config.json and config hash.
+
+See docs/architecture.md §3.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Strategy config versions (§3): the registry, the config bucket, and runtime loading."""
+"""Strategy config versions: registry, config bucket, runtime loading (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The config version entity of the registry (§3) and its table-item form."""
+"""The config version entity of the registry (docs/architecture.md §3) and its table-item form."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Config bodies in the config bucket: write-once objects keyed by strategy and config hash (§3)."""
+"""Config bodies in the config bucket: write-once objects keyed by strategy and config hash.
+
+See docs/architecture.md §3.
+"""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ class StrategyState:
 
 
 class ConfigVersionService:
-    """Create, activate and read config versions of strategies (§3).
+    """Create, activate and read config versions of strategies (docs/architecture.md §3).
 
     ``clock`` returns the current UTC time (tests pass a fixed one to move past TTLs).
     """

@@ -1,1 +1,1 @@
-"""The GitOps engine: desired state at a commit, live state, plan, apply, deployments and live checks (§7)."""
+"""The GitOps engine: desired and live state, plan, apply, deployments (docs/architecture.md §7)."""

@@ -1,4 +1,6 @@
-"""Apply: lock, refuse stale commits, execute a plan's actions in order with a journal, re-check (§7).
+"""Apply: lock, refuse stale commits, execute a plan's actions in order with a journal, re-check.
+
+See docs/architecture.md §7.
 
 Every action is idempotent, and the plan only holds what is not yet live, so an apply that
 crashed part-way converges when re-run: the new plan holds exactly what is left.

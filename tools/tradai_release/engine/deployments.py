@@ -54,7 +54,7 @@ class Deployment:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON of §10: ``{"env", "commit", "deployment_id", "outcome", "actions": [...]}``."""
+        """``{"env", "commit", "deployment_id", "outcome", "actions": [...]}`` (docs/architecture.md §10)."""
         return {
             "env": self.env,
             "commit": self.commit,

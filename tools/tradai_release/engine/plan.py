@@ -1,4 +1,6 @@
-"""The Plan: ordered, reasoned actions that make an environment's live state match a commit (§7).
+"""The Plan: ordered, reasoned actions that make an environment's live state match a commit.
+
+See docs/architecture.md §7.
 
 ``build_plan`` is pure (desired + live -> Plan); ``plan_env`` reads both and calls it. Only
 ``apply`` executes a plan's actions; showing a plan writes nothing.
@@ -136,7 +138,7 @@ class Plan:
         return not self.actions
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form of §10: ``{"env", "commit", "actions": [...], "drift": [...]}``."""
+        """``{"env", "commit", "actions": [...], "drift": [...]}`` (docs/architecture.md §10)."""
         return {
             "env": self.env,
             "commit": self.commit,

@@ -1,4 +1,7 @@
-"""Desired state of an environment at a git commit, and its live state read from the backends (§7)."""
+"""Desired state of an environment at a git commit, and its live state read from the backends.
+
+See docs/architecture.md §7.
+"""
 
 from __future__ import annotations
 

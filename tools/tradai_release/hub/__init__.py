@@ -1,8 +1,8 @@
-"""The content-addressed model hub (§6): push, pull, tags and pointers over an ObjectStore."""
+"""The content-addressed model hub: push, pull, tags and pointers (docs/architecture.md §6)."""
 
 from __future__ import annotations
 
-from tradai_release.hub.compat import check_compat, ensure_models_present
+from tradai_release.hub.compat import check_compat
 from tradai_release.hub.hub import ModelHub, PullResult, PushResult
 from tradai_release.hub.manifest import FileEntry, TagInfo, TagManifest
 from tradai_release.hub.pointers import Pointer, ProfilePointer
@@ -19,5 +19,4 @@ __all__ = [
     "TagManifest",
     "TransferProgress",
     "check_compat",
-    "ensure_models_present",
 ]

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tradai_release.errors import InputError, ModelCompatError
-
-if TYPE_CHECKING:
-    from tradai_release.hub.hub import ModelHub, PullResult
 
 COMPAT_FILE = "model_compat.json"
 
@@ -54,33 +51,6 @@ def check_compat(
             )
 
 
-def ensure_models_present(
-    models_dir: Path,
-    hub: ModelHub,
-    *,
-    env: str | None = None,
-    profile: int | None = None,
-    features: Mapping[str, Sequence[str]] | None = None,
-) -> PullResult | None:
-    """A bot's start-up: pull (the profile's approved revision, else latest) when models are missing.
-
-    Models count as present when every strategy of ``features`` (or, without features, at
-    least one strategy) has its model_compat.json and signal/ensemble_rf.onnx. Returns the
-    pull's result, or None when nothing had to be pulled.
-    """
-    strategies = list(features) if features else _strategy_dirs(models_dir)
-    if strategies and all(
-        (models_dir / s / COMPAT_FILE).is_file()
-        and (models_dir / s / "signal" / "ensemble_rf.onnx").is_file()
-        for s in strategies
-    ):
-        check_compat(models_dir, strategies, features, where=str(models_dir))
-        return None
-    if profile is not None:
-        return hub.pull(models_dir, env=env or "prod", profile=profile, features=features)
-    return hub.pull(models_dir, features=features)
-
-
 def read_json_object(path: Path, where: str) -> dict[str, Any]:
     """The JSON object in ``path``; anything else is an InputError naming ``where``."""
     try:
@@ -90,9 +60,3 @@ def read_json_object(path: Path, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(where, "json", "not a JSON object")
     return data
-
-
-def _strategy_dirs(models_dir: Path) -> list[str]:
-    if not models_dir.is_dir():
-        return []
-    return sorted(p.name for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith("."))

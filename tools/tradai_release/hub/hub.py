@@ -1,4 +1,6 @@
-"""The content-addressed model hub (§6): one facade that makes, reads, pulls and verifies tags.
+"""The content-addressed model hub: one facade that makes, reads, pulls and verifies tags.
+
+See docs/architecture.md §6.
 
 Layout in the object store::
 
@@ -91,6 +93,11 @@ class ModelHub:
 
     def tag_exists(self, tag: str) -> bool:
         return self.store.head(tag_key(tag)) is not None
+
+    def require_new_tag(self, tag: str) -> None:
+        """Refuse an invalid tag name, or one that exists (tags are immutable)."""
+        if self.tag_exists(check_tag(tag, where="--tag")):
+            raise TagExists(self._where(f"tag {tag}"), "already exists (tags are immutable)")
 
     def tag_sha256(self, tag: str) -> str:
         """SHA-256 of the stored manifest bytes of ``tag`` (what release manifests pin)."""
@@ -210,8 +217,8 @@ class ModelHub:
         ``onto`` is a base tag and the strategies whose files ``models_dir`` replaces in it;
         without it the tag is ``models_dir`` alone.
         """
-        if tag is not None and self.tag_exists(check_tag(tag, where="--tag")):
-            raise TagExists(self._where(f"tag {tag}"), "already exists (tags are immutable)")
+        if tag is not None:
+            self.require_new_tag(tag)
         paths = transfer.bundle_files(models_dir)
         if onto is not None:
             chosen = set(onto[1])

@@ -29,7 +29,7 @@ def profile_pointer_key(env: str, profile: int) -> str:
     Which environments and profiles exist is the repository's to declare and the commands'
     to check; here an environment only has to be a safe key segment and a profile a positive number.
     """
-    if not isinstance(env, str) or not ENVIRONMENT_NAME.match(env):
+    if not isinstance(env, str) or not ENVIRONMENT_NAME.fullmatch(env):
         raise InputError(
             "--env", "env", f"unknown environment {env!r} (lowercase letters, digits, '-'; at most 32)"
         )

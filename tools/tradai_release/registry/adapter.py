@@ -447,7 +447,7 @@ class MlflowRegistry:
 
 
 class MlflowTagSource:
-    """The MLflow model-version-tags layer of the runtime config merge (§3)."""
+    """The MLflow model-version-tags layer of the runtime config merge (docs/architecture.md §3)."""
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry

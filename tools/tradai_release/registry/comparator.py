@@ -1,4 +1,4 @@
-"""Champion/challenger comparison of model versions on the seed's metric table (§5)."""
+"""Champion/challenger comparison of model versions on the seed's metric table (docs/architecture.md §5)."""
 
 from __future__ import annotations
 

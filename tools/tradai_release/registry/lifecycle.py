@@ -1,4 +1,6 @@
-"""The lifecycle of every model version, derived from one environment's manifest pins (§5); pure.
+"""The lifecycle of every model version, derived from one environment's manifest pins; pure.
+
+See docs/architecture.md §5.
 
 Production = pinned as ``production`` by any profile; Staging = pinned as ``staging`` and not
 Production; Archived = was Production (tag ``production_entered_at`` or lifecycle Production) and no

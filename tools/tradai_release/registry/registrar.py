@@ -1,4 +1,7 @@
-"""Registration after training: one run, one new version of the strategy's registered model (§5)."""
+"""Registration after training: one run, one new version of the strategy's registered model.
+
+See docs/architecture.md §5.
+"""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def console(stderr: bool = False) -> Console:
 
 
 def print_errors(problems: list[InputError] | tuple[InputError, ...] | list[TradaiError]) -> None:
-    """Every problem on stderr, one line each, starting ``error:`` (the contract of §10)."""
+    """Every problem on stderr, one line each, starting ``error:`` (docs/architecture.md §10)."""
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
 

@@ -1,6 +1,6 @@
 """A simple vectorised long/flat backtest of the signal model on the held-out candles, with fees.
 
-Rules (documented, because the comparator of §5 judges versions by these numbers):
+Rules (documented, because the comparator of docs/architecture.md §5 judges versions by these numbers):
 
 * At the close of held-out candle t the model's ensemble probability ``p[t]`` is known; the
   strategy holds one unit of capital long over the next candle when ``p[t] > 0.5``, else it is

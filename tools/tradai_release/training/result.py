@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The held-out metrics every registered version carries (§5); the comparator reads them.
+# The held-out metrics every registered version carries (docs/architecture.md §5); the comparator reads them.
 BACKTEST_METRICS: tuple[str, ...] = (
     "total_profit",
     "sharpe_ratio",

@@ -324,7 +324,7 @@ def _write_metadata(
         "trained_until": dataset.data_end,
         "params": training_params(),
         "seed": config.seed,
-        # PSI references (§ drift): features on the training rows, P(class 1) on the held-out rows
+        # PSI references for the drift check: features on the training rows, P(class 1) on the held-out rows
         # (out-of-sample, like live predictions); no training data is needed later.
         "drift_reference": {
             "bins": PSI_BINS,

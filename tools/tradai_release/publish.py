@@ -1,4 +1,4 @@
-"""Train, then (optionally) push to the model hub and register in MLflow in one go (`invoke train`)."""
+"""`invoke train`: train a strategy, then (optionally) push it to the model hub and register it in MLflow."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def train_and_publish(
     if tag is not None:
         from tradai_release.hub.names import check_tag
 
-        check_tag(tag, where="--tag")
+        check_tag(tag, where="--tag")  # a bad name is one line even without --push-to-hub's hub
     repo = settings.repo
     spec = load_strategy(repo, strategy)
     hub = None
@@ -86,10 +86,8 @@ def train_and_publish(
         from tradai_release.hub import ModelHub
 
         hub = ModelHub.from_settings(settings)  # missing CF_R2_* credentials fail here, before training
-        if tag is not None and hub.tag_exists(tag):
-            from tradai_release.errors import TagExists
-
-            raise TagExists(f"{hub.store.name}: tag {tag}", "already exists (tags are immutable)")
+        if tag is not None:
+            hub.require_new_tag(tag)
     commit = head_commit(repo)
     models_dir = settings.models_path()
     result = train_strategy(repo, strategy, models_dir, git_commit=commit)
