@@ -126,6 +126,16 @@ def affected(c: Context, base: str = "", head: str = "HEAD", json: bool = False)
          lambda: print("\n".join(envs) if envs else "no environment changed"))
 
 
+@task(help={"json": "print {\"envs\": [...]} (what CI feeds its per-environment matrix)"})
+@handle_errors
+def environments(c: Context, json: bool = False) -> None:
+    """The environments releases/policy.yaml declares, in promotion order (default dev, staging, prod)."""
+    from tradai_release.environments import declared_environments
+
+    envs = list(declared_environments(_settings()))
+    emit(json, {"envs": envs}, lambda: print("\n".join(envs)))
+
+
 # --- model registry: models / rollback-candidates ---------------------------------------------------
 
 
@@ -436,7 +446,7 @@ def bootstrap(c: Context, env: list[str] | None = None, commit: bool = False, no
 # --- namespace ----------------------------------------------------------------------------------------
 
 ns = Collection(
-    demo, test, validate, hash_, diff, affected, models, rollback_candidates, upload, provision, train,
-    plan, apply, promote, rollback, drift, retrain_check, retrain, bootstrap,
+    demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
+    train, plan, apply, promote, rollback, drift, retrain_check, retrain, bootstrap,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

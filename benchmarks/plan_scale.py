@@ -30,11 +30,12 @@ from hub_helpers import make_models_dir  # noqa: E402
 from test_validate import ML_CONFIG, strategy_yaml  # noqa: E402
 
 ENVS = ("dev", "staging", "prod")
+PROFILES = (1, 2, 3, 4, 5)
 
 
 def generate(root: Path, count: int, prefix: str, tag: str, sha: str) -> list[str]:
     from tradai_release.confighash import config_hash
-    from tradai_release.manifest import PROFILES, manifest_path
+    from tradai_release.manifest import manifest_path
     from tradai_release.yamlio import load_yaml
 
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)

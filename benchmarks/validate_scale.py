@@ -25,8 +25,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_validate import ML_CONFIG, TAG_SHA, strategy_yaml  # noqa: E402
 from tradai_release.confighash import config_hash  # noqa: E402
-from tradai_release.manifest import ENVIRONMENTS, PROFILES, manifest_path  # noqa: E402
+from tradai_release.manifest import manifest_path  # noqa: E402
+from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS  # noqa: E402
 from tradai_release.yamlio import load_yaml  # noqa: E402
+
+PROFILES = (1, 2, 3, 4, 5)
 
 
 def generate(root: Path, count: int) -> int:
@@ -106,8 +109,9 @@ def main() -> None:
 
     import yaml
 
-    from tradai_release.repo import GitTree, WorkTree, load_release_repo
-    from tradai_release.validate import validate_offline
+    from tradai_release.gitrepo import GitTree
+    from tradai_release.repo import WorkTree, load_release_repo
+    from tradai_release.rules import validate_offline
 
     with tempfile.TemporaryDirectory(prefix="tradai-bench-") as temp:
         root = Path(temp) / "repo"

@@ -9,6 +9,7 @@ from tradai_release.configs.service import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUT
 from tradai_release.engine.state import RELEASE_PARTITION_KEY, RELEASE_SORT_KEY, RELEASE_TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
+    from tradai_release.environments import Environment
     from tradai_release.settings import Settings
 
 
@@ -31,16 +32,18 @@ class Provisioned:
     existing: tuple[str, ...]
 
 
-def provision(settings: Settings, env: str) -> Provisioned:
+def provision(settings: Settings, env: str | Environment) -> Provisioned:
     """Create every ``dynamodb://`` table and ``s3://`` bucket the env's settings name, when missing.
 
     Re-running is harmless: existing resources are reported, not changed (except that TTL is
     switched on for a config table that lacks it).
     """
+    from tradai_release.environments import environment
     from tradai_release.stores.dynamodb import ensure_table
     from tradai_release.stores.s3 import ensure_bucket
 
-    backends = settings.backends(env)
+    target = environment(settings, env)
+    backends = target.backends
     tables = [
         TableSpec(backends.config_table_uri, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE),
         TableSpec(backends.release_table_uri, RELEASE_PARTITION_KEY, RELEASE_SORT_KEY, RELEASE_TTL_ATTRIBUTE),
@@ -63,4 +66,4 @@ def provision(settings: Settings, env: str) -> Provisioned:
             bucket = uri[len("s3://") :].split("/", 1)[0]
             made = ensure_bucket(options, bucket)
             (created if made else existing).append(f"s3://{bucket}")
-    return Provisioned(env, tuple(created), tuple(existing))
+    return Provisioned(target.name, tuple(created), tuple(existing))

@@ -234,22 +234,17 @@ class MlflowRegistry:
         }
 
     def _search_models(self, filter_string: str, target: str) -> list[RegisteredModel]:
-        results: list[RegisteredModel] = []
-        token: str | None = None
-        while True:
-            page = self.call(target, self.client.search_registered_models, filter_string=filter_string,
-                              page_token=token)
-            results.extend(page)
-            token = page.token
-            if not token:
-                return results
+        return self._all_pages(target, self.client.search_registered_models, filter_string=filter_string)
 
     def _search_versions(self, filter_string: str, target: str) -> list[ModelVersion]:
-        results: list[ModelVersion] = []
+        return self._all_pages(target, self.client.search_model_versions, filter_string=filter_string)
+
+    def _all_pages(self, target: str, search: Callable[..., Any], **arguments: Any) -> list[Any]:
+        """Every result of a paged MLflow search (one counted call per page)."""
+        results: list[Any] = []
         token: str | None = None
         while True:
-            page = self.call(target, self.client.search_model_versions, filter_string=filter_string,
-                              page_token=token)
+            page = self.call(target, search, page_token=token, **arguments)
             results.extend(page)
             token = page.token
             if not token:
@@ -261,27 +256,15 @@ class MlflowRegistry:
             return {}
         from mlflow.entities import ViewType
 
-        experiment_ids: list[str] = []
-        token: str | None = None
-        while True:
-            experiments = self.call("experiments", self.client.search_experiments, view_type=ViewType.ALL,
-                                     page_token=token)
-            experiment_ids.extend(experiment.experiment_id for experiment in experiments)
-            token = experiments.token
-            if not token:
-                break
+        experiments = self._all_pages("experiments", self.client.search_experiments, view_type=ViewType.ALL)
+        experiment_ids = [experiment.experiment_id for experiment in experiments]
         metrics: dict[str, dict[str, float]] = {}
         for chunk in _chunks(run_ids, _RUNS_PER_SEARCH):
             filter_string = f"attributes.run_id IN ({', '.join(_quote(run_id) for run_id in chunk)})"
-            token = None
-            while True:
-                runs = self.call("runs", self.client.search_runs, experiment_ids=experiment_ids,
-                                  filter_string=filter_string, run_view_type=ViewType.ALL, page_token=token)
-                for run in runs:
-                    metrics[run.info.run_id] = dict(run.data.metrics)
-                token = runs.token
-                if not token:
-                    break
+            runs = self._all_pages("runs", self.client.search_runs, experiment_ids=experiment_ids,
+                                   filter_string=filter_string, run_view_type=ViewType.ALL)
+            for run in runs:
+                metrics[run.info.run_id] = dict(run.data.metrics)
         return metrics
 
     @staticmethod

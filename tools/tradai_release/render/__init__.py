@@ -6,12 +6,14 @@ rich is imported inside the functions so tasks that print nothing stay fast.
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.errors import InputError, TradaiError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 
 def console(stderr: bool = False) -> Console:
@@ -38,3 +40,13 @@ def short(value: Any, width: int = 12) -> str:
     if len(text) == 64 and all(ch in "0123456789abcdef" for ch in text):
         return text[:width]
     return text
+
+
+def titled_table(title: str, columns: Sequence[str], right: Collection[str] = ()) -> Table:
+    """A table with a left-aligned title; the ``right`` columns (numbers) are right-aligned."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left")
+    return table

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from tradai_release.configs.entities import ConfigVersion
 from tradai_release.configs.service import StrategyListing
-from tradai_release.render import console, short
+from tradai_release.render import console, short, titled_table
 
 
 def render_upload(version: ConfigVersion, env: str) -> None:
@@ -23,15 +23,13 @@ def render_upload(version: ConfigVersion, env: str) -> None:
 
 def render_strategy_list(env: str, listings: Sequence[StrategyListing]) -> None:
     """One row per strategy: version, working-tree hash, ACTIVE config_id in ``env``, number of versions."""
-    from rich.table import Table
 
     out = console()
     if not listings:
         out.print(f"no strategies under strategies/ and none in the {env} registry")
         return
-    table = Table(title=f"strategies ({env})", title_justify="left")
-    for column in ("strategy", "version", "config hash", "active config", "versions", "in sync"):
-        table.add_column(column, justify="right" if column == "versions" else "left")
+    columns = ("strategy", "version", "config hash", "active config", "versions", "in sync")
+    table = titled_table(f"strategies ({env})", columns, right={"versions"})
     for item in listings:
         if item.problem:
             sync = "invalid tradai.yaml"

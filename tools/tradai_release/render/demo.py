@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tradai_release.render import console
+from tradai_release.render import console, titled_table
 
 if TYPE_CHECKING:
     from tradai_release.demo import DemoReport, DemoStep
@@ -21,14 +21,11 @@ def render_step(step: DemoStep) -> None:
 
 def render_summary(report: DemoReport) -> None:
     """Lifecycle of the promoted strategy, the deployments, and where to look."""
-    from rich.table import Table
-
     out = console()
     total = sum(step.seconds for step in report.steps)
     for strategy, versions in report.lifecycle.items():
-        table = Table(title=f"{strategy} in prod after the rollback", title_justify="left")
-        for column in ("version", "lifecycle", "aliases", "r2_tag", "total_profit", "sharpe_ratio"):
-            table.add_column(column)
+        columns = ("version", "lifecycle", "aliases", "r2_tag", "total_profit", "sharpe_ratio")
+        table = titled_table(f"{strategy} in prod after the rollback", columns)
         for view in versions:
             metrics = view.get("metrics", {})
             table.add_row(
@@ -40,9 +37,9 @@ def render_summary(report: DemoReport) -> None:
                 f"{metrics['sharpe_ratio']:.2f}" if "sharpe_ratio" in metrics else "-",
             )
         out.print(table)
-    deployments = Table(title="prod deployments (newest first)", title_justify="left")
-    for column in ("deployment", "commit", "outcome", "actions", "actor"):
-        deployments.add_column(column)
+    deployments = titled_table(
+        "prod deployments (newest first)", ("deployment", "commit", "outcome", "actions", "actor")
+    )
     for record in report.deployments:
         deployments.add_row(
             str(record["deployment_id"]),

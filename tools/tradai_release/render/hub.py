@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.render import console, short
+from tradai_release.render import console, short, titled_table
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -97,24 +97,13 @@ def _accuracy(info: TagInfo) -> str:
 
 def render_tags(infos: Sequence[TagInfo]) -> None:
     """One row per tag, oldest first; the latest one is marked."""
-    from rich.table import Table
 
     out = console()
     if not infos:
         out.print("no tags in the model hub")
         return
-    table = Table(title="model hub tags", title_justify="left")
-    for column in (
-        "tag",
-        "created_at",
-        "files",
-        "size",
-        "signal accuracy",
-        "git_commit",
-        "sha256",
-        "message",
-    ):
-        table.add_column(column, justify="right" if column in ("files", "size") else "left")
+    columns = ("tag", "created_at", "files", "size", "signal accuracy", "git_commit", "sha256", "message")
+    table = titled_table("model hub tags", columns, right={"files", "size"})
     for info in infos:
         name = f"{info.tag} (latest)" if info.latest else info.tag
         if info.source_tag:

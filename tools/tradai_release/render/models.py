@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from tradai_release.registry.views import ModelVersionView, RollbackCandidate
-from tradai_release.render import console, short
+from tradai_release.render import console, short, titled_table
 
 # The columns a reader scans first; every other metric is still in --json.
 _METRICS: tuple[str, ...] = (
@@ -22,15 +22,13 @@ def _metric(metrics: Mapping[str, float], key: str) -> str:
 
 def render_models(strategy: str, views: Sequence[ModelVersionView]) -> None:
     """One table row per version (newest first within each environment)."""
-    from rich.table import Table
 
     out = console()
     if not views:
         out.print(f"no registered versions of {strategy}")
         return
-    table = Table(title=f"model versions of {strategy}", title_justify="left")
-    for column in ("env", "version", "lifecycle", "aliases", *_METRICS, "r2_tag", "git_commit"):
-        table.add_column(column, justify="right" if column in _METRICS or column == "version" else "left")
+    columns = ("env", "version", "lifecycle", "aliases", *_METRICS, "r2_tag", "git_commit")
+    table = titled_table(f"model versions of {strategy}", columns, right={"version", *_METRICS})
     for view in views:
         table.add_row(
             view.env, str(view.version), view.lifecycle, ", ".join(view.aliases) or "-",
@@ -42,15 +40,13 @@ def render_models(strategy: str, views: Sequence[ModelVersionView]) -> None:
 
 def render_rollback_candidates(strategy: str, env: str, candidates: Sequence[RollbackCandidate]) -> None:
     """Versions that were Production in ``env`` before, most recently retired first."""
-    from rich.table import Table
 
     out = console()
     if not candidates:
         out.print(f"no rollback candidates for {strategy} in {env}: no earlier Production version")
         return
-    table = Table(title=f"rollback candidates for {strategy} in {env}", title_justify="left")
-    for column in ("version", "lifecycle", "production since", "left production", "r2_tag", "git_commit"):
-        table.add_column(column, justify="right" if column == "version" else "left")
+    columns = ("version", "lifecycle", "production since", "left production", "r2_tag", "git_commit")
+    table = titled_table(f"rollback candidates for {strategy} in {env}", columns, right={"version"})
     for candidate in candidates:
         table.add_row(
             str(candidate.version), candidate.lifecycle,

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tradai_release.render import console
+from tradai_release.render import console, titled_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,7 +26,6 @@ def _value(value: float | None, metric: str) -> str:
 
 def render_check(out: Console, check: Verdict) -> None:
     """The champion-vs-challenger metric table of one profile, then the decision and its reasons."""
-    from rich.table import Table
 
     if check.comparison is None:
         out.print(f"profile {check.profile}: v{check.challenger} was Production before: "
@@ -35,9 +34,8 @@ def render_check(out: Console, check: Verdict) -> None:
     comparison = check.comparison
     title = (f"{check.model} profile {check.profile}: "
              f"challenger v{check.challenger} vs champion v{check.champion}")
-    table = Table(title=title, title_justify="left")
-    for column in ("metric", f"v{check.challenger}", f"v{check.champion}", "threshold", "required", "passes"):
-        table.add_column(column, justify="left" if column in ("metric", "required", "passes") else "right")
+    columns = ("metric", f"v{check.challenger}", f"v{check.champion}", "threshold", "required", "passes")
+    table = titled_table(title, columns, right=columns[1:4])
     for row in comparison.rows:
         passes = "-" if row.passed is None else ("yes" if row.passed else "NO")
         table.add_row(row.metric, _value(row.challenger, row.metric), _value(row.champion, row.metric),
