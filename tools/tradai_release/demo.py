@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.clock import utc_now
 from tradai_release.errors import TradaiError
 from tradai_release.gitrepo import GitRepo
+from tradai_release.repo import ReleaseTree
 
 if TYPE_CHECKING:
     from tradai_release.engine.plan import Plan
@@ -119,7 +120,9 @@ def run_demo(
 
     with step("scratch repository") as note:
         git = _make_repo(source, repo)
-        note.append(f"{repo} with {len(list((repo / 'strategies').iterdir()))} strategies, 15 manifests")
+        tree = ReleaseTree.work(repo)
+        counts = f"{len(tree.strategy_names())} strategies, {len(tree.manifest_keys())} manifests"
+        note.append(f"{repo} with {counts}")
 
     with step("bootstrap: train, push, register, pin, apply dev/staging/prod") as note:
         from tradai_release.bootstrap import bootstrap
@@ -224,13 +227,12 @@ def _challenger(settings: Settings, git: GitRepo, source_tag: str, source_sha: s
     """Train the tweaked strategy, compose a hub tag from the live one, register it in prod."""
     from tradai_release.hub import ModelHub
     from tradai_release.registry.registrar import register_training
-    from tradai_release.repo import ReleaseTree
     from tradai_release.training import train_strategy
 
     repo = git.root
     head = git.head()
     hub = ModelHub.from_settings(settings)
-    tag = f"v{datetime.now(UTC):%Y%m%d}-p{DEMO_PROFILE}"
+    tag = f"v{utc_now():%Y%m%d}-p{DEMO_PROFILE}"
     with tempfile.TemporaryDirectory(prefix="challenger-", dir=settings.state_dir) as scratch:
         result = train_strategy(repo, DEMO_STRATEGY, Path(scratch), git_commit=head)
         hub.compose(

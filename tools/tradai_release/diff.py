@@ -10,7 +10,7 @@ from typing import Any
 from tradai_release.errors import InputError
 from tradai_release.manifest import manifest_path
 from tradai_release.repo import ReleaseTree, SourceTree, load_document
-from tradai_release.strategy import STRATEGIES_DIR, ml_config_path, tradai_path
+from tradai_release.strategy import ml_config_path, tradai_path
 
 
 @dataclass(frozen=True)
@@ -126,17 +126,16 @@ def diff_trees(base: SourceTree, head: SourceTree) -> ReleaseDiff:
     """
     problems: list[InputError] = []
     strategies: list[StrategyChange] = []
-    for name in sorted(_strategies(base) | _strategies(head)):
-        in_base = base.is_dir(f"{STRATEGIES_DIR}/{name}")
-        in_head = head.is_dir(f"{STRATEGIES_DIR}/{name}")
+    in_base, in_head = _strategies(base), _strategies(head)
+    for name in sorted(in_base | in_head):
         changes: list[FieldChange] = []
         for path in (tradai_path(name), ml_config_path(name)):
             old = _data(base, path, problems)
             new = _data(head, path, problems)
             changes += [FieldChange(path, dotted, a, b) for dotted, a, b in compare(old, new)]
-        if not in_base:
+        if name not in in_base:
             strategies.append(StrategyChange(name, "added", tuple(changes)))
-        elif not in_head:
+        elif name not in in_head:
             strategies.append(StrategyChange(name, "removed", tuple(changes)))
         elif changes:
             strategies.append(StrategyChange(name, "changed", tuple(changes)))
@@ -283,11 +282,6 @@ def _read(tree: SourceTree, path: str) -> bytes | None:
 
 
 def _strategy_files(tree: SourceTree, name: str) -> dict[str, bytes | None]:
-    files: dict[str, bytes | None] = {
-        tradai_path(name): _read(tree, tradai_path(name)),
-        ml_config_path(name): _read(tree, ml_config_path(name)),
-    }
-    data_dir = f"{STRATEGIES_DIR}/{name}/data"
-    for entry in tree.listdir(data_dir):
-        files[f"{data_dir}/{entry}"] = _read(tree, f"{data_dir}/{entry}")
-    return files
+    """The bytes of everything that decides a strategy: tradai.yaml, ml_config.json, its data sets."""
+    paths = [tradai_path(name), ml_config_path(name), *ReleaseTree(tree).data_sets(name)]
+    return {path: _read(tree, path) for path in paths}

@@ -19,10 +19,11 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.clock import utc_now
 from tradai_release.confighash import canonical_json, config_hash, config_id
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.configs.repository import ConfigRepository
@@ -44,10 +45,6 @@ HASH_PREFIX = "#HASH#"
 VERSION_PREFIX = "v"
 MAX_ATTEMPTS = 40
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ class ConfigVersionService:
     ) -> None:
         self.table = table
         self.repository = repository
-        self.clock = clock or _utcnow
+        self.clock = clock or utc_now
         self.max_attempts = max_attempts
 
     @classmethod

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.engine.deployments import SUCCEEDED
 from tradai_release.errors import InputError
 from tradai_release.manifest import ReleaseManifest, StrategyPin, manifest_path
 from tradai_release.pins import PinChange, PinEdit, TagChoice, choose_tag
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from tradai_release.hub import ModelHub
     from tradai_release.repo import ReleaseTree
     from tradai_release.settings import Settings
-
-SUCCEEDED = "succeeded"
 
 
 @dataclass(frozen=True)
