@@ -397,7 +397,7 @@ def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
                   manual: list[str] | None = None, data: list[str] | None = None, json: bool = False) -> None:
     """Is retraining needed? Significant PSI drift, a model older than its max age, or --manual."""
     from tradai_release.render.drift import render_check
-    from tradai_release.retrain import retraining_needed
+    from tradai_release.retrain_check import retraining_needed
 
     settings = _settings()
     where = required_env("retrain-check", env, settings)

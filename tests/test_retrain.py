@@ -31,12 +31,8 @@ from tradai_release.gitrepo import GitTree
 from tradai_release.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.repo import load_release_repo
-from tradai_release.retrain import (
-    DECISION_TAG,
-    check_retraining,
-    parse_profiles,
-    retrain,
-)
+from tradai_release.retrain import DECISION_TAG, parse_profiles, retrain
+from tradai_release.retrain_check import check_retraining
 from tradai_release.settings import Settings
 from tradai_release.training.result import TrainingResult
 from webhook_server import Webhook, serve

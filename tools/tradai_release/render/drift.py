@@ -8,7 +8,8 @@ from tradai_release.render import console
 
 if TYPE_CHECKING:
     from tradai_release.drift import DriftReport
-    from tradai_release.retrain import RetrainingCheck, RetrainResult
+    from tradai_release.retrain import RetrainResult
+    from tradai_release.retrain_check import RetrainingCheck
 
 _STYLE = {"stable": "green", "moderate": "yellow", "significant": "bold red"}
 
