@@ -21,7 +21,7 @@ from tradai_release.configs import (
     ConfigVersionService,
     S3ConfigRepository,
 )
-from tradai_release.configs.service import HEAD, PARTITION_KEY, SORT_KEY, TABLE_NAME
+from tradai_release.configs.service import HEAD, PARTITION_KEY, SORT_KEY, TABLE_NAME, TTL_ATTRIBUTE
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import (
     ConfigConflict,
@@ -31,7 +31,8 @@ from tradai_release.errors import (
     ObjectNotFound,
 )
 from tradai_release.stores import KeyValueTable, ObjectStore, open_object_store, open_table
-from tradai_release.stores.aws import client
+from tradai_release.stores.dynamodb import ensure_table
+from tradai_release.stores.s3 import ensure_bucket
 
 START = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
 AWS = AwsOptions(region="us-east-1")
@@ -71,21 +72,9 @@ class Backend:
 
 
 def create_aws_resources(client_options: AwsOptions, table: str, bucket: str) -> None:
-    """The DynamoDB table (TTL on expires_at) and S3 bucket, as provisioning creates them."""
-    dynamodb = client(client_options, "dynamodb")
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": SORT_KEY, "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client(client_options, "s3").create_bucket(Bucket=bucket)
+    """The DynamoDB table (TTL on expires_at) and S3 bucket, created as provisioning creates them."""
+    ensure_table(client_options, table, PARTITION_KEY, SORT_KEY, ttl_attribute=TTL_ATTRIBUTE)
+    ensure_bucket(client_options, bucket)
 
 
 @contextmanager
