@@ -100,13 +100,18 @@ def test_cli_refuses_bad_inputs_with_one_line(file_hub: Path, capsys: pytest.Cap
     assert _main(["--push", "--tag", "v1"]) == 0
     capsys.readouterr()
     before = snapshot(models)
+    for profile in (1, 3):  # the repository's prod profiles: a profile the env lacks is refused by name
+        (file_hub / "repo" / "releases" / "prod").mkdir(parents=True, exist_ok=True)
+        (file_hub / "repo" / "releases" / "prod" / f"profile-{profile}.yaml").write_text("")
     cases = [
         (["--push", "--tag", "v1"], "tag v1: already exists (tags are immutable)"),
         (["--push", "--tag", "../evil"], "invalid tag name '../evil'"),
         (["--pull", "--revision", "../../etc"], "invalid tag name"),
         (["--pull", "--revision", "v9"], "tag v9: no such tag"),
         (["--pull", "--profile", "3"], "prod profile 3: no approved revision recorded"),
-        (["--pull", "--profile", "0"], "unknown profile 0"),  # the repo has no releases/: any N >= 1
+        (["--pull", "--profile", "0"], "'0' is not a profile number"),
+        (["--pull", "--profile", "7"], "unknown profile 7 (prod has profiles 1, 3)"),
+        (["--pull", "--profile", "3", "--env", "qa"], "unknown environment 'qa'"),
         (["--tag-only", "x", "msg", "--from", "nope"], "tag nope: no such tag"),
     ]
     for args, expected in cases:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from tradai_release.errors import InputError
 from tradai_release.hub.compat import COMPAT_FILE, check_compat
+from tradai_release.manifest import parse_profile
 
 if TYPE_CHECKING:
     from tradai_release.hub import ModelHub, PullResult, TransferProgress
@@ -25,8 +26,8 @@ def check_profile(settings: Settings, env: str, profile: int) -> str:
     tree = ReleaseTree.work(settings.repo)
     if tree.profiles(target.name):
         tree.profile(target.name, profile)
-    elif profile < 1:
-        raise InputError("--profile", "profile", f"unknown profile {profile!r} (a profile is a number >= 1)")
+    else:
+        parse_profile(profile)
     return target.name
 
 

@@ -24,6 +24,14 @@ def parse_manifest_name(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def parse_profile(value: str | int) -> int:
+    """A profile number as ``--profile`` gives it (1, 2, ...); which profiles exist is the environment's."""
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise InputError("--profile", "profile", f"{text!r} is not a profile number (1, 2, ...)")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Override:
     """An explicit approval of a production pin the comparator did not approve: who and why."""

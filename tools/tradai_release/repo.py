@@ -22,6 +22,7 @@ from tradai_release.manifest import (
     check_manifest,
     manifest_path,
     parse_manifest_name,
+    parse_profile,
 )
 from tradai_release.policy import POLICY_PATH, Policy, check_policy
 from tradai_release.strategy import (
@@ -274,10 +275,7 @@ class ReleaseTree:
 
     def profile(self, environment: str, value: str | int) -> int:
         """``--profile N`` checked against the environment's manifests."""
-        text = str(value).strip()
-        if not text.isdigit() or int(text) < 1:
-            raise InputError("--profile", "profile", f"{value!r} is not a profile number")
-        number = int(text)
+        number = parse_profile(value)
         available = self.profiles(environment)
         if number not in available:
             listed = ", ".join(map(str, available)) or "none"

@@ -153,13 +153,9 @@ def parse_profiles(value: str | int | None) -> list[int] | None:
     against the environment's manifests)."""
     if value is None or str(value).strip() in ("", "all"):
         return None
-    profiles: list[int] = []
-    for part in str(value).split(","):
-        text = part.strip()
-        if not text.isdigit() or int(text) < 1:
-            raise InputError("--profile", "profile", f"{text!r} is not a profile number or 'all'")
-        profiles.append(int(text))
-    return sorted(set(profiles))
+    from tradai_release.manifest import parse_profile
+
+    return sorted({parse_profile(part) for part in str(value).split(",")})
 
 
 def retrain(
