@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tradai_release.bots import VARIABLES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,6 +33,8 @@ def isolated_environment(
         "TRADAI_TRACE_ID",
         "TRADAI_REPO",
         "TRADAI_ACTOR",
+        "TRADAI_DEPLOY_TARGET",
+        *VARIABLES,  # a bot's pins (a deployment's variables)
         "MLFLOW_TRACKING_URI",
         "CF_R2_ACCESS_KEY_ID",
         "CF_R2_SECRET_ACCESS_KEY",

@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from fake_registry import FakeRegistry
 from hub_helpers import make_models_dir
+from tradai_release.bots import BotKey, BotSpec
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.service import PARTITION_KEY, SORT_KEY, TABLE_NAME, ConfigVersionService
 from tradai_release.engine.state import RELEASE_TABLE, EngineBackends
@@ -23,6 +24,7 @@ from tradai_release.settings import Settings
 from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.stores.sqlite import SqliteTable
+from tradai_release.targets import DeploymentTarget, DeployStamp, RunningBot
 
 PROFILES: tuple[int, ...] = (1, 2, 3, 4, 5)  # the profiles of this repository's releases/<env>/
 
@@ -203,14 +205,17 @@ class Counted:
         for counter in [*self.tables, *self.stores]:
             counter.reads.clear()
             counter.writes.clear()
-        writes = getattr(self.backends.registry, "writes", None)
-        if writes is not None:
-            writes.clear()
+        for inner in (self.backends.registry, self.backends.target):
+            writes = getattr(inner, "writes", None)
+            if writes is not None:
+                writes.clear()
 
     @property
     def writes(self) -> int:
         registry_writes = len(getattr(self.backends.registry, "writes", []))
-        return sum(sum(c.writes.values()) for c in [*self.tables, *self.stores]) + registry_writes
+        target_writes = len(getattr(self.backends.target, "writes", []))
+        stored = sum(sum(c.writes.values()) for c in [*self.tables, *self.stores])
+        return stored + registry_writes + target_writes
 
     @property
     def reads(self) -> int:
@@ -285,6 +290,31 @@ class CountingRegistry:
         self.inner.create_registered_model_if_missing(name)
 
 
+class CountingTarget:
+    """A DeploymentTarget wrapper that records every deploy (reads and waits pass through)."""
+
+    def __init__(self, inner: DeploymentTarget) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.waits = inner.waits
+        self.writes: list[str] = []
+
+    def definition_hash(self, spec: BotSpec) -> str:
+        return self.inner.definition_hash(spec)
+
+    def read(
+        self, keys: Sequence[BotKey], *, known: Mapping[str, str], variables: bool = False
+    ) -> dict[BotKey, RunningBot]:
+        return self.inner.read(keys, known=known, variables=variables)
+
+    def deploy(self, spec: BotSpec, stamp: DeployStamp) -> RunningBot:
+        self.writes.append(spec.key.name)
+        return self.inner.deploy(spec, stamp)
+
+    def wait(self, keys: Sequence[BotKey]) -> None:
+        self.inner.wait(keys)
+
+
 def counted_from_settings(settings: Settings, env: str) -> Counted:
     """The settings' real backends of ``env``, each wrapped in a counter."""
     real = EngineBackends.from_settings(settings, env)
@@ -298,5 +328,6 @@ def counted_from_settings(settings: Settings, env: str) -> Counted:
         registry=CountingRegistry(real.registry),
         hub=ModelHub(hub_store, workers=1),
         releases=release_table,
+        target=CountingTarget(real.target),
     )
     return Counted(backends, [config_table, release_table], [config_store, hub_store])

@@ -132,6 +132,20 @@ class BotPins:
         )
 
 
+@dataclass(frozen=True)
+class BotSpec:
+    """A bot as the repository describes it: its pins and the resources its strategy's tradai.yaml asks
+    for (``deployment.ecs``). Deployment targets turn it into what they run."""
+
+    pins: BotPins
+    cpu: int
+    memory: int
+
+    @property
+    def key(self) -> BotKey:
+        return self.pins.key
+
+
 def variables_hash(variables: Mapping[str, str]) -> str:
     """SHA-256 of a deployment's variables (canonical JSON of the pinned names only)."""
     pinned = {name: str(variables.get(name, "")) for name in VARIABLES}

@@ -232,3 +232,11 @@ class ApplyFailed(TradaiError):
         self.env = env
         self.deployment_id = deployment_id
         super().__init__(f"apply {env}: deployment {deployment_id} failed: {detail}")
+
+
+class DeploymentFailed(TradaiError):
+    """A bot's deployment did not take: the target refused it, or its rollout failed or never settled."""
+
+    def __init__(self, bot: str, detail: str) -> None:
+        self.bot = bot
+        super().__init__(f"deploy {bot}: {detail}")

@@ -57,6 +57,7 @@ class StrategyPin:
 
     config: str
     model: ModelPin
+    image: str | None = None  # tag or sha256:<digest> of the bot's image; None = the strategy's version
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class ReleaseManifest:
                     override=Override(override["approved_by"], override["reason"]) if override else None,
                     keep_production=tuple(int(v) for v in model.get("keep_production") or ()),
                 ),
+                image=entry.get("image"),
             )
         return cls(
             environment=data["environment"],
@@ -119,6 +121,8 @@ class ReleaseManifest:
                     "reason": pin.model.override.reason,
                 }
             strategies[name] = {"config": pin.config, "model": model}
+            if pin.image is not None:
+                strategies[name]["image"] = pin.image
         return {
             "profile": self.profile,
             "environment": self.environment,

@@ -80,6 +80,17 @@ class ManifestEditor:
         """Pin ``strategies.<strategy>.config``."""
         self._set(self._strategy(strategy), "config", config_hash)
 
+    def set_image(self, strategy: str, image: str | None) -> None:
+        """Pin ``strategies.<strategy>.image`` (a tag or ``sha256:<digest>``); None goes back to the
+        strategy's version."""
+        entry = self._strategy(strategy)
+        if image is None:
+            if "image" in entry:
+                del entry["image"]
+                self.changed = True
+            return
+        self._set(entry, "image", image)
+
     def set_production(self, strategy: str, version: int) -> None:
         """Pin ``strategies.<strategy>.model.production``."""
         self._set(self._model(strategy), "production", int(version))

@@ -33,7 +33,8 @@ class Provisioned:
 
 
 def provision(settings: Settings, env: str | Environment) -> Provisioned:
-    """Create every ``dynamodb://`` table and ``s3://`` bucket the env's settings name, when missing.
+    """Create every ``dynamodb://`` table and ``s3://`` bucket the env's settings name, when missing,
+    and the ECS cluster (``ecs://<cluster>``) when the env's deployment target is ``ecs``.
 
     Re-running is harmless: existing resources are reported, not changed (except that TTL is
     switched on for a config table that lacks it).
@@ -66,4 +67,13 @@ def provision(settings: Settings, env: str | Environment) -> Provisioned:
             bucket = uri[len("s3://") :].split("/", 1)[0]
             made = ensure_bucket(options, bucket)
             (created if made else existing).append(f"s3://{bucket}")
+    if settings.deploy_target_of(target.name) == "ecs":
+        from tradai_release.stores.ecs import EcsApi
+
+        cluster = settings.fill(settings.ecs_cluster, "ecs_cluster", env=target.name)
+        api = EcsApi(aws)
+        made = not api.cluster_exists(cluster)
+        if made:
+            api.create_cluster(cluster)
+        (created if made else existing).append(f"ecs://{cluster}")
     return Provisioned(target.name, tuple(created), tuple(existing))

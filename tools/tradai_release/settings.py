@@ -7,12 +7,16 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import MissingCredentials, SettingsError
+
+DeployTargetName = Literal["none", "env-file", "ecs"]
+"""Where apply puts each bot's pins (docs/architecture.md §14): nowhere, a host env file, an ECS service."""
 
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 """What an environment may be called: safe in table and bucket names, object keys and paths.
@@ -26,6 +30,8 @@ class EnvOverrides(BaseModel):
     config_table_uri: str | None = None
     release_table_uri: str | None = None
     mlflow_tracking_uri: str | None = None
+    deploy_target: DeployTargetName | None = None
+    ecs_launch_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,23 @@ class Settings(BaseSettings):
     # Retraining check: a live model older than this many days needs retraining, unless the
     # strategy's tradai.yaml sets retraining.max_age_days.
     retrain_max_age_days: int = 30
+    # Deployment targets (docs/architecture.md §14): where apply puts each bot's pins after the registries.
+    # Templates may use {env}, {state_dir}, {strategy}, {profile}; per env: TRADAI_ENVS__PROD__DEPLOY_TARGET.
+    deploy_target: DeployTargetName = "env-file"
+    bot_env_dir: str = "{state_dir}/{env}/bots"  # env-file: one <strategy>-p<N>.env per bot
+    ecs_cluster: str = "tradai-{env}"
+    ecs_service: str = "tradai-{env}-{strategy}-p{profile}"  # also the task definition family
+    # The seed: EC2 (consolidated) in dev and staging, Fargate in prod.
+    ecs_launch_type: str = "EC2"
+    ecs_launch_types: dict[str, str] = Field(default_factory=lambda: {"prod": "FARGATE"})
+    ecs_desired_count: int = 1
+    ecs_subnets: list[str] = Field(default_factory=list)  # awsvpc networking (Fargate needs subnets)
+    ecs_security_groups: list[str] = Field(default_factory=list)
+    ecs_execution_role_arn: str | None = None
+    ecr_registry: str = ""  # e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com; empty = as pinned
+    ecs_reuse_depth: int = 10  # newest revisions of a family searched for one with the same content
+    deploy_wait_seconds: float = 900.0  # a rollout not stable within this fails the apply; 0 = do not wait
+    deploy_poll_seconds: float = 10.0
     actor: str = Field(
         default_factory=lambda: os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
     )
@@ -124,6 +147,26 @@ class Settings(BaseSettings):
             mlflow_artifact_root=fill(self.mlflow_artifact_root),
             hub_uri=fill(self.hub_uri),
         )
+
+    def deploy_target_of(self, env: str) -> DeployTargetName:
+        """The deployment target of ``env``: its override, else ``deploy_target``."""
+        override = self.envs.get(env, EnvOverrides()).deploy_target
+        return override or self.deploy_target
+
+    def launch_type_of(self, env: str) -> str:
+        """ECS launch type of ``env``: override, else ``ecs_launch_types[env]``, else ``ecs_launch_type``."""
+        override = self.envs.get(env, EnvOverrides()).ecs_launch_type
+        launch_type = (override or self.ecs_launch_types.get(env) or self.ecs_launch_type).upper()
+        if launch_type not in ("EC2", "FARGATE", "EXTERNAL"):
+            raise SettingsError("ecs_launch_type", f"{launch_type!r} is not EC2, FARGATE or EXTERNAL")
+        return launch_type
+
+    def fill(self, template: str, field: str, **values: object) -> str:
+        """``template`` with ``{state_dir}`` and ``values`` filled in; a bad template is a SettingsError."""
+        try:
+            return template.format(state_dir=self.state_dir.as_posix(), **values)
+        except (KeyError, IndexError, ValueError) as err:
+            raise SettingsError(field, f"bad template {template!r}: {err}") from None
 
     def new_trace_id(self) -> str:
         """The trace id of this run: ``trace_id`` when set, else a fresh random one."""

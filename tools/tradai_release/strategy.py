@@ -117,6 +117,17 @@ class StrategySpec:
         return str(self.tradai["strategy"]["version"])
 
     @property
+    def image_repository(self) -> str:
+        """``deployment.ecr.repository`` of tradai.yaml: where the bot's image lives."""
+        return str(self.tradai["deployment"]["ecr"]["repository"])
+
+    @property
+    def resources(self) -> tuple[int, int]:
+        """``deployment.ecs`` (cpu units, memory MiB) of tradai.yaml."""
+        ecs = self.tradai["deployment"]["ecs"]
+        return int(ecs["cpu"]), int(ecs["memory"])
+
+    @property
     def timeframe(self) -> str:
         """``strategy.timeframe`` of tradai.yaml (e.g. ``1h``)."""
         return str(self.tradai["strategy"]["timeframe"])

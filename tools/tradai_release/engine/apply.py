@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tradai_release.engine.state import AppliedState, DesiredState
     from tradai_release.environments import Environment
     from tradai_release.settings import Settings
+    from tradai_release.targets import RunningBot
 
 AfterAction = Callable[[int, Action], None]
 
@@ -164,6 +165,7 @@ class _Executor:
         self.plan = plan
         self.deployment = deployment
         self.stages_supported = True
+        self.deployed: dict[str, RunningBot] = {}
 
     @property
     def desired(self) -> DesiredState:
@@ -233,13 +235,35 @@ class _Executor:
             deployment_id=self.deployment.deployment_id,
         )
 
+    def _deploy_bot(self, details: Mapping[str, Any]) -> None:
+        """Deploy the bot's pins, with the config id the config registry has now (created above)."""
+        from tradai_release.errors import ConfigVersionNotFound
+        from tradai_release.targets import DeployStamp
+
+        spec = next(bot for bot in self.desired.bots if bot.key.name == details["bot"])
+        strategy, digest = spec.pins.strategy, spec.pins.config_hash
+        stored = self.backends.configs.find_by_hash(strategy, digest)
+        if stored is None:
+            raise ConfigVersionNotFound(strategy, f"hash {digest[:12]}")
+        spec = replace(spec, pins=replace(spec.pins, config_id=stored.config_id))
+        stamp_ = DeployStamp(self.plan.commit, self.deployment.deployment_id or "", self.deployment.trace_id)
+        self.deployed[spec.key.name] = self.backends.target.deploy(spec, stamp_)
+
+    def _wait_rollout(self, details: Mapping[str, Any]) -> None:
+        keys = [bot.key for bot in self.desired.bots if bot.key.name in set(details["bots"])]
+        self.backends.target.wait(keys)
+
     def _record_deployment(self, details: Mapping[str, Any]) -> None:
         assert self.plan.target is not None
+        bots = dict(self.plan.target.bots)
+        for name, running in self.deployed.items():
+            bots[name] = (running.content_hash, running.revision)
         target = replace(
             self.plan.target,
             deployment_id=self.deployment.deployment_id or "",
             applied_at=stamp(),
             mirror_stages=self.plan.target.mirror_stages and self.stages_supported,
+            bots=bots,
         )
         self.backends.releases.put(target.to_item(self.plan.env))
 

@@ -9,7 +9,7 @@ See docs/architecture.md §7.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -30,11 +30,13 @@ from tradai_release.registry.lifecycle import (
 )
 
 if TYPE_CHECKING:
+    from tradai_release.bots import BotSpec
     from tradai_release.engine.state import AppliedState, DesiredState, EngineBackends, LiveState
     from tradai_release.environments import Environment
     from tradai_release.registry.adapter import ModelVersionInfo
     from tradai_release.registry.comparator import Comparison
     from tradai_release.settings import Settings
+    from tradai_release.targets import RunningBot
 
 # Action kinds, in the order apply runs them (a plan lists them in this order).
 UPLOAD_CONFIG = "upload_config"
@@ -46,6 +48,8 @@ SET_ALIAS = "set_alias"
 DELETE_ALIAS = "delete_alias"
 ARCHIVE_VERSION = "archive_version"  # a version leaving Production (after aliases moved away)
 WRITE_POINTER = "write_profile_pointer"
+DEPLOY_BOT = "deploy_bot"  # after pins, aliases and pointers: a bot that starts finds the new values
+WAIT_ROLLOUT = "wait_rollout"
 RECORD_DEPLOYMENT = "record_deployment"
 
 ACTION_KINDS: tuple[str, ...] = (
@@ -58,6 +62,8 @@ ACTION_KINDS: tuple[str, ...] = (
     DELETE_ALIAS,
     ARCHIVE_VERSION,
     WRITE_POINTER,
+    DEPLOY_BOT,
+    WAIT_ROLLOUT,
     RECORD_DEPLOYMENT,
 )
 
@@ -82,7 +88,7 @@ class Action:
 class Drift:
     """A live value that differs from what the last apply left there: someone changed it by hand."""
 
-    kind: str  # config | alias | lifecycle | stage | pointer
+    kind: str  # config | alias | lifecycle | stage | pointer | deployment
     target: str
     expected: Any
     actual: Any
@@ -215,7 +221,10 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     touched |= {int(a.details["profile"]) for a in alias_actions}
     verify_actions = _verify_actions(desired, touched)
 
-    actions = [*config_actions, *verify_actions, *promote, *alias_actions, *demote, *pointer_actions]
+    bot_actions, bots = _bot_actions(desired, live)
+    actions = [
+        *config_actions, *verify_actions, *promote, *alias_actions, *demote, *pointer_actions, *bot_actions
+    ]
     target = AppliedState(
         commit=desired.commit,
         deployment_id="",
@@ -225,6 +234,7 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         lifecycle=_target_lifecycle(lifecycle),
         pointers={m.profile: (m.artifacts.tag, m.artifacts.sha256) for m in desired.manifests},
         mirror_stages=mirror,
+        bots=bots,
     )
     unrecorded = not _same_live_values(applied, target)
     if actions or unrecorded:
@@ -263,6 +273,8 @@ def _same_live_values(applied: AppliedState | None, target: AppliedState) -> boo
         and {k: dict(v) for k, v in applied.lifecycle.items()}
         == {k: dict(v) for k, v in target.lifecycle.items()}
         and dict(applied.pointers) == dict(target.pointers)
+        and {name: value[0] for name, value in applied.bots.items()}
+        == {name: value[0] for name, value in target.bots.items()}
     )
 
 
@@ -472,6 +484,88 @@ def _verify_actions(desired: DesiredState, profiles: set[int]) -> list[Action]:
     ]
 
 
+def _bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], dict[str, tuple[str, str]]]:
+    """A deploy per bot whose target does not run its pins, then one wait for the rollouts started.
+
+    Returns the actions and the bots' target record (name -> (content hash, revision)); a bot that
+    is deployed by this apply has its revision (and, while its config is not stored yet, its content
+    hash) left empty for apply to fill in.
+    """
+    bots = live.bots
+    if bots.target == "none":
+        return [], {}
+    applied = live.applied
+    recorded = applied.bots if applied is not None else {}
+    actions: list[Action] = []
+    record: dict[str, tuple[str, str]] = {}
+    for spec in desired.bots:
+        key = spec.key
+        config_id = _stored_config_id(live, key.strategy, spec.pins.config_hash)
+        spec = replace(spec, pins=replace(spec.pins, config_id=config_id))
+        digest = bots.definition_hash(spec) if config_id is not None else ""
+        running = bots.running.get(key)
+        if running is not None and digest and running.content_hash == digest:
+            record[key.name] = (digest, running.revision)
+            continue
+        record[key.name] = (digest, "")
+        if running is None:
+            reason = f"{key.name} is not deployed to {bots.target} yet"
+        elif digest and recorded.get(key.name, ("", ""))[0] == digest:
+            reason = f"drift: {running.where} runs {running.revision[-40:]}, not what the last apply set"
+        else:
+            reason = _pins_change(spec, running)
+        pins = spec.pins
+        details = {
+            "bot": key.name,
+            "profile": key.profile,
+            "strategy": key.strategy,
+            "target": bots.target,
+            "content_sha256": digest or None,
+            "config_hash": pins.config_hash,
+            "config_id": pins.config_id,
+            "model": pins.model_name,
+            "version": pins.model_version,
+            "tag": pins.hub_tag,
+            "sha256": pins.hub_sha256,
+            "image": pins.image,
+            "previous": running.revision if running is not None else None,
+        }
+        actions.append(Action(DEPLOY_BOT, f"{desired.env}/{key.name}", reason, details))
+    if actions and bots.waits:
+        names = [str(a.details["bot"]) for a in actions]
+        actions.append(
+            Action(
+                WAIT_ROLLOUT,
+                f"{desired.env}/{bots.target}",
+                f"wait until {len(names)} rollout(s) are stable (a failed one is rolled back, apply fails)",
+                {"bots": names},
+            )
+        )
+    return actions, record
+
+
+def _stored_config_id(live: LiveState, strategy: str, digest: str) -> str | None:
+    """The id of the stored config version with ``digest`` (None until apply creates it)."""
+    active = live.active.get(strategy)
+    if active is not None and active.config_hash == digest:
+        return active.config_id
+    stored = live.by_hash.get(strategy)
+    return stored.config_id if stored is not None else None
+
+
+def _pins_change(spec: BotSpec, running: RunningBot) -> str:
+    """What moves for a deployed bot, named by variable where the target's variables were read."""
+    before = running.variables or {}
+    after = spec.pins.variables()
+    changed = [f"{name.removeprefix('TRADAI_').lower()} {before.get(name) or '-'} -> {after[name] or '(new)'}"
+               for name in after if before and before.get(name) != after[name]]
+    if changed:
+        return f"{spec.key.name}: " + ", ".join(changed)
+    pins = spec.pins
+    return (f"{spec.key.name} moves to {pins.model_name} v{pins.model_version}, tag {pins.hub_tag}, "
+            f"config {pins.config_hash[:12]}")
+
+
 def _target_lifecycle(lifecycle: DesiredLifecycle) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
     for entry in lifecycle.versions:
@@ -583,6 +677,15 @@ def find_drift(live: LiveState) -> list[Drift]:
                         f"{name} v{info.version} has stage {info.stage}, applied {expected}",
                     )
                 )
+    running_by_name = {key.name: bot for key, bot in live.bots.running.items()}
+    for name, (content, revision) in sorted(applied.bots.items()):
+        if name not in live.bots.read:
+            continue  # not a bot of the commit planned (prune is another matter)
+        running = running_by_name.get(name)
+        if running is None or running.content_hash != content:
+            runs = running.revision if running is not None else None
+            detail = f"{name} runs {runs or 'nothing'}, applied {revision}"
+            drift.append(Drift("deployment", name, revision, runs, detail))
     for profile, (tag, sha) in sorted(applied.pointers.items()):
         pointer = live.pointers.get(profile)
         seen = (pointer.tag, pointer.sha256) if pointer is not None else None

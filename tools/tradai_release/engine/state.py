@@ -5,7 +5,7 @@ See docs/architecture.md §7.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tradai_release.errors import ValidationFailed
 
 if TYPE_CHECKING:
+    from tradai_release.bots import BotKey, BotSpec
     from tradai_release.configs.entities import ConfigVersion
     from tradai_release.configs.service import ConfigVersionService
     from tradai_release.environments import Environment
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
+    from tradai_release.targets import DeploymentTarget, RunningBot
 
 RELEASE_TABLE = "releases"
 """Table name inside a SQLite file (a ``dynamodb://`` URI names the table itself)."""
@@ -49,6 +51,7 @@ class EngineBackends:
     registry: ModelRegistry
     hub: ModelHub
     releases: KeyValueTable
+    target: DeploymentTarget = field(default_factory=lambda: _no_target())
 
     @classmethod
     def from_settings(cls, settings: Settings, env: str | Environment) -> EngineBackends:
@@ -58,6 +61,7 @@ class EngineBackends:
         from tradai_release.hub.hub import ModelHub
         from tradai_release.registry.adapter import MlflowRegistry
         from tradai_release.stores import open_table
+        from tradai_release.targets import open_target
 
         target = environment(settings, env)
         backends = target.backends
@@ -74,7 +78,14 @@ class EngineBackends:
             registry=MlflowRegistry.for_env(target, settings),
             hub=ModelHub.from_settings(settings),
             releases=releases,
+            target=open_target(settings, target),
         )
+
+
+def _no_target() -> DeploymentTarget:
+    from tradai_release.targets import NoTarget
+
+    return NoTarget()
 
 
 # --- desired -------------------------------------------------------------------------------------------
@@ -98,6 +109,7 @@ class DesiredState:
     manifests: tuple[ReleaseManifest, ...]
     configs: Mapping[str, DesiredConfig]
     features: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    bots: tuple[BotSpec, ...] = ()  # one per profile x strategy; config ids are the live state's to say
 
     @property
     def model_names(self) -> list[str]:
@@ -131,20 +143,38 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
         resolved = str(tree.commit)
     if problems:
         raise ValidationFailed(problems)
+    from tradai_release.bots import BotPins, BotSpec, image_reference
+
     manifests = tuple(repo.manifests_of(env))
     configs: dict[str, DesiredConfig] = {}
     features: dict[str, tuple[str, ...]] = {}
+    bots: list[BotSpec] = []
     for manifest in manifests:
-        for name in manifest.strategies:
+        for name, pin in manifest.strategies.items():
             spec = repo.strategies[name]
             configs[name] = DesiredConfig(name, spec.config_hash, spec.tradai)
             features[name] = tuple(spec.ml_config.features)
+            cpu, memory = spec.resources
+            pins = BotPins(
+                env=env,
+                profile=manifest.profile,
+                strategy=name,
+                config_id=None,
+                config_hash=spec.config_hash,
+                model_name=pin.model.name,
+                model_version=pin.model.production,
+                hub_tag=manifest.artifacts.tag,
+                hub_sha256=manifest.artifacts.sha256,
+                image=image_reference(spec.image_repository, pin.image or spec.version),
+            )
+            bots.append(BotSpec(pins, cpu, memory))
     return DesiredState(
         env=env,
         commit=resolved,
         manifests=manifests,
         configs=dict(sorted(configs.items())),
         features=features,
+        bots=tuple(sorted(bots, key=lambda bot: (bot.pins.profile, bot.pins.strategy))),
     )
 
 
@@ -168,6 +198,7 @@ class AppliedState:
     lifecycle: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     pointers: Mapping[int, tuple[str, str]] = field(default_factory=dict)
     mirror_stages: bool = True
+    bots: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # bot name -> (content, revision)
 
     @property
     def models(self) -> list[str]:
@@ -185,6 +216,7 @@ class AppliedState:
             "lifecycle": {name: dict(mapping) for name, mapping in self.lifecycle.items()},
             "pointers": {str(profile): list(value) for profile, value in self.pointers.items()},
             "mirror_stages": self.mirror_stages,
+            "bots": {name: list(value) for name, value in self.bots.items()},
         }
 
     @classmethod
@@ -207,6 +239,7 @@ class AppliedState:
                 for profile, value in dict(item.get("pointers") or {}).items()
             },
             mirror_stages=bool(item.get("mirror_stages", True)),
+            bots={str(name): (str(v[0]), str(v[1])) for name, v in dict(item.get("bots") or {}).items()},
         )
 
 
@@ -226,6 +259,21 @@ class LiveState:
     versions: Mapping[str, Sequence[ModelVersionInfo]]
     pointers: Mapping[int, ProfilePointer | None]
     applied: AppliedState | None
+    bots: LiveBots = field(default_factory=lambda: LiveBots())
+
+
+@dataclass(frozen=True)
+class LiveBots:
+    """What the environment's deployment target runs for each bot of the desired state.
+
+    ``definition_hash`` is the target's (pure) hash of a spec, so planning compares like with like.
+    """
+
+    target: str = "none"
+    running: Mapping[BotKey, RunningBot] = field(default_factory=dict)
+    definition_hash: Callable[[BotSpec], str] = field(default=lambda spec: "", compare=False)
+    waits: bool = False
+    read: frozenset[str] = frozenset()  # names of the bots whose target was read
 
 
 def read_applied(releases: KeyValueTable, env: str) -> AppliedState | None:
@@ -239,7 +287,8 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
 
     Calls: one config-table scan, one get per strategy whose ACTIVE config differs (hash lookup),
     one batched registry read of every model pinned now or at the last apply, one pointer get per
-    profile, one get of the applied-state item. Nothing grows with strategies x profiles.
+    profile, one get of the applied-state item, and the deployment target's batched read (ECS: one
+    describe per 10 services, plus a task definition only when its revision is not the recorded one).
     """
     applied = read_applied(backends.releases, desired.env)
     active = backends.configs.active_by_strategy()
@@ -255,4 +304,12 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
         profiles |= set(applied.pointers)
     hub = backends.hub
     pointers = {profile: hub.get_profile_pointer(desired.env, profile) for profile in sorted(profiles)}
-    return LiveState(active=active, by_hash=by_hash, versions=versions, pointers=pointers, applied=applied)
+    target = backends.target
+    known = {revision: content for content, revision in (applied.bots.values() if applied else ())}
+    keys = [bot.key for bot in desired.bots] if target.name != "none" else []
+    running = target.read(keys, known=known) if keys else {}
+    read = frozenset(key.name for key in keys)
+    bots = LiveBots(target.name, running, target.definition_hash, target.waits, read)
+    return LiveState(
+        active=active, by_hash=by_hash, versions=versions, pointers=pointers, applied=applied, bots=bots
+    )

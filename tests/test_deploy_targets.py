@@ -1,0 +1,323 @@
+"""Deployment targets run by apply: env files on the embedded default, ECS services on in-process moto."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from engine_helpers import (
+    TAG,
+    commit_all,
+    counted_from_settings,
+    git,
+    make_repo,
+    push_tag,
+    register_mlflow,
+    set_production,
+)
+from tradai_release.bots import BotPins, parse_env_file
+from tradai_release.configs.service import ConfigVersionService
+from tradai_release.engine.apply import apply_env
+from tradai_release.engine.plan import DEPLOY_BOT, WAIT_ROLLOUT, plan_env
+from tradai_release.engine.state import EngineBackends
+from tradai_release.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
+from tradai_release.hub.hub import ModelHub
+from tradai_release.manifest_edit import edit_manifest
+from tradai_release.provision import provision
+from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.settings import Settings
+from tradai_release.stores.ecs import EcsApi
+from tradai_release.targets.ecs import EcsTarget, poll_until_stable, rollout_state
+
+BOTS_PER_ENV = 12  # dev: profile 1 runs one strategy, profile 2 two, profiles 3-5 three
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    settings = Settings()
+    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
+    register_mlflow(MlflowRegistry.for_env("dev", settings), 2)
+    return make_repo(tmp_path, TAG, sha)
+
+
+def env_files(settings: Settings, env: str = "dev") -> dict[str, str]:
+    directory = settings.state_dir / env / "bots"
+    return {path.name: path.read_text() for path in sorted(directory.glob("*.env"))}
+
+
+# --- env-file -------------------------------------------------------------------------------------------
+
+
+def test_env_files_pin_each_bot_and_only_changed_bots_are_rewritten(repo: Path) -> None:
+    settings = Settings(repo=repo)
+    first = apply_env(settings, "dev", actor="ci")
+    assert first.outcome == "succeeded"
+    files = env_files(settings)
+    assert len(files) == BOTS_PER_ENV
+    pinned = parse_env_file(files["PascalStrategy-p3.env"], where="p3")
+    active = ConfigVersionService.for_env("dev", settings).get_active("PascalStrategy")
+    assert active is not None
+    assert pinned == {
+        "TRADAI_ENV": "dev",
+        "TRADAI_PROFILE": "3",
+        "TRADAI_STRATEGY": "PascalStrategy",
+        "TRADAI_CONFIG_ID": active.config_id,
+        "TRADAI_CONFIG_HASH": active.config_hash,
+        "TRADAI_MODEL_NAME": "PascalStrategy",
+        "TRADAI_MODEL_VERSION": "1",
+        "TRADAI_HUB_TAG": TAG,
+        "TRADAI_HUB_SHA256": git(repo, "show", "HEAD:releases/dev/profile-3.yaml").split("sha256: ")[1][1:65],
+        "TRADAI_IMAGE": "tradai/strategies/pascalstrategy:2.3.1",
+    }
+    assert BotPins.from_variables(pinned, where="p3").model_version == 1
+    assert f"apply {first.deployment_id}" in files["PascalStrategy-p3.env"]  # who wrote it: a comment
+
+    counted = counted_from_settings(settings, "dev")
+    assert apply_env(settings, "dev", backends=counted.backends).outcome == "noop"
+    assert counted.writes == 0
+
+    set_production(repo, "dev", "PascalStrategy", 2, profiles=[3])
+    commit_all(repo, "promote PascalStrategy v2 in dev profile 3")
+    plan = plan_env(settings, "dev")
+    deploys = [a for a in plan.actions if a.kind == DEPLOY_BOT]
+    assert [a.target for a in deploys] == ["dev/PascalStrategy-p3"]
+    assert "model_version 1 -> 2" in deploys[0].reason
+    assert WAIT_ROLLOUT not in [a.kind for a in plan.actions]  # a host's file needs no rollout wait
+    apply_env(settings, "dev")
+    after = env_files(settings)
+    changed = sorted(name for name in files if after[name] != files[name])
+    assert changed == ["PascalStrategy-p3.env"]
+    assert parse_env_file(after["PascalStrategy-p3.env"], where="p3")["TRADAI_MODEL_VERSION"] == "2"
+
+
+def test_a_hand_edited_env_file_is_drift_that_apply_repairs(repo: Path) -> None:
+    settings = Settings(repo=repo)
+    apply_env(settings, "dev")
+    path = settings.state_dir / "dev" / "bots" / "KeplerStrategy-p2.env"
+    path.write_text(path.read_text().replace("TRADAI_MODEL_VERSION=1", "TRADAI_MODEL_VERSION=2"))
+
+    plan = plan_env(settings, "dev")
+    assert [(d.kind, d.target) for d in plan.drift] == [("deployment", "KeplerStrategy-p2")]
+    deploy = next(a for a in plan.actions if a.kind == DEPLOY_BOT)
+    assert deploy.target == "dev/KeplerStrategy-p2" and deploy.reason.startswith("drift:")
+    assert apply_env(settings, "dev").outcome == "succeeded"
+    assert "TRADAI_MODEL_VERSION=1" in path.read_text()
+    assert plan_env(settings, "dev").empty
+
+    path.unlink()  # a host lost its file: planned again, not ignored
+    assert [a.target for a in plan_env(settings, "dev").actions if a.kind == DEPLOY_BOT] == [
+        "dev/KeplerStrategy-p2"
+    ]
+
+
+def test_an_image_pinned_in_the_manifest_reaches_the_bot(repo: Path) -> None:
+    settings = Settings(repo=repo)
+    digest = "sha256:" + "ab" * 32
+    with edit_manifest(repo / "releases" / "dev" / "profile-3.yaml") as editor:
+        editor.set_image("MyStrategy", digest)
+    commit_all(repo, "pin MyStrategy's image by digest in dev profile 3")
+    apply_env(settings, "dev")
+    pinned = parse_env_file(env_files(settings)["MyStrategy-p3.env"], where="p3")
+    assert pinned["TRADAI_IMAGE"] == f"tradai/strategies/mystrategy@{digest}"
+    unpinned = parse_env_file(env_files(settings)["MyStrategy-p4.env"], where="p4")
+    assert unpinned["TRADAI_IMAGE"] == "tradai/strategies/mystrategy:1.0.0"  # strategy.version
+
+
+def test_target_none_deploys_nothing(repo: Path) -> None:
+    settings = Settings(repo=repo, deploy_target="none")
+    apply_env(settings, "dev")
+    assert not (settings.state_dir / "dev" / "bots").exists()
+    assert plan_env(settings, "dev").empty
+
+
+# --- ECS on in-process moto --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def stable(api: EcsApi, cluster: str, services: Mapping[str, str], timeout: float) -> None:
+    """moto never runs tasks: the tests that are not about the wait say the rollouts settled."""
+
+
+def ecs_backends(settings: Settings, env: str, api: EcsApi, waiter: Any = stable) -> EngineBackends:
+    real = EngineBackends.from_settings(settings, env)
+    target = EcsTarget.from_settings(settings, env, api=api)
+    target.waiter = waiter
+    return dataclasses.replace(real, target=target)
+
+
+def services(api: EcsApi, cluster: str) -> dict[str, dict[str, Any]]:
+    arns = api.client.list_services(cluster=cluster, maxResults=100)["serviceArns"]
+    return api.describe_services(cluster, [arn.rsplit("/", 1)[-1] for arn in arns])
+
+
+def revisions(api: EcsApi, family: str) -> list[str]:
+    return api.client.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+
+
+def container_environment(api: EcsApi, arn: str) -> dict[str, str]:
+    definition, _ = api.describe_task_definition(arn)
+    return {e["name"]: e["value"] for e in definition["containerDefinitions"][0]["environment"]}
+
+
+def test_ecs_services_follow_promote_revert_and_hand_changes(repo: Path, aws: None) -> None:
+    settings = Settings(repo=repo, deploy_target="ecs")
+    assert "ecs://tradai-dev" in provision(settings, "dev").created
+    api = EcsApi(settings.aws())
+    sent: list[dict[str, Any]] = []  # moto does not echo deploymentConfiguration: look at the requests
+    for operation in ("CreateService", "UpdateService"):
+        api.client.meta.events.register(
+            f"provide-client-params.ecs.{operation}", lambda params, **_: sent.append(dict(params))
+        )
+    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    live = services(api, "tradai-dev")
+    assert len(live) == BOTS_PER_ENV
+    p3 = live["tradai-dev-PascalStrategy-p3"]
+    assert p3["launchType"] == "EC2"
+    breaker = {"enable": True, "rollback": True}
+    assert all(p["deploymentConfiguration"]["deploymentCircuitBreaker"] == breaker for p in sent)
+    v1_arn = p3["taskDefinition"]
+    assert container_environment(api, v1_arn)["TRADAI_MODEL_VERSION"] == "1"
+    definition, _ = api.describe_task_definition(v1_arn)
+    assert (definition["cpu"], definition["memory"]) == ("1024", "2048")  # tradai.yaml deployment.ecs
+
+    # promote: exactly one new revision, one service updated; the env is exactly the manifest's pins
+    set_production(repo, "dev", "PascalStrategy", 2, profiles=[3])
+    promoted = commit_all(repo, "promote PascalStrategy v2 in dev profile 3")
+    api.writes.clear()
+    deployment = apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert api.writes == {"register_task_definition": 1, "update_service": 1, "tag_resource": 1}
+    assert sent[-1]["deploymentConfiguration"]["deploymentCircuitBreaker"] == breaker
+    p3 = services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]
+    environment = container_environment(api, p3["taskDefinition"])
+    pins = next(b for b in deployment.plan["actions"] if b["kind"] == DEPLOY_BOT)
+    assert environment["TRADAI_MODEL_VERSION"] == "2" == str(pins["version"])
+    assert environment["TRADAI_HUB_SHA256"] == pins["sha256"]
+    assert environment["TRADAI_CONFIG_HASH"] == pins["config_hash"]
+    tags = {t["key"]: t["value"] for t in p3["tags"]}
+    assert tags["tradai:commit"] == promoted and tags["tradai:deployment-id"] == deployment.deployment_id
+    family = "tradai-dev-PascalStrategy-p3"
+    assert len(revisions(api, family)) == 2
+
+    # a no-op apply makes no ECS write
+    api.writes.clear()
+    assert apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).outcome == "noop"
+    assert sum(api.writes.values()) == 0
+
+    # revert: the previous revision is reused, none registered
+    git(repo, "revert", "--no-edit", "HEAD")
+    api.writes.clear()
+    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]["taskDefinition"] == v1_arn
+    assert len(revisions(api, family)) == 2 and "register_task_definition" not in api.writes
+
+    # a service pointed at another revision by hand is drift; apply repairs it
+    v2_arn = max(revisions(api, family))
+    api.client.update_service(cluster="tradai-dev", service=family, taskDefinition=v2_arn)
+    plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert [(d.kind, d.target) for d in plan.drift] == [("deployment", "PascalStrategy-p3")]
+    assert [a.kind for a in plan.actions] == [DEPLOY_BOT, WAIT_ROLLOUT, "record_deployment"]
+    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]["taskDefinition"] == v1_arn
+    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+
+
+def test_live_services_are_read_ten_at_a_time_without_describing_known_revisions(
+    repo: Path, aws: None
+) -> None:
+    settings = Settings(repo=repo, deploy_target="ecs")
+    provision(settings, "dev")
+    api = EcsApi(settings.aws())
+    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    api.reads.clear()
+    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+    assert dict(api.reads) == {"describe_services": 2}  # 12 services, 10 per call; no task definition
+
+
+class FailingOnce(EcsApi):
+    """ECS refusing the first update_service (throttled, a bad role...)."""
+
+    failed = False
+
+    def update_service(self, cluster: str, service: str, **parameters: Any) -> dict[str, Any]:
+        if not FailingOnce.failed:
+            FailingOnce.failed = True
+            raise BackendError(f"ecs: service {service} in {cluster}", "update_service failed (Throttling)")
+        return super().update_service(cluster, service, **parameters)
+
+
+def test_an_ecs_error_mid_apply_fails_the_deployment_and_a_rerun_converges(repo: Path, aws: None) -> None:
+    settings = Settings(repo=repo, deploy_target="ecs")
+    provision(settings, "dev")
+    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", EcsApi(settings.aws())))
+    set_production(repo, "dev", "MyStrategy", 2)
+    commit_all(repo, "promote MyStrategy v2 in every dev profile")
+    api = FailingOnce(settings.aws())
+    with pytest.raises(ApplyFailed, match="update_service failed"):
+        apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    from tradai_release.engine.deployments import list_deployments
+
+    assert list_deployments(settings, "dev")[0].outcome == "failed"
+    assert apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).outcome == "succeeded"
+    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+    live = services(api, "tradai-dev")
+    assert {container_environment(api, live[f"tradai-dev-MyStrategy-p{p}"]["taskDefinition"])[
+        "TRADAI_MODEL_VERSION"] for p in range(3, 6)} == {"2"}
+
+
+def test_the_real_stability_wait_fails_the_apply_on_moto_where_tasks_never_run(
+    repo: Path, aws: None
+) -> None:
+    settings = Settings(repo=repo, deploy_target="ecs", deploy_wait_seconds=0.3, deploy_poll_seconds=0.05)
+    provision(settings, "dev")
+    backends = dataclasses.replace(
+        EngineBackends.from_settings(settings, "dev"),
+        target=EcsTarget.from_settings(settings, "dev"),  # the settings' own waiter: polls ECS
+    )
+    with pytest.raises(ApplyFailed, match=r"not stable within 0.3 s: 0 of 1 tasks running"):
+        apply_env(settings, "dev", backends=backends)
+
+
+def test_poll_until_stable_reads_rollout_states() -> None:
+    completed = {"deployments": [{"status": "PRIMARY", "rolloutState": "COMPLETED", "runningCount": 1,
+                                  "desiredCount": 1}]}
+    failed = {"deployments": [{"status": "PRIMARY", "rolloutState": "FAILED", "rolloutStateReason": "tasks "
+                               "failed to start", "runningCount": 0, "desiredCount": 1}]}
+    legacy = {"deployments": [{"status": "PRIMARY", "runningCount": 2, "desiredCount": 2}]}
+    assert rollout_state(completed)[0] == rollout_state(legacy)[0] == "COMPLETED"
+    assert rollout_state(failed) == ("FAILED", "tasks failed to start")
+
+    class Fake:
+        def __init__(self, answers: list[dict[str, Any]]) -> None:
+            self.answers = answers
+
+        def describe_services(self, cluster: str, names: list[str]) -> dict[str, dict[str, Any]]:
+            return {name: self.answers.pop(0) for name in names}
+
+    in_progress = {"deployments": [{"status": "PRIMARY", "rolloutState": "IN_PROGRESS", "runningCount": 0,
+                                    "desiredCount": 1}, {"status": "ACTIVE"}]}
+    poll_until_stable(Fake([in_progress, completed]), "c", {"s": "dev/S-p1"}, 5,  # type: ignore[arg-type]
+                      poll_seconds=0, sleep=lambda _: None)
+    with pytest.raises(DeploymentFailed, match="deploy dev/S-p1: rollout failed and was rolled back"):
+        poll_until_stable(Fake([in_progress, failed]), "c", {"s": "dev/S-p1"}, 5,  # type: ignore[arg-type]
+                          poll_seconds=0, sleep=lambda _: None)
+
+
+def test_fargate_in_prod_and_bad_settings(repo: Path, aws: None) -> None:
+    settings = Settings(repo=repo, deploy_target="ecs")
+    assert settings.launch_type_of("prod") == "FARGATE" and settings.launch_type_of("dev") == "EC2"
+    target = EcsTarget.from_settings(settings, "prod", api=EcsApi(settings.aws()))
+    assert target.awsvpc
+    with pytest.raises(SettingsError, match="ecs_launch_type: 'SPOT' is not EC2"):
+        Settings(ecs_launch_type="spot").launch_type_of("dev")
+    with pytest.raises(SettingsError, match="ecs_service: bad template"):
+        EcsTarget.from_settings(Settings(ecs_service="svc-{region}"), "dev")
