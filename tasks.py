@@ -299,6 +299,24 @@ def apply(c: Context, env: str = "", commit: str = "HEAD", dry_run: bool = False
     emit(json, deployment, lambda: print(render_deployment(deployment), end=""))
 
 
+@task(name="deploy-status", help={
+    "env": ENV,
+    "commit": "the git ref whose pins to compare (default HEAD)",
+    "json": "print {\"env\", \"bots\": [...]} with each bot's pinned and running variables",
+})
+@handle_errors
+def deploy_status(c: Context, env: str = "", commit: str = "HEAD", json: bool = False) -> None:
+    """Each bot's pinned values (model, tag, config) against what its deployment target runs."""
+    from tradai_release.engine.status import bot_statuses
+    from tradai_release.render.bots import render_bot_statuses
+
+    settings = _settings()
+    where = required_env("deploy-status", env, settings)
+    statuses = bot_statuses(settings, where, commit=commit)
+    emit(json, {"env": where, "bots": [s.to_dict() for s in statuses]},
+         lambda: render_bot_statuses(where, statuses))
+
+
 # --- GitOps edits: promote / rollback ----------------------------------------------------------------
 
 
@@ -447,6 +465,6 @@ def bootstrap(c: Context, env: list[str] | None = None, commit: bool = False, no
 
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
-    train, plan, apply, promote, rollback, drift, retrain_check, retrain, bootstrap,
+    train, plan, apply, deploy_status, promote, rollback, drift, retrain_check, retrain, bootstrap,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

@@ -47,6 +47,11 @@ def _summary(action: Action) -> str:
     if kind == "write_profile_pointer":
         was = d.get("previous")
         return f"{was[0] if was else '-'} -> {d['tag']} ({_short(d['sha256'])})"
+    if kind == "deploy_bot":
+        config = d.get("config_id") or _short(d["config_hash"])
+        return f"{d['model']} v{d['version']}, tag {d['tag']}, config {config}"
+    if kind == "wait_rollout":
+        return f"{len(d['bots'])} rollout(s) stable"
     if kind == "record_deployment":
         return f"last applied {_short(d.get('previous'))} -> {_short(d['commit'])}"
     return ""
@@ -177,6 +182,14 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
         out += _table(
             ["change", "target", "from -> to", "reason"],
             [(a.kind, f"`{a.target}`", _summary(a), a.reason) for a in rows],
+        )
+        out.append("")
+    deploys = [a for a in plan.actions if a.kind == "deploy_bot"]
+    if deploys:
+        out += [f"### Bots ({deploys[0].details['target']})", ""]
+        out += _table(
+            ["bot", "runs after apply", "reason"],
+            [(f"`{a.details['bot']}`", _summary(a), a.reason) for a in deploys],
         )
         out.append("")
     lifecycle = [a for a in plan.actions if a.kind in _LIFECYCLE_KINDS]
