@@ -23,7 +23,7 @@ from tradai_release.errors import (
     TagExists,
     TagNotFound,
 )
-from tradai_release.hub import ModelHub
+from tradai_release.hub import ModelHub, local_differences
 from tradai_release.hub.names import check_relpath, check_tag
 from tradai_release.stores import ObjectStore
 from tradai_release.stores.aws import client
@@ -204,6 +204,70 @@ def test_pull_skips_files_already_present(
     assert result.downloaded_files == 1 and result.reused_files == 25
     assert store.calls["get_stream"] == 1
     assert snapshot(dest) == snapshot(bundle)
+
+
+def _identity(root: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file under ``root`` with its inode, mtime and bytes (to prove a directory was not rewritten)."""
+    return {
+        p.relative_to(root).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_partial_pull_replaces_one_strategy_by_content(
+    hub: ModelHub, store: CountingStore, bundle: Path, tmp_path: Path
+) -> None:
+    hub.push(bundle, tag="t1", created_at=CREATED)
+    dest = tmp_path / "bot" / "models"
+    hub.pull(dest, tag="t1")
+    changed = bundle / "BetaStrategy" / "signal" / "ensemble_rf.onnx"
+    changed.write_bytes(b"retrained" * 100)
+    t2 = hub.push(bundle, tag="t2", created_at=CREATED)
+    alpha = _identity(dest / "AlphaStrategy")
+    stale = dest / "BetaStrategy" / "position" / "position_rf.pkl"
+    stale.write_bytes(b"x" * stale.stat().st_size)  # same size, other content: found by hash
+    (dest / "BetaStrategy" / "leftover.pkl").write_bytes(b"not in the tag")
+    manifest = hub.read_tag("t2")
+    assert local_differences(dest, manifest.files, ["BetaStrategy"]) == [
+        "BetaStrategy/leftover.pkl",
+        "BetaStrategy/position/position_rf.pkl",
+        "BetaStrategy/signal/ensemble_rf.onnx",
+    ]
+    assert local_differences(dest, manifest.files, ["AlphaStrategy"]) == []
+    store.calls.clear()
+
+    result = hub.pull(dest, tag="t2", expected_sha256=t2.manifest_sha256, strategies=["BetaStrategy"])
+    assert (result.downloaded_files, result.reused_files) == (2, 11)
+    assert result.downloaded_bytes == 900 + 2048 and result.strategies == ("BetaStrategy",)
+    assert store.calls["get_stream"] == 2
+    assert snapshot(dest / "BetaStrategy") == snapshot(bundle / "BetaStrategy")
+    assert _identity(dest / "AlphaStrategy") == alpha
+    assert sorted(p.name for p in dest.iterdir()) == ["AlphaStrategy", "BetaStrategy"]
+    assert local_differences(dest, manifest.files, ["AlphaStrategy", "BetaStrategy"]) == []
+
+
+def test_partial_pull_failure_leaves_the_strategy_as_it_was(
+    hub: ModelHub, store: CountingStore, bundle: Path, tmp_path: Path
+) -> None:
+    hub.push(bundle, tag="old", created_at=CREATED)
+    dest = tmp_path / "models"
+    hub.pull(dest, tag="old")
+    before = _identity(dest)
+    newer = make_models_dir(tmp_path / "new", ("AlphaStrategy", "BetaStrategy"))
+    hub.push(newer, tag="new", created_at=CREATED)
+    _corrupt_one_blob(store, hub, "new", b"tampered")
+    with pytest.raises(HubIntegrityError, match=r"BetaStrategy/signal/ensemble_rf\.pkl"):
+        hub.pull(dest, tag="new", strategies=["BetaStrategy"])
+    features = {"AlphaStrategy": ["rsi_14"], "BetaStrategy": ["rsi_14"]}
+    with pytest.raises(ModelCompatError, match="feature_count 4 != 1"):
+        hub.pull(dest, tag="new", strategies=["AlphaStrategy"], features=features)
+    with pytest.raises(HubError, match="holds no files for GammaStrategy"):
+        hub.pull(dest, tag="new", strategies=["GammaStrategy"])
+    with pytest.raises(InputError, match="not a single directory name"):
+        hub.pull(dest, tag="new", strategies=["Alpha/x"])
+    assert _identity(dest) == before
+    assert sorted(p.name for p in dest.iterdir()) == ["AlphaStrategy", "BetaStrategy"]
 
 
 def _corrupt_one_blob(store: CountingStore, hub: ModelHub, tag: str, data: bytes | None) -> None:

@@ -54,7 +54,14 @@ def test_missing_credentials_is_one_line_naming_the_variable(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "args", [["--list", "--revision", "v1"], ["--push", "--profile", "3"], ["--pull", "--tag", "x"], []]
+    "args",
+    [
+        ["--list", "--revision", "v1"],
+        ["--push", "--profile", "3"],
+        ["--pull", "--tag", "x"],
+        ["--push", "--strategy", "AlphaStrategy"],
+        [],
+    ],
 )
 def test_flags_that_do_not_apply_are_usage_errors(
     args: list[str], capsys: pytest.CaptureFixture[str]
@@ -93,6 +100,29 @@ def test_seed_workflow_on_a_file_hub(file_hub: Path, capsys: pytest.CaptureFixtu
     other = file_hub / "elsewhere"
     assert _main(["--pull", "--models-dir", str(other)]) == 0
     assert snapshot(other) == original
+
+
+def test_pull_of_one_strategy_leaves_the_others(file_hub: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    models = make_models_dir(file_hub / "repo" / "models", ("AlphaStrategy", "BetaStrategy"))
+    assert _main(["--push", "--tag", "v1"]) == 0
+    original = snapshot(models)
+    (models / "BetaStrategy" / "signal" / "ensemble_rf.onnx").write_bytes(b"stale")
+    (models / "BetaStrategy" / "extra.pkl").write_bytes(b"not in the tag")
+    (models / "AlphaStrategy" / "signal" / "ensemble_rf.onnx").write_bytes(b"local, not asked for")
+    alpha = snapshot(models / "AlphaStrategy")
+    capsys.readouterr()
+    assert _main(["--pull", "--revision", "v1", "--strategy", "BetaStrategy"]) == 0
+    out = capsys.readouterr().out
+    assert "pulled tag v1 (BetaStrategy only)" in out and "downloaded 1 files, 2.0 KB; 12 already" in out
+    beta = {path: data for path, data in original.items() if path.startswith("BetaStrategy/")}
+    assert {path: data for path, data in snapshot(models).items() if path.startswith("BetaStrategy/")} == beta
+    assert snapshot(models / "AlphaStrategy") == alpha
+    with pytest.raises(SystemExit):
+        _main(["--pull", "--strategy", "GammaStrategy"])
+    assert "holds no files for GammaStrategy" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _main(["--pull", "--strategy", "../etc"])
+    assert capsys.readouterr().err.startswith("error: --strategy: strategy: '../etc'")
 
 
 def test_cli_refuses_bad_inputs_with_one_line(file_hub: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
     python tools/r2_hub.py --pull                          # latest
     python tools/r2_hub.py --pull --revision v20260415-p3  # a tag
     python tools/r2_hub.py --pull --profile 3 [--env prod] # the revision apply approved for a profile
+    python tools/r2_hub.py --pull --strategy PascalStrategy # only that strategy's files (repeatable)
     python tools/r2_hub.py --push [--tag NAME] [--message M]
     python tools/r2_hub.py --list [--json]
     python tools/r2_hub.py --tag-only v15-production "Phase 15 validated" [--from TAG]
@@ -41,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--revision", metavar="TAG", help="--pull: this tag instead of latest")
     parser.add_argument("--profile", type=int, metavar="N", help="--pull: the approved revision of profile N")
+    parser.add_argument(
+        "--strategy",
+        action="append",
+        metavar="S",
+        help="--pull: only the files of strategy S; the models dir's other strategies stay as they are",
+    )
     parser.add_argument("--env", default="prod", help="--pull --profile: environment (default: prod)")
     parser.add_argument(
         "--tag", metavar="NAME", help="--push: tag name (default: vYYYYMMDD, suffixed when taken)"
@@ -58,6 +65,7 @@ def _check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     misplaced = {
         "--revision": args.revision is not None and not args.pull,
         "--profile": args.profile is not None and not args.pull,
+        "--strategy": args.strategy is not None and not args.pull,
         "--tag": args.tag is not None and not args.push,
         "--from": args.source != "latest" and not args.tag_only,
         "--json": args.json and not args.list,
@@ -100,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
         with render.transfer_progress() as progress:
             pulled = pull_models(settings, hub, models_dir, tag=args.revision, progress=progress,
-                                 env=args.env if args.profile is not None else None, profile=args.profile)
+                                 env=args.env if args.profile is not None else None, profile=args.profile,
+                                 strategies=args.strategy)
         render.render_pull(pulled)
     return 0
 

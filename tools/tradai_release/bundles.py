@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from tradai_release.errors import InputError
 from tradai_release.hub.compat import COMPAT_FILE, check_compat
+from tradai_release.hub.names import check_strategy_dir
 from tradai_release.manifest import parse_profile
 
 if TYPE_CHECKING:
@@ -39,11 +40,12 @@ def pull_models(
     tag: str | None = None,
     env: str | None = None,
     profile: int | None = None,
+    strategies: Sequence[str] | None = None,
     progress: TransferProgress | None = None,
 ) -> PullResult:
     """Pull into ``dest``: ``tag``, else ``env``'s ``profile`` pointer, else latest; every file verified and
     each strategy's model_compat.json checked against its ml_config.json features (when the repository
-    has the strategy)."""
+    has the strategy). With ``strategies``, only their files, each ``dest/<S>`` replaced on its own."""
     from tradai_release.repo import ReleaseTree
 
     if profile is not None:
@@ -52,9 +54,11 @@ def pull_models(
         env = check_profile(settings, env, profile)
     name, expected = hub.resolve(tag=tag, env=env, profile=profile)
     manifest = hub.read_tag(name, expected_sha256=expected)
-    features = ReleaseTree.work(settings.repo).features(manifest.strategies)
+    for strategy in strategies or ():
+        check_strategy_dir(strategy, where="--strategy")
+    features = ReleaseTree.work(settings.repo).features(strategies or manifest.strategies)
     return hub.pull(dest, tag=name, expected_sha256=expected or hub.tag_sha256(name), features=features,
-                    progress=progress)
+                    strategies=strategies, progress=progress)
 
 
 def ensure_models_present(

@@ -27,6 +27,25 @@ class InputError(TradaiError):
         super().__init__(f"{file}: {field}: {reason}")
 
 
+class PinMismatch(InputError):
+    """A bot's start-up found a live value other than the one pinned for it (by its deployment's
+    variables, or by the last apply): ``<where>: <variable>: <subject> is <actual>, <pinned_by> <pinned>``."""
+
+    def __init__(
+        self,
+        where: str,
+        variable: str,
+        subject: str,
+        actual: object,
+        pinned: object,
+        *,
+        pinned_by: str = "the deployment pins",
+    ) -> None:
+        self.actual = actual
+        self.pinned = pinned
+        super().__init__(where, variable, f"{subject} is {actual}, {pinned_by} {pinned}")
+
+
 class ValidationFailed(InputError):
     """One or more validation rules failed; ``problems`` holds every InputError found, the message
     names the first (and how many more there are)."""

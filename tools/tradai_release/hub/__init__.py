@@ -6,7 +6,7 @@ from tradai_release.hub.compat import check_compat
 from tradai_release.hub.hub import ModelHub, PullResult, PushResult
 from tradai_release.hub.manifest import FileEntry, TagInfo, TagManifest
 from tradai_release.hub.pointers import Pointer, ProfilePointer
-from tradai_release.hub.transfer import TransferProgress
+from tradai_release.hub.transfer import TransferProgress, local_differences
 
 __all__ = [
     "FileEntry",
@@ -19,4 +19,5 @@ __all__ = [
     "TagManifest",
     "TransferProgress",
     "check_compat",
+    "local_differences",
 ]

@@ -40,7 +40,7 @@ from tradai_release.hub.manifest import (
     strategy_of,
     tag_infos,
 )
-from tradai_release.hub.names import blob_key, check_tag, profile_pointer_key, tag_key
+from tradai_release.hub.names import blob_key, check_strategy_dir, check_tag, profile_pointer_key, tag_key
 from tradai_release.hub.pointers import Pointer, ProfilePointer
 from tradai_release.hub.transfer import DEFAULT_WORKERS, TransferProgress
 
@@ -66,6 +66,8 @@ class PullResult:
     downloaded_bytes: int
     downloaded_files: int
     reused_files: int
+    strategies: tuple[str, ...] = ()
+    """The strategies pulled on their own (empty: the whole tag)."""
 
 
 class ModelHub:
@@ -378,16 +380,44 @@ class ModelHub:
         profile: int | None = None,
         expected_sha256: str | None = None,
         features: Mapping[str, Sequence[str]] | None = None,
+        strategies: Sequence[str] | None = None,
         progress: TransferProgress | None = None,
     ) -> PullResult:
-        """Download a tag into ``dest``: every blob verified while streaming, compat checked, then one swap.
+        """Download a tag into ``dest``: every blob verified while streaming, compat checked, then swapped.
 
-        Nothing is deserialized. On any failure ``dest`` is left exactly as it was.
+        Without ``strategies`` the whole tag replaces ``dest`` in one rename. With ``strategies``
+        only the files under ``<S>/`` of each are pulled and each ``dest/<S>`` is replaced by
+        exactly the tag's files of ``S`` (a local file the tag does not list goes); the other
+        directories of ``dest`` are not touched. Files already holding the right content are
+        reused, not downloaded. Nothing is deserialized. On any failure ``dest`` is left exactly
+        as it was (every file is verified and every compat checked before the first rename).
         """
         name, expected = self.resolve(tag=tag, env=env, profile=profile, expected_sha256=expected_sha256)
         manifest = self.read_tag(name, expected_sha256=expected)
         manifest_sha = expected or self.tag_sha256(name)
         dest = Path(os.path.abspath(dest))
+        if strategies is None:
+            staged = self._pull_whole(manifest, dest, features, progress)
+        else:
+            staged = self._pull_strategies(manifest, dest, strategies, features, progress)
+        return PullResult(
+            tag=name,
+            manifest_sha256=manifest_sha,
+            dest=dest,
+            downloaded_bytes=staged.downloaded_bytes,
+            downloaded_files=staged.downloaded_files,
+            reused_files=staged.reused_files,
+            strategies=tuple(sorted(set(strategies))) if strategies is not None else (),
+        )
+
+    def _pull_whole(
+        self,
+        manifest: TagManifest,
+        dest: Path,
+        features: Mapping[str, Sequence[str]] | None,
+        progress: TransferProgress | None,
+    ) -> transfer.Staged:
+        where = self._where(f"tag {manifest.tag}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
         try:
@@ -398,19 +428,51 @@ class ModelHub:
                 staging=staging,
                 workers=self.workers,
                 progress=progress,
-                description=f"pull {name}",
-                where=self._where(f"tag {name}"),
+                description=f"pull {manifest.tag}",
+                where=where,
             )
-            check_compat(staging, manifest.strategies, features, where=self._where(f"tag {name}"))
+            check_compat(staging, manifest.strategies, features, where=where)
             swap_into_place(staging, dest)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        return PullResult(
-            tag=name,
-            manifest_sha256=manifest_sha,
-            dest=dest,
-            downloaded_bytes=staged.downloaded_bytes,
-            downloaded_files=staged.downloaded_files,
-            reused_files=staged.reused_files,
-        )
+        return staged
+
+    def _pull_strategies(
+        self,
+        manifest: TagManifest,
+        dest: Path,
+        strategies: Sequence[str],
+        features: Mapping[str, Sequence[str]] | None,
+        progress: TransferProgress | None,
+    ) -> transfer.Staged:
+        where = self._where(f"tag {manifest.tag}")
+        chosen = sorted({check_strategy_dir(s, where="--strategy") for s in strategies})
+        files = manifest.files_of(chosen)
+        missing = strategies_without_files(chosen, files)
+        if missing:
+            raise HubError(where, f"holds no files for {', '.join(missing)}")
+        wanted = None if features is None else {s: features[s] for s in chosen if s in features}
+        dest.mkdir(parents=True, exist_ok=True)
+        # Staged inside dest, so each rename into dest/<S> stays on one filesystem; the dot keeps it
+        # out of what a bot or a push sees as a strategy.
+        staging = Path(tempfile.mkdtemp(prefix=".pull-", dir=dest))
+        try:
+            staged = transfer.stage_files(
+                self.store,
+                files,
+                current=dest,
+                staging=staging,
+                workers=self.workers,
+                progress=progress,
+                description=f"pull {manifest.tag} {', '.join(chosen)}",
+                where=where,
+            )
+            check_compat(staging, chosen, wanted, where=where)
+            replaced = staging / ".replaced"
+            replaced.mkdir()
+            for strategy in chosen:
+                swap_into_place(staging / strategy, dest / strategy, backup=replaced / strategy)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return staged

@@ -77,6 +77,13 @@ class TagManifest:
     def strategies(self) -> list[str]:
         return sorted({strategy_of(path) for path in self.files if "/" in path})
 
+    def files_of(self, strategies: Collection[str]) -> dict[str, FileEntry]:
+        """The files under ``<S>/`` of each of ``strategies``, by their path in the tag."""
+        chosen = set(strategies)
+        return {
+            path: entry for path, entry in self.files.items() if "/" in path and strategy_of(path) in chosen
+        }
+
     @classmethod
     def from_bytes(cls, data: bytes, *, where: str) -> TagManifest:
         """Parse and check a stored manifest; any bad field (e.g. a ``../`` path) is refused."""

@@ -74,6 +74,17 @@ def _relpath_problem(path: object) -> str | None:
     return None
 
 
+def check_strategy_dir(name: str, *, where: str) -> str:
+    """Return ``name`` if it can be a strategy's directory of a models dir (one safe path segment that
+    does not start with ``.``, which pulls use for their staging); else raise InputError."""
+    reason = _relpath_problem(name)
+    if reason is None and ("/" in name or name.startswith(".")):
+        reason = "not a single directory name"
+    if reason:
+        raise InputError(where, "strategy", f"{name!r}: {reason}")
+    return name
+
+
 def check_sha256(value: object, *, where: str, field: str = "sha256") -> str:
     """Return ``value`` if it is a lowercase hex SHA-256 digest; else raise InputError."""
     if not isinstance(value, str) or not _HEX64.fullmatch(value):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from tradai_release.errors import HubIntegrityError, InputError, ObjectNotFound
-from tradai_release.hub.manifest import FileEntry
+from tradai_release.hub.manifest import FileEntry, strategy_of
 from tradai_release.hub.names import blob_key, check_relpath
 
 if TYPE_CHECKING:
@@ -84,6 +84,31 @@ def _has_content(path: Path, entry: FileEntry) -> bool:
     except OSError:
         return False
     return file_sha256(path) == entry.sha256
+
+
+def local_differences(
+    root: Path, files: Mapping[str, FileEntry], strategies: Collection[str], *, workers: int = DEFAULT_WORKERS
+) -> list[str]:
+    """The paths under ``root/<S>/`` (each S of ``strategies``) that are not what ``files`` records.
+
+    A file differs when it is missing, is not a regular file, or holds other content (compared by
+    SHA-256, not by presence or size); a local file of ``S`` that ``files`` does not list differs
+    too (a pull of ``S`` would drop it). Sorted; empty when the local files are exactly the tag's.
+    """
+    chosen = set(strategies)
+    wanted = sorted((rel, entry) for rel, entry in files.items() if strategy_of(rel) in chosen)
+    same = parallel_map(lambda item: _has_content(root / item[0], item[1]), wanted, workers)
+    differing = [rel for (rel, _), ok in zip(wanted, same, strict=True) if not ok]
+    listed = {rel for rel, _ in wanted}
+    for strategy in sorted(chosen):
+        base = root / strategy
+        if not base.is_dir() or base.is_symlink():
+            continue
+        for path in base.rglob("*"):
+            relpath = path.relative_to(root).as_posix()
+            if (path.is_symlink() or not path.is_dir()) and relpath not in listed:
+                differing.append(relpath)
+    return sorted(set(differing))
 
 
 def upload_missing(

@@ -75,8 +75,9 @@ def render_push(result: PushResult) -> None:
 
 
 def render_pull(result: PullResult) -> None:
+    only = f" ({', '.join(result.strategies)} only)" if result.strategies else ""
     console().print(
-        f"pulled tag {result.tag} (manifest sha256 {result.manifest_sha256}) into {result.dest}: "
+        f"pulled tag {result.tag}{only} (manifest sha256 {result.manifest_sha256}) into {result.dest}: "
         f"downloaded {result.downloaded_files} files, {human_bytes(result.downloaded_bytes)}; "
         f"{result.reused_files} already present; every file verified"
     )
