@@ -77,10 +77,12 @@ def bot_statuses(
         pins = replace(spec.pins, config_id=stored.config_id if stored is not None else None)
         pinned = pins.variables()
         bot = running.get(spec.key)
+        differences: tuple[str, ...] = ()
+        values: dict[str, str] | None = None
         if target.name == "none":
-            state, differences, values = NO_TARGET, (), None
+            state = NO_TARGET
         elif bot is None:
-            state, differences, values = NOT_DEPLOYED, (), None
+            state = NOT_DEPLOYED
         else:
             values = {name: str((bot.variables or {}).get(name, "")) for name in VARIABLES}
             differences = tuple(name for name in VARIABLES if values[name] != pinned[name])
