@@ -28,7 +28,17 @@ def test_demo_promotes_applies_reverts_and_ends_in_sync(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
 
-    assert len(report["steps"]) == 9
+    assert len(report["steps"]) == 11
+    # the bot of prod profile 3 starts on v2 after the merge, on v1 after the revert, from its env file
+    merged, reverted = report["bots"]
+    assert (merged["model_version"], reverted["model_version"]) == (2, 1)
+    assert merged["pins_from"] == reverted["pins_from"] == "deployment"
+    assert merged["hub_tag"] != reverted["hub_tag"] == "v20261101"
+    assert merged["downloaded_bytes"] > 0 and reverted["downloaded_bytes"] > 0  # v1's files differ
+    assert reverted["reused_files"] > 0  # files equal in both tags are not fetched again
+    assert merged["git_commit"] != reverted["git_commit"]
+    pulled = Path(reverted["models_dir"])
+    assert sorted(p.name for p in pulled.iterdir()) == ["PascalStrategy"]  # that strategy's files only
     pascal = {view["version"]: view for view in report["lifecycle"]["PascalStrategy"]}
     assert pascal[1]["lifecycle"] == "Production" and pascal[1]["aliases"] == ["p1", "p2", "p3", "p4", "p5"]
     assert pascal[2]["lifecycle"] == "Archived" and pascal[2]["aliases"] == []

@@ -2,7 +2,8 @@
 
 bootstrap -> a quant tweaks PascalStrategy -> a challenger is trained, pushed and registered ->
 a release branch promotes it in prod profile 3 -> full validation and the Markdown plan (the PR
-comment) -> merge -> apply -> ``git revert`` of the merge -> apply -> re-apply is a no-op.
+comment) -> merge -> apply (the bot's env file is rewritten) -> the bot starts on v2 -> ``git
+revert`` of the merge -> apply -> the bot starts on v1 -> re-apply is a no-op.
 Every step uses the same library calls as the invoke tasks; nothing is faked.
 """
 
@@ -54,6 +55,7 @@ class DemoReport:
     plan_markdown: Path | None = None
     lifecycle: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    bots: list[dict[str, Any]] = field(default_factory=list)  # the bot's ready records, in order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,7 @@ class DemoReport:
             "plan_markdown": str(self.plan_markdown) if self.plan_markdown else None,
             "lifecycle": self.lifecycle,
             "deployments": self.deployments,
+            "bots": self.bots,
         }
 
 
@@ -88,6 +91,8 @@ def embedded_settings(repo: Path, state_dir: Path) -> Settings:
         envs={},
         webhook_url=None,
         aws_endpoint_url=None,
+        deploy_target="env-file",
+        bot_env_dir=Settings.model_fields["bot_env_dir"].default,
         actor="demo",
         **defaults,
     )
@@ -183,11 +188,17 @@ def run_demo(
         note.append(f"apply {merged.outcome}: {len(merged.actions)} actions")
         note.append(_pins(settings, version))
 
+    with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} starts from its env file") as note:
+        report.bots.append(_start_bot(settings, workdir, note))
+
     with step("git revert of the merge, apply prod (the rollback)") as note:
         git.run("revert", "--no-edit", "-m", "1", "HEAD")
         reverted = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
         note.append(f"apply {reverted.outcome}: {len(reverted.actions)} actions")
         note.append(_pins(settings, version))
+
+    with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} restarts") as note:
+        report.bots.append(_start_bot(settings, workdir, note))
 
     with step("apply again: nothing to do, nothing written") as note:
         again = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
@@ -247,6 +258,26 @@ def _challenger(settings: Settings, git: GitRepo, source_tag: str, source_sha: s
         config = ReleaseTree.work(repo).tradai(DEMO_STRATEGY).data
         registered = register_training(settings, result, r2_tag=tag, envs=[DEMO_ENV], config=config)
     return int(registered[DEMO_ENV].version), tag
+
+
+def _start_bot(settings: Settings, workdir: Path, note: list[str]) -> dict[str, Any]:
+    """The bot's start-up as its host runs it: pins from the env file apply wrote, its own models dir."""
+    from tradai_release.bots import BotKey
+    from tradai_release.runtime import read_variables, start_bot
+    from tradai_release.targets.envfile import EnvFileTarget
+
+    bot = BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY)
+    env_file = EnvFileTarget.from_settings(settings, DEMO_ENV).path(bot)
+    variables, source = read_variables(env_file)
+    ready = start_bot(
+        settings, variables=variables, source=source, models_dir=workdir / f"bot-p{DEMO_PROFILE}" / "models"
+    )
+    note.append(f"pins from {env_file.name}: {ready.model_name} v{ready.model_version}, tag {ready.hub_tag}")
+    note.append(
+        f"ready: config {ready.config_id}, {ready.downloaded_files} files ({ready.downloaded_bytes} bytes) "
+        f"pulled for {DEMO_STRATEGY} only, {ready.reused_files} reused"
+    )
+    return ready.to_dict()
 
 
 def _pins(settings: Settings, challenger: int) -> str:
