@@ -321,3 +321,43 @@ def test_fargate_in_prod_and_bad_settings(repo: Path, aws: None) -> None:
         Settings(ecs_launch_type="spot").launch_type_of("dev")
     with pytest.raises(SettingsError, match="ecs_service: bad template"):
         EcsTarget.from_settings(Settings(ecs_service="svc-{region}"), "dev")
+
+
+def test_deploy_status_compares_pins_with_what_runs(repo: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
+
+    settings = Settings(repo=repo)
+    assert {s.state for s in bot_statuses(settings, "dev")} == {NOT_DEPLOYED}
+    apply_env(settings, "dev")
+    path = settings.state_dir / "dev" / "bots" / "PascalStrategy-p1.env"
+    path.write_text(path.read_text().replace(f"TRADAI_HUB_TAG={TAG}", "TRADAI_HUB_TAG=v19990101"))
+    statuses = {s.bot: s for s in bot_statuses(settings, "dev")}
+    assert statuses["PascalStrategy-p1"].state == DIFFERS
+    assert statuses["PascalStrategy-p1"].differences == ("TRADAI_HUB_TAG",)
+    assert {s.state for name, s in statuses.items() if name != "PascalStrategy-p1"} == {IN_SYNC}
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "deploy-status", "--env", "dev", "--json"],
+        cwd=root, env={**os.environ, "TRADAI_REPO": str(repo)}, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    assert listed["env"] == "dev" and len(listed["bots"]) == BOTS_PER_ENV
+    row = next(b for b in listed["bots"] if b["bot"] == "PascalStrategy-p1")
+    assert row["state"] == "differs" and row["running"]["TRADAI_HUB_TAG"] == "v19990101"
+    text = subprocess.run(
+        [sys.executable, "-m", "invoke", "deploy-status", "--env", "dev"],
+        cwd=root, env={**os.environ, "TRADAI_REPO": str(repo)}, capture_output=True, text=True, timeout=120,
+    )
+    assert "differs" in text.stdout and "in sync" in text.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "invoke", "deploy-status", "--env", "qa"],
+        cwd=root, env={**os.environ, "TRADAI_REPO": str(repo)}, capture_output=True, text=True, timeout=120,
+    )
+    assert bad.returncode == 1 and bad.stderr.startswith("error: settings: env: unknown environment 'qa'")
