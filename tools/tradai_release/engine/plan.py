@@ -557,13 +557,23 @@ def _pins_change(spec: BotSpec, running: RunningBot) -> str:
     """What moves for a deployed bot, named by variable where the target's variables were read."""
     before = running.variables or {}
     after = spec.pins.variables()
-    changed = [f"{name.removeprefix('TRADAI_').lower()} {before.get(name) or '-'} -> {after[name] or '(new)'}"
-               for name in after if before and before.get(name) != after[name]]
+    changed = [
+        f"{name.removeprefix('TRADAI_').lower()} {_brief(before.get(name)) or '-'} -> "
+        f"{_brief(after[name]) or '(new)'}"
+        for name in after
+        if before and before.get(name) != after[name]
+    ]
     if changed:
         return f"{spec.key.name}: " + ", ".join(changed)
     pins = spec.pins
     return (f"{spec.key.name} moves to {pins.model_name} v{pins.model_version}, tag {pins.hub_tag}, "
             f"config {pins.config_hash[:12]}")
+
+
+def _brief(value: str | None) -> str:
+    """A hash shortened to 12 characters (a reason stays one readable line)."""
+    text = value or ""
+    return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
 def _target_lifecycle(lifecycle: DesiredLifecycle) -> dict[str, dict[str, str]]:
