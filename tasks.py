@@ -43,12 +43,14 @@ def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
     emit(json, report, lambda: render_summary(report))
 
 
-@task(help={"quick": "skip the end-to-end tests (marked e2e) that start moto_server and mlflow server"})
-def test(c: Context, quick: bool = False) -> None:
+@task(help={"quick": "skip the end-to-end tests (marked e2e) that start moto_server and mlflow server",
+            "workers": "pytest-xdist workers (default 2; 0: one process); server tests share one"})
+def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     """Check the import layers, then run the test suite (unit + end-to-end; --quick skips end-to-end)."""
     c.run("lint-imports", pty=False)
     marker = ' -m "not e2e"' if quick else ""
-    c.run(f"python -m pytest -q{marker}", pty=False)
+    spread = f" -n {workers} --dist loadgroup" if workers > 0 else ""
+    c.run(f"python -m pytest -q{marker}{spread}", pty=False)
 
 
 # --- the repository: validate / hash / diff / affected ----------------------------------------------
