@@ -10,7 +10,7 @@ for the rollouts it started (``wait``). ``none`` keeps the registries as the onl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -77,7 +77,6 @@ class NoTarget:
 
     name: str = "none"
     waits: bool = False
-    deployed: list[BotKey] = field(default_factory=list)
 
     def definition_hash(self, spec: BotSpec) -> str:
         return ""
