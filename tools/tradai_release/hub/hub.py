@@ -395,14 +395,29 @@ class ModelHub:
         name, expected = self.resolve(tag=tag, env=env, profile=profile, expected_sha256=expected_sha256)
         manifest = self.read_tag(name, expected_sha256=expected)
         manifest_sha = expected or self.tag_sha256(name)
+        return self.pull_manifest(
+            manifest, manifest_sha, dest, features=features, strategies=strategies, progress=progress
+        )
+
+    def pull_manifest(
+        self,
+        manifest: TagManifest,
+        manifest_sha256: str,
+        dest: Path,
+        *,
+        features: Mapping[str, Sequence[str]] | None = None,
+        strategies: Sequence[str] | None = None,
+        progress: TransferProgress | None = None,
+    ) -> PullResult:
+        """``pull`` of a tag manifest the caller already read (and checked against ``manifest_sha256``)."""
         dest = Path(os.path.abspath(dest))
         if strategies is None:
             staged = self._pull_whole(manifest, dest, features, progress)
         else:
             staged = self._pull_strategies(manifest, dest, strategies, features, progress)
         return PullResult(
-            tag=name,
-            manifest_sha256=manifest_sha,
+            tag=manifest.tag,
+            manifest_sha256=manifest_sha256,
             dest=dest,
             downloaded_bytes=staged.downloaded_bytes,
             downloaded_files=staged.downloaded_files,

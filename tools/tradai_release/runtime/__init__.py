@@ -416,10 +416,10 @@ def _sync_models(
         raise HubError(f"{backends.hub.store.name}: tag {pins.hub_tag}", f"holds no files for {strategy}")
     wanted = {strategy: list(features)}
     if local_differences(models, manifest.files, [strategy], workers=backends.hub.workers):
-        pulled = backends.hub.pull(
+        pulled = backends.hub.pull_manifest(  # the manifest read with the pinned sha256: not read again
+            manifest,
+            pins.hub_sha256,
             models,
-            tag=pins.hub_tag,
-            expected_sha256=pins.hub_sha256,
             strategies=[strategy],
             features=wanted,
             progress=progress,
