@@ -12,16 +12,13 @@ from typing import Any
 import pytest
 
 from engine_helpers import (
-    REGISTRATION_TAGS,
-    STRATEGIES,
     TAG,
     commit_all,
-    features_of,
     git,
     make_repo,
     push_tag,
 )
-from test_engine_e2e import METRICS, rename_models, server_settings
+from test_engine_e2e import register_runs, rename_models, server_settings
 from tradai_release.bots import BotPins
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.endpoints import AwsOptions
@@ -89,18 +86,7 @@ def test_ecs_services_follow_merge_revert_drift_and_a_failed_apply(
     assert f"ecs://{cluster}" in provision(settings, "prod").created
     sha = push_tag(ModelHub.from_settings(settings), tmp_path)
     registry = MlflowRegistry.for_env("prod", settings)
-    for strategy in STRATEGIES:
-        name = f"{strategy}_{uid}"
-        registry.create_registered_model_if_missing(name)
-        count = str(len(features_of(strategy)))
-        tags = {**REGISTRATION_TAGS, "strategy_name": strategy, "feature_count": count}
-        experiment = registry.experiment_id(f"deploy-{name}")
-        for sharpe in (1.2, 1.4):
-            run = registry.client.create_run(experiment)
-            for key, value in {**METRICS, "sharpe_ratio": sharpe}.items():
-                registry.client.log_metric(run.info.run_id, key, value)
-            source = f"runs:/{run.info.run_id}/model"
-            registry.client.create_model_version(name, source, run_id=run.info.run_id, tags=tags)
+    register_runs(registry, uid, (1.2, 1.4))
     repo = make_repo(tmp_path, TAG, sha)
     rename_models(repo, uid)
     commit_all(repo, "unique model names for the shared mlflow server")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,10 @@ from engine_helpers import (
 from tradai_release.bots import BotPins, parse_env_file
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import DEPLOY_BOT, WAIT_ROLLOUT, plan_env
 from tradai_release.engine.state import EngineBackends
+from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
 from tradai_release.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
@@ -264,8 +270,6 @@ def test_an_ecs_error_mid_apply_fails_the_deployment_and_a_rerun_converges(repo:
     api = FailingOnce(settings.aws())
     with pytest.raises(ApplyFailed, match="update_service failed"):
         apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
-    from tradai_release.engine.deployments import list_deployments
-
     assert list_deployments(settings, "dev")[0].outcome == "failed"
     assert apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).outcome == "succeeded"
     assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
@@ -324,13 +328,6 @@ def test_fargate_in_prod_and_bad_settings(repo: Path, aws: None) -> None:
 
 
 def test_deploy_status_compares_pins_with_what_runs(repo: Path) -> None:
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
-
     settings = Settings(repo=repo)
     assert {s.state for s in bot_statuses(settings, "dev")} == {NOT_DEPLOYED}
     apply_env(settings, "dev")
