@@ -59,16 +59,19 @@ def test(c: Context, quick: bool = False, workers: int = 2) -> None:
 @task(help={
     "offline": "check only what needs no backend (schemas, paths, pins, hashes, tracked binaries)",
     "base": "git ref to compare with: live checks look only at what changed since it",
+    "deep": "also check every pinned tag's blob contents (the hub's stored SHA-256, else a streamed hash)",
     "json": "print the report as one JSON object",
 })
 @handle_errors
-def validate(c: Context, offline: bool = False, base: str | None = None, json: bool = False) -> None:
+def validate(
+    c: Context, offline: bool = False, base: str | None = None, deep: bool = False, json: bool = False
+) -> None:
     """Validate strategies/ and releases/; every problem is one `error:` line, exit 1."""
     from tradai_release.render.validation import render_report
     from tradai_release.validate import validate_repository
 
     settings = _settings()
-    report = validate_repository(settings.repo, offline=offline, base=base, settings=settings)
+    report = validate_repository(settings.repo, offline=offline, base=base, settings=settings, deep=deep)
     emit(json, report, lambda: render_report(report))
     if not report.ok:
         if json:

@@ -29,6 +29,7 @@ def isolated_environment(
         "TRADAI_AWS_ENDPOINT_URL",
         "TRADAI_HUB_URI",
         "TRADAI_HUB_ENDPOINT_URL",
+        "TRADAI_HUB_REGION",
         "TRADAI_WEBHOOK_URL",
         "TRADAI_TRACE_ID",
         "TRADAI_REPO",

@@ -105,12 +105,13 @@ def test_first_plan_orders_actions_safely_and_renders_the_json_contract(world: W
     plan = world.plan()
     order = kinds(plan)
     assert order[-1] == P.RECORD_DEPLOYMENT
-    # configs first, the hub tag verified before any alias moves, pointers last (before the record)
-    last_config = max(i for i, k in enumerate(order) if k == P.ACTIVATE_CONFIG)
+    # the hub tag verified before anything is written, then configs, aliases, pointers last (before the record)
     verify = order.index(P.VERIFY_ARTIFACTS)
+    first_config = order.index(P.UPLOAD_CONFIG)
+    last_config = max(i for i, k in enumerate(order) if k == P.ACTIVATE_CONFIG)
     first_alias = order.index(P.SET_ALIAS)
     first_pointer = order.index(P.WRITE_POINTER)
-    assert last_config < verify < first_alias < first_pointer
+    assert verify == 0 and verify < first_config < last_config < first_alias < first_pointer
     assert all(k in (P.WRITE_POINTER, P.RECORD_DEPLOYMENT) for k in order[first_pointer:])
     assert order.count(P.WRITE_POINTER) == 5
     assert order.count(P.CREATE_VERSION) == len(STRATEGIES)

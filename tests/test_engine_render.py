@@ -99,7 +99,8 @@ def test_text_plan_lists_drift_then_numbered_actions() -> None:
     lines = text.splitlines()
     assert lines[0] == f"plan for prod at {COMMIT[:12]} (last applied: {'d' * 12})"
     assert any(line.startswith("  ! alias PascalStrategy@p1") for line in lines)
-    assert any(line.lstrip().startswith("1. upload_config") for line in lines)
+    assert any(line.lstrip().startswith("1. verify_artifacts") for line in lines)  # read-only check first
+    assert any(line.lstrip().startswith("2. upload_config") for line in lines)
     assert "PascalStrategy p3: v1 -> v2 (promote)" in text
     assert text.endswith("run `invoke apply --env prod` to apply\n")
 

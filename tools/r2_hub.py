@@ -6,10 +6,17 @@
     python tools/r2_hub.py --pull --strategy PascalStrategy # only that strategy's files (repeatable)
     python tools/r2_hub.py --push [--tag NAME] [--message M]
     python tools/r2_hub.py --list [--json]
+    python tools/r2_hub.py --verify [--revision TAG]      # every blob's content: latest + profile pins
     python tools/r2_hub.py --tag-only v15-production "Phase 15 validated" [--from TAG]
 
 The hub is ``TRADAI_HUB_URI`` (default ``file://<state_dir>/hub``); an ``s3://`` hub uses
-``TRADAI_HUB_ENDPOINT_URL`` and needs CF_R2_ACCESS_KEY_ID / CF_R2_SECRET_ACCESS_KEY.
+``TRADAI_HUB_ENDPOINT_URL`` (signed for ``TRADAI_HUB_REGION``, default ``auto`` with an endpoint)
+and needs CF_R2_ACCESS_KEY_ID / CF_R2_SECRET_ACCESS_KEY.
+
+``--verify`` checks the tag ``latest`` names and every tag a profile pointer pins (``--revision``:
+that tag only): each manifest against the hash its pointer recorded, each distinct blob's content
+against its name, from the SHA-256 checksum the store keeps (no download) or else by streaming and
+hashing it. Every problem is one ``error:`` line; exit 1 when there is any.
 """
 
 from __future__ import annotations
@@ -35,12 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     action.add_argument("--push", action="store_true", help="upload the models dir as a new tag")
     action.add_argument("--list", action="store_true", help="list every tag")
     action.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the content of every blob of latest and the profile-pinned tags (or --revision)",
+    )
+    action.add_argument(
         "--tag-only",
         nargs="+",
         metavar=("NAME", "MESSAGE"),
         help="create tag NAME from an existing tag, no upload",
     )
-    parser.add_argument("--revision", metavar="TAG", help="--pull: this tag instead of latest")
+    parser.add_argument("--revision", metavar="TAG", help="--pull / --verify: this tag instead of latest")
     parser.add_argument("--profile", type=int, metavar="N", help="--pull: the approved revision of profile N")
     parser.add_argument(
         "--strategy",
@@ -63,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     misplaced = {
-        "--revision": args.revision is not None and not args.pull,
+        "--revision": args.revision is not None and not (args.pull or args.verify),
         "--profile": args.profile is not None and not args.pull,
         "--strategy": args.strategy is not None and not args.pull,
         "--tag": args.tag is not None and not args.push,
@@ -99,6 +111,19 @@ def run(args: argparse.Namespace) -> int:
             pushed = hub.push(models_dir, tag=args.tag, message=args.message,
                               git_commit=head_commit(settings.repo), progress=progress)
         render.render_push(pushed)
+    elif args.verify:
+        from tradai_release.errors import TagNotFound
+        from tradai_release.hub.names import check_tag
+
+        if args.revision is not None:
+            targets = [(check_tag(args.revision, where="--revision"), None, ())]
+        else:
+            targets = [(pin.tag, pin.sha256, pin.by) for pin in hub.pinned()]
+            if not targets:
+                raise TagNotFound(f"{hub.store.name}: latest", "nothing pushed yet (no latest pointer)")
+        results = [(hub.verify(tag, sha, deep=True), by) for tag, sha, by in targets]
+        render.render_verified(hub.store.name, results)
+        return 1 if any(result.problems for result, _ in results) else 0
     elif args.tag_only:
         name, *words = args.tag_only
         sha = hub.tag_only(name, source=args.source, message=" ".join(words) or args.message)

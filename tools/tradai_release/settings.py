@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     hub_endpoint_url: str | None = None
+    # TRADAI_HUB_REGION: the region an s3:// hub is signed for; unset = "auto" with hub_endpoint_url
+    # (what Cloudflare R2 expects), else aws_region. Set it for an S3-API endpoint that wants a real
+    # region (MinIO, a moto server).
+    hub_region: str | None = None
     r2_access_key_id: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("CF_R2_ACCESS_KEY_ID", "TRADAI_R2_ACCESS_KEY_ID")
     )
@@ -190,7 +194,7 @@ class Settings(BaseSettings):
             raise MissingCredentials("CF_R2_SECRET_ACCESS_KEY", "model hub access")
         return AwsOptions(
             endpoint_url=self.hub_endpoint_url,
-            region="auto" if self.hub_endpoint_url else self.aws_region,
+            region=self.hub_region or ("auto" if self.hub_endpoint_url else self.aws_region),
             access_key_id=self.r2_access_key_id.get_secret_value(),
             secret_access_key=self.r2_secret_access_key.get_secret_value(),
         )

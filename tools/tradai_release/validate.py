@@ -30,6 +30,7 @@ class ValidationReport:
     manifests: int
     problems: tuple[InputError, ...]
     changes: Changes | None = None
+    deep: bool = False
 
     @property
     def ok(self) -> bool:
@@ -50,6 +51,7 @@ class ValidationReport:
             "ok": self.ok,
             "tree": self.label,
             "offline": self.offline,
+            "deep": self.deep,
             "strategies": self.strategies,
             "manifests": self.manifests,
             "changes": changes,
@@ -66,12 +68,17 @@ def validate_repository(
     offline: bool = True,
     base: str | None = None,
     settings: Settings | None = None,
+    deep: bool = False,
 ) -> ValidationReport:
     """Validate the working tree at ``repo_root``: offline rules, then (unless ``offline``) live checks.
 
     ``base`` narrows the live checks to what changed since that ref. Live checks run
     only when the offline rules pass; they come from ``tradai_release.engine.checks``.
+    ``deep`` makes them check the content of every blob of the pinned tags (a live check:
+    refused with ``offline``).
     """
+    if deep and offline:
+        raise InputError("validate", "--deep", "checks the hub, so it cannot be combined with --offline")
     tree = WorkTree(repo_root)
     repo = ReleaseTree(tree).load()
     problems = validate_offline(tree, repo)
@@ -81,7 +88,7 @@ def validate_repository(
             raise TradaiError("validate: live validation needs settings")
         from tradai_release.engine.checks import validate_live
 
-        problems += validate_live(settings, repo, changes)
+        problems += validate_live(settings, repo, changes, deep=deep)
     return ValidationReport(
         label=tree.label,
         offline=offline,
@@ -89,6 +96,7 @@ def validate_repository(
         manifests=len(repo.manifests),
         problems=tuple(problems),
         changes=changes,
+        deep=deep,
     )
 
 

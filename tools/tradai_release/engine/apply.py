@@ -200,7 +200,9 @@ class _Executor:
         self.backends.configs.activate(strategy, version.config_id)
 
     def _verify_artifacts(self, details: Mapping[str, Any]) -> None:
-        problems = self.backends.hub.verify_tag(details["tag"], details["sha256"])
+        # Deep: a same-size blob with other bytes must not become live; the store's checksums
+        # make this a HEAD per blob, and only tags this apply pins are checked.
+        problems = self.backends.hub.verify_tag(details["tag"], details["sha256"], deep=True)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise HubIntegrityError(f"tag {details['tag']}", problems[0] + more)

@@ -2,8 +2,8 @@
 plus the comparator gate for production pins that move forward in the gated (last) environment.
 
 Reads are batched like plan's: per environment one registry ``versions()`` call, and per
-distinct hub tag one manifest read, one head per blob and one read per strategy's
-model_compat.json.
+distinct hub tag one manifest read, one head per blob (``--deep``: plus a streamed read of each
+blob the store keeps no SHA-256 checksum of) and one read per strategy's model_compat.json.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ REGISTRATION_TAGS: tuple[str, ...] = ("strategy_name", "feature_count", "trace_i
 """Version tags the registrar writes on every version; ``r2_tag`` only when it pushed to the hub."""
 
 
-def validate_live(settings: Settings, release_repo: ReleaseRepo, changed: Changes | None) -> list[InputError]:
-    """Every live problem of the manifests in scope (all, or only what changed since ``--base``)."""
+def validate_live(
+    settings: Settings, release_repo: ReleaseRepo, changed: Changes | None, *, deep: bool = False
+) -> list[InputError]:
+    """Every live problem of the manifests in scope (all, or only what changed since ``--base``);
+    ``deep`` checks the content of every blob of their tags, not only its size."""
     from tradai_release.hub.hub import ModelHub
     from tradai_release.registry.adapter import MlflowRegistry
     from tradai_release.registry.comparator import ModelComparator
@@ -36,7 +39,7 @@ def validate_live(settings: Settings, release_repo: ReleaseRepo, changed: Change
     manifests = manifests_in_scope(release_repo, changed)
     if not manifests:
         return []
-    problems = check_artifacts(ModelHub.from_settings(settings), release_repo, manifests)
+    problems = check_artifacts(ModelHub.from_settings(settings), release_repo, manifests, deep=deep)
     comparator = ModelComparator()
     for env in sorted({m.environment for m in manifests}):
         of_env = [m for m in manifests if m.environment == env]
@@ -58,9 +61,10 @@ def manifests_in_scope(release_repo: ReleaseRepo, changed: Changes | None) -> li
 
 
 def check_artifacts(
-    hub: ModelHub, release_repo: ReleaseRepo, manifests: Sequence[ReleaseManifest]
+    hub: ModelHub, release_repo: ReleaseRepo, manifests: Sequence[ReleaseManifest], *, deep: bool = False
 ) -> list[InputError]:
-    """Tag exists and hashes to ``sha256``; every file present with its size; model_compat agrees."""
+    """Tag exists and hashes to ``sha256``; every file present with its size (``deep``: its content,
+    see ``ModelHub.verify``); model_compat agrees."""
     problems: list[InputError] = []
     by_tag: dict[tuple[str, str], list[ReleaseManifest]] = {}
     for manifest in manifests:
@@ -76,7 +80,7 @@ def check_artifacts(
         except InputError as err:
             problems += [InputError(m.path, "artifacts.tag", str(err)) for m in users]
             continue
-        for problem in hub.verify_tag(tag, sha):
+        for problem in hub.verify_tag(tag, sha, deep=deep):
             problems.append(InputError(first.path, "artifacts.tag", problem))
         strategies = sorted({name for m in users for name in m.strategies})
         for name in strategies:

@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     from tradai_release.targets import RunningBot
 
 # Action kinds, in the order apply runs them (a plan lists them in this order).
+VERIFY_ARTIFACTS = "verify_artifacts"  # read-only, first: a bad tag stops apply before any write
 UPLOAD_CONFIG = "upload_config"
 CREATE_VERSION = "create_config_version"
 ACTIVATE_CONFIG = "activate_config"
-VERIFY_ARTIFACTS = "verify_artifacts"
 SET_LIFECYCLE = "set_lifecycle"  # a version entering Production / Staging (before aliases point at it)
 SET_ALIAS = "set_alias"
 DELETE_ALIAS = "delete_alias"
@@ -53,10 +53,10 @@ WAIT_ROLLOUT = "wait_rollout"
 RECORD_DEPLOYMENT = "record_deployment"
 
 ACTION_KINDS: tuple[str, ...] = (
+    VERIFY_ARTIFACTS,
     UPLOAD_CONFIG,
     CREATE_VERSION,
     ACTIVATE_CONFIG,
-    VERIFY_ARTIFACTS,
     SET_LIFECYCLE,
     SET_ALIAS,
     DELETE_ALIAS,
@@ -223,7 +223,7 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
 
     bot_actions, bots = _bot_actions(desired, live)
     actions = [
-        *config_actions, *verify_actions, *promote, *alias_actions, *demote, *pointer_actions, *bot_actions
+        *verify_actions, *config_actions, *promote, *alias_actions, *demote, *pointer_actions, *bot_actions
     ]
     target = AppliedState(
         commit=desired.commit,
@@ -477,7 +477,8 @@ def _verify_actions(desired: DesiredState, profiles: set[int]) -> list[Action]:
         Action(
             VERIFY_ARTIFACTS,
             f"hub/{tag}",
-            f"check tag {tag} (sha256 and every file) before profiles {', '.join(map(str, found))} move",
+            f"check tag {tag} (sha256 and every file's content) "
+            f"before profiles {', '.join(map(str, found))} move",
             {"tag": tag, "sha256": sha, "profiles": found},
         )
         for (tag, sha), found in sorted(by_tag.items())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradai_release.hub.compat import check_compat
-from tradai_release.hub.hub import ModelHub, PullResult, PushResult
+from tradai_release.hub.hub import ModelHub, Pinned, PullResult, PushResult, Verification
 from tradai_release.hub.manifest import FileEntry, TagInfo, TagManifest
 from tradai_release.hub.pointers import Pointer, ProfilePointer
 from tradai_release.hub.transfer import TransferProgress, local_differences
@@ -11,6 +11,7 @@ from tradai_release.hub.transfer import TransferProgress, local_differences
 __all__ = [
     "FileEntry",
     "ModelHub",
+    "Pinned",
     "Pointer",
     "ProfilePointer",
     "PullResult",
@@ -18,6 +19,7 @@ __all__ = [
     "TagInfo",
     "TagManifest",
     "TransferProgress",
+    "Verification",
     "check_compat",
     "local_differences",
 ]

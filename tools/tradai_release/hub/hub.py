@@ -27,6 +27,7 @@ from tradai_release.fsutil import swap_into_place
 from tradai_release.hub import pointers, transfer
 from tradai_release.hub.compat import check_compat
 from tradai_release.hub.manifest import (
+    FileEntry,
     TagInfo,
     TagManifest,
     bundle_metadata,
@@ -40,7 +41,7 @@ from tradai_release.hub.manifest import (
     strategy_of,
     tag_infos,
 )
-from tradai_release.hub.names import blob_key, check_strategy_dir, check_tag, profile_pointer_key, tag_key
+from tradai_release.hub.names import check_strategy_dir, check_tag, profile_pointer_key, tag_key
 from tradai_release.hub.pointers import Pointer, ProfilePointer
 from tradai_release.hub.transfer import DEFAULT_WORKERS, TransferProgress
 
@@ -56,6 +57,31 @@ class PushResult:
     uploaded_bytes: int
     uploaded_files: int
     skipped_files: int
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What verifying one tag found (``ModelHub.verify``)."""
+
+    tag: str
+    deep: bool
+    blobs: int
+    """Distinct blobs checked (a content used by several files counts once)."""
+    by_checksum: int
+    """Deep: blobs whose content the store's SHA-256 checksum vouched for (no byte read)."""
+    hashed: int
+    """Deep: blobs read and hashed (the store keeps no checksum of them)."""
+    hashed_bytes: int
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A tag a pointer names, the manifest hash it must have, who pins it (``latest``, ``prod profile 3``)."""
+
+    tag: str
+    sha256: str
+    by: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -126,28 +152,58 @@ class ModelHub:
         latest = self.get_latest()
         return tag_infos(self.store, latest.tag if latest is not None else None)
 
-    def verify_tag(self, tag: str, expected_sha256: str | None) -> list[str]:
-        """Problems with ``tag`` (missing, wrong manifest hash, a blob missing or of the wrong size)."""
+    def verify_tag(self, tag: str, expected_sha256: str | None, *, deep: bool = False) -> list[str]:
+        """Problems with ``tag``: missing, wrong manifest hash, a blob missing or of the wrong size,
+        and with ``deep`` a blob whose content is not the one its name says (see ``verify``)."""
+        return list(self.verify(tag, expected_sha256, deep=deep).problems)
+
+    def verify(self, tag: str, expected_sha256: str | None, *, deep: bool = False) -> Verification:
+        """Check ``tag``'s manifest against ``expected_sha256`` and each distinct blob once, in parallel.
+
+        Shallow: each blob exists with its size (one HEAD each). ``deep``: also its content, from
+        the SHA-256 checksum the store keeps (the same HEAD, no download), or by streaming and
+        hashing a blob the store keeps no checksum of. Problems name the tag, a path and the blob.
+        """
         try:
             manifest = self.read_tag(tag, expected_sha256=expected_sha256)
         except (HubError, InputError) as err:
-            return [str(err)]
-        blobs = {entry.sha256: (path, entry.size) for path, entry in manifest.files.items()}
+            return Verification(tag, deep, 0, 0, 0, 0, (str(err),))
+        blobs: dict[str, tuple[str, FileEntry]] = {}
+        for path, entry in sorted(manifest.files.items()):
+            blobs.setdefault(entry.sha256, (path, entry))
 
-        def check(item: tuple[str, tuple[str, int]]) -> str | None:
-            sha, (path, size) = item
-            head = self.store.head(blob_key(sha))
-            if head is None:
-                return f"tag {tag}: {path}: blob {sha[:12]} missing from {self.store.name}"
-            if head.size != size:
-                return f"tag {tag}: {path}: blob {sha[:12]} is {head.size} bytes, manifest says {size}"
-            return None
+        def check(item: tuple[str, FileEntry]) -> transfer.BlobCheck:
+            return transfer.check_blob(self.store, item[1], deep=deep)
 
-        return [
-            problem
-            for problem in transfer.parallel_map(check, sorted(blobs.items()), self.workers)
-            if problem
-        ]
+        items = [blobs[sha] for sha in sorted(blobs)]
+        checks = transfer.parallel_map(check, items, self.workers)
+        return Verification(
+            tag=tag,
+            deep=deep,
+            blobs=len(items),
+            by_checksum=sum(1 for c in checks if c.by_checksum),
+            hashed=sum(1 for c in checks if c.hashed_bytes and not c.by_checksum),
+            hashed_bytes=sum(c.hashed_bytes for c in checks),
+            problems=tuple(
+                f"tag {tag}: {path}: {c.problem}"
+                for (path, _), c in zip(items, checks, strict=True)
+                if c.problem
+            ),
+        )
+
+    def pinned(self) -> list[Pinned]:
+        """Every tag ``latest`` or a profile pointer names, with the manifest hash it pins and who pins it.
+
+        What ``r2_hub.py --verify`` checks by default: the tags a bot may pull.
+        """
+        found: dict[tuple[str, str], list[str]] = {}
+        latest = self.get_latest()
+        if latest is not None:
+            found.setdefault((latest.tag, latest.sha256), []).append("latest")
+        for pointer in pointers.profile_pointers(self.store):
+            where = f"{pointer.env} profile {pointer.profile}"
+            found.setdefault((pointer.tag, pointer.sha256), []).append(where)
+        return [Pinned(tag, sha, tuple(by)) for (tag, sha), by in sorted(found.items())]
 
     # ---------------------------------------------------------------- making tags
 

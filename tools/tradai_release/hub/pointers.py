@@ -6,6 +6,7 @@ A pointer names a tag and the SHA-256 of its manifest, so a reader can refuse a 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,22 @@ def read_profile_pointer(store: ObjectStore, env: str, profile: int) -> ProfileP
         updated_at=updated_at,
         deployment_id=None if deployment is None else str(deployment),
     )
+
+
+_PROFILE_POINTER = re.compile(r"pointers/([a-z][a-z0-9-]{0,31})/profile-([1-9][0-9]*)\.json")
+
+
+def profile_pointers(store: ObjectStore) -> list[ProfilePointer]:
+    """Every profile pointer of every environment, by environment and profile (one listing, one read each)."""
+    found = []
+    for info in store.list("pointers/"):
+        match = _PROFILE_POINTER.fullmatch(info.key)
+        if match is None:
+            continue
+        pointer = read_profile_pointer(store, match.group(1), int(match.group(2)))
+        if pointer is not None:  # deleted since the listing
+            found.append(pointer)
+    return sorted(found, key=lambda p: (p.env, p.profile))
 
 
 def require_latest(store: ObjectStore) -> Pointer:

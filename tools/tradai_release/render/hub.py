@@ -13,7 +13,7 @@ from tradai_release.render import console, short, titled_table
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from tradai_release.hub import PullResult, PushResult, TagInfo, TransferProgress
+    from tradai_release.hub import PullResult, PushResult, TagInfo, TransferProgress, Verification
 
 
 def human_bytes(size: int) -> str:
@@ -81,6 +81,22 @@ def render_pull(result: PullResult) -> None:
         f"downloaded {result.downloaded_files} files, {human_bytes(result.downloaded_bytes)}; "
         f"{result.reused_files} already present; every file verified"
     )
+
+
+def render_verified(hub: str, results: Sequence[tuple[Verification, Sequence[str]]]) -> None:
+    """One line per tag verified (stdout), then each problem as an ``error:`` line (stderr)."""
+    for result, pinned_by in results:
+        if result.problems:
+            continue
+        by = f" ({', '.join(pinned_by)})" if pinned_by else ""
+        console().print(
+            f"verified tag {result.tag}{by} in {hub}: {result.blobs} blobs, "
+            f"{result.by_checksum} by the store's SHA-256 checksum, {result.hashed} read and hashed "
+            f"({human_bytes(result.hashed_bytes)})"
+        )
+    for result, _ in results:
+        for problem in result.problems:
+            print(f"error: {problem}", file=sys.stderr)
 
 
 def render_tag_only(tag: str, sha256: str, source: str) -> None:

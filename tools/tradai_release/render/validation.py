@@ -15,6 +15,8 @@ def render_report(report: ValidationReport) -> None:
         print_errors(report.problems)
         return
     mode = "offline" if report.offline else "offline + live"
+    if report.deep:
+        mode += ", blob contents"
     scope = ""
     if report.changes is not None:
         scope = (

@@ -43,10 +43,17 @@ def check_key(store: str, key: str) -> str:
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """What a head or list returns for one object."""
+    """What a head or list returns for one object.
+
+    ``sha256`` is the hex SHA-256 of the whole object as the store keeps it (S3's full-object
+    ``ChecksumSHA256``, verified by the store when the object was written), read by ``head`` only;
+    None when the store keeps none (a local file, an upload without a checksum, a multipart
+    upload's composite checksum) or the call was a listing.
+    """
 
     key: str
     size: int
+    sha256: str | None = None
 
 
 class ObjectStore(Protocol):
@@ -69,7 +76,7 @@ class ObjectStore(Protocol):
         """Read ``key``; raise ObjectNotFound when absent."""
 
     def head(self, key: str) -> ObjectInfo | None:
-        """Return size info of ``key``, or None when absent."""
+        """Size (and the stored SHA-256 checksum, if the store keeps one) of ``key``; None when absent."""
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with ``prefix``, sorted by key."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -66,10 +67,12 @@ class S3ObjectStore:
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
-            response = self._call(key, "head_object", Bucket=self.bucket, Key=self._key(key))
+            response = self._call(
+                key, "head_object", Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED"
+            )
         except ObjectNotFound:
             return None
-        return ObjectInfo(key, int(response["ContentLength"]))
+        return ObjectInfo(key, int(response["ContentLength"]), _full_object_sha256(response))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = f"{self.prefix}/" if self.prefix else ""
@@ -162,6 +165,22 @@ class S3ObjectStore:
         return err
 
 
+def _full_object_sha256(response: dict[str, Any]) -> str | None:
+    """The hex SHA-256 of the whole object from a HeadObject response, or None.
+
+    A multipart upload's checksum is a checksum of the parts' checksums (``<base64>-<parts>``,
+    ``ChecksumType: COMPOSITE``), not of the content, so it counts as none.
+    """
+    value = response.get("ChecksumSHA256")
+    if not isinstance(value, str) or "-" in value or response.get("ChecksumType") == "COMPOSITE":
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return digest.hex() if len(digest) == 32 else None
+
+
 def ensure_bucket(aws: AwsOptions, bucket: str) -> bool:
     """Create S3 bucket ``bucket`` if missing; True when it was created.
 
@@ -179,8 +198,9 @@ def ensure_bucket(aws: AwsOptions, bucket: str) -> bool:
                 raise
         extra: dict[str, Any] = {}
         region = aws.region or "us-east-1"
-        # us-east-1 (and R2's "auto") refuse an explicit location; custom endpoints choose their own.
-        if region not in ("us-east-1", "auto") and not aws.endpoint_url:
+        # us-east-1 and R2's "auto" refuse an explicit location; any other region (also behind a
+        # custom endpoint, where the hub region is a setting) must be named or S3 refuses the bucket.
+        if region not in ("us-east-1", "auto"):
             extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
         client.create_bucket(Bucket=bucket, **extra)
     except (ClientError, BotoCoreError) as err:
