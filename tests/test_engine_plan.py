@@ -105,7 +105,7 @@ def test_first_plan_orders_actions_safely_and_renders_the_json_contract(world: W
     plan = world.plan()
     order = kinds(plan)
     assert order[-1] == P.RECORD_DEPLOYMENT
-    # the hub tag verified before anything is written, then configs, aliases, pointers last (before the record)
+    # the hub tag verified before any write, then configs, aliases, pointers last (before the record)
     verify = order.index(P.VERIFY_ARTIFACTS)
     first_config = order.index(P.UPLOAD_CONFIG)
     last_config = max(i for i, k in enumerate(order) if k == P.ACTIVATE_CONFIG)
