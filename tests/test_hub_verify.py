@@ -238,11 +238,14 @@ def test_deep_verify_of_a_local_hub_hashes_each_distinct_blob_once(tmp_path: Pat
     hub = ModelHub(store, workers=2)
     models = bundle(tmp_path / "models")
     (models / "AlphaStrategy" / "copy.pkl").write_bytes((models / TAMPERED_PATH).read_bytes())
+    (models / "AlphaStrategy" / "empty.txt").write_bytes(b"")
     pushed = hub.push(models, tag="v1")
     store.calls.clear()
     result = hub.verify("v1", pushed.manifest_sha256, deep=True)
-    assert result.problems == () and result.blobs == 26 and result.hashed == 26  # 27 files, 26 contents
-    assert store.calls["get_stream"] == 26 and store.calls["head"] == 26
+    assert result.problems == () and (result.blobs, result.hashed) == (27, 27)  # 28 files, 27 contents
+    assert store.calls["get_stream"] == 27 and store.calls["head"] == 27
+    distinct = {entry.sha256: entry.size for entry in hub.read_tag("v1").files.values()}
+    assert result.hashed_bytes == sum(distinct.values())
     sha = tamper(store.inner, hub, "v1", "plain")
     problems = hub.verify_tag("v1", pushed.manifest_sha256, deep=True)
     # a content shared by two files is checked once, under the first path that uses it

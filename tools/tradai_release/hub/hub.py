@@ -182,7 +182,7 @@ class ModelHub:
             deep=deep,
             blobs=len(items),
             by_checksum=sum(1 for c in checks if c.by_checksum),
-            hashed=sum(1 for c in checks if c.hashed_bytes and not c.by_checksum),
+            hashed=sum(1 for c in checks if c.hashed),
             hashed_bytes=sum(c.hashed_bytes for c in checks),
             problems=tuple(
                 f"tag {tag}: {path}: {c.problem}"

@@ -262,8 +262,9 @@ class BlobCheck:
     """None when the blob is there with its size (and, when deep, its content)."""
     by_checksum: bool = False
     """Deep: the store's own SHA-256 checksum answered (no byte of the blob was read)."""
+    hashed: bool = False
+    """Deep: the blob was read and hashed because the store keeps no checksum of it."""
     hashed_bytes: int = 0
-    """Deep: bytes read and hashed because the store keeps no checksum of the blob."""
 
 
 def check_blob(store: ObjectStore, entry: FileEntry, *, deep: bool) -> BlobCheck:
@@ -302,6 +303,7 @@ def check_blob(store: ObjectStore, entry: FileEntry, *, deep: bool) -> BlobCheck
         return BlobCheck(
             f"blob {sha[:12]} in {store.name} holds other content "
             f"({sink.size} bytes hashing to {digest[:12]})",
+            hashed=True,
             hashed_bytes=sink.size,
         )
-    return BlobCheck(None, hashed_bytes=sink.size)
+    return BlobCheck(None, hashed=True, hashed_bytes=sink.size)

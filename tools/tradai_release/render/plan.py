@@ -168,7 +168,7 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
                     f"`{a.details['tag']}`",
                     f"`{_short(a.details['sha256'])}`",
                     ", ".join(map(str, a.details["profiles"])),
-                    "sha256 + every file before aliases move",
+                    "sha256 + every blob's content, before any write",
                 )
                 for a in verify
             ],
