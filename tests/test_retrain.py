@@ -191,14 +191,27 @@ def test_too_few_trades_is_manual_review_and_not_proposed(live: tuple[Path, Sett
     assert "insufficient data" in result.reasons[0]
 
 
-def test_one_profile_only(live: tuple[Path, Settings]) -> None:
+def test_one_profile_only_and_the_same_proposal_again(live: tuple[Path, Settings], hook: Webhook) -> None:
     repo, settings = live
+    settings = hooked(settings, hook)
     result = retrain(settings, "PascalStrategy", "dev", profiles=[2], trainer=trainer(**BETTER))
-    assert result.promoted_profiles == [2]
+    assert result.promoted_profiles == [2] and result.challenger == 2 and not result.duplicate
     assert git(repo, "diff", "--name-only", "HEAD", str(result.branch)).split() == [
         "releases/dev/profile-2.yaml"
     ]
     assert "(profile 2)" in result.message.splitlines()[0]
+    assert len(hook.bodies) == 1
+
+    # The branch is not merged yet and the next run trains the same files: the challenger is v2 again
+    # (a duplicate, no v3) and its branch is left as it is, not written twice nor refused.
+    again = retrain(settings, "PascalStrategy", "dev", profiles=[2], trainer=trainer(**BETTER))
+    assert again.challenger == 2 and again.duplicate and again.already_proposed
+    assert (again.branch, again.commit) == (result.branch, result.commit)
+    assert branches(repo) == [result.branch]
+    assert again.message == result.message and again.to_dict()["already_proposed"] is True
+    pascal = MlflowRegistry.for_env("dev", settings).versions(["PascalStrategy"])["PascalStrategy"]
+    assert [v.version for v in pascal] == [1, 2]
+    assert not again.notified and len(hook.bodies) == 1  # the first proposal was notified
 
 
 def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> None:

@@ -104,7 +104,8 @@ class RetrainResult:
     """What ``retrain`` did: the challenger, each profile's verdict, and the branch it wrote (if any).
 
     ``challenger`` is None when every profile is unchanged (nothing registered, ``tags`` empty);
-    ``duplicate`` when the registry already had a version with the challenger's files (it is that one).
+    ``duplicate`` when the registry already had a version with the challenger's files (it is that one);
+    ``already_proposed`` when that version's retrain branch already existed (it was left as it is).
     """
 
     env: str
@@ -118,6 +119,7 @@ class RetrainResult:
     verdicts: tuple[ProfileVerdict, ...]
     duplicate: bool = False
     branch: str | None = None
+    already_proposed: bool = False  # ``branch`` existed: an earlier retrain proposed the same version
     commit: str | None = None
     message: str = ""
     notified: bool = False
@@ -196,6 +198,7 @@ class RetrainResult:
             "unchanged_profiles": self.unchanged_profiles,
             "branch": self.branch,
             "commit": self.commit,
+            "already_proposed": self.already_proposed,
             "reasons": self.reasons,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "notified": self.notified,
@@ -339,14 +342,18 @@ def retrain(
         edits = proposed_pins(release.manifests_of(target.name), texts, promoted, strategy, challenger, tags,
                               spec.config_hash)
         with GitRepo(repo) as git:
-            new_commit = git.write_branch(
-                branch, edits, message, base=base,
-                hint="it proposes this version already, or an older retrain left it: merge or delete it",
-            )
-        outcome = replace(outcome, branch=branch, commit=new_commit, message=message)
+            if registered.duplicate and git.branch_exists(branch):
+                # An earlier retrain proposed this very version and its branch is still open: no second one.
+                outcome = replace(outcome, branch=branch, commit=git.resolve(branch), already_proposed=True,
+                                  message=git.run("log", "-1", "--format=%B", branch))
+            else:
+                new_commit = git.write_branch(
+                    branch, edits, message, base=base, hint="delete it or retrain again for a new version"
+                )
+                outcome = replace(outcome, branch=branch, commit=new_commit, message=message)
     if registry is not None and outcome.challenger is not None:
         _record(registry, model_name, outcome.challenger, outcome.decision, outcome.reasons)
-    if send:
+    if send and not outcome.already_proposed:  # the earlier proposal was notified
         outcome = replace(outcome, notified=_notify(settings, outcome))
     return outcome
 

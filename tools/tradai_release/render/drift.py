@@ -95,7 +95,12 @@ def render_retrain(result: RetrainResult) -> None:
         out.print(f"  profile {verdict.profile}: champion v{verdict.champion} -> {verdict.decision}")
         for reason in verdict.reasons:
             out.print(f"    - {reason}")
-    if result.proposed:
+    if result.already_proposed:
+        out.print(
+            f"already proposed on branch {result.branch} (commit {result.commit}) by an earlier retrain; "
+            "nothing new written"
+        )
+    elif result.proposed:
         out.print(f"proposed on branch {result.branch} (commit {result.commit}); open a pull request from it")
     elif result.challenger is None:
         out.print("unchanged: nothing pushed, registered or proposed")
