@@ -437,7 +437,10 @@ def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
 })
 @handle_errors
 def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all", json: bool = False) -> None:
-    """Train a challenger, push and register it, compare per profile; on promote write a retrain/ branch."""
+    """Train a challenger, push and register it, compare per profile; on promote write a retrain/ branch.
+
+    A profile whose champion already has the retrained files is unchanged: nothing pushed or registered.
+    """
     from tradai_release.render.drift import render_retrain
     from tradai_release.retrain import parse_profiles
     from tradai_release.retrain import retrain as run_retrain

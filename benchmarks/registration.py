@@ -1,6 +1,8 @@
 """How long one ModelRegistrar.register takes on SQLite (goal < 1 s), against a bare create_model_version.
 
-Also prints how many registry calls ``versions()`` needs for many models, against one call per version.
+Also prints what registering files a version already has costs (one tag search, nothing written, the
+existing version returned as a duplicate), and how many registry calls ``versions()`` needs for many
+models, against one call per version.
 Run: .venv/bin/python benchmarks/registration.py [--rounds N]
 """
 
@@ -39,9 +41,20 @@ def main() -> None:
 
         timings = []
         for _ in range(args.rounds):
+            fresh = training_result(root, "bench_strategy")  # new files (its metadata differs): a new version
             started = time.perf_counter()
-            registrar.register(result, r2_tag="bench/v")
+            registrar.register(fresh, r2_tag="bench/v")
             timings.append(time.perf_counter() - started)
+
+        duplicates, duplicate_calls = [], []
+        for _ in range(args.rounds):
+            before = registry.calls
+            started = time.perf_counter()
+            found = registrar.register(fresh, r2_tag="bench/again")
+            duplicates.append(time.perf_counter() - started)
+            duplicate_calls.append(registry.calls - before)
+            assert found.duplicate
+        listed = registry.versions(["bench_strategy"])["bench_strategy"]
 
         client = registry.client
         experiment_id = registry.experiment_id("baseline")
@@ -60,6 +73,11 @@ def main() -> None:
         print(f"ModelRegistrar.register, median of {args.rounds}: {register_s:.3f} s  (goal < 1 s)")
         print(f"baseline create_run + create_model_version, median of {args.rounds}: {baseline_s:.3f} s")
         print(f"ratio register / baseline: {register_s / baseline_s:.1f}x")
+        print(
+            f"register of files v{listed[-1].version} already has, median of {args.rounds}: "
+            f"{statistics.median(duplicates):.3f} s, {max(duplicate_calls)} registry call(s); "
+            f"{len(listed)} versions after {args.rounds + 1 + args.rounds} registrations"
+        )
 
         names = [f"bench_model_{i}" for i in range(60)]
         for name in names[:10]:

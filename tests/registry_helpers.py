@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -14,19 +15,27 @@ METRICS = {"accuracy": 0.61, "position_accuracy": 0.55, "total_profit": 120.5, "
 
 
 def training_result(root: Path, name: str | None = None, **metrics: float) -> TrainingResult:
+    """A bundle of ``name`` (default: a new random name) in ``root/models/<name>``. Like a real bundle it
+    records its metrics (and this result's trace id) in a metadata file, so each result's files differ
+    and registering two results makes two versions (the same result twice is a duplicate)."""
     name = name or f"strat_{uuid.uuid4().hex[:8]}"
     model_dir = root / "models" / name
     model_dir.mkdir(parents=True, exist_ok=True)
+    trace_id = f"trace-{uuid.uuid4().hex[:8]}"
+    values = {**METRICS, **metrics}
     (model_dir / "signal.onnx").write_bytes(b"\x08\x07fake-onnx")
     (model_dir / "features.json").write_text('["rsi_14", "ema_ratio"]\n', encoding="utf-8")
+    (model_dir / "metadata.json").write_text(
+        json.dumps({"metrics": values, "trace_id": trace_id}, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return TrainingResult(
         strategy_name=name,
         model_dir=model_dir,
         features=("rsi_14", "ema_ratio"),
-        metrics={**METRICS, **metrics},
+        metrics=values,
         params={"n_estimators": 50, "max_depth": 4, "learning_rate": 0.1},
         git_commit="0123456789abcdef0123456789abcdef01234567",
-        trace_id=f"trace-{uuid.uuid4().hex[:8]}",
+        trace_id=trace_id,
         data_rows=500,
     )
 

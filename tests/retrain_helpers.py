@@ -111,14 +111,29 @@ def write_window(path: Path, rows: int = 400, **options: float) -> Path:
 
 
 def with_metrics(trainer: object, **metrics: float) -> object:
-    """A trainer that trains for real, then reports ``metrics`` instead of the measured ones (on purpose)."""
+    """A trainer that trains for real, then reports ``metrics`` instead of the measured ones (on purpose).
+
+    The signal model's metadata records them too, as training would have: the bundle's files differ
+    from the champion's, so the retrain is not "unchanged" and the comparison runs.
+    """
     from dataclasses import replace
 
     def train(*args: object, **kwargs: object) -> TrainingResult:
         result: TrainingResult = trainer(*args, **kwargs)  # type: ignore[operator]
+        record_metrics(result.model_dir, metrics)
         return replace(result, metrics={**result.metrics, **metrics})
 
     return train
+
+
+def record_metrics(model_dir: Path, metrics: Mapping[str, float]) -> None:
+    """Write ``metrics`` into the signal model's metadata of the bundle at ``model_dir``."""
+    import json
+
+    path = model_dir / "signal" / "ensemble_metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["metrics"] = {**metadata["metrics"], **metrics}
+    path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
 
 
 def metrics_of(mapping: Mapping[str, float]) -> dict[str, float]:

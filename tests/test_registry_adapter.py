@@ -33,8 +33,10 @@ def exercise(registry: MlflowRegistry, root: Path) -> None:
     assert isinstance(registry, ModelRegistry)
     registrar = ModelRegistrar(registry)
     first, second = training_result(root), training_result(root)
-    for result in (first, first, first, second):
-        registrar.register(result)
+    registrar.register(first)
+    for _ in range(2):  # the same model with other files (each result's metadata differs): new versions
+        registrar.register(training_result(root, first.strategy_name))
+    registrar.register(second)
 
     before = registry.calls
     found = registry.versions([first.strategy_name, second.strategy_name, "absent_model_x"])
@@ -49,6 +51,11 @@ def exercise(registry: MlflowRegistry, root: Path) -> None:
     assert info.metrics["sharpe_ratio"] == pytest.approx(1.3)
     assert info.tags["strategy_name"] == first.strategy_name
     assert info.created_at is not None
+    content = info.tags["content_sha256"]
+    before = registry.calls
+    assert [v.version for v in registry.find_versions(first.strategy_name, "content_sha256", content)] == [1]
+    assert registry.find_versions(second.strategy_name, "content_sha256", content) == []
+    assert registry.calls - before == 2  # one search each
 
     name = first.strategy_name
     with warnings.catch_warnings():

@@ -12,7 +12,14 @@ from registry_helpers import training_result
 from tradai_release.errors import RegistryError
 from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.registry.registrar import ModelRegistrar, RegisteredVersion, register_training
+from tradai_release.registry.registrar import (
+    CONTENT_TAG,
+    ModelRegistrar,
+    RegisteredVersion,
+    bundle_digests,
+    content_sha256,
+    register_training,
+)
 from tradai_release.settings import Settings
 
 
@@ -20,15 +27,17 @@ def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     registry = MlflowRegistry(f"sqlite:///{tmp_path}/db/mlflow.db", str(tmp_path / "artifacts"))
     registrar = ModelRegistrar(registry)
-    result = training_result(tmp_path)
+    warmup = training_result(tmp_path)
+    registrar.register(warmup, r2_tag="warmup")  # first registration also creates the database
+    result = training_result(tmp_path, warmup.strategy_name)  # other files (its metadata differs)
     config = {"strategy": {"name": result.strategy_name, "version": "1.0.0"}, "mlflow": {"enabled": True}}
-    registrar.register(result, r2_tag="warmup")  # first registration also creates the database
 
     started = time.perf_counter()
     registered = registrar.register(result, r2_tag=f"{result.strategy_name}/v2", config=config)
     print(f"\nregistration on SQLite: {time.perf_counter() - started:.3f} s")
 
     assert registered == RegisteredVersion(result.strategy_name, 2, registered.run_id)
+    assert registered.created and not registered.duplicate
     info = registry.get_version(result.strategy_name, 2)
     assert info.status == "READY"
     assert info.tags == {
@@ -38,6 +47,7 @@ def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.
         "feature_count": "2",
         "trace_id": result.trace_id,
         "lifecycle": "None",
+        "content_sha256": content_sha256(bundle_digests(result.model_dir)),
     }
     assert info.metrics == pytest.approx(result.metrics)
 
@@ -56,7 +66,7 @@ def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.
     assert (latest / "requirements.txt").read_text().split() == ["onnxruntime", "numpy", "scikit-learn"]
     mlmodel = yaml.safe_load((latest / "MLmodel").read_text())
     assert "rsi_14" in mlmodel["signature"]["inputs"]
-    assert mlmodel["flavors"]["tradai_bundle"]["files"] == ["features.json", "signal.onnx"]
+    assert mlmodel["flavors"]["tradai_bundle"]["files"] == ["features.json", "metadata.json", "signal.onnx"]
 
 
 def test_register_without_r2_tag_or_commit(tmp_path: Path) -> None:
@@ -90,8 +100,58 @@ def test_register_training_registers_in_every_env(tmp_path: Path) -> None:
         assert info.tags["r2_tag"] == "t1"
         assert (tmp_path / "state" / env / "mlflow.db").exists()
         assert list((tmp_path / "state" / env / "mlartifacts").rglob("MLmodel"))
+    again = register_training(settings, result, None, envs=["dev"])  # the same files: dev's v1
+    assert list(again) == ["dev"] and again["dev"].version == 1 and again["dev"].duplicate
+    (result.model_dir / "signal.onnx").write_bytes(b"\x08\x07other-onnx")
     only_dev = register_training(settings, result, None, envs=["dev"])
-    assert list(only_dev) == ["dev"] and only_dev["dev"].version == 2
+    assert list(only_dev) == ["dev"] and only_dev["dev"].version == 2 and only_dev["dev"].created
+
+
+def test_same_files_return_the_existing_version_marked_duplicate(tmp_path: Path) -> None:
+    """Registering files an existing version has returns that version (one search, nothing written);
+    other files, or a version from before the content tag, make a new one."""
+    registry = MlflowRegistry(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"))
+    registrar = ModelRegistrar(registry)
+    result = training_result(tmp_path)
+    first = registrar.register(result, r2_tag="t1")
+    runs_before = len(registry.client.search_runs([registry.experiment_id("tradai/" + result.strategy_name)]))
+    calls_before = registry.calls
+
+    again = registrar.register(result, r2_tag="t2", config={"strategy": {"version": "9.9.9"}})
+
+    assert again == first and again.duplicate and not again.created and again.run_id == first.run_id
+    assert registry.calls - calls_before == 1  # one search, no write
+    listed = registry.versions([result.strategy_name])[result.strategy_name]
+    assert [v.version for v in listed] == [1]
+    assert listed[0].tags["r2_tag"] == "t1"  # the existing version is returned as it is
+    experiment = registry.experiment_id("tradai/" + result.strategy_name)
+    assert len(registry.client.search_runs([experiment])) == runs_before
+
+    # A version registered before the content tag existed is no duplicate candidate: one more version.
+    registry.delete_version_tag(result.strategy_name, 1, CONTENT_TAG)
+    untagged = registrar.register(result)
+    assert untagged.version == 2 and untagged.created
+    # From then on the tagged version is found, and another file makes another version.
+    assert registrar.register(result) == RegisteredVersion(result.strategy_name, 2, untagged.run_id)
+    assert registrar.register(result).duplicate
+    (result.model_dir / "features.json").write_text('["rsi_14"]\n', encoding="utf-8")
+    assert registrar.register(result).version == 3
+
+
+def test_content_digest_is_the_hub_tags_for_the_same_files(tmp_path: Path) -> None:
+    """A local bundle and the ``<S>/`` files of a hub tag holding it have the same content digest."""
+    from hub_helpers import MemoryStore, make_models_dir
+    from tradai_release.hub import ModelHub
+
+    make_models_dir(tmp_path / "models", ("AlphaStrategy", "BetaStrategy"))
+    hub = ModelHub(MemoryStore(), workers=1)
+    hub.push(tmp_path / "models", tag="v1", created_at="2026-11-01T00:00:00Z")
+    files = hub.read_tag("v1").files_of(["BetaStrategy"])
+    from_tag = content_sha256({path.split("/", 1)[1]: entry.sha256 for path, entry in files.items()})
+    assert from_tag == content_sha256(bundle_digests(tmp_path / "models" / "BetaStrategy"))
+    assert from_tag != content_sha256(bundle_digests(tmp_path / "models" / "AlphaStrategy"))
+    assert content_sha256({"a": "1", "b": "2"}) == content_sha256({"b": "2", "a": "1"})
+    assert content_sha256({"a": "1"}) != content_sha256({"b": "1"})  # paths count, not only contents
 
 
 @pytest.mark.e2e
@@ -104,5 +164,8 @@ def test_register_over_http(mlflow_server: str, tmp_path: Path, monkeypatch: pyt
     assert registered.version == 1
     info = registry.get_version(result.strategy_name, 1)
     assert info.tags["r2_tag"] == "http-tag" and info.status == "READY"
+    again = ModelRegistrar(registry).register(result, r2_tag="other-tag")  # the tag search over REST
+    assert again.version == 1 and again.duplicate
+    assert [v.version for v in registry.versions([result.strategy_name])[result.strategy_name]] == [1]
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "unused").exists()
     assert "View run" not in capsys.readouterr().out  # stdout stays clean for --json

@@ -191,14 +191,27 @@ def test_too_few_trades_is_manual_review_and_not_proposed(live: tuple[Path, Sett
     assert "insufficient data" in result.reasons[0]
 
 
-def test_one_profile_only(live: tuple[Path, Settings]) -> None:
+def test_one_profile_only_and_the_same_proposal_again(live: tuple[Path, Settings], hook: Webhook) -> None:
     repo, settings = live
+    settings = hooked(settings, hook)
     result = retrain(settings, "PascalStrategy", "dev", profiles=[2], trainer=trainer(**BETTER))
-    assert result.promoted_profiles == [2]
+    assert result.promoted_profiles == [2] and result.challenger == 2 and not result.duplicate
     assert git(repo, "diff", "--name-only", "HEAD", str(result.branch)).split() == [
         "releases/dev/profile-2.yaml"
     ]
     assert "(profile 2)" in result.message.splitlines()[0]
+    assert len(hook.bodies) == 1
+
+    # The branch is not merged yet and the next run trains the same files: the challenger is v2 again
+    # (a duplicate, no v3) and its branch is left as it is, not written twice nor refused.
+    again = retrain(settings, "PascalStrategy", "dev", profiles=[2], trainer=trainer(**BETTER))
+    assert again.challenger == 2 and again.duplicate and again.already_proposed
+    assert (again.branch, again.commit) == (result.branch, result.commit)
+    assert branches(repo) == [result.branch]
+    assert again.message == result.message and again.to_dict()["already_proposed"] is True
+    pascal = MlflowRegistry.for_env("dev", settings).versions(["PascalStrategy"])["PascalStrategy"]
+    assert [v.version for v in pascal] == [1, 2]
+    assert not again.notified and len(hook.bodies) == 1  # the first proposal was notified
 
 
 def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> None:
@@ -235,13 +248,93 @@ def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> 
     assert "strategies.KeplerStrategy.model.override" in fields
 
 
-def test_real_training_on_committed_data_keeps_the_champion(live: tuple[Path, Settings]) -> None:
-    """Without injected metrics: retraining on the same candles cannot beat the identical champion."""
+def registry_state(settings: Settings) -> dict[str, list[tuple[int, dict[str, str]]]]:
+    names = ["KeplerStrategy", "MyStrategy", "PascalStrategy"]
+    listed = MlflowRegistry.for_env("dev", settings).versions(names)
+    return {name: [(v.version, dict(v.tags)) for v in versions] for name, versions in listed.items()}
+
+
+def test_retrain_on_committed_data_is_unchanged(live: tuple[Path, Settings], hook: Webhook) -> None:
+    """Training on the committed candles reproduces the champion's files byte for byte: nothing is
+    pushed, registered, tagged or proposed, and the outcome says so."""
     repo, settings = live
-    result = retrain(settings, "KeplerStrategy", "dev", profiles=[2])
-    assert not result.proposed and branches(repo) == []
-    assert result.verdicts[0].comparison.decision in ("keep", "manual-review")
-    assert result.reasons
+    settings = hooked(settings, hook)
+    hub = ModelHub.from_settings(settings)
+    tags_before, latest_before = hub.list_tags(), hub.get_latest()
+    registry_before = registry_state(settings)
+
+    result = retrain(settings, "KeplerStrategy", "dev")
+
+    assert result.decision == "unchanged" and result.challenger is None and not result.duplicate
+    assert result.tags == {} and not result.proposed and branches(repo) == []
+    assert [(v.profile, v.decision, v.champion, v.comparison) for v in result.verdicts] == [
+        (n, "unchanged", 1, None) for n in (2, 3, 4, 5)
+    ]
+    assert result.unchanged_profiles == [2, 3, 4, 5] and result.promoted_profiles == []
+    assert result.reasons == [
+        "profiles 2, 3, 4, 5 (champion v1): unchanged: "
+        f"the retrained files are the champion's (hub tag {TAG}): nothing new"
+    ]
+    assert hub.list_tags() == tags_before and hub.get_latest() == latest_before
+    assert registry_state(settings) == registry_before  # no version, and no decision tag on the champion
+    assert git(repo, "status", "--porcelain") == ""
+    data = result.to_dict()
+    assert data["decision"] == "unchanged" and data["challenger"] is None and data["tags"] == {}
+    assert data["unchanged_profiles"] == [2, 3, 4, 5] and data["branch"] is None
+    assert data["verdicts"][0]["decision"] == "unchanged" and data["verdicts"][0]["metrics"] == []
+    assert result.notified and len(hook.bodies) == 1
+    assert hook.bodies[0]["text"].startswith(
+        "Retraining: nothing new (the champion has the same files): KeplerStrategy in dev: retraining "
+        "reproduced the champion's files; nothing pushed, registered or proposed"
+    )
+
+
+def test_partly_unchanged_registers_the_duplicate_and_compares_the_rest(
+    live: tuple[Path, Settings], trained: tuple[Path, list[TrainingResult]]
+) -> None:
+    """Profile 2 runs another Kepler bundle (v2); the others run the committed one (v1). Retraining on the
+    committed data leaves profiles 3-5 unchanged, composes a tag for profile 2 only, and the challenger
+    is v1 again (same files: a duplicate, no new version), compared against profile 2's champion."""
+    import shutil
+    from dataclasses import replace
+
+    from retrain_helpers import record_metrics
+    from tradai_release.manifest_edit import edit_manifest
+    from tradai_release.registry.registrar import register_training
+
+    repo, settings = live
+    hub = ModelHub.from_settings(settings)
+    models = repo.parent / "other-models"
+    trained_models, results = trained
+    shutil.copytree(trained_models / "KeplerStrategy", models / "KeplerStrategy")
+    record_metrics(models / "KeplerStrategy", WORSE)
+    other = hub.compose(models, ["KeplerStrategy"], source=TAG, message="another Kepler",
+                        created_at="2026-11-02T00:00:00Z")
+    kepler = next(r for r in results if r.strategy_name == "KeplerStrategy")
+    v2 = register_training(
+        settings, replace(kepler, model_dir=models / "KeplerStrategy", metrics={**kepler.metrics, **WORSE}),
+        r2_tag=other.tag, envs=["dev"],
+    )["dev"]
+    assert v2.version == 2 and v2.created
+    with edit_manifest(repo / "releases/dev/profile-2.yaml") as editor:
+        editor.set_artifacts(other.tag, other.manifest_sha256)
+        editor.set_production("KeplerStrategy", 2)
+    commit_all(repo, "profile 2 runs Kepler v2")
+    tags_before = [info.tag for info in hub.list_tags()]
+
+    result = retrain(settings, "KeplerStrategy", "dev", send=False)
+
+    assert result.challenger == 1 and result.duplicate
+    assert result.unchanged_profiles == [3, 4, 5]
+    profile_2 = result.verdicts[0]
+    assert (profile_2.profile, profile_2.champion, profile_2.tag) == (2, 2, other.tag)
+    assert profile_2.decision in ("promote", "keep", "manual-review") and profile_2.comparison is not None
+    assert list(result.tags) == [other.tag]  # a challenger tag only on top of profile 2's tag
+    assert sorted([info.tag for info in hub.list_tags()]) == sorted([*tags_before, result.tags[other.tag][0]])
+    assert [v.version for v in MlflowRegistry.for_env("dev", settings).versions(["KeplerStrategy"])[
+        "KeplerStrategy"]] == [1, 2]
+    assert any(reason.startswith("profiles 3, 4, 5 (champion v1): unchanged: ") for reason in result.reasons)
+    assert result.to_dict()["duplicate"] is True
 
 
 # --- bad inputs: one clear error, nothing trained, pushed or written ----------------------------------------
@@ -372,8 +465,23 @@ def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
         repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "2", "--json"
     )
     assert done.returncode == 0, done.stderr
-    outcome = json.loads(done.stdout)
-    assert outcome["proposed"] is False and outcome["challenger"] == 2 and outcome["reasons"]
+    outcome = json.loads(done.stdout)  # the committed data reproduces the champion: unchanged
+    assert outcome["decision"] == "unchanged" and outcome["proposed"] is False
+    assert outcome["challenger"] is None and outcome["tags"] == {} and outcome["unchanged_profiles"] == [2]
+    assert outcome["reasons"] == [
+        f"profile 2 (champion v1): unchanged: the retrained files are the champion's (hub tag {TAG}): "
+        "nothing new"
+    ]
+    shown = invoke(
+        repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "2"
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith("KeplerStrategy: retraining reproduced the champion's files")
+    assert "  profile 2: champion v1 -> unchanged" in lines
+    assert lines[-1] == "unchanged: nothing pushed, registered or proposed"
+    kepler = MlflowRegistry.for_env("dev", settings).versions(["KeplerStrategy"])["KeplerStrategy"]
+    assert [v.version for v in kepler] == [1]
     bad = invoke(repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "9")
     assert bad.returncode == 1
     expected = "error: --profile: profile: unknown profile 9 (dev has profiles 1, 2, 3, 4, 5)"

@@ -54,6 +54,7 @@ def test_train_then_push_and_register_in_one_go(repo: Path, tmp_path: Path) -> N
     ).stdout.strip()
     assert out["strategy"] == STRATEGY and out["git_commit"] == head
     assert set(out["versions"]) == {"dev", "prod"} and out["tag"].startswith("v")
+    assert out["duplicates"] == []
     assert out["onnx_parity_max_abs_diff"] <= 1e-5
 
     hub = ModelHub.from_settings(settings)
@@ -78,7 +79,8 @@ def test_train_then_push_and_register_in_one_go(repo: Path, tmp_path: Path) -> N
     again = invoke(repo, "train", "--strategy", STRATEGY, "--push-to-hub")
     assert again.returncode == 0, again.stderr
     assert "uploaded 0 files" in again.stdout  # nothing changed, so the hub already has every blob
-    assert f"registered {STRATEGY} version 2 in dev" in again.stdout
+    # The same files again: the registry's version is returned, no new one is minted.
+    assert f"{STRATEGY} version 1 in dev already has these files; not registered again" in again.stdout
 
 
 @pytest.mark.parametrize(

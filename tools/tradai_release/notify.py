@@ -37,6 +37,7 @@ EVENTS: dict[str, str] = {
     "drift_found": "Drift found",
     "retraining_proposed": "Retraining proposed",
     "retraining_kept": "Retraining: champion kept, nothing proposed",
+    "retraining_unchanged": "Retraining: nothing new (the champion has the same files)",
     "apply_succeeded": "Apply succeeded",
     "apply_failed": "Apply failed",
     "rollback_applied": "Rollback applied",

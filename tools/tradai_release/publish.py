@@ -41,6 +41,7 @@ class TrainOutcome:
             "manifest_sha256": self.push.manifest_sha256 if self.push else None,
             "uploaded_bytes": self.push.uploaded_bytes if self.push else None,
             "versions": {env: version.version for env, version in sorted(self.versions.items())},
+            "duplicates": sorted(env for env, version in self.versions.items() if version.duplicate),
         }
 
 

@@ -9,6 +9,12 @@ pull-request body. It never applies anything and never touches the working tree,
 the checked-out branch: the commit is built from git objects. When the comparator says keep or
 manual-review, nothing is proposed; the reasons are returned, tagged on the challenger version
 (``retrain.decision`` / ``retrain.reasons``) and notified.
+
+A profile whose pinned hub tag already holds exactly the retrained files of the strategy (same paths,
+SHA-256 and sizes) is **unchanged**: there is nothing to compare or propose for it. When every selected
+profile is unchanged, nothing is pushed, registered or proposed; otherwise only the changed profiles'
+tags are composed and compared, and a challenger whose files some version already has is that version
+(the registrar returns it marked duplicate instead of minting a new one).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from tradai_release.errors import InputError, TradaiError
 
 if TYPE_CHECKING:
     from tradai_release.environments import Environment
+    from tradai_release.hub import ModelHub
+    from tradai_release.hub.manifest import FileEntry
     from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry
     from tradai_release.registry.comparator import Comparison, ModelComparator
@@ -35,6 +43,9 @@ Trainer = Callable[..., "TrainingResult"]
 BRANCH_PREFIX = "retrain"
 DECISION_TAG = "retrain.decision"
 REASONS_TAG = "retrain.reasons"
+# The decision of a profile whose champion already holds the retrained files (beside the comparator's
+# promote / keep / manual-review).
+UNCHANGED = "unchanged"
 _TAG_VALUE_LIMIT = 4900
 
 
@@ -43,12 +54,24 @@ _TAG_VALUE_LIMIT = 4900
 
 @dataclass(frozen=True)
 class ProfileVerdict:
-    """The comparator's judgement of the challenger against one profile's champion."""
+    """The outcome for one profile: unchanged (``comparison`` None: the champion's pinned hub tag ``tag``
+    already holds the retrained files), or the comparator's judgement of the challenger against it."""
 
     profile: int
     champion: int
-    comparison: Comparison
+    comparison: Comparison | None
     manifest: str
+    tag: str = ""
+
+    @property
+    def decision(self) -> str:
+        return UNCHANGED if self.comparison is None else self.comparison.decision
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        if self.comparison is None:
+            return (f"the retrained files are the champion's (hub tag {self.tag}): nothing new",)
+        return self.comparison.reasons
 
     def to_dict(self) -> dict[str, Any]:
         comparison = self.comparison
@@ -56,10 +79,11 @@ class ProfileVerdict:
             "profile": self.profile,
             "manifest": self.manifest,
             "champion": self.champion,
-            "decision": comparison.decision,
-            "reasons": list(comparison.reasons),
-            "score_challenger": comparison.score_challenger,
-            "score_champion": comparison.score_champion,
+            "tag": self.tag,
+            "decision": self.decision,
+            "reasons": list(self.reasons),
+            "score_challenger": comparison.score_challenger if comparison else None,
+            "score_champion": comparison.score_champion if comparison else None,
             "metrics": [
                 {
                     "metric": row.metric,
@@ -70,25 +94,32 @@ class ProfileVerdict:
                     "required": row.required,
                     "passed": row.passed,
                 }
-                for row in comparison.rows
+                for row in (comparison.rows if comparison else ())
             ],
         }
 
 
 @dataclass(frozen=True)
 class RetrainResult:
-    """What ``retrain`` did: the challenger, each profile's verdict, and the branch it wrote (if any)."""
+    """What ``retrain`` did: the challenger, each profile's verdict, and the branch it wrote (if any).
+
+    ``challenger`` is None when every profile is unchanged (nothing registered, ``tags`` empty);
+    ``duplicate`` when the registry already had a version with the challenger's files (it is that one);
+    ``already_proposed`` when that version's retrain branch already existed (it was left as it is).
+    """
 
     env: str
     strategy: str
     model: str
-    challenger: int
+    challenger: int | None
     tags: Mapping[str, tuple[str, str]]  # source tag -> (new tag, its manifest sha256)
     metrics: Mapping[str, float]
     trace_id: str
     base_commit: str
     verdicts: tuple[ProfileVerdict, ...]
+    duplicate: bool = False
     branch: str | None = None
+    already_proposed: bool = False  # ``branch`` existed: an earlier retrain proposed the same version
     commit: str | None = None
     message: str = ""
     notified: bool = False
@@ -102,13 +133,40 @@ class RetrainResult:
     def promoted_profiles(self) -> list[int]:
         from tradai_release.registry.comparator import PROMOTE
 
-        return [v.profile for v in self.verdicts if v.comparison.decision == PROMOTE]
+        return [v.profile for v in self.verdicts if v.decision == PROMOTE]
+
+    @property
+    def unchanged_profiles(self) -> list[int]:
+        return [v.profile for v in self.verdicts if v.decision == UNCHANGED]
+
+    @property
+    def decision(self) -> str:
+        """promote when any profile is proposed; unchanged when every profile is; else manual-review
+        when any profile needs it, else keep."""
+        from tradai_release.registry.comparator import KEEP, MANUAL_REVIEW, PROMOTE
+
+        decisions = {v.decision for v in self.verdicts}
+        if PROMOTE in decisions:
+            return PROMOTE
+        if decisions == {UNCHANGED}:
+            return UNCHANGED
+        return MANUAL_REVIEW if MANUAL_REVIEW in decisions else KEEP
+
+    @property
+    def event(self) -> str:
+        """The notification this outcome sends."""
+        from tradai_release.registry.comparator import PROMOTE
+
+        if self.decision == PROMOTE:
+            return "retraining_proposed"
+        return "retraining_unchanged" if self.decision == UNCHANGED else "retraining_kept"
 
     def groups(self) -> list[tuple[tuple[int, ...], ProfileVerdict]]:
         """Verdicts of profiles that share a champion (and so a comparison), merged: (profiles, verdict)."""
-        merged: dict[tuple[int, str], list[ProfileVerdict]] = {}
+        merged: dict[tuple[int, str, str], list[ProfileVerdict]] = {}
         for verdict in self.verdicts:
-            merged.setdefault((verdict.champion, verdict.comparison.decision), []).append(verdict)
+            key = (verdict.champion, verdict.decision, verdict.tag if verdict.comparison is None else "")
+            merged.setdefault(key, []).append(verdict)
         return [(tuple(v.profile for v in group), group[0]) for group in merged.values()]
 
     @property
@@ -117,11 +175,10 @@ class RetrainResult:
         from tradai_release.registry.comparator import PROMOTE
 
         return [
-            f"{_profiles_label(profiles)} (champion v{verdict.champion}): "
-            f"{verdict.comparison.decision}: {reason}"
+            f"{_profiles_label(profiles)} (champion v{verdict.champion}): {verdict.decision}: {reason}"
             for profiles, verdict in self.groups()
-            if verdict.comparison.decision != PROMOTE
-            for reason in verdict.comparison.reasons
+            if verdict.decision != PROMOTE
+            for reason in verdict.reasons
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,14 +187,18 @@ class RetrainResult:
             "strategy": self.strategy,
             "model": self.model,
             "challenger": self.challenger,
+            "duplicate": self.duplicate,
+            "decision": self.decision,
             "tags": {source: {"tag": tag, "sha256": sha} for source, (tag, sha) in self.tags.items()},
             "metrics": dict(self.metrics),
             "trace_id": self.trace_id,
             "base_commit": self.base_commit,
             "proposed": self.proposed,
             "promoted_profiles": self.promoted_profiles,
+            "unchanged_profiles": self.unchanged_profiles,
             "branch": self.branch,
             "commit": self.commit,
+            "already_proposed": self.already_proposed,
             "reasons": self.reasons,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "notified": self.notified,
@@ -171,7 +232,9 @@ def retrain(
 ) -> RetrainResult:
     """Train a challenger, push it, register it in ``env``, compare per profile, propose a branch on promote.
 
-    ``profiles`` = None means every profile of ``env`` that pins ``strategy``. ``trainer`` defaults to
+    ``profiles`` = None means every profile of ``env`` that pins ``strategy``. A profile whose pinned
+    hub tag holds exactly the retrained files is unchanged (no tag, no comparison); when all are,
+    nothing is pushed or registered. ``trainer`` defaults to
     ``training.train_strategy``; it trains from the working tree, so ``strategies/<strategy>`` must
     have no uncommitted changes (the challenger must be reproducible from ``commit``). The proposal
     moves the pins with the same rules as ``promote`` (staging graduation, keep_production, overrides,
@@ -226,8 +289,10 @@ def retrain(
     with tempfile.TemporaryDirectory(prefix="retrain-", dir=settings.state_dir) as scratch:
         models = Path(scratch) / "models"
         result = trainer(repo, strategy, models, git_commit=base, trace_id=trace_id)
+        same = _unchanged_tags(hub, manifests, strategy, models)
+        changed = [m for m in manifests if m.artifacts.tag not in same]
         tags: dict[str, tuple[str, str]] = {}
-        for manifest in manifests:
+        for manifest in changed:
             source = manifest.artifacts.tag
             if source in tags:
                 continue
@@ -241,43 +306,80 @@ def retrain(
                 git_commit=base,
             )
             tags[source] = (pushed.tag, pushed.manifest_sha256)
-        first_tag = tags[manifests[0].artifacts.tag][0]
-        registered = register_training(
-            settings, result, r2_tag=first_tag, envs=[target], config=spec.tradai
-        )[target.name]
+        registered = None
+        if changed:
+            registered = register_training(
+                settings, result, r2_tag=tags[changed[0].artifacts.tag][0], envs=[target], config=spec.tradai
+            )[target.name]
     model_name = manifests[0].strategies[strategy].model.name
-    challenger = int(registered.version)
-
-    registry = MlflowRegistry.for_env(target, settings)
-    verdicts = _verdicts(registry, manifests, strategy, model_name, challenger, comparator)
+    verdicts = [
+        ProfileVerdict(m.profile, m.strategies[strategy].model.production, None, m.path, m.artifacts.tag)
+        for m in manifests
+        if m.artifacts.tag in same
+    ]
+    registry = None
+    if registered is not None:
+        registry = MlflowRegistry.for_env(target, settings)
+        verdicts += _verdicts(registry, changed, strategy, model_name, registered.version, comparator)
+    verdicts.sort(key=lambda verdict: verdict.profile)
     outcome = RetrainResult(
         env=target.name,
         strategy=strategy,
         model=model_name,
-        challenger=challenger,
+        challenger=registered.version if registered is not None else None,
         tags=tags,
         metrics=dict(result.metrics),
         trace_id=trace_id,
         base_commit=base,
         verdicts=tuple(verdicts),
+        duplicate=registered is not None and registered.duplicate,
     )
-    promoted = [v for v in verdicts if v.comparison.decision == PROMOTE]
-    if promoted:
+    promoted = [v for v in verdicts if v.decision == PROMOTE]
+    if promoted and registered is not None:
+        challenger = registered.version
         branch = f"{BRANCH_PREFIX}/{target.name}-{strategy}-v{challenger}"
         message = proposal_message(outcome)
         edits = proposed_pins(release.manifests_of(target.name), texts, promoted, strategy, challenger, tags,
                               spec.config_hash)
         with GitRepo(repo) as git:
-            new_commit = git.write_branch(
-                branch, edits, message, base=base,
-                hint="delete it or retrain again for a new version",
-            )
-        outcome = replace(outcome, branch=branch, commit=new_commit, message=message)
-    decision = "promote" if promoted else _overall(verdicts)
-    _record(registry, model_name, challenger, decision, outcome.reasons)
-    if send:
+            if registered.duplicate and git.branch_exists(branch):
+                # An earlier retrain proposed this very version and its branch is still open: no second one.
+                outcome = replace(outcome, branch=branch, commit=git.resolve(branch), already_proposed=True,
+                                  message=git.run("log", "-1", "--format=%B", branch))
+            else:
+                new_commit = git.write_branch(
+                    branch, edits, message, base=base, hint="delete it or retrain again for a new version"
+                )
+                outcome = replace(outcome, branch=branch, commit=new_commit, message=message)
+    if registry is not None and outcome.challenger is not None:
+        _record(registry, model_name, outcome.challenger, outcome.decision, outcome.reasons)
+    if send and not outcome.already_proposed:  # the earlier proposal was notified
         outcome = replace(outcome, notified=_notify(settings, outcome))
     return outcome
+
+
+def _unchanged_tags(
+    hub: ModelHub, manifests: Sequence[ReleaseManifest], strategy: str, models: Path
+) -> set[str]:
+    """The pinned hub tags (of ``manifests``) whose ``<strategy>/`` files are exactly the retrained ones
+    under ``models``: the same paths with the same SHA-256 and size (each tag's manifest read once,
+    checked against the sha256 the manifest pins)."""
+    from tradai_release.hub.manifest import strategy_of
+    from tradai_release.hub.transfer import bundle_files, file_entries
+
+    paths = {rel: path for rel, path in bundle_files(models).items() if strategy_of(rel) == strategy}
+    retrained: dict[str, FileEntry] = file_entries(paths, hub.workers)
+    same: set[str] = set()
+    seen: set[str] = set()
+    for manifest in manifests:
+        tag = manifest.artifacts.tag
+        if tag in seen:
+            continue
+        seen.add(tag)
+        pinned = hub.read_tag(tag, expected_sha256=manifest.artifacts.sha256)
+        if pinned.files_of([strategy]) == retrained:
+            same.add(tag)
+    return same
 
 
 def _verdicts(
@@ -289,7 +391,7 @@ def _verdicts(
     comparator: ModelComparator,
 ) -> list[ProfileVerdict]:
     """The gate's verdict on the challenger against each profile's champion (the version live for it)."""
-    from tradai_release.gate import by_version, champion, judge
+    from tradai_release.gate import by_version, champion, compare
 
     versions = by_version(registry.versions([model]).get(model, []))
     if challenger not in versions:  # a registry that does not list it yet: read it directly
@@ -300,9 +402,11 @@ def _verdicts(
         current = champion(manifest.profile, versions, pinned)
         if current is None:
             current = registry.get_version(model, pinned)
-        verdict = judge(manifest.profile, model, current, versions[challenger], comparator)
-        assert verdict.comparison is not None  # a new version was never Production: always compared
-        verdicts.append(ProfileVerdict(manifest.profile, current.version, verdict.comparison, manifest.path))
+        # Compared on metrics even when the challenger is a duplicate of a version that was live once:
+        # retraining reproduced it, which is not a rollback someone asked for.
+        comparison = compare(versions[challenger], current, comparator)
+        tag = manifest.artifacts.tag
+        verdicts.append(ProfileVerdict(manifest.profile, current.version, comparison, manifest.path, tag))
     return verdicts
 
 
@@ -336,13 +440,6 @@ def _default_trainer() -> Trainer:
     return train_strategy
 
 
-def _overall(verdicts: Sequence[ProfileVerdict]) -> str:
-    from tradai_release.registry.comparator import MANUAL_REVIEW
-
-    decisions = {v.comparison.decision for v in verdicts}
-    return MANUAL_REVIEW if MANUAL_REVIEW in decisions else "keep"
-
-
 def _record(registry: Any, name: str, version: int, decision: str, reasons: Sequence[str]) -> None:
     """Tag the challenger version with the decision, so the registry says why it was (not) proposed."""
     try:
@@ -369,8 +466,11 @@ def proposal_message(outcome: RetrainResult) -> str:
     lines.append("")
     for group, verdict in outcome.groups():
         label = ("Profile " if len(group) == 1 else "Profiles ") + ", ".join(str(p) for p in group)
-        lines += [f"### {label}: champion v{verdict.champion} -> **{verdict.comparison.decision}**", ""]
-        lines += comparison_table(verdict.comparison)
+        lines += [f"### {label}: champion v{verdict.champion} -> **{verdict.decision}**", ""]
+        if verdict.comparison is None:
+            lines += [f"- {reason}" for reason in verdict.reasons]
+        else:
+            lines += comparison_table(verdict.comparison)
         lines.append("")
     lines.append(
         "Proposed by `invoke retrain`; merging applies it (plan on the pull request, apply on merge)."
@@ -381,13 +481,14 @@ def proposal_message(outcome: RetrainResult) -> str:
 def _notify(settings: Settings, outcome: RetrainResult) -> bool:
     from tradai_release.notify import notify
 
-    details: dict[str, Any] = {
-        "env": outcome.env,
-        "strategy": outcome.strategy,
-        "challenger": f"{outcome.model} v{outcome.challenger}",
-        "hub tag": ", ".join(tag for tag, _ in outcome.tags.values()),
-        "trace_id": outcome.trace_id,
-    }
+    details: dict[str, Any] = {"env": outcome.env, "strategy": outcome.strategy}
+    if outcome.challenger is not None:
+        duplicate = " (already registered with the same files)" if outcome.duplicate else ""
+        details["challenger"] = f"{outcome.model} v{outcome.challenger}{duplicate}"
+        details["hub tag"] = ", ".join(tag for tag, _ in outcome.tags.values())
+    details["trace_id"] = outcome.trace_id
+    if outcome.unchanged_profiles:
+        details["unchanged profiles"] = outcome.unchanged_profiles
     if outcome.proposed:
         details["branch"] = outcome.branch
         details["profiles"] = outcome.promoted_profiles
@@ -395,7 +496,14 @@ def _notify(settings: Settings, outcome: RetrainResult) -> bool:
             f"{outcome.strategy} v{outcome.challenger} beats the champion in {outcome.env}; "
             f"branch {outcome.branch} proposes it"
         )
-        return notify(settings, "retraining_proposed", summary, details)
+        return notify(settings, outcome.event, summary, details)
     details["reasons"] = "\n".join(outcome.reasons)
-    summary = f"{outcome.strategy} v{outcome.challenger} in {outcome.env}: champion kept, nothing proposed"
-    return notify(settings, "retraining_kept", summary, details)
+    if outcome.challenger is None:
+        summary = (
+            f"{outcome.strategy} in {outcome.env}: retraining reproduced the champion's files; "
+            "nothing pushed, registered or proposed"
+        )
+    else:
+        challenger = f"{outcome.strategy} v{outcome.challenger}"
+        summary = f"{challenger} in {outcome.env}: champion kept, nothing proposed"
+    return notify(settings, outcome.event, summary, details)

@@ -233,6 +233,15 @@ class MlflowRegistry:
             for name, listed in found.items()
         }
 
+    def find_versions(self, name: str, tag: str, value: str) -> list[ModelVersionInfo]:
+        """The versions of model ``name`` whose tag ``tag`` is ``value``, oldest first (one search, run
+        metrics not read). ``tag`` is a plain identifier (letters, digits, ``_``)."""
+        if self.tracking_uri.startswith("sqlite:///") and not Path(self.tracking_uri[10:]).exists():
+            return []
+        filter_string = f"name = {_quote(name)} AND tags.{tag} = {_quote(value)}"
+        found = self._search_versions(filter_string, name)
+        return sorted((self._info(mv, {}) for mv in found), key=lambda info: info.version)
+
     def _search_models(self, filter_string: str, target: str) -> list[RegisteredModel]:
         return self._all_pages(target, self.client.search_registered_models, filter_string=filter_string)
 

@@ -1,14 +1,17 @@
 """Registration after training: one run, one new version of the strategy's registered model.
 
-See docs/architecture.md §5.
+A bundle whose files equal an existing version's (same ``content_sha256`` tag) is not registered
+again: that version is returned, marked duplicate. See docs/architecture.md §5.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.errors import RegistryError
@@ -26,15 +29,53 @@ MODEL_ARTIFACT_PATH = "model"
 PIP_REQUIREMENTS: tuple[str, ...] = ("onnxruntime", "numpy", "scikit-learn")
 _MAX_PARAM_LENGTH = 6000
 _READY_TIMEOUT_SECONDS = 60.0
+# The version tag holding the bundle's content digest (``content_sha256``): what makes two bundles equal.
+CONTENT_TAG = "content_sha256"
+_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class RegisteredVersion:
-    """A version the registrar created: the model's name, the version number and the run that logged it."""
+    """The version a registration stands for: the model's name, the version number and the run that
+    logged it. ``duplicate`` is True (``created`` False) when a version with the same files already
+    existed and was returned instead of a new one; it is not stored, and not part of equality."""
 
     name: str
     version: int
     run_id: str
+    duplicate: bool = field(default=False, compare=False)
+
+    @property
+    def created(self) -> bool:
+        """True when this registration minted the version."""
+        return not self.duplicate
+
+
+def content_sha256(files: Mapping[str, str]) -> str:
+    """A bundle's content digest: SHA-256 over its sorted ``(path, file sha256)`` pairs.
+
+    ``files`` maps each path relative to the strategy's directory (``signal/ensemble_xgb.onnx``, no
+    ``<Strategy>/`` prefix) to the SHA-256 of its bytes, so the digest of a local bundle and of the
+    ``<Strategy>/`` files of a hub tag manifest are the same when the files are.
+    """
+    digest = hashlib.sha256()
+    for path, sha256 in sorted(files.items()):
+        digest.update(f"{path}\0{sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def bundle_digests(model_dir: Path) -> dict[str, str]:
+    """Relative POSIX path -> SHA-256 of every file under ``model_dir`` (read in chunks)."""
+    digests: dict[str, str] = {}
+    for path in sorted(model_dir.rglob("*")):
+        if not path.is_file():
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        digests[path.relative_to(model_dir).as_posix()] = digest.hexdigest()
+    return digests
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -66,11 +107,19 @@ class ModelRegistrar:
         ``config`` is the strategy's tradai.yaml (logged as ``config.*`` params next to the
         training params). The bundle files are logged as the model's artifacts with an MLmodel
         carrying the feature signature and explicit pip requirements, so no inference runs.
+        The version is tagged with the bundle's ``content_sha256``; when a READY version with the same
+        digest exists, nothing is written and the oldest such version is returned, marked duplicate
+        (its run, metrics, tags and r2_tag stay as they are). Versions registered before the tag
+        existed carry none and are never found: at worst they get one more version.
         """
         if not result.model_dir.is_dir():
             raise RegistryError(result.strategy_name, f"model directory {result.model_dir} does not exist")
         registry = self.registry
         name = result.strategy_name
+        content = content_sha256(bundle_digests(result.model_dir))
+        existing = self.find(name, content)
+        if existing is not None:
+            return existing
         run_tags = {"strategy_name": name, "trace_id": result.trace_id}
         if result.git_commit:
             run_tags["mlflow.source.git.commit"] = result.git_commit
@@ -90,6 +139,7 @@ class ModelRegistrar:
             "feature_count": str(result.feature_count),
             "trace_id": result.trace_id,
             LIFECYCLE_TAG: NONE,
+            CONTENT_TAG: content,
         }
         if result.git_commit:
             tags["git_commit"] = result.git_commit
@@ -99,6 +149,14 @@ class ModelRegistrar:
         created = registry.create_version(name, source, run_id=run.run_id, tags=tags)
         self._wait_ready(name, created.version, created.status)
         return RegisteredVersion(name=name, version=created.version, run_id=run.run_id)
+
+    def find(self, name: str, content: str) -> RegisteredVersion | None:
+        """The oldest READY version of ``name`` tagged ``content`` (one registry search), as a duplicate."""
+        found = self.registry.find_versions(name, CONTENT_TAG, content)
+        ready = next((info for info in found if info.status == "READY"), None)
+        if ready is None:
+            return None
+        return RegisteredVersion(name, ready.version, ready.run_id or "", duplicate=True)
 
     def _wait_ready(self, name: str, version: int, status: str) -> None:
         deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
@@ -133,7 +191,8 @@ def register_training(settings: Settings, result: TrainingResult, r2_tag: str | 
                       config: Mapping[str, Any] | None = None) -> dict[str, RegisteredVersion]:
     """Register ``result`` in each of ``envs`` (default: every declared environment); env name -> version.
 
-    Each environment has its own registry, so a version pinned in an env must be registered there.
+    Each environment has its own registry, so a version pinned in an env must be registered there. In
+    an environment that already has a version with the same files, that version comes back (duplicate).
     """
     from tradai_release.environments import environments
 

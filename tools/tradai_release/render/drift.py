@@ -82,17 +82,29 @@ def render_check(check: RetrainingCheck) -> None:
 def render_retrain(result: RetrainResult) -> None:
     """The challenger, each profile's decision, and the branch proposed (or why none was)."""
     out = console()
-    tags = ", ".join(f"{tag} (from {source})" for source, (tag, _) in result.tags.items())
-    out.print(f"challenger {result.model} v{result.challenger} registered in {result.env}; hub tag {tags}")
-    for verdict in result.verdicts:
+    if result.challenger is None:
         out.print(
-            f"  profile {verdict.profile}: champion v{verdict.champion} -> {verdict.comparison.decision}"
+            f"{result.strategy}: retraining reproduced the champion's files in every selected profile of "
+            f"{result.env}; no hub tag pushed, no version registered"
         )
-        for reason in verdict.comparison.reasons:
+    else:
+        tags = ", ".join(f"{tag} (from {source})" for source, (tag, _) in result.tags.items())
+        how = "already registered with the same files" if result.duplicate else "registered"
+        out.print(f"challenger {result.model} v{result.challenger} {how} in {result.env}; hub tag {tags}")
+    for verdict in result.verdicts:
+        out.print(f"  profile {verdict.profile}: champion v{verdict.champion} -> {verdict.decision}")
+        for reason in verdict.reasons:
             out.print(f"    - {reason}")
-    if result.proposed:
+    if result.already_proposed:
+        out.print(
+            f"already proposed on branch {result.branch} (commit {result.commit}) by an earlier retrain; "
+            "nothing new written"
+        )
+    elif result.proposed:
         out.print(f"proposed on branch {result.branch} (commit {result.commit}); open a pull request from it")
+    elif result.challenger is None:
+        out.print("unchanged: nothing pushed, registered or proposed")
     else:
         out.print("nothing proposed: the champion stays (reasons above, recorded on the challenger version)")
     if result.notified:
-        out.print("notified: " + ("retraining_proposed" if result.proposed else "retraining_kept"))
+        out.print(f"notified: {result.event}")

@@ -45,4 +45,10 @@ def render_training(outcome: TrainOutcome) -> None:
         )
     r2_tag = outcome.push.tag if outcome.push else "-"
     for env, version in sorted(outcome.versions.items()):
-        out.print(f"registered {version.name} version {version.version} in {env} (r2_tag {r2_tag})")
+        if version.duplicate:  # the registry already had these files: that version, not a new one
+            out.print(
+                f"{version.name} version {version.version} in {env} already has these files; "
+                "not registered again"
+            )
+        else:
+            out.print(f"registered {version.name} version {version.version} in {env} (r2_tag {r2_tag})")
