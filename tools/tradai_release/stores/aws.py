@@ -47,7 +47,8 @@ def _bounded(options: AwsOptions, config: dict[str, Any]) -> dict[str, Any]:
         bounded.setdefault("read_timeout", options.timeout_seconds)
     if options.attempts is not None:
         retries = {"mode": "standard", **dict(bounded.get("retries") or {})}
-        retries.setdefault("max_attempts", options.attempts)
+        if "max_attempts" not in retries:  # botocore's max_attempts counts retries, total_ the first try too
+            retries.setdefault("total_max_attempts", options.attempts)
         bounded["retries"] = retries
     return bounded
 
