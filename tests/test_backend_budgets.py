@@ -76,7 +76,7 @@ def test_an_mlflow_server_refusing_connections_fails_fast_naming_the_server() ->
     assert time.monotonic() - started < 5
     message = str(caught.value)
     assert message.startswith(f"mlflow: {url}: cannot reach the server after 2 attempts (")
-    assert "Connection refused" in message and "\n" not in message
+    assert message.endswith("Connection refused)") and "\n" not in message
     with pytest.raises(RegistryError, match="cannot reach the server after 2 attempts"):
         registry.set_stage("SomeModel", 3, "Production")  # the stage mirror too: not 'unsupported'
 
@@ -92,3 +92,19 @@ def test_a_table_endpoint_refusing_connections_fails_fast_naming_the_table() -> 
     assert str(caught.value).startswith(
         f"dynamodb://tradai-releases-x: cannot reach {endpoint} after 2 attempts ("
     )
+
+
+def test_a_hung_mlflow_server_fails_within_attempts_times_timeout() -> None:
+    import socket
+
+    with socket.socket() as listening:  # accepts connections (the kernel's backlog), never answers
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        registry = MlflowRegistry(url, timeout_seconds=1, retries=1)
+        started = time.monotonic()
+        with pytest.raises(RegistryError) as caught:
+            registry.delete_alias("SomeModel", "p1")
+        elapsed = time.monotonic() - started
+    assert 2 <= elapsed < 2 * 1 + 1 + 3  # two attempts timing out, up to 1 s jitter, slack
+    assert str(caught.value) == f"mlflow: {url}: cannot reach the server after 2 attempts (Read timed out)"

@@ -510,7 +510,7 @@ def _root_cause(err: BaseException) -> str:
     import re
 
     text = str(err)
-    found = re.findall(r"\[Errno -?\d+\][^')\]]*|timed out|Read timed out", text)
+    found = re.findall(r"\[Errno -?\d+\][^'\")\]]*|Read timed out|timed out", text)
     return found[-1].strip() if found else text.splitlines()[0][:200]
 
 
