@@ -1,11 +1,13 @@
 """Plan at scale: N strategies x 3 envs x 5 profiles, in sync, on a loopback moto_server + mlflow server.
 
-Prints, per environment, the wall time of an in-sync plan and its backend calls (registry
-calls, table reads, object reads), and the writes of a no-op apply (goal: 0). The baseline
-is the same run with N/10 strategies in the same process: the ratio of backend calls shows
-they do not grow with strategies x profiles (only with the registry's batch count).
+First, the first apply of one environment on fresh state, sequential (apply concurrency 1) and
+concurrent (``--workers``, default 8), and the ratio. Then, per environment, the wall time of an
+in-sync plan and its backend calls (registry calls, table reads, object reads), and the writes of
+a no-op apply (goal: 0). The baseline is the same run with N/10 strategies in the same process:
+the ratio of backend calls shows they do not grow with strategies x profiles (only with the
+registry's batch count).
 
-    .venv/bin/python benchmarks/plan_scale.py [--strategies 200]
+    .venv/bin/python benchmarks/plan_scale.py [--strategies 200] [--workers 8] [--apply-only]
 """
 
 from __future__ import annotations
@@ -84,10 +86,8 @@ def settings_for(root: Path, moto: str, mlflow: str, uid: str) -> Any:
     return Settings(repo=root, aws_endpoint_url=moto, hub_uri=f"file://{root.parent}/hub-{uid}", envs=envs)
 
 
-def measure(count: int, moto: str, mlflow: str, scratch: Path) -> dict[str, dict[str, float]]:
-    from engine_helpers import counted_from_settings
-    from tradai_release.engine.apply import apply_env
-    from tradai_release.engine.plan import plan_env
+def build(count: int, moto: str, mlflow: str, scratch: Path, envs: tuple[str, ...] = ENVS) -> Any:
+    """Fresh state: a generated repository, its tag pushed, tables and buckets, one version per model."""
     from tradai_release.hub.hub import ModelHub
     from tradai_release.provision import provision
     from tradai_release.registry.adapter import MlflowRegistry
@@ -95,17 +95,52 @@ def measure(count: int, moto: str, mlflow: str, scratch: Path) -> dict[str, dict
     uid = uuid.uuid4().hex[:6]
     root = scratch / f"repo-{uid}"
     settings = settings_for(root, moto, mlflow, uid)
+    settings = settings.model_copy(update={"state_dir": scratch / f"state-{uid}"})  # bots' env files
     models = make_models_dir(scratch / f"models-{uid}", ("BenchStrategy",), size=256)
     sha = ModelHub.from_settings(settings).push(models, tag="vbench").manifest_sha256
     names = generate(root, count, uid, "vbench", sha)
     started = time.perf_counter()
-    for env in ENVS:
+    for env in envs:
         provision(settings, env)
         registry = MlflowRegistry.for_env(env, settings)
         for name in names:
             registry.create_registered_model_if_missing(name)
             registry.client.create_model_version(name, "s3://bench/none", tags={"strategy_name": name})
     print(f"  {count} strategies: provisioned and registered in {time.perf_counter() - started:.1f}s")
+    return settings
+
+
+def first_apply_speedup(count: int, moto: str, mlflow: str, scratch: Path, workers: int) -> float:
+    """The first apply of one env on fresh state, sequential (concurrency 1) then with ``workers``.
+
+    Each run gets its own fresh state (own tables, buckets, registered models), so both do the
+    same writes; returns the ratio sequential / concurrent.
+    """
+    from tradai_release.engine.apply import apply_env
+    from tradai_release.engine.plan import plan_env
+
+    times: dict[int, float] = {}
+    for concurrency in (1, workers):
+        settings = build(count, moto, mlflow, scratch, envs=("dev",))
+        started = time.perf_counter()
+        deployment = apply_env(settings, "dev", actor="bench", concurrency=concurrency)
+        times[concurrency] = time.perf_counter() - started
+        assert deployment.outcome == "succeeded" and plan_env(settings, "dev").empty
+        print(
+            f"  first apply, concurrency {concurrency}: {times[concurrency]:6.1f}s "
+            f"({len(deployment.actions)} actions)"
+        )
+    ratio = times[1] / times[workers]
+    print(f"  first apply: concurrency {workers} is {ratio:.2f}x faster than sequential")
+    return ratio
+
+
+def measure(count: int, moto: str, mlflow: str, scratch: Path) -> dict[str, dict[str, float]]:
+    from engine_helpers import counted_from_settings
+    from tradai_release.engine.apply import apply_env
+    from tradai_release.engine.plan import plan_env
+
+    settings = build(count, moto, mlflow, scratch)
     results: dict[str, dict[str, float]] = {}
     for env in ENVS:
         started = time.perf_counter()
@@ -142,6 +177,8 @@ def measure(count: int, moto: str, mlflow: str, scratch: Path) -> dict[str, dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strategies", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=8, help="apply concurrency compared with 1")
+    parser.add_argument("--apply-only", action="store_true", help="only the first-apply comparison")
     args = parser.parse_args()
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # loopback moto only, never a real account
         os.environ[name] = "testing"
@@ -153,6 +190,10 @@ def main() -> None:
         mlflow_dir.mkdir()
         mlflow = servers.start_mlflow(mlflow_dir)
         try:
+            print(f"first apply: {args.strategies} strategies x 5 profiles, fresh state each")
+            speedup = first_apply_speedup(args.strategies, moto.url, mlflow.url, scratch, args.workers)
+            if args.apply_only:
+                return
             baseline_count = max(1, args.strategies // 10)
             print(f"baseline: {baseline_count} strategies x {len(ENVS)} envs x 5 profiles")
             baseline = measure(baseline_count, moto.url, mlflow.url, scratch)
@@ -170,6 +211,7 @@ def main() -> None:
             f"{args.strategies / baseline_count:.0f}x the strategies); no-op apply writes: "
             f"{scaled[env]['noop_writes']:.0f} (goal 0)"
         )
+    print(f"first apply: {args.workers} workers {speedup:.2f}x faster than 1 (goal >= 3)")
 
 
 if __name__ == "__main__":

@@ -253,6 +253,7 @@ class CountingRegistry:
 
     def __init__(self, inner: ModelRegistry) -> None:
         self.inner = inner
+        self.tracking_uri = getattr(inner, "tracking_uri", "")  # apply runs an embedded one sequentially
         self.writes: list[tuple[str, ...]] = []
 
     @property

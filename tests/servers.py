@@ -39,6 +39,12 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
 
+    def kill(self) -> None:
+        """Die at once, as a crashed server does (no graceful shutdown)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
 
 def _wait_until_up(server: Server, probe: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
@@ -76,8 +82,10 @@ def start_moto(workdir: Path) -> Server:
     return server
 
 
-def start_mlflow(workdir: Path) -> Server:
-    port = free_port()
+def start_mlflow(workdir: Path, port: int | None = None) -> Server:
+    """An mlflow server on SQLite in ``workdir``; started again on the same ``workdir`` and ``port``,
+    it serves the same registry at the same URL (a restart)."""
+    port = port or free_port()
     log = workdir / "mlflow_server.log"
     cmd = [
         str(BIN / "mlflow"),

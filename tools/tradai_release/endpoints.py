@@ -20,3 +20,10 @@ class AwsOptions:
     region: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = field(default=None, repr=False)
+    timeout_seconds: float | None = None  # connect and read timeout of each request
+    retries: int | None = None  # retries after the first attempt (botocore standard mode)
+
+    @property
+    def attempts(self) -> int | None:
+        """Attempts per call (the first one and its retries), None for botocore's default."""
+        return None if self.retries is None else self.retries + 1

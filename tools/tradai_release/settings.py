@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     ecs_reuse_depth: int = 10  # newest revisions of a family searched for one with the same content
     deploy_wait_seconds: float = 900.0  # a rollout not stable within this fails the apply; 0 = do not wait
     deploy_poll_seconds: float = 10.0
+    # Apply (docs/architecture.md §7): actions of one phase on different keys (strategies, models,
+    # profiles, bots) run this many at a time; 1 runs every action in plan order, one after another.
+    apply_concurrency: int = Field(default=8, ge=1, le=32)
+    # Every registry, table and object-store request: connect and read timeout, and retries after the
+    # first attempt. A dead backend fails a call within about (retries + 1) x timeout plus the back-off
+    # (MLflow: 0, 2, 4 s; botocore standard mode), about 30 s with these defaults, and a refused
+    # connection within seconds; a restart or blip of a few seconds is ridden out by the retries.
+    backend_timeout_seconds: float = Field(default=5.0, gt=0)
+    backend_retries: int = Field(default=3, ge=0, le=10)
     actor: str = Field(
         default_factory=lambda: os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
     )
@@ -182,7 +191,12 @@ class Settings(BaseSettings):
 
     def aws(self) -> AwsOptions:
         """How to reach S3/DynamoDB for configs and release state (standard AWS credential chain)."""
-        return AwsOptions(endpoint_url=self.aws_endpoint_url, region=self.aws_region)
+        return AwsOptions(
+            endpoint_url=self.aws_endpoint_url,
+            region=self.aws_region,
+            timeout_seconds=self.backend_timeout_seconds,
+            retries=self.backend_retries,
+        )
 
     def hub_aws(self) -> AwsOptions:
         """How to reach the model hub; an ``s3://`` hub needs the ``CF_R2_*`` credentials."""
@@ -197,4 +211,6 @@ class Settings(BaseSettings):
             region=self.hub_region or ("auto" if self.hub_endpoint_url else self.aws_region),
             access_key_id=self.r2_access_key_id.get_secret_value(),
             secret_access_key=self.r2_secret_access_key.get_secret_value(),
+            timeout_seconds=self.backend_timeout_seconds,
+            retries=self.backend_retries,
         )

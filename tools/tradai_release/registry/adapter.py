@@ -144,9 +144,18 @@ class MlflowRegistry:
     tracking URI is a database (so nothing lands in ``./mlruns``); an HTTP server keeps its own.
     """
 
-    def __init__(self, tracking_uri: str, artifact_root: str | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        artifact_root: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
+        retries: int | None = None,
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
+        self.timeout_seconds = timeout_seconds
+        self.retries = retries
         self._client: MlflowClient | None = None
         self._calls = 0
         self._stages_supported = True
@@ -157,8 +166,14 @@ class MlflowRegistry:
         from tradai_release.environments import environment
         from tradai_release.settings import Settings
 
-        backends = environment(settings or Settings(), env).backends
-        return cls(backends.mlflow_tracking_uri, backends.mlflow_artifact_root)
+        settings = settings or Settings()
+        backends = environment(settings, env).backends
+        return cls(
+            backends.mlflow_tracking_uri,
+            backends.mlflow_artifact_root,
+            timeout_seconds=settings.backend_timeout_seconds,
+            retries=settings.backend_retries,
+        )
 
     def __repr__(self) -> str:
         return f"MlflowRegistry({self.tracking_uri!r})"
@@ -184,6 +199,8 @@ class MlflowRegistry:
 
             if self.tracking_uri.startswith("sqlite:///"):
                 Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            if self.is_remote:
+                _bound_http_requests(self.timeout_seconds, self.retries)
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
@@ -197,8 +214,16 @@ class MlflowRegistry:
         except MlflowException as err:
             if version is not None and err.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise ModelVersionNotFound(*version) from err
+            self._raise_if_unreachable(err)
             message = str(err.message).splitlines()[0] if err.message else err.error_code
             raise RegistryError(target, message) from err
+
+    def _raise_if_unreachable(self, err: Exception) -> None:
+        """A request the server never answered is the server's failure, named by its URL, not the target's."""
+        if self.is_remote and _unreachable(err):
+            attempts = f" after {self.retries + 1} attempts" if self.retries is not None else ""
+            cause = _root_cause(err)
+            raise RegistryError(self.tracking_uri, f"cannot reach the server{attempts} ({cause})") from err
 
     def call(self, target: str, fn: Callable[..., T], *args: Any, version: tuple[str, int] | None = None,
              **kwargs: Any) -> T:
@@ -341,6 +366,7 @@ class MlflowRegistry:
         except MlflowException as err:
             if err.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise ModelVersionNotFound(name, version) from err
+            self._raise_if_unreachable(err)
             if err.error_code in ("ENDPOINT_NOT_FOUND", "FEATURE_DISABLED", "NOT_IMPLEMENTED"):
                 self._stages_supported = False
                 return False
@@ -354,6 +380,7 @@ class MlflowRegistry:
         try:
             self.client.create_registered_model(name)
         except MlflowException as err:
+            self._raise_if_unreachable(err)
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise RegistryError(name, str(err.message).splitlines()[0]) from err
 
@@ -436,6 +463,64 @@ class MlflowRegistry:
         created = self.call(name, self.client.create_model_version, name, source, run_id=run_id,
                             tags=dict(tags))
         return self._info(created, {})
+
+
+# MLflow's HTTP client reads its retry budget and timeout from these variables on every request; its
+# defaults (7 retries, back-off doubling from 4 s to 120 s, 120 s timeout) keep a dead server's caller
+# waiting over 4 minutes. Values we set are ours to replace; a value the user exported is left alone.
+_HTTP_VARIABLES = (
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_POOL_MAXSIZE",
+)
+_SET_BY_US: dict[str, str] = {}
+
+
+def _bound_http_requests(timeout_seconds: float | None, retries: int | None) -> None:
+    """Set MLflow's HTTP timeout and retries from settings, unless the user exported their own.
+
+    Back-off factor 1: urllib3 waits 0, 2, 4, 8... s (plus up to 1 s jitter) between attempts,
+    so 3 retries ride out about 6 s of a restarting server. The connection pool holds as many
+    connections as apply runs writes at once.
+    """
+    import math
+    import os
+
+    wanted = {"MLFLOW_HTTP_POOL_MAXSIZE": "32"}
+    if timeout_seconds is not None:
+        wanted["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, math.ceil(timeout_seconds)))
+    if retries is not None:
+        wanted["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(retries)
+        wanted["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+    for name, value in wanted.items():
+        current = os.environ.get(name)
+        if current is None or current == _SET_BY_US.get(name):
+            os.environ[name] = value
+            _SET_BY_US[name] = value
+
+
+def _unreachable(err: BaseException) -> bool:
+    """True when an MLflow HTTP call failed because the server did not answer (refused, timed out)."""
+    import requests
+
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _root_cause(err: BaseException) -> str:
+    """The innermost reason of a failed request, in one line (``[Errno 111] Connection refused``)."""
+    import re
+
+    text = str(err)
+    found = re.findall(r"\[Errno -?\d+\][^'\")\]]*|Read timed out|timed out", text)
+    return found[-1].strip() if found else text.splitlines()[0][:200]
 
 
 class MlflowTagSource:

@@ -18,7 +18,7 @@ from tradai_release.stores import (
     string_key,
 )
 from tradai_release.stores.aws import client as make_client
-from tradai_release.stores.aws import error_code
+from tradai_release.stores.aws import error_code, unreachable
 
 BODY_ATTRIBUTE = "_json"
 
@@ -43,7 +43,10 @@ class DynamoTable:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = make_client(self.aws, "dynamodb", retries={"mode": "standard"})
+            # apply writes from several threads at once (settings.apply_concurrency, at most 32)
+            self._client = make_client(
+                self.aws, "dynamodb", retries={"mode": "standard"}, max_pool_connections=32
+            )
         return self._client
 
     # --- reads -------------------------------------------------------------------------------------
@@ -179,9 +182,12 @@ class DynamoTable:
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
+            ConnectionClosedError,
             EndpointConnectionError,
             NoCredentialsError,
+            ReadTimeoutError,
         )
+        from botocore.exceptions import ConnectTimeoutError as ConnectTimeout
 
         try:
             return getattr(self.client, method)(**kwargs)
@@ -208,8 +214,8 @@ class DynamoTable:
             raise BackendError(self.name, f"{method}: {message}") from err
         except NoCredentialsError as err:
             raise MissingCredentials("AWS_ACCESS_KEY_ID", f"access to {self.name}") from err
-        except EndpointConnectionError as err:
-            raise BackendError(self.name, f"cannot reach the endpoint ({err})") from err
+        except (EndpointConnectionError, ConnectTimeout, ReadTimeoutError, ConnectionClosedError) as err:
+            raise BackendError(self.name, unreachable(self.aws, err)) from err
         except BotoCoreError as err:
             raise BackendError(self.name, f"{method}: {err}") from err
 
