@@ -342,13 +342,18 @@ class _RangedDownload:
         self.hashed = 0
         self._state = threading.Lock()
         self._hashing = threading.Lock()
-        self.fd: int | None = os.open(target, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.target = target
+        self.pending = len(self.parts)
+        self.fd: int | None = None  # opened by the first part to start, closed after the last one
 
     def jobs(self) -> list[Callable[[], None]]:
         return [partial(self._fetch, index) for index in range(len(self.parts))]
 
     def _fetch(self, index: int) -> None:
         start, length = self.parts[index]
+        with self._state:
+            if self.fd is None and self.pending:
+                self.fd = os.open(self.target, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         size = self.store.get_range(
             blob_key(self.entry.sha256), start, length, cast(IO[bytes], _PartSink(self, index))
         )
@@ -358,6 +363,13 @@ class _RangedDownload:
             )
         if self.written[index] != length:
             raise HubIntegrityError(self.where, f"blob {self.entry.sha256[:12]} ended early (bytes {start}+)")
+        with self._state:
+            self.pending -= 1
+            last = self.pending == 0
+        if last:  # hash whatever no writer got to, and free the descriptor before other blobs open theirs
+            with self._hashing:
+                self._hash_from_file(self._contiguous())
+            self.close()
 
     def write_at(self, index: int, data: memoryview) -> None:
         """A part's next chunk arrived: write it at its offset, then hash what became contiguous."""
@@ -410,15 +422,14 @@ class _RangedDownload:
             self.hashed += len(chunk)
 
     def finish(self) -> None:
-        """Refuse the blob unless every byte arrived and hashes to its name."""
-        with self._hashing:
-            self._hash_from_file(self._contiguous())
+        """Refuse the blob unless every byte arrived and hashes to its name (after every part ran)."""
         _check_content(self.entry, self.hashed, self.digest.hexdigest(), where=self.where)
 
     def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        with self._state:
+            fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 class _PartSink(io.RawIOBase):
