@@ -1,13 +1,18 @@
-"""Model hub throughput vs raw boto3 against the same loopback moto_server, in one run.
+"""Model hub CLI vs the raw boto3 client (and DVC when installed) on one loopback moto_server.
 
-    .venv/bin/python benchmarks/hub_transfer.py [--size-mb 500] [--workers 4]
+    .venv/bin/python benchmarks/hub_transfer.py [--rounds 3] [--workload bundle|large|both]
+    PYTHONPATH=/work/main/tools .venv/bin/python benchmarks/hub_transfer.py --tools /work/main/tools
 
-Builds a bundle of four random files (40/30/20/10 % of --size-mb, like 200/150/100/50 MB),
-then times: raw upload_file of each file, hub push (hash + head + put_file), hub re-push of
-the unchanged bundle (must upload 0 bytes), raw download_file of each file, and hub pull into
-an empty dir (streamed, SHA-256 verified, atomic swap). Goals: push >= 0.9x raw, re-push
-0 bytes, verified pull >= 0.8x raw. Raw transfers use large part sizes too (moto serves
-ranged GETs slowly), so the comparison is of the hub's overhead, not of part sizes.
+Two workloads: ``bundle``, 63 files of mixed sizes (1 KB .. 8 MB) across three strategies,
+about 62 MB; ``large``, four files of 125 MB. Every operation runs as its own process, as a
+user would run it: ``tools/r2_hub.py --push`` / ``--pull`` (settings from TRADAI_HUB_URI,
+TRADAI_HUB_ENDPOINT_URL and CF_R2_*), and a small raw boto3 script (``upload_file`` /
+``download_file``, one thread per file up to the hub's worker count, the hub store's part size
+and per-file concurrency). Rounds alternate which tool goes first, each into fresh keys and
+empty directories; medians are reported. The unchanged re-push counts its requests in
+moto_server's request log. ``--tools`` picks the checkout whose r2_hub.py runs (main's code
+for a "before" column). Goals: pull >= 0.9x raw throughput on ``large`` and >= 0.95x on
+``bundle`` (SHA-256 verification included), push <= 1.1x raw time on both.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,134 +33,259 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import servers  # noqa: E402  (the loopback moto_server of the end-to-end tests)
 
-SHARES = (
-    ("signal/ensemble_rf.onnx", 0.4),
-    ("signal/ensemble_rf.pkl", 0.3),
-    ("position/position_rf.onnx", 0.2),
-    ("position/position_rf.pkl", 0.1),
+MB = 1024 * 1024
+WORKERS = 4  # the hub's DEFAULT_WORKERS: the raw script gets as many file threads
+PART = 64 * MB  # the S3 store's default part size and multipart threshold
+PER_FILE_CONCURRENCY = 8  # the S3 store's default max_concurrency
+STRATEGY_FILE_KB = (
+    # 21 files per strategy, three strategies: 63 files, ~62 MB
+    8192, 5120, 3072, 2048, 1024, 512, 512, 256, 128, 64, 32, 16, 8, 4, 4, 2, 2, 1, 1, 1, 1,
+)  # fmt: skip
+
+RAW_SCRIPT = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+
+verb, endpoint, bucket, prefix, local, workers, part, concurrency = sys.argv[1:]
+client = boto3.client(
+    "s3", endpoint_url=endpoint, region_name="us-east-1",
+    aws_access_key_id="testing", aws_secret_access_key="testing",
 )
-PART = 256 * 1024 * 1024
+config = TransferConfig(
+    multipart_threshold=int(part), multipart_chunksize=int(part), max_concurrency=int(concurrency)
+)
+root = Path(local)
+if verb == "up":
+    files = [p for p in sorted(root.rglob("*")) if p.is_file()]
+    def one(path):
+        client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root).as_posix()}", Config=config)
+else:
+    keys = [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+        for item in page.get("Contents", [])
+    ]
+    files = keys
+    def one(key):
+        target = root / key[len(prefix) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, key, str(target), Config=config)
+with ThreadPoolExecutor(max_workers=int(workers)) as pool:
+    list(pool.map(one, files))
+"""
 
 
-def _build_bundle(models: Path, total_mb: int) -> list[Path]:
-    files = []
-    for relpath, share in SHARES:
-        path = models / "BenchStrategy" / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remaining = int(total_mb * share * 1024 * 1024)
-        with path.open("wb") as out:
-            while remaining > 0:
-                chunk = min(remaining, 16 * 1024 * 1024)
-                out.write(os.urandom(chunk))
-                remaining -= chunk
-        files.append(path)
-    (models / "BenchStrategy" / "model_compat.json").write_text(
-        '{"feature_count": 2, "features": ["a", "b"]}'
+def _write_random(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        while size > 0:
+            chunk = min(size, 16 * MB)
+            out.write(os.urandom(chunk))
+            size -= chunk
+
+
+def build_bundle(models: Path) -> None:
+    """63 files of mixed sizes across three strategies (about 62 MB)."""
+    for strategy in ("AlphaStrategy", "BetaStrategy", "GammaStrategy"):
+        for index, kb in enumerate(STRATEGY_FILE_KB):
+            sub = "signal" if index % 2 == 0 else "position"
+            _write_random(models / strategy / sub / f"part_{index:02d}.bin", kb * 1024)
+
+
+def build_large(models: Path) -> None:
+    """Four files of 125 MB."""
+    for index in range(4):
+        _write_random(models / "LargeStrategy" / f"model_{index}.onnx", 125 * 1000 * 1000)
+
+
+class Bench:
+    def __init__(self, work: Path, server: servers.Server, bucket: str, tools: Path) -> None:
+        self.work = work
+        self.server = server
+        self.bucket = bucket
+        self.tools = tools
+        self.raw_script = work / "raw_boto3.py"
+        self.raw_script.write_text(RAW_SCRIPT)
+        self.cwd = work / "cwd"  # not a git repository: the push records no commit
+        self.cwd.mkdir()
+
+    def _run(self, cmd: list[str], env: dict[str, str]) -> float:
+        start = time.perf_counter()
+        done = subprocess.run(cmd, cwd=self.cwd, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        return elapsed
+
+    def _hub_env(self, prefix: str) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("TRADAI_", "CF_R2_"))}
+        env.update(
+            PYTHONPATH=str(self.tools),
+            TRADAI_HUB_URI=f"s3://{self.bucket}/{prefix}",
+            TRADAI_HUB_ENDPOINT_URL=self.server.url,
+            TRADAI_STATE_DIR=str(self.work / "state"),
+            CF_R2_ACCESS_KEY_ID="testing",
+            CF_R2_SECRET_ACCESS_KEY="testing",
+            TERM="dumb",
+        )
+        return env
+
+    def raw(self, verb: str, prefix: str, local: Path) -> float:
+        args = [self.server.url, self.bucket, prefix, str(local), str(WORKERS), str(PART)]
+        cmd = [sys.executable, str(self.raw_script), verb, *args, str(PER_FILE_CONCURRENCY)]
+        return self._run(cmd, {**os.environ, "PYTHONPATH": ""})
+
+    def hub(self, prefix: str, *flags: str) -> float:
+        cmd = [sys.executable, str(self.tools / "r2_hub.py"), *flags]
+        return self._run(cmd, self._hub_env(prefix))
+
+    def requests(self) -> int:
+        """Requests moto_server has logged so far (one line per request)."""
+        text = self.server.log.read_text(errors="replace")
+        return sum(1 for line in text.splitlines() if '] "' in line and " HTTP/1.1" in line)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def startup(bench: Bench, rounds: int) -> tuple[float, float]:
+    """Median time of each tool's process doing one listing of an empty prefix: the fixed cost
+    every hub CLI or raw script run pays before it moves a byte (interpreter, imports, client)."""
+    empty = bench.work / "empty"
+    empty.mkdir(exist_ok=True)
+    hub = [bench.hub(f"empty-{uuid.uuid4().hex[:6]}", "--list", "--json") for _ in range(rounds)]
+    raw = [bench.raw("down", f"empty-{uuid.uuid4().hex[:6]}", empty) for _ in range(rounds)]
+    return _median(hub), _median(raw)
+
+
+def run_workload(bench: Bench, name: str, models: Path, rounds: int) -> dict[str, float]:
+    size_mb = sum(p.stat().st_size for p in models.rglob("*") if p.is_file()) / MB
+    files = sum(1 for p in models.rglob("*") if p.is_file())
+    print(f"\n== {name}: {files} files, {size_mb:.0f} MB", flush=True)
+    times: dict[str, list[float]] = {k: [] for k in ("raw_up", "push", "repush", "raw_down", "pull")}
+    repush_requests: list[int] = []
+    for n in range(rounds):
+        run = uuid.uuid4().hex[:6]
+        raw_prefix, hub_prefix = f"raw-{name}-{run}", f"hub-{name}-{run}"
+        raw_first = n % 2 == 0
+        for first in (raw_first, not raw_first):
+            if first:
+                times["raw_up"].append(bench.raw("up", raw_prefix, models))
+            else:
+                times["push"].append(
+                    bench.hub(hub_prefix, "--push", "--tag", "bench-1", "--models-dir", str(models))
+                )
+        before = bench.requests()
+        times["repush"].append(
+            bench.hub(hub_prefix, "--push", "--tag", "bench-2", "--models-dir", str(models))
+        )
+        repush_requests.append(bench.requests() - before)
+        raw_dest, hub_dest = bench.work / f"raw-down-{run}", bench.work / f"hub-down-{run}" / "models"
+        raw_dest.mkdir()
+        for first in (raw_first, not raw_first):
+            if first:
+                times["raw_down"].append(bench.raw("down", raw_prefix, raw_dest))
+            else:
+                times["pull"].append(
+                    bench.hub(hub_prefix, "--pull", "--revision", "bench-1", "--models-dir", str(hub_dest))
+                )
+        pulled = sum(1 for p in hub_dest.rglob("*") if p.is_file())
+        downloaded = sum(1 for p in raw_dest.rglob("*") if p.is_file())
+        if pulled != files or downloaded != files:
+            raise RuntimeError(f"round {n + 1}: pulled {pulled} and downloaded {downloaded} of {files} files")
+        print(
+            f"  round {n + 1}: raw up {times['raw_up'][-1]:.2f}  push {times['push'][-1]:.2f}  "
+            f"re-push {times['repush'][-1]:.2f} ({repush_requests[-1]} requests)  "
+            f"raw down {times['raw_down'][-1]:.2f}  pull {times['pull'][-1]:.2f}",
+            flush=True,
+        )
+        shutil.rmtree(raw_dest)
+        shutil.rmtree(hub_dest.parent)
+    med = {key: _median(values) for key, values in times.items()}
+    med["repush_requests"] = _median([float(r) for r in repush_requests])
+    med["size_mb"] = size_mb
+    return med
+
+
+def report(name: str, med: dict[str, float], pull_goal: float, starts: tuple[float, float]) -> None:
+    mb = med["size_mb"]
+    hub_start, raw_start = starts
+    print(f"\n{name} (medians, seconds; each operation its own process)")
+    print(f"  {'':<26}{'seconds':>9}{'MB/s':>9}{'vs raw':>10}   goal")
+    print(f"  {'raw upload_file':<26}{med['raw_up']:9.2f}{mb / med['raw_up']:9.1f}")
+    print(
+        f"  {'hub push':<26}{med['push']:9.2f}{mb / med['push']:9.1f}"
+        f"{med['push'] / med['raw_up']:9.2f}x   time <= 1.1x raw"
     )
-    return files
-
-
-def _timed(label: str, body: object) -> float:
-    start = time.perf_counter()
-    body()  # type: ignore[operator]
-    elapsed = time.perf_counter() - start
-    print(f"  {label:<40} {elapsed:7.2f} s", flush=True)
-    return elapsed
+    print(
+        f"  {'hub re-push (unchanged)':<26}{med['repush']:9.2f}{'':>19}"
+        f"   {med['repush_requests']:.0f} requests"
+    )
+    print(f"  {'raw download_file':<26}{med['raw_down']:9.2f}{mb / med['raw_down']:9.1f}")
+    print(
+        f"  {'hub pull (verified)':<26}{med['pull']:9.2f}{mb / med['pull']:9.1f}"
+        f"{med['raw_down'] / med['pull']:9.2f}x   throughput >= {pull_goal}x raw"
+    )
+    # The same ratios with each tool's fixed process start taken off: what the transfer itself costs.
+    push = (med["push"] - hub_start) / max(med["raw_up"] - raw_start, 1e-9)
+    pull = (med["raw_down"] - raw_start) / max(med["pull"] - hub_start, 1e-9)
+    print(f"  without process start: push {push:.2f}x raw time, pull {pull:.2f}x raw throughput")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size-mb", type=int, default=500, help="total bundle size in MB (default 500)")
-    parser.add_argument("--workers", type=int, default=4, help="hub transfer threads (default 4)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds, medians reported (default 3)")
+    parser.add_argument("--workload", choices=("bundle", "large", "both"), default="both")
+    parser.add_argument(
+        "--tools", type=Path, default=ROOT / "tools", help="checkout tools dir whose r2_hub.py runs"
+    )
     args = parser.parse_args()
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    from boto3.s3.transfer import TransferConfig
+    import boto3
 
-    from tradai_release.endpoints import AwsOptions
-    from tradai_release.hub import ModelHub
-    from tradai_release.stores.aws import client as make_client
-    from tradai_release.stores.s3 import S3ObjectStore
-
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     server = servers.start_moto(work)
     try:
-        aws = AwsOptions(
-            endpoint_url=server.url, region="us-east-1", access_key_id="testing", secret_access_key="testing"
+        client = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
-        client = make_client(aws, "s3")
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
         client.create_bucket(Bucket=bucket)
-        models = work / "models"
-        files = _build_bundle(models, args.size_mb)
-        total = sum(p.stat().st_size for p in files)
-        mb = total / 1024 / 1024
-        print(f"bundle: {len(files)} files, {mb:.0f} MB; moto at {server.url}; hub workers {args.workers}")
-        config = TransferConfig(
-            multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=args.workers
-        )
+        bench = Bench(work, server, bucket, args.tools.resolve())
+        print(f"moto_server at {server.url}; hub code from {bench.tools}; {args.rounds} rounds")
+        try:
+            import dvc  # noqa: F401  (optional comparison; never a dependency)
 
-        def raw_up(n: int) -> None:
-            for path in files:
-                client.upload_file(str(path), bucket, f"raw{n}/{path.name}", Config=config)
-
-        def raw_down(n: int) -> None:
-            target = work / f"raw-down{n}"
-            target.mkdir()
-            for path in files:
-                client.download_file(bucket, f"raw0/{path.name}", str(target / path.name), Config=config)
-
-        # The same part size as the raw baseline: the comparison is of the hub's overhead.
-        hubs = [
-            ModelHub(
-                S3ObjectStore(
-                    bucket, prefix=f"hub{n}", aws=aws, multipart_threshold=PART, part_size=PART,
-                    max_concurrency=args.workers,
-                ),
-                workers=args.workers,
+            print("dvc: installed, but this benchmark does not drive it yet")
+        except ImportError:
+            print("dvc: not installed")
+        hub_start, raw_start = startup(bench, args.rounds)
+        print(f"process start + one listing: hub CLI {hub_start:.2f} s, raw script {raw_start:.2f} s")
+        results = {}
+        if args.workload in ("bundle", "both"):
+            build_bundle(work / "bundle" / "models")
+            results["bundle"] = run_workload(bench, "bundle", work / "bundle" / "models", args.rounds)
+        if args.workload in ("large", "both"):
+            build_large(work / "large" / "models")
+            results["large"] = run_workload(bench, "large", work / "large" / "models", args.rounds)
+        for name, med in results.items():
+            report(
+                "63-file bundle" if name == "bundle" else "4 x 125 MB",
+                med,
+                0.95 if name == "bundle" else 0.9,
+                (hub_start, raw_start),
             )
-            for n in range(args.rounds)
-        ]
-        results: dict[str, object] = {}
-
-        def push(n: int) -> None:
-            results["push"] = hubs[n].push(models, tag="bench-1")
-
-        def repush() -> None:
-            results["repush"] = hubs[0].push(models, tag="bench-2")
-
-        def pull(n: int) -> None:
-            results["pull"] = hubs[0].pull(work / f"pulled{n}" / "models", tag="bench-1")
-
-        # Rounds alternate raw and hub, each into fresh keys / directories; medians are reported,
-        # because one loopback moto_server on 2 shared cores varies by 2x between runs.
-        ups, pushes, downs, pulls = [], [], [], []
-        for n in range(args.rounds):
-            ups.append(_timed(f"raw boto3 upload_file, round {n + 1}", lambda n=n: raw_up(n)))
-            pushes.append(_timed(f"hub push, round {n + 1}", lambda n=n: push(n)))
-        t_repush = _timed("hub re-push (unchanged)", repush)
-        for n in range(args.rounds):
-            downs.append(_timed(f"raw boto3 download_file, round {n + 1}", lambda n=n: raw_down(n)))
-            pulls.append(_timed(f"hub pull (verified), round {n + 1}", lambda n=n: pull(n)))
-        t_raw_up, t_push = statistics.median(ups), statistics.median(pushes)
-        t_raw_down, t_pull = statistics.median(downs), statistics.median(pulls)
-
-        repushed = results["repush"].uploaded_bytes  # type: ignore[attr-defined]
-        print()
-        print(f"medians of {args.rounds} rounds")
-        print(f"{'':<22}{'seconds':>9}{'MB/s':>9}{'vs raw':>9}   goal")
-        print(f"{'raw upload':<22}{t_raw_up:9.2f}{mb / t_raw_up:9.1f}")
-        print(f"{'hub push':<22}{t_push:9.2f}{mb / t_push:9.1f}{t_raw_up / t_push:8.2f}x   >= 0.9x")
-        print(f"{'hub re-push':<22}{t_repush:9.2f}{'':>9}{'':>9}   0 bytes uploaded: {repushed}")
-        print(f"{'raw download':<22}{t_raw_down:9.2f}{mb / t_raw_down:9.1f}")
-        print(
-            f"{'hub pull (verified)':<22}{t_pull:9.2f}{mb / t_pull:9.1f}{t_raw_down / t_pull:8.2f}x   >= 0.8x"
-        )
         return 0
     finally:
         server.stop()

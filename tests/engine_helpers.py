@@ -155,6 +155,7 @@ class CountingObjects:
     def __init__(self, inner: ObjectStore) -> None:
         self.inner = inner
         self.name = inner.name
+        self.part_size = inner.part_size
         self.reads: Counter[str] = Counter()
         self.writes: Counter[str] = Counter()
 
@@ -182,13 +183,17 @@ class CountingObjects:
         self.writes["delete"] += 1
         self.inner.delete(key)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
         self.writes["put_file"] += 1
-        self.inner.put_file(key, path)
+        self.inner.put_file(key, path, sha256=sha256)
 
     def get_stream(self, key: str, sink: IO[bytes]) -> None:
         self.reads["get_stream"] += 1
         self.inner.get_stream(key, sink)
+
+    def get_range(self, key: str, start: int, length: int, sink: IO[bytes]) -> int:
+        self.reads["get_range"] += 1
+        return self.inner.get_range(key, start, length, sink)
 
 
 class Counted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter
@@ -9,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from tradai_release.errors import ObjectExists, ObjectNotFound
+from tradai_release.errors import BackendError, ObjectExists, ObjectNotFound
 from tradai_release.stores import ObjectInfo, ObjectStore
 
 SIGNAL_FILES = (
@@ -77,8 +78,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
 class MemoryStore:
     """An in-memory ObjectStore (the protocol's semantics, for tests that need no backend)."""
 
-    def __init__(self) -> None:
+    def __init__(self, part_size: int = 64 * 1024 * 1024) -> None:
         self.name = "mem://hub"
+        self.part_size = part_size
         self.objects: dict[str, bytes] = {}
 
     def put(self, key: str, data: bytes) -> None:
@@ -105,13 +107,23 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
 
-    def put_file(self, key: str, path: Path) -> None:
-        self.objects[key] = path.read_bytes()
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
+        data = path.read_bytes()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise BackendError(self.name, f"{key}: bytes do not match their checksum")
+        self.objects[key] = data
 
     def get_stream(self, key: str, sink: IO[bytes]) -> None:
         data = self.get(key)
         for start in range(0, len(data), 1000):
             sink.write(data[start : start + 1000])
+
+    def get_range(self, key: str, start: int, length: int, sink: IO[bytes]) -> int:
+        data = self.get(key)
+        part = data[start : start + length]
+        for offset in range(0, len(part), 1000):
+            sink.write(part[offset : offset + 1000])
+        return len(data)
 
 
 class CountingStore:
@@ -120,6 +132,7 @@ class CountingStore:
     def __init__(self, inner: ObjectStore) -> None:
         self.inner = inner
         self.name = inner.name
+        self.part_size = inner.part_size
         self.calls: Counter[str] = Counter()
         self.written: list[str] = []
 
@@ -147,11 +160,15 @@ class CountingStore:
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
         self.calls["put_file"] += 1
         self.written.append(key)
-        self.inner.put_file(key, path)
+        self.inner.put_file(key, path, sha256=sha256)
 
     def get_stream(self, key: str, sink: IO[bytes]) -> None:
         self.calls["get_stream"] += 1
         self.inner.get_stream(key, sink)
+
+    def get_range(self, key: str, start: int, length: int, sink: IO[bytes]) -> int:
+        self.calls["get_range"] += 1
+        return self.inner.get_range(key, start, length, sink)

@@ -284,10 +284,8 @@ class ModelHub:
             missing = strategies_without_files(chosen, paths)
             if missing:
                 raise InputError(str(models_dir), "files", f"no files for {', '.join(missing)}")
-        entries = transfer.file_entries(paths, self.workers)
-        uploaded = transfer.upload_missing(
-            self.store, paths, entries, workers=self.workers, progress=progress
-        )
+        pushed = transfer.upload_missing(self.store, paths, workers=self.workers, progress=progress)
+        entries, uploaded = pushed.entries, pushed.uploaded
         files, metadata = entries, bundle_metadata(models_dir, paths)
         if onto is not None:
             files, metadata = replace_strategies(onto[0], onto[1], entries, metadata)

@@ -65,6 +65,7 @@ class ObjectStore(Protocol):
     """
 
     name: str  # a printable identity, e.g. "s3://bucket/prefix" or "file:///dir"
+    part_size: int  # objects larger than this are read as parallel ranged parts of this size
 
     def put(self, key: str, data: bytes) -> None:
         """Write (or overwrite) ``key``."""
@@ -84,13 +85,26 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove ``key``; deleting an absent key is not an error."""
 
-    def put_file(self, key: str, path: Path) -> None:
-        """Upload a local file (large files: multipart / streamed, not read into memory)."""
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
+        """Upload a local file (large files: multipart / streamed, not read into memory).
+
+        ``sha256`` is the hex SHA-256 of the file's content. Where the store can, it refuses
+        bytes that do not hash to it (nothing is written) and keeps it with the object: S3 as a
+        full-object ``ChecksumSHA256`` the server verifies on arrival (single PUTs, up to 5 GiB),
+        the local store by hashing while it copies.
+        """
 
     def get_stream(self, key: str, sink: IO[bytes]) -> None:
         """Download ``key`` into a writable binary stream, in order (the sink may hash as it writes).
 
         Raises ObjectNotFound when absent.
+        """
+
+    def get_range(self, key: str, start: int, length: int, sink: IO[bytes]) -> int:
+        """Download bytes ``[start, start + length)`` of ``key`` into ``sink``; return the object's size.
+
+        Fewer bytes (or none) reach the sink when the object ends earlier, so a caller that knows
+        the size to expect compares the returned one. Raises ObjectNotFound when absent.
         """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ from tradai_release.errors import BackendError, InputError, ObjectExists, Object
 from tradai_release.stores import ObjectInfo, check_key
 
 _CHUNK = 1 << 20
+DEFAULT_PART_SIZE = 64 * 1024 * 1024
 _STAGING = ".staging"
 """Directory under the root where writes are prepared; never listed, never a valid key segment."""
 
@@ -25,9 +27,10 @@ class LocalObjectStore:
     processes: it hard-links the staged file, which fails when the target exists.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, part_size: int = DEFAULT_PART_SIZE) -> None:
         self.root = Path(root).expanduser().resolve()
         self.name = f"file://{self.root}"
+        self.part_size = part_size
 
     # --- reads -------------------------------------------------------------------------------------
 
@@ -47,10 +50,12 @@ class LocalObjectStore:
         return None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        if not self.root.is_dir():
+        if not self.root.is_dir() or prefix.split("/", 1)[0] == _STAGING:
             return iter(())
         found: list[ObjectInfo] = []
-        for directory, subdirs, files in os.walk(self.root):
+        # Walk only below the deepest directory the prefix names (a blob listing skips tags/).
+        base = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
+        for directory, subdirs, files in os.walk(base):
             rel_dir = Path(directory).relative_to(self.root).as_posix()
             if rel_dir == ".":
                 subdirs[:] = [d for d in subdirs if d != _STAGING]
@@ -71,6 +76,21 @@ class LocalObjectStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
             raise ObjectNotFound(self.name, key) from err
 
+    def get_range(self, key: str, start: int, length: int, sink: IO[bytes]) -> int:
+        if start < 0 or length < 1:
+            raise ValueError(f"bad range: start {start}, length {length}")
+        try:
+            with self._path(key).open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                handle.seek(start)
+                remaining = max(0, min(length, size - start))
+                while remaining > 0 and (chunk := handle.read(min(_CHUNK, remaining))):
+                    sink.write(chunk)
+                    remaining -= len(chunk)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as err:
+            raise ObjectNotFound(self.name, key) from err
+        return size
+
     # --- writes ------------------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes) -> None:
@@ -78,14 +98,25 @@ class LocalObjectStore:
         staged = self._stage(lambda handle: handle.write(data))
         self._replace(staged, target)
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
         target = self._path(key)
+        digest = hashlib.sha256()
 
         def copy(handle: IO[bytes]) -> None:
             with Path(path).open("rb") as source:
-                shutil.copyfileobj(source, handle, _CHUNK)
+                if sha256 is None:
+                    shutil.copyfileobj(source, handle, _CHUNK)
+                    return
+                while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
+                    handle.write(chunk)
 
         staged = self._stage(copy)
+        if sha256 is not None and digest.hexdigest() != sha256:
+            staged.unlink(missing_ok=True)
+            raise BackendError(
+                self.name, f"{key}: refused: {path} hashes to {digest.hexdigest()[:12]}, not {sha256[:12]}"
+            )
         self._replace(staged, target)
 
     def create(self, key: str, data: bytes) -> None:

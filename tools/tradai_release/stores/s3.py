@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -11,10 +12,15 @@ from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, MissingCredentials, ObjectExists, ObjectNotFound
 from tradai_release.stores import ObjectInfo, check_key
 from tradai_release.stores.aws import client as make_client
-from tradai_release.stores.aws import error_code
+from tradai_release.stores.aws import error_code, unreachable
 
 DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
+DEFAULT_SINGLE_PUT_LIMIT = 5 * 1024 * 1024 * 1024
+"""S3's largest single PutObject; a checksummed file up to it goes as one PUT."""
+_CHUNK = 1024 * 1024
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_BAD_DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _EXISTS = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 
@@ -26,6 +32,13 @@ class S3ObjectStore:
     writers racing for one key cannot both succeed. Large files go through boto3's transfer
     manager (multipart above ``multipart_threshold``; a multipart upload becomes visible only when
     it completes, so a failed upload leaves nothing behind).
+
+    A file put with its ``sha256`` goes as one PutObject carrying ``ChecksumSHA256`` up to
+    ``single_put_limit`` (S3's 5 GiB): the server refuses bytes that do not match it and keeps it
+    as the object's full-object checksum (a multipart upload could keep only a composite one).
+    That signed checksum binds the body, so payloads are not signed a second time (botocore
+    would otherwise SHA-256 every body it sends over plain HTTP), and response checksums are not
+    validated by botocore: the hub hashes every blob it reads itself.
     """
 
     def __init__(
@@ -37,6 +50,7 @@ class S3ObjectStore:
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         part_size: int = DEFAULT_PART_SIZE,
         max_concurrency: int = 8,
+        single_put_limit: int = DEFAULT_SINGLE_PUT_LIMIT,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -45,6 +59,7 @@ class S3ObjectStore:
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self.max_concurrency = max_concurrency
+        self.single_put_limit = single_put_limit
         self._client: Any = None
 
     @property
@@ -55,6 +70,8 @@ class S3ObjectStore:
                 "s3",
                 max_pool_connections=max(10, self.max_concurrency * 2),
                 retries={"mode": "standard"},
+                s3={"payload_signing_enabled": False},
+                response_checksum_validation="when_required",
             )
         return self._client
 
@@ -89,15 +106,53 @@ class S3ObjectStore:
             raise translated from err
 
     def get_stream(self, key: str, sink: IO[bytes]) -> None:
-        from boto3.s3.transfer import TransferConfig
+        # One GET streamed in order (the transfer manager would HEAD first: two requests per object).
+        response = self._call(key, "get_object", Bucket=self.bucket, Key=self._key(key))
+        self._drain(key, response["Body"], sink)
 
-        config = TransferConfig(
-            multipart_threshold=self.multipart_threshold,
-            multipart_chunksize=self.part_size,
-            max_concurrency=self.max_concurrency,
-        )
-        # A non-seekable sink makes the transfer manager hand over the parts in order.
-        self._call(key, "download_fileobj", self.bucket, self._key(key), sink, Config=config)
+    def get_range(self, key: str, start: int, length: int, sink: IO[bytes]) -> int:
+        if start < 0 or length < 1:
+            raise ValueError(f"bad range: start {start}, length {length}")
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{start + length - 1}"
+            )
+        except ClientError as err:
+            if error_code(err) != "InvalidRange":  # a range starting past the end: the object is shorter
+                raise self._translate(key, err) from err
+            actual = err.response.get("Error", {}).get("ActualObjectSize")
+            if actual is not None:
+                return int(actual)
+            info = self.head(key)
+            if info is None:
+                raise ObjectNotFound(self.name, key) from err
+            return info.size
+        except Exception as err:
+            translated = self._translate(key, err)
+            if translated is err:
+                raise
+            raise translated from err
+        match = _CONTENT_RANGE.fullmatch(str(response.get("ContentRange", "")))
+        if match is None or int(match.group(1)) != start:
+            response["Body"].close()
+            raise BackendError(self.name, f"{key}: the store did not honour a ranged read")
+        self._drain(key, response["Body"], sink)
+        return int(match.group(3))
+
+    def _drain(self, key: str, body: Any, sink: IO[bytes]) -> None:
+        """Copy a response body into ``sink`` chunk by chunk; a dropped connection is a BackendError."""
+        try:
+            for chunk in body.iter_chunks(_CHUNK):
+                sink.write(chunk)
+        except Exception as err:
+            translated = self._translate(key, err)
+            if translated is err:
+                raise
+            raise translated from err
+        finally:
+            body.close()
 
     # --- writes ------------------------------------------------------------------------------------
 
@@ -107,7 +162,20 @@ class S3ObjectStore:
     def create(self, key: str, data: bytes) -> None:
         self._call(key, "put_object", Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
 
-    def put_file(self, key: str, path: Path) -> None:
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
+        if sha256 is not None and Path(path).stat().st_size <= self.single_put_limit:
+            checksum = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+            with Path(path).open("rb") as body:
+                self._call(
+                    key,
+                    "put_object",
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    Body=body,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
+                )
+            return
         from boto3.s3.transfer import TransferConfig
 
         config = TransferConfig(
@@ -139,8 +207,11 @@ class S3ObjectStore:
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
+            ConnectionClosedError,
+            ConnectTimeoutError,
             EndpointConnectionError,
             NoCredentialsError,
+            ReadTimeoutError,
         )
 
         if isinstance(err, ClientError):
@@ -152,14 +223,20 @@ class S3ObjectStore:
                 return ObjectExists(self.name, key)
             if code == "NoSuchBucket":
                 return BackendError(self.name, "bucket does not exist (create it with `invoke provision`)")
+            if code in _BAD_DIGEST:
+                return BackendError(
+                    self.name, f"{key}: the store refused the upload: its bytes do not match their checksum"
+                )
             if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
                 return BackendError(self.name, f"{key}: access denied ({code}); check the credentials")
             message = err.response.get("Error", {}).get("Message", "") or code
             return BackendError(self.name, f"{key}: {message}")
         if isinstance(err, NoCredentialsError):
             return MissingCredentials("AWS_ACCESS_KEY_ID", f"access to {self.name}")
-        if isinstance(err, EndpointConnectionError):
-            return BackendError(self.name, f"cannot reach the endpoint ({err})")
+        if isinstance(
+            err, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+        ):
+            return BackendError(self.name, unreachable(self.aws, err))
         if isinstance(err, BotoCoreError):
             return BackendError(self.name, f"{key}: {err}")
         return err
