@@ -335,6 +335,9 @@ class _Executor:
         self.deployment = deployment
         self.stages_supported = True
         self.deployed: dict[str, RunningBot] = {}
+        # A strategy's config id is looked up once per apply, not once per bot running it (its
+        # version was created in an earlier phase and cannot change during this apply).
+        self.config_ids: dict[tuple[str, str], str] = {}
 
     @property
     def desired(self) -> DesiredState:
@@ -413,10 +416,13 @@ class _Executor:
 
         spec = next(bot for bot in self.desired.bots if bot.key.name == details["bot"])
         strategy, digest = spec.pins.strategy, spec.pins.config_hash
-        stored = self.backends.configs.find_by_hash(strategy, digest)
-        if stored is None:
-            raise ConfigVersionNotFound(strategy, f"hash {digest[:12]}")
-        spec = replace(spec, pins=replace(spec.pins, config_id=stored.config_id))
+        config_id = self.config_ids.get((strategy, digest))
+        if config_id is None:
+            stored = self.backends.configs.find_by_hash(strategy, digest)
+            if stored is None:
+                raise ConfigVersionNotFound(strategy, f"hash {digest[:12]}")
+            config_id = self.config_ids.setdefault((strategy, digest), stored.config_id)
+        spec = replace(spec, pins=replace(spec.pins, config_id=config_id))
         stamp_ = DeployStamp(self.plan.commit, self.deployment.deployment_id or "", self.deployment.trace_id)
         self.deployed[spec.key.name] = self.backends.target.deploy(spec, stamp_)
 
