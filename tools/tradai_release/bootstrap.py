@@ -119,7 +119,8 @@ def bootstrap(
 
 def _push_or_reuse(hub: Any, models: Path, tag: str, message: str) -> tuple[str, bool]:
     """Push the bundle as ``tag``; an existing tag is reused only if it holds exactly these files."""
-    from tradai_release.hub.transfer import bundle_files, file_sha256
+    from tradai_release.fsutil import file_sha256
+    from tradai_release.hub.transfer import bundle_files
 
     if not hub.tag_exists(tag):
         pushed = hub.push(

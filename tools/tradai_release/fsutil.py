@@ -1,11 +1,23 @@
-"""Filesystem steps shared by training and the hub's pull: replace a directory without a broken state."""
+"""Filesystem steps shared by training, registration and the hub: hash a file, replace a directory safely."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
 from pathlib import Path
+
+_CHUNK = 1024 * 1024
+
+
+def file_sha256(path: Path) -> str:
+    """Streaming SHA-256 of a file (never read whole into memory)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def swap_into_place(staging: Path, dest: Path, *, backup: Path | None = None) -> None:

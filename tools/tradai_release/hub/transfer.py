@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from tradai_release.errors import HubIntegrityError, InputError, ObjectNotFound
+from tradai_release.fsutil import file_sha256
 from tradai_release.hub.manifest import FileEntry, strategy_of
 from tradai_release.hub.names import blob_key, check_relpath
 
@@ -53,15 +54,6 @@ def parallel_map(func: Callable[[_T], _R], items: Sequence[_T], workers: int) ->
         return [func(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
         return list(pool.map(func, items))
-
-
-def file_sha256(path: Path) -> str:
-    """Streaming SHA-256 of a file (never read whole into memory)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def bundle_files(models_dir: Path) -> dict[str, Path]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.errors import RegistryError
+from tradai_release.fsutil import file_sha256
 from tradai_release.registry.adapter import MlflowRegistry, ModelFiles
 from tradai_release.registry.lifecycle import LIFECYCLE_TAG, NONE
 
@@ -31,7 +32,6 @@ _MAX_PARAM_LENGTH = 6000
 _READY_TIMEOUT_SECONDS = 60.0
 # The version tag holding the bundle's content digest (``content_sha256``): what makes two bundles equal.
 CONTENT_TAG = "content_sha256"
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,8 @@ def bundle_digests(model_dir: Path) -> dict[str, str]:
     """Relative POSIX path -> SHA-256 of every file under ``model_dir`` (read in chunks)."""
     digests: dict[str, str] = {}
     for path in sorted(model_dir.rglob("*")):
-        if not path.is_file():
-            continue
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        digests[path.relative_to(model_dir).as_posix()] = digest.hexdigest()
+        if path.is_file():
+            digests[path.relative_to(model_dir).as_posix()] = file_sha256(path)
     return digests
 
 
