@@ -10,10 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
@@ -105,3 +107,38 @@ def start_mlflow(workdir: Path, port: int | None = None) -> Server:
     server = Server(f"http://127.0.0.1:{port}", process, log)
     _wait_until_up(server, "/health", timeout=120)
     return server
+
+
+class OneWriteAtATime:
+    """A table whose conditional writes reach moto_server one at a time.
+
+    moto_server checks a write's conditions and then writes without a lock, so two truly
+    simultaneous conditional writes to one item can both pass (DynamoDB is atomic). Racing
+    tests wrap each racer's table in this so they test our conditions, not moto's threads.
+    With a ``barrier``, the first write of each racer waits until every racer got there
+    (all have read the same state), so all but one must lose the condition.
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, table: Any, barrier: threading.Barrier | None = None) -> None:
+        self._table, self._barrier = table, barrier
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def _serialized(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self._barrier is not None:
+            barrier, self._barrier = self._barrier, None
+            barrier.wait(timeout=60)
+        with self._lock:
+            getattr(self._table, method)(*args, **kwargs)
+
+    def put(self, *args: Any, **kwargs: Any) -> None:
+        self._serialized("put", *args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> None:
+        self._serialized("delete", *args, **kwargs)
+
+    def transact(self, *args: Any, **kwargs: Any) -> None:
+        self._serialized("transact", *args, **kwargs)

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from servers import OneWriteAtATime
 from test_config_service import Clock, _run_threads, create_aws_resources
 from test_validate import commit_all, make_release_repo
 from tradai_release.configs import ConfigRepository, ConfigStatus, ConfigVersionService
@@ -19,6 +22,7 @@ from tradai_release.configs.service import list_strategies, upload_strategy
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import ConfigConflict, InputError, SettingsError, ValidationFailed
 from tradai_release.settings import EnvOverrides, Settings
+from tradai_release.stores import KeyValueTable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRADAI = "strategies/PascalStrategy/tradai.yaml"
@@ -198,11 +202,13 @@ def test_concurrent_activations_against_moto_server(moto_settings: Settings) -> 
         setup.create_version(strategy_name="KeplerStrategy", config_data={"n": n}, description="")
         for n in range(8)
     ]
+    barrier = threading.Barrier(8)
 
     def activate(index: int) -> object:
-        return ConfigVersionService.for_env("dev", moto_settings).activate(
-            "KeplerStrategy", versions[index].config_id
-        )
+        built = ConfigVersionService.for_env("dev", moto_settings)
+        table = cast(KeyValueTable, OneWriteAtATime(built.table, barrier))
+        service = ConfigVersionService(table, built.repository)
+        return service.activate("KeplerStrategy", versions[index].config_id)
 
     _, errors = _run_threads(8, activate)
     assert all(isinstance(err, ConfigConflict) for err in errors), errors

@@ -143,15 +143,17 @@ def test_pr_merge_apply_revert_against_loopback_servers(
 
 def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tmp_path: Path) -> None:
     import threading
+    from typing import cast
 
     from engine_helpers import register_versions
     from fake_registry import FakeRegistry
+    from servers import OneWriteAtATime
     from tradai_release.configs.repository import ConfigRepository
     from tradai_release.configs.service import ConfigVersionService as Service
     from tradai_release.engine.deployments import deployments_in
     from tradai_release.engine.state import EngineBackends
     from tradai_release.errors import LockHeld
-    from tradai_release.stores import open_object_store, open_table
+    from tradai_release.stores import KeyValueTable, open_object_store, open_table
     from tradai_release.stores.local import LocalObjectStore
 
     uid = uuid.uuid4().hex[:8]
@@ -170,6 +172,7 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
                            sort_key="config_id", aws=aws)
         uri = backends.release_table_uri
         releases = open_table(uri, table="", partition_key="pk", sort_key="sk", aws=aws)
+        table, releases = (cast(KeyValueTable, OneWriteAtATime(t)) for t in (table, releases))
         store = open_object_store(backends.config_store_uri, aws=aws)
         return EngineBackends("prod", Service(table, ConfigRepository(store)), registry, hub, releases)
 
