@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.clock import stamp, utc_now
+from tradai_release.configs.loader import TAG_PREFIX as CONFIG_TAG_PREFIX
 from tradai_release.errors import InputError, ValidationFailed
 from tradai_release.registry.lifecycle import (
     ARCHIVED,
@@ -235,6 +236,7 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         pointers={m.profile: (m.artifacts.tag, m.artifacts.sha256) for m in desired.manifests},
         mirror_stages=mirror,
         bots=bots,
+        config_tags=_config_tags(lifecycle.aliases, history),
     )
     unrecorded = not _same_live_values(applied, target)
     if actions or unrecorded:
@@ -262,8 +264,26 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     )
 
 
+def _config_tags(
+    aliases: Mapping[str, Mapping[str, int]], history: Mapping[str, Sequence[ModelVersionInfo]]
+) -> dict[str, dict[str, dict[str, str]]]:
+    """The ``config.*`` tags of every aliased version, recorded with the apply for the bots."""
+    snapshot: dict[str, dict[str, dict[str, str]]] = {}
+    for name, mapping in aliases.items():
+        versions = {info.version: info for info in history.get(name, ())}
+        for version in sorted(set(mapping.values())):
+            info = versions.get(version)
+            if info is not None:
+                tags = {k: v for k, v in info.tags.items() if k.startswith(CONFIG_TAG_PREFIX)}
+                snapshot.setdefault(name, {})[str(version)] = tags
+    return snapshot
+
+
 def _same_live_values(applied: AppliedState | None, target: AppliedState) -> bool:
-    """True when the record of the last apply already describes ``target`` (the commit may differ)."""
+    """True when the record of the last apply already describes ``target`` (the commit may differ).
+
+    The config tags snapshot is not compared: it is recorded with the apply that moves an alias.
+    """
     if applied is None:
         return not (target.configs or target.aliases or target.lifecycle or target.pointers)
     return (

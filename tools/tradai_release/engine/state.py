@@ -199,6 +199,9 @@ class AppliedState:
     pointers: Mapping[int, tuple[str, str]] = field(default_factory=dict)
     mirror_stages: bool = True
     bots: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # bot name -> (content, revision)
+    config_tags: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    """model -> version (str) -> its ``config.*`` tags, for every version an alias pins: the
+    registry layer of the bots' config, so a bot starts without an MLflow client (§14)."""
 
     @property
     def models(self) -> list[str]:
@@ -217,6 +220,10 @@ class AppliedState:
             "pointers": {str(profile): list(value) for profile, value in self.pointers.items()},
             "mirror_stages": self.mirror_stages,
             "bots": {name: list(value) for name, value in self.bots.items()},
+            "config_tags": {
+                name: {version: dict(tags) for version, tags in versions.items()}
+                for name, versions in self.config_tags.items()
+            },
         }
 
     @classmethod
@@ -240,6 +247,13 @@ class AppliedState:
             },
             mirror_stages=bool(item.get("mirror_stages", True)),
             bots={str(name): (str(v[0]), str(v[1])) for name, v in dict(item.get("bots") or {}).items()},
+            config_tags={
+                str(name): {
+                    str(version): {str(k): str(v) for k, v in dict(tags).items()}
+                    for version, tags in dict(versions).items()
+                }
+                for name, versions in dict(item.get("config_tags") or {}).items()
+            },
         )
 
 

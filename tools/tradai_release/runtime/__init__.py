@@ -168,7 +168,7 @@ def start_bot(
         pinned = _live_pins(backends, choice, applied, active, where=where, pinned_by=pinned_by)
     _check_config(backends, active, pinned, where=where, pinned_by=pinned_by)
     manifest = backends.hub.read_tag(pinned.hub_tag, expected_sha256=pinned.hub_sha256)
-    config = _load_config(backends, pinned.strategy, pinned.model_name, pinned.model_version)
+    config = _load_config(backends, pinned.strategy, pinned.model_name, pinned.model_version, applied)
     if config.config_id != active.config_id:  # activated between the check and the load
         raise PinMismatch(
             where,
@@ -385,14 +385,40 @@ def _check_config(
 
 
 def _load_config(
-    backends: EngineBackends, strategy: str, model_name: str | None, model_version: int | None
+    backends: EngineBackends,
+    strategy: str,
+    model_name: str | None,
+    model_version: int | None,
+    applied: AppliedState | None,
 ) -> StrategyConfig:
-    """The merged runtime config (``StrategyConfigLoader.for_env``'s sources, on these backends)."""
-    from tradai_release.configs.loader import StrategyConfigLoader
-    from tradai_release.registry.adapter import MlflowTagSource
+    """The merged runtime config (``StrategyConfigLoader.for_env``'s sources, on these backends).
 
-    loader = StrategyConfigLoader(versions=backends.configs, tags=MlflowTagSource(backends.registry))
+    The model version's ``config.*`` tags come from the snapshot the apply that aliased it
+    recorded, so a bot needs no MLflow client; only a version the record lacks (an apply by an
+    older release, or the seed's start-up) reads them from the registry.
+    """
+    from tradai_release.configs.loader import ModelTagSource, StrategyConfigLoader
+
+    recorded = applied.config_tags.get(model_name or "", {}) if applied is not None else {}
+    tags: ModelTagSource
+    if model_version is not None and str(model_version) in recorded:
+        tags = _RecordedTags({(model_name or "", model_version): recorded[str(model_version)]})
+    else:
+        from tradai_release.registry.adapter import MlflowTagSource
+
+        tags = MlflowTagSource(backends.registry)
+    loader = StrategyConfigLoader(versions=backends.configs, tags=tags)
     return loader.load(strategy, model_name=model_name, model_version=model_version)
+
+
+@dataclass(frozen=True)
+class _RecordedTags:
+    """Model version tags as the last apply recorded them."""
+
+    tags: Mapping[tuple[str, int], Mapping[str, str]]
+
+    def model_version_tags(self, model_name: str, version: int) -> dict[str, str]:
+        return dict(self.tags[(model_name, version)])
 
 
 # --- models -------------------------------------------------------------------------------------------
@@ -438,7 +464,7 @@ def _start_from_latest(
     from tradai_release.bundles import ensure_models_present
 
     pulled = ensure_models_present(models, backends.hub, features={choice.strategy: list(features)})
-    config = _load_config(backends, choice.strategy, None, None)
+    config = _load_config(backends, choice.strategy, None, None, None)
     return Ready(
         env=choice.env,
         profile=None,
