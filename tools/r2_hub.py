@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             render.render_tags(infos)
     elif args.push:
-        from tradai_release.training.train import head_commit
+        from tradai_release.gitrepo import head_commit
 
         with render.transfer_progress() as progress:
             pushed = hub.push(models_dir, tag=args.tag, message=args.message,

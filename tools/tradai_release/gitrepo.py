@@ -342,3 +342,25 @@ class GitTree:
 
     def __repr__(self) -> str:
         return f"GitTree({self.label!r})"
+
+
+def head_commit(root: Path | str) -> str | None:
+    """The commit checked out at ``root``: None outside a git repository or before its first commit.
+
+    One ``git rev-parse`` without importing GitPython, so the hub CLI's push (which records the
+    commit it was made from) starts fast.
+    """
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:  # no such directory, or no git
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None

@@ -64,7 +64,8 @@ def train_and_publish(
     the pushed tag. Flags and credentials are checked before training starts.
     """
     from tradai_release.environments import environments
-    from tradai_release.training.train import head_commit, load_strategy, train_strategy
+    from tradai_release.gitrepo import head_commit
+    from tradai_release.training.train import load_strategy, train_strategy
 
     if not strategy:
         raise InputError("train", "--strategy", "required (the strategy to train)")

@@ -98,18 +98,6 @@ def data_file(repo: Path, name: str) -> tuple[Path, str]:
     return Path(repo) / found[0], found[0]
 
 
-def head_commit(repo: Path) -> str | None:
-    """The commit checked out at ``repo`` (None outside a git repository)."""
-    from tradai_release.errors import GitError
-    from tradai_release.gitrepo import GitRepo
-
-    try:
-        with GitRepo(repo) as git:
-            return git.head()
-    except GitError:
-        return None
-
-
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that wrote (and must read) the bundle."""
     import importlib
