@@ -331,3 +331,28 @@ def test_module_command_on_the_embedded_default(tmp_path: Path) -> None:
 
     helped = run_module("--help", env=env)
     assert helped.returncode == 0 and "--env-file F" in helped.stdout and "--ml-config F" in helped.stdout
+
+
+def test_the_model_versions_config_tags_come_from_the_apply_record(
+    tmp_path: Path, isolated_environment: Path
+) -> None:
+    """A bot reads the version's ``config.*`` tags as the apply that aliased it recorded: no registry call."""
+    from tradai_release.engine.state import read_applied
+
+    trades = "config.strategy_service.defaults.max_open_trades"
+    world = make_world(tmp_path, isolated_environment)
+    world.registry.set_version_tag(STRATEGY, 1, trades, "5")
+    world.registry.set_version_tag(STRATEGY, 1, "r2_tag_note", "not a config tag")
+    assert world.apply().outcome == "succeeded"
+    applied = read_applied(world.counted.backends.releases, "dev")
+    assert applied is not None and applied.config_tags[STRATEGY] == {"1": {trades: "5"}}
+
+    world.registry.set_version_tag(STRATEGY, 1, trades, "9")  # by hand, after the apply
+    calls = world.registry.calls
+    ready = start(world, pins(world, TAG, world.sha), bot_models(world))
+    assert ready.config.service.max_open_trades == 5
+    assert ready.config.source_of("strategy_service.defaults.max_open_trades") == (
+        f"mlflow tag {trades} of {STRATEGY} v1"
+    )
+    assert world.registry.calls == calls
+    assert world.plan().empty  # the snapshot is a record of the apply, not a value to converge

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tradai_release.errors import InputError, TradaiError
+from tradai_release.errors import InputError, TradaiError, user_error
 
 if TYPE_CHECKING:
     from tradai_release.settings import Settings
@@ -17,7 +17,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(body: F) -> F:
-    """Wrap a task body: a TradaiError prints ``error: <message>`` on stderr and exits 1.
+    """Wrap a task body: a TradaiError prints ``error: <message>`` on stderr and exits 1, and so
+    does a library missing because its extra is not installed (the line names the extra).
 
     Anything else propagates with its traceback: it is a bug.
     """
@@ -26,8 +27,11 @@ def handle_errors(body: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return body(*args, **kwargs)
-        except TradaiError as err:
-            print(f"error: {err}", file=sys.stderr)
+        except (TradaiError, ModuleNotFoundError) as err:
+            found = user_error(err)
+            if found is None:
+                raise
+            print(f"error: {found}", file=sys.stderr)
             raise SystemExit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -259,3 +259,44 @@ class DeploymentFailed(TradaiError):
     def __init__(self, bot: str, detail: str) -> None:
         self.bot = bot
         super().__init__(f"deploy {bot}: {detail}")
+
+
+EXTRA_OF = {
+    "pandas": "train",
+    "sklearn": "train",
+    "xgboost": "train",
+    "lightgbm": "train",
+    "onnx": "train",
+    "skl2onnx": "train",
+    "onnxmltools": "train",
+    "mlflow": "registry",
+    "sqlalchemy": "server",
+    "alembic": "server",
+    "flask": "server",
+    "moto": "dev",
+}
+"""The optional extra (pyproject.toml) that installs each library the base install leaves out."""
+
+
+class MissingExtra(InputError):
+    """A feature needs a library of an extra that is not installed:
+    ``tradai-release[<extra>]: <module>: not installed (pip install 'tradai-release[<extra>]')``."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f"tradai-release[{extra}]", module, f"not installed (pip install 'tradai-release[{extra}]')"
+        )
+
+
+def user_error(err: BaseException) -> TradaiError | None:
+    """The one-line error ``err`` is for the user: itself when it is a TradaiError, a MissingExtra
+    for a missing library an extra installs; None for anything else (a bug, keeping its traceback)."""
+    if isinstance(err, TradaiError):
+        return err
+    if isinstance(err, ModuleNotFoundError) and err.name:
+        top = err.name.split(".")[0]
+        if top in EXTRA_OF:
+            return MissingExtra(top, EXTRA_OF[top])
+    return None

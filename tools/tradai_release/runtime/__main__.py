@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tradai_release.errors import TradaiError
+from tradai_release.errors import TradaiError, user_error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,13 +97,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags and start; a project error is one ``error:`` line and exit 1 (anything else is a bug).
 
     The runtime sits below the presentation layer (``cli``, ``render``) and keeps its import path
-    light, so it has its own two-line handler rather than ``cli.handle_errors``.
+    light, so it has its own handler rather than ``cli.handle_errors`` (the same ``user_error``).
     """
     args = _parser().parse_args(argv)
     try:
         return run(args)
-    except TradaiError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (TradaiError, ModuleNotFoundError) as err:
+        found = user_error(err)
+        if found is None:
+            raise
+        print(f"error: {found}", file=sys.stderr)
         return 1
 
 
