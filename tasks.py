@@ -43,12 +43,13 @@ def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
     emit(json, report, lambda: render_summary(report))
 
 
-@task(help={"quick": "skip the end-to-end tests (marked e2e) that start moto_server and mlflow server",
+@task(help={"quick": "skip the end-to-end tests that start moto_server and mlflow server (marked e2e) "
+                     "and the slow ones (marked slow: a fresh base-install venv)",
             "workers": "pytest-xdist workers (default 2; 0: one process); server tests share one"})
 def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     """Check the import layers, then run the test suite (unit + end-to-end; --quick skips end-to-end)."""
     c.run("lint-imports", pty=False)
-    marker = ' -m "not e2e"' if quick else ""
+    marker = ' -m "not e2e and not slow"' if quick else ""
     spread = f" -n {workers} --dist loadgroup" if workers > 0 else ""
     c.run(f"python -m pytest -q{marker}{spread}", pty=False)
 
