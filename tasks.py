@@ -51,7 +51,7 @@ def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     c.run("lint-imports", pty=False)
     marker = ' -m "not e2e and not slow"' if quick else ""
     spread = f" -n {workers} --dist loadgroup" if workers > 0 else ""
-    c.run(f"python -m pytest -q{marker}{spread}", pty=False)
+    c.run(f"python -m pytest -q --durations=15{marker}{spread}", pty=False)  # the slowest, for CI logs
 
 
 # --- the repository: validate / hash / diff / affected ----------------------------------------------
