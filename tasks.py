@@ -322,6 +322,37 @@ def deploy_status(c: Context, env: str = "", commit: str = "HEAD", json: bool = 
          lambda: render_bot_statuses(where, statuses))
 
 
+@task(help={
+    "env": ENV,
+    "profile": "only this risk profile's pins",
+    "strategy": "only this strategy's pins",
+    "since": "only deployments from this instant on (ISO 8601: 2026-12-01T14:00:00Z; a date is 00:00 UTC)",
+    "until": "only deployments up to this instant",
+    "at": "instead of rows: exactly what was live at this instant, for every profile x strategy",
+    "json": "print the rows (or with --at the live pins) as one JSON object",
+})
+@handle_errors
+def history(c: Context, env: str = "", profile: str = "", strategy: str = "", since: str = "",
+            until: str = "", at: str = "", json: bool = False) -> None:
+    """What each apply of ENV moved, newest first; --at T: what was live at T (from deployment records)."""
+    from tradai_release.engine.history import history as read_history
+    from tradai_release.engine.history import live_at
+    from tradai_release.errors import InputError
+    from tradai_release.render.history import render_history, render_live
+
+    settings = _settings()
+    where = required_env("history", env, settings)
+    if at:
+        if since or until:
+            raise InputError("history", "--at", "shows one instant: give --at or --since/--until, not both")
+        found = live_at(settings, where, at, profile=profile or None, strategy=strategy or None)
+        emit(json, found, lambda: render_live(found))
+        return
+    rows = read_history(settings, where, profile=profile or None, strategy=strategy or None,
+                        since=since or None, until=until or None)
+    emit(json, rows, lambda: render_history(rows))
+
+
 # --- GitOps edits: promote / rollback ----------------------------------------------------------------
 
 
@@ -473,6 +504,6 @@ def bootstrap(c: Context, env: list[str] | None = None, commit: bool = False, no
 
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
-    train, plan, apply, deploy_status, promote, rollback, drift, retrain_check, retrain, bootstrap,
+    train, plan, apply, deploy_status, history, promote, rollback, drift, retrain_check, retrain, bootstrap,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

@@ -28,6 +28,8 @@ from tradai_release.engine.deployments import (
     Deployment,
     journal,
     new_deployment_id,
+    pull_request_number,
+    recorded_pins,
     save_deployment,
 )
 from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, Lease, acquire
@@ -90,7 +92,10 @@ def apply_env(
         commit=desired.commit,
         seconds=lease_seconds,
     )
-    deployment = Deployment(env, desired.commit, deployment_id, RUNNING, actor, trace_id, started)
+    deployment = Deployment(
+        env, desired.commit, deployment_id, RUNNING, actor, trace_id, started,
+        pins=recorded_pins(desired), pull_request=_pull_request(root, desired.commit),
+    )
     statuses: list[dict[str, Any]] = []
     try:
         # Under the lock, read again: an apply that held it before us may have changed everything.
@@ -108,11 +113,15 @@ def apply_env(
         executor = _Executor(backends, plan, deployment)
         workers = _workers(backends, settings.apply_concurrency if concurrency is None else concurrency)
         _Schedule(executor, statuses, lease, after_action, workers).run()
-        after = build_plan(desired, read_live(backends, desired))
+        settled = read_live(backends, desired)
+        after = build_plan(desired, settled)
         if not after.empty:
             left = ", ".join(f"{a.kind} {a.target}" for a in after.actions[:3])
             raise ApplyFailed(env, deployment_id, f"the plan after applying is not empty: {left}")
-        deployment = deployment.with_outcome(SUCCEEDED if plan.actions else NOOP, statuses)
+        deployment = replace(
+            deployment.with_outcome(SUCCEEDED if plan.actions else NOOP, statuses),
+            pins=recorded_pins(desired, settled.active),
+        )
         save_deployment(backends.releases, deployment)
     except BaseException as err:
         message = str(err) or type(err).__name__
@@ -136,6 +145,14 @@ def apply_env(
         summary = f"applied {desired.commit[:12]} to {env}: {len(plan.actions)} actions"
         _notify(settings, "apply_succeeded", summary, deployment.to_record())
     return deployment
+
+
+def _pull_request(root: Path, commit: str) -> int | None:
+    """The pull request number ``commit``'s message names (history shows it), None when it names none."""
+    from tradai_release.gitrepo import GitRepo
+
+    with GitRepo(root) as git:
+        return pull_request_number(git.message(commit))
 
 
 def _close_failed(table: KeyValueTable, lease: Lease, failed: Deployment, err: BaseException) -> str:

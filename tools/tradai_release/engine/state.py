@@ -60,26 +60,30 @@ class EngineBackends:
         from tradai_release.environments import environment
         from tradai_release.hub.hub import ModelHub
         from tradai_release.registry.adapter import MlflowRegistry
-        from tradai_release.stores import open_table
         from tradai_release.targets import open_target
 
         target = environment(settings, env)
-        backends = target.backends
-        releases = open_table(
-            backends.release_table_uri,
-            table=RELEASE_TABLE,
-            partition_key=RELEASE_PARTITION_KEY,
-            sort_key=RELEASE_SORT_KEY,
-            aws=settings.aws(),
-        )
         return cls(
             env=target.name,
             configs=ConfigVersionService.for_env(target, settings),
             registry=MlflowRegistry.for_env(target, settings),
             hub=ModelHub.from_settings(settings),
-            releases=releases,
+            releases=open_release_table(settings, target),
             target=open_target(settings, target),
         )
+
+
+def open_release_table(settings: Settings, env: Environment) -> KeyValueTable:
+    """The release-state table of ``env`` (§12), alone: history needs no other backend."""
+    from tradai_release.stores import open_table
+
+    return open_table(
+        env.backends.release_table_uri,
+        table=RELEASE_TABLE,
+        partition_key=RELEASE_PARTITION_KEY,
+        sort_key=RELEASE_SORT_KEY,
+        aws=settings.aws(),
+    )
 
 
 def _no_target() -> DeploymentTarget:
