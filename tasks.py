@@ -273,13 +273,14 @@ def train(c: Context, strategy: str = "", push_to_hub: bool = False, register_en
 })
 @handle_errors
 def plan(c: Context, env: str = "", commit: str = "HEAD", format: str = "text") -> None:
-    """Show what apply would change in ENV to match COMMIT, and any drift (live values changed by hand)."""
-    from tradai_release.engine.plan import plan_env
+    """Show what apply would change in ENV to match COMMIT, drift (live values changed by hand) and the
+    verdicts of releases/policy.yaml (soak, freeze) on applying it now."""
+    from tradai_release.engine.admission import judged_plan
     from tradai_release.render.plan import check_format, print_plan
 
     settings = _settings()
     where = required_env("plan", env, settings)
-    print_plan(plan_env(settings, where, commit=commit), check_format(format))
+    print_plan(judged_plan(settings, where, commit=commit), check_format(format))
 
 
 @task(help={
@@ -291,14 +292,14 @@ def plan(c: Context, env: str = "", commit: str = "HEAD", format: str = "text") 
 @handle_errors
 def apply(c: Context, env: str = "", commit: str = "HEAD", dry_run: bool = False, json: bool = False) -> None:
     """Make ENV match COMMIT: lock, refuse stale commits, run the plan's actions, check the plan is empty."""
+    from tradai_release.engine.admission import judged_plan
     from tradai_release.engine.apply import apply_env
-    from tradai_release.engine.plan import plan_env
     from tradai_release.render.plan import print_plan, render_deployment
 
     settings = _settings()
     where = required_env("apply", env, settings)
     if dry_run:  # dry-run means: stop after the plan
-        print_plan(plan_env(settings, where, commit=commit), "json" if json else "text")
+        print_plan(judged_plan(settings, where, commit=commit), "json" if json else "text")
         return
     deployment = apply_env(settings, where, commit=commit)
     emit(json, deployment, lambda: print(render_deployment(deployment), end=""))

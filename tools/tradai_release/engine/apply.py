@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradai_release.clock import stamp
 from tradai_release.engine import plan as P
+from tradai_release.engine.admission import judge_plan, override_records, refuse_blocked
 from tradai_release.engine.deployments import (
     FAILED,
     NOOP,
@@ -82,6 +83,9 @@ def apply_env(
     started = stamp()
     if plan.empty:
         return Deployment(env, desired.commit, None, NOOP, actor, trace_id, started, started, plan.to_dict())
+    # The policy is enforced here, whatever validate said: before the lease, the first write.
+    plan = replace(plan, verdicts=judge_plan(settings, plan, repo=root, hub=backends.hub))
+    refuse_blocked(env, plan.verdicts)
 
     deployment_id = new_deployment_id()
     lease = acquire(
@@ -101,14 +105,22 @@ def apply_env(
         # Under the lock, read again: an apply that held it before us may have changed everything.
         live = read_live(backends, desired)
         check_descends(root, env, desired.commit, live.applied)
-        plan = build_plan(desired, live)
+        judged, plan = plan, build_plan(desired, live)
         if plan.empty:  # the apply that held the lock before us did it all
             lease.release()
             return Deployment(
                 env, desired.commit, None, NOOP, actor, trace_id, started, stamp(), plan.to_dict()
             )
+        verdicts = judged.verdicts
+        if [a.to_dict() for a in plan.actions] != [a.to_dict() for a in judged.actions]:
+            verdicts = judge_plan(settings, plan, repo=root, hub=backends.hub)  # another apply moved things
+        plan = replace(plan, verdicts=verdicts)
+        if plan.blocked:
+            lease.release()
+            refuse_blocked(env, plan.verdicts)
         statuses = [{**action.to_dict(), "status": "pending"} for action in plan.actions]
-        deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses))
+        deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses),
+                             overrides=override_records(plan.verdicts))
         save_deployment(backends.releases, deployment)
         executor = _Executor(backends, plan, deployment)
         workers = _workers(backends, settings.apply_concurrency if concurrency is None else concurrency)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tradai_release.hub.hub import ModelHub
     from tradai_release.hub.pointers import ProfilePointer
     from tradai_release.manifest import ReleaseManifest
+    from tradai_release.policy import Policy
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
@@ -114,6 +115,7 @@ class DesiredState:
     configs: Mapping[str, DesiredConfig]
     features: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     bots: tuple[BotSpec, ...] = ()  # one per profile x strategy; config ids are the live state's to say
+    policy: Policy = field(default_factory=lambda: _default_policy())
 
     @property
     def model_names(self) -> list[str]:
@@ -179,7 +181,14 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
         configs=dict(sorted(configs.items())),
         features=features,
         bots=tuple(sorted(bots, key=lambda bot: (bot.pins.profile, bot.pins.strategy))),
+        policy=repo.policy,
     )
+
+
+def _default_policy() -> Policy:
+    from tradai_release.policy import Policy
+
+    return Policy()
 
 
 # --- applied (what the last apply left live) ------------------------------------------------------------
