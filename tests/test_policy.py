@@ -375,3 +375,42 @@ def test_freeze_by_weekly_window_and_date_and_an_override_that_counts_once(
         apply_env(settings, "dev")
     clock.now = utc("2026-11-06T00:00:00Z")
     assert apply_env(settings, "dev").outcome == "succeeded"
+
+
+def test_tasks_show_the_verdict_and_apply_refuses_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    settings = Settings()
+    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
+    register_mlflow(MlflowRegistry.for_env("dev", settings), 1)
+    repo = make_repo(tmp_path, TAG, sha)
+    (repo / "releases" / "policy.yaml").write_text(
+        "freeze:\n  dev:\n"
+        '    ranges: [{from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z", reason: audit}]\n'
+    )
+    commit_all(repo, "dev frozen for the audit")
+    root = Path(__file__).resolve().parent.parent
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", "--search-root", str(root), *args],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "TRADAI_REPO": str(repo)},
+        )
+
+    line = (
+        "error: releases/policy.yaml: freeze.dev: blocked: dev is frozen (audit) "
+        "from 2000-01-01T00:00:00+00:00 to 2100-01-01T00:00:00+00:00 (clears at 2100-01-01T00:00:00+00:00)"
+    )
+    done = run("apply", "--env", "dev")
+    assert done.returncode == 1 and done.stderr.splitlines() == [line]
+    done = run("plan", "--env", "dev", "--format", "markdown")
+    assert done.returncode == 0 and "| freeze | `dev` | **blocked** |" in done.stdout
+    done = run("validate")
+    assert done.returncode == 1 and line in done.stderr.splitlines()
+    assert list_deployments(Settings(repo=repo), "dev") == []
