@@ -384,11 +384,7 @@ def _done(entries: Iterable[Mapping[str, Any]], until: datetime | None = None) -
 
 
 def _partial(
-    timeline: Timeline,
-    deployment: Deployment,
-    done: Sequence[Mapping[str, Any]],
-    moment: datetime,
-    later: bool,
+    deployment: Deployment, done: Sequence[Mapping[str, Any]], moment: datetime, later: bool
 ) -> Partial:
     finished = _finished(deployment)
     if finished is not None and finished <= moment:
@@ -430,7 +426,7 @@ def live_state_at(timeline: Timeline, moment: datetime) -> LiveAt:
         done = _done(timeline.journal(str(deployment.deployment_id)), moment)
         state, _ = _overlay(state, done, str(deployment.deployment_id))
         later = number + 1 < len(deployments)
-        partial = _partial(timeline, deployment, done, moment, later)
+        partial = _partial(deployment, done, moment, later)
     pins = tuple(state[key] for key in sorted(state))
     return LiveAt(timeline.env, stamp(moment), pins, last, partial)
 
