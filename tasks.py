@@ -274,13 +274,14 @@ def train(c: Context, strategy: str = "", push_to_hub: bool = False, register_en
 })
 @handle_errors
 def plan(c: Context, env: str = "", commit: str = "HEAD", format: str = "text") -> None:
-    """Show what apply would change in ENV to match COMMIT, and any drift (live values changed by hand)."""
-    from tradai_release.engine.plan import plan_env
+    """Show what apply would change in ENV to match COMMIT, drift (live values changed by hand) and the
+    verdicts of releases/policy.yaml (soak, freeze) on applying it now."""
+    from tradai_release.engine.admission import judged_plan
     from tradai_release.render.plan import check_format, print_plan
 
     settings = _settings()
     where = required_env("plan", env, settings)
-    print_plan(plan_env(settings, where, commit=commit), check_format(format))
+    print_plan(judged_plan(settings, where, commit=commit), check_format(format))
 
 
 @task(help={
@@ -292,14 +293,14 @@ def plan(c: Context, env: str = "", commit: str = "HEAD", format: str = "text") 
 @handle_errors
 def apply(c: Context, env: str = "", commit: str = "HEAD", dry_run: bool = False, json: bool = False) -> None:
     """Make ENV match COMMIT: lock, refuse stale commits, run the plan's actions, check the plan is empty."""
+    from tradai_release.engine.admission import judged_plan
     from tradai_release.engine.apply import apply_env
-    from tradai_release.engine.plan import plan_env
     from tradai_release.render.plan import print_plan, render_deployment
 
     settings = _settings()
     where = required_env("apply", env, settings)
     if dry_run:  # dry-run means: stop after the plan
-        print_plan(plan_env(settings, where, commit=commit), "json" if json else "text")
+        print_plan(judged_plan(settings, where, commit=commit), "json" if json else "text")
         return
     deployment = apply_env(settings, where, commit=commit)
     emit(json, deployment, lambda: print(render_deployment(deployment), end=""))
@@ -321,6 +322,37 @@ def deploy_status(c: Context, env: str = "", commit: str = "HEAD", json: bool = 
     statuses = bot_statuses(settings, where, commit=commit)
     emit(json, {"env": where, "bots": [s.to_dict() for s in statuses]},
          lambda: render_bot_statuses(where, statuses))
+
+
+@task(help={
+    "env": ENV,
+    "profile": "only this risk profile's pins",
+    "strategy": "only this strategy's pins",
+    "since": "only deployments from this instant on (ISO 8601: 2026-12-01T14:00:00Z; a date is 00:00 UTC)",
+    "until": "only deployments up to this instant",
+    "at": "instead of rows: exactly what was live at this instant, for every profile x strategy",
+    "json": "print the rows (or with --at the live pins) as one JSON object",
+})
+@handle_errors
+def history(c: Context, env: str = "", profile: str = "", strategy: str = "", since: str = "",
+            until: str = "", at: str = "", json: bool = False) -> None:
+    """What each apply of ENV moved, newest first; --at T: what was live at T (from deployment records)."""
+    from tradai_release.engine.history import history as read_history
+    from tradai_release.engine.history import live_at
+    from tradai_release.errors import InputError
+    from tradai_release.render.history import render_history, render_live
+
+    settings = _settings()
+    where = required_env("history", env, settings)
+    if at:
+        if since or until:
+            raise InputError("history", "--at", "shows one instant: give --at or --since/--until, not both")
+        found = live_at(settings, where, at, profile=profile or None, strategy=strategy or None)
+        emit(json, found, lambda: render_live(found))
+        return
+    rows = read_history(settings, where, profile=profile or None, strategy=strategy or None,
+                        since=since or None, until=until or None)
+    emit(json, rows, lambda: render_history(rows))
 
 
 # --- GitOps edits: promote / rollback ----------------------------------------------------------------
@@ -474,6 +506,6 @@ def bootstrap(c: Context, env: list[str] | None = None, commit: bool = False, no
 
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
-    train, plan, apply, deploy_status, promote, rollback, drift, retrain_check, retrain, bootstrap,
+    train, plan, apply, deploy_status, history, promote, rollback, drift, retrain_check, retrain, bootstrap,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

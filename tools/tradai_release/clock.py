@@ -1,13 +1,35 @@
-"""The one clock: the current UTC time, and the one text form in which instants are stored and shown."""
+"""The one clock: the current UTC time, and the one text form in which instants are stored and shown.
+
+Tests replace the clock with :func:`use_clock`, so deployment ids, record stamps and policy verdicts
+(soak, freeze) are placed at chosen instants; lease expiry keeps the process's own ``time.time``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+
+_source: Callable[[], datetime] | None = None
 
 
 def utc_now() -> datetime:
-    """The current time, timezone-aware in UTC."""
+    """The current time, timezone-aware in UTC (the injected clock's inside :func:`use_clock`)."""
+    if _source is not None:
+        moment = _source()
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return datetime.now(UTC)
+
+
+@contextmanager
+def use_clock(source: Callable[[], datetime]) -> Iterator[None]:
+    """Within the block every :func:`utc_now` and :func:`stamp` reads ``source`` (for tests)."""
+    global _source
+    previous, _source = _source, source
+    try:
+        yield
+    finally:
+        _source = previous
 
 
 def stamp(moment: datetime | None = None) -> str:

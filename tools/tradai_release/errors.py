@@ -244,6 +244,18 @@ class StaleCommit(ApplyRefused):
         super().__init__(f"apply {env}: commit {commit[:12]} {reason} {applied[:12]}")
 
 
+class PolicyBlocked(InputError):
+    """``releases/policy.yaml`` blocks applying the plan now (a freeze window, a soak not yet served):
+    the first blocked rule as ``<file>: <field>: blocked: <reason> (clears at <time>)``."""
+
+    def __init__(self, env: str, problems: list[InputError]) -> None:
+        self.env = env
+        self.problems = problems
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more blocked)" if len(problems) > 1 else ""
+        super().__init__(first.file, first.field, first.reason + more)
+
+
 class ApplyFailed(TradaiError):
     """An apply started but did not converge (an action failed, or the plan afterwards was not empty)."""
 

@@ -144,6 +144,10 @@ class GitRepo:
             raise GitError(descendant, _detail(err)) from None
         return True
 
+    def message(self, ref: str) -> str:
+        """The full message of commit ``ref``."""
+        return self.run("log", "-1", "--format=%B", check_ref(ref))
+
     def object_id(self, ref: str, path: str) -> str:
         """The id of the tree or blob at ``path`` in ``ref`` (a directory's id names its whole content)."""
         return self.run("rev-parse", f"{check_ref(ref)}:{path}")

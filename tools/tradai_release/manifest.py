@@ -78,6 +78,7 @@ class ReleaseManifest:
     artifacts: Artifacts
     strategies: dict[str, StrategyPin] = field(default_factory=dict)
     path: str = ""
+    policy_override: Override | None = None  # lets this profile's change through a policy rule (soak, freeze)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: str = "") -> ReleaseManifest:
@@ -97,7 +98,11 @@ class ReleaseManifest:
                 ),
                 image=entry.get("image"),
             )
+        policy_override = data.get("policy_override")
         return cls(
+            policy_override=Override(policy_override["approved_by"], policy_override["reason"])
+            if policy_override
+            else None,
             environment=data["environment"],
             profile=int(data["profile"]),
             description=data.get("description", ""),
@@ -123,13 +128,19 @@ class ReleaseManifest:
             strategies[name] = {"config": pin.config, "model": model}
             if pin.image is not None:
                 strategies[name]["image"] = pin.image
-        return {
+        data: dict[str, Any] = {
             "profile": self.profile,
             "environment": self.environment,
             "description": self.description,
             "artifacts": {"tag": self.artifacts.tag, "sha256": self.artifacts.sha256},
             "strategies": strategies,
         }
+        if self.policy_override is not None:
+            data["policy_override"] = {
+                "approved_by": self.policy_override.approved_by,
+                "reason": self.policy_override.reason,
+            }
+        return data
 
 
 def check_manifest(environment: str, profile: int, document: Document) -> list[InputError]:

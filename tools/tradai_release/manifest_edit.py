@@ -151,6 +151,28 @@ class ManifestEditor:
         model["override"] = override
         self.changed = True
 
+    def set_policy_override(self, approved_by: str | None, reason: str | None = None) -> None:
+        """Record ``policy_override``: who let this profile's change through a freeze or a soak, and
+        why; None removes it."""
+        from ruamel.yaml.comments import CommentedMap
+
+        if approved_by is None:
+            if "policy_override" in self._doc:
+                del self._doc["policy_override"]
+                self.changed = True
+            return
+        if not reason:
+            raise InputError(self.file, "policy_override.reason", "a reason is required")
+        current = self._doc.get("policy_override")
+        same = hasattr(current, "get") and current.get("approved_by") == approved_by
+        if same and current.get("reason") == reason:
+            return
+        override = CommentedMap()
+        override["approved_by"] = approved_by
+        override["reason"] = reason
+        self._doc["policy_override"] = override
+        self.changed = True
+
     def set_artifacts(self, tag: str, sha256: str) -> None:
         """Pin ``artifacts.tag`` and ``artifacts.sha256``."""
         from ruamel.yaml.comments import CommentedMap

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradai_release.diff import Changes, changed_since
 from tradai_release.errors import InputError, TradaiError
-from tradai_release.repo import ReleaseTree, WorkTree
+from tradai_release.repo import ReleaseRepo, ReleaseTree, WorkTree
 from tradai_release.rules import validate_offline
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def validate_repository(
         from tradai_release.engine.checks import validate_live
 
         problems += validate_live(settings, repo, changes, deep=deep)
+        problems += policy_problems(settings, repo_root, repo, changes)
     return ValidationReport(
         label=tree.label,
         offline=offline,
@@ -98,6 +99,25 @@ def validate_repository(
         changes=changes,
         deep=deep,
     )
+
+
+def policy_problems(
+    settings: Settings, repo_root: Path | str, release_repo: ReleaseRepo, changes: Changes | None
+) -> list[InputError]:
+    """``blocked: <reason> (clears at <time>)`` for each policy rule that blocks applying HEAD now, in
+    each environment in scope (all, or what changed since ``--base``) whose policy has rules; the
+    plan of such an environment is read to know whether there is anything to apply."""
+    from tradai_release.engine.admission import judged_plan
+    from tradai_release.engine.checks import manifests_in_scope
+
+    policy = release_repo.policy
+    scope = {manifest.environment for manifest in manifests_in_scope(release_repo, changes)}
+    problems: list[InputError] = []
+    for env in policy.environments:
+        if env in scope and policy.has_rules(env):
+            plan = judged_plan(settings, env, repo=repo_root)
+            problems += [verdict.problem() for verdict in plan.verdicts if verdict.blocked]
+    return problems
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradai_release.clock import stamp
 from tradai_release.engine import plan as P
+from tradai_release.engine.admission import judge_plan, override_records, refuse_blocked
 from tradai_release.engine.deployments import (
     FAILED,
     NOOP,
@@ -28,6 +29,8 @@ from tradai_release.engine.deployments import (
     Deployment,
     journal,
     new_deployment_id,
+    pull_request_number,
+    recorded_pins,
     save_deployment,
 )
 from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, Lease, acquire
@@ -80,6 +83,9 @@ def apply_env(
     started = stamp()
     if plan.empty:
         return Deployment(env, desired.commit, None, NOOP, actor, trace_id, started, started, plan.to_dict())
+    # The policy is enforced here, whatever validate said: before the lease, the first write.
+    plan = replace(plan, verdicts=judge_plan(settings, plan, repo=root, hub=backends.hub))
+    refuse_blocked(env, plan.verdicts)
 
     deployment_id = new_deployment_id()
     lease = acquire(
@@ -90,29 +96,44 @@ def apply_env(
         commit=desired.commit,
         seconds=lease_seconds,
     )
-    deployment = Deployment(env, desired.commit, deployment_id, RUNNING, actor, trace_id, started)
+    deployment = Deployment(
+        env, desired.commit, deployment_id, RUNNING, actor, trace_id, started,
+        pins=recorded_pins(desired), pull_request=_pull_request(root, desired.commit),
+    )
     statuses: list[dict[str, Any]] = []
     try:
         # Under the lock, read again: an apply that held it before us may have changed everything.
         live = read_live(backends, desired)
         check_descends(root, env, desired.commit, live.applied)
-        plan = build_plan(desired, live)
+        judged, plan = plan, build_plan(desired, live)
         if plan.empty:  # the apply that held the lock before us did it all
             lease.release()
             return Deployment(
                 env, desired.commit, None, NOOP, actor, trace_id, started, stamp(), plan.to_dict()
             )
+        verdicts = judged.verdicts
+        if [a.to_dict() for a in plan.actions] != [a.to_dict() for a in judged.actions]:
+            verdicts = judge_plan(settings, plan, repo=root, hub=backends.hub)  # another apply moved things
+        plan = replace(plan, verdicts=verdicts)
+        if plan.blocked:
+            lease.release()
+            refuse_blocked(env, plan.verdicts)
         statuses = [{**action.to_dict(), "status": "pending"} for action in plan.actions]
-        deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses))
+        deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses),
+                             overrides=override_records(plan.verdicts))
         save_deployment(backends.releases, deployment)
         executor = _Executor(backends, plan, deployment)
         workers = _workers(backends, settings.apply_concurrency if concurrency is None else concurrency)
         _Schedule(executor, statuses, lease, after_action, workers).run()
-        after = build_plan(desired, read_live(backends, desired))
+        settled = read_live(backends, desired)
+        after = build_plan(desired, settled)
         if not after.empty:
             left = ", ".join(f"{a.kind} {a.target}" for a in after.actions[:3])
             raise ApplyFailed(env, deployment_id, f"the plan after applying is not empty: {left}")
-        deployment = deployment.with_outcome(SUCCEEDED if plan.actions else NOOP, statuses)
+        deployment = replace(
+            deployment.with_outcome(SUCCEEDED if plan.actions else NOOP, statuses),
+            pins=recorded_pins(desired, settled.active),
+        )
         save_deployment(backends.releases, deployment)
     except BaseException as err:
         message = str(err) or type(err).__name__
@@ -136,6 +157,14 @@ def apply_env(
         summary = f"applied {desired.commit[:12]} to {env}: {len(plan.actions)} actions"
         _notify(settings, "apply_succeeded", summary, deployment.to_record())
     return deployment
+
+
+def _pull_request(root: Path, commit: str) -> int | None:
+    """The pull request number ``commit``'s message names (history shows it), None when it names none."""
+    from tradai_release.gitrepo import GitRepo
+
+    with GitRepo(root) as git:
+        return pull_request_number(git.message(commit))
 
 
 def _close_failed(table: KeyValueTable, lease: Lease, failed: Deployment, err: BaseException) -> str:

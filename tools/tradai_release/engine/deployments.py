@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,6 +12,8 @@ from tradai_release.clock import stamp, utc_now
 from tradai_release.engine.state import EngineBackends, release_key
 
 if TYPE_CHECKING:
+    from tradai_release.configs.entities import ConfigVersion
+    from tradai_release.engine.state import DesiredState
     from tradai_release.environments import Environment
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
@@ -39,6 +42,14 @@ class Deployment:
     ``actions`` are the plan's actions (as in ``Plan.to_dict``) each with a ``status``
     (done / failed / pending); ``plan`` is the whole plan as JSON. A no-op apply has no
     deployment_id and is not recorded.
+
+    ``pins`` (what history answers from) holds one entry per profile x strategy of the commit:
+    ``{"profile", "strategy", "model", "version", "staging", "tag", "sha256", "config_hash",
+    "config_id"}``; the config ids are those ACTIVE once the apply succeeded (None before).
+    Records written before pins were recorded have ``pins`` None: history reads the manifests
+    of their commit from git objects instead. ``pull_request`` is the number the commit's
+    message names (a merge or squash of a pull request); ``overrides`` the policy overrides that
+    let this apply through a blocked rule (who, why, which rule).
     """
 
     env: str
@@ -52,6 +63,9 @@ class Deployment:
     plan: Mapping[str, Any] = field(default_factory=dict)
     actions: tuple[Mapping[str, Any], ...] = ()
     error: str | None = None
+    pins: tuple[Mapping[str, Any], ...] | None = None
+    pull_request: int | None = None
+    overrides: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """``{"env", "commit", "deployment_id", "outcome", "actions": [...]}`` (docs/architecture.md §10)."""
@@ -86,6 +100,9 @@ class Deployment:
             "plan": {key: value for key, value in self.plan.items() if key != "actions"}
             | {"action_count": len(self.plan.get("actions") or ())},
             "error": self.error,
+            "pins": [dict(pin) for pin in self.pins] if self.pins is not None else None,
+            "pull_request": self.pull_request,
+            "overrides": [dict(entry) for entry in self.overrides],
         }
 
     def with_outcome(
@@ -107,7 +124,48 @@ class Deployment:
             plan=dict(item.get("plan") or {}),
             actions=tuple(dict(a) for a in item.get("actions") or ()),
             error=item.get("error") or None,
+            pins=tuple(dict(pin) for pin in item["pins"]) if item.get("pins") is not None else None,
+            pull_request=int(item["pull_request"]) if item.get("pull_request") is not None else None,
+            overrides=tuple(dict(entry) for entry in item.get("overrides") or ()),
         )
+
+
+def recorded_pins(
+    desired: DesiredState, active: Mapping[str, ConfigVersion] | None = None
+) -> tuple[dict[str, Any], ...]:
+    """What a deployment of ``desired`` makes live, per profile x strategy (``Deployment.pins``);
+    ``active`` (the ACTIVE configs read after the apply) gives each config id."""
+    pins = []
+    for manifest in desired.manifests:
+        for name, pin in sorted(manifest.strategies.items()):
+            config = active.get(name) if active is not None else None
+            pins.append(
+                {
+                    "profile": manifest.profile,
+                    "strategy": name,
+                    "model": pin.model.name,
+                    "version": pin.model.production,
+                    "staging": pin.model.staging,
+                    "tag": manifest.artifacts.tag,
+                    "sha256": manifest.artifacts.sha256,
+                    "config_hash": pin.config,
+                    "config_id": config.config_id if config is not None and config.config_hash == pin.config
+                    else None,
+                }
+            )
+    return tuple(pins)
+
+
+_MERGE_PR = re.compile(r"^Merge pull request #(\d+)\b")
+_SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
+
+
+def pull_request_number(message: str) -> int | None:
+    """The pull request a commit message names: GitHub's merge commit (``Merge pull request #12 from
+    ...``) or a squash merge (``Subject (#12)``) on its first line; None for any other commit."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    match = _MERGE_PR.match(first) or _SQUASH_PR.search(first)
+    return int(match.group(1)) if match else None
 
 
 def save_deployment(table: KeyValueTable, deployment: Deployment) -> None:

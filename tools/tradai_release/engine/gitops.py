@@ -71,15 +71,16 @@ def write_edits(
 def plan_of(
     settings: Settings, env: Environment, root: Path | str, commit: str
 ) -> tuple[Plan | None, str | None]:
-    """The engine's plan of ``env`` at ``commit``, or (None, why) when it cannot be made.
+    """The engine's plan of ``env`` at ``commit`` with the policy's verdicts (a promotion into a frozen
+    environment says so at once), or (None, why) when it cannot be made.
 
     A promotion or rollback is already written when this runs; failing to plan (a backend
     unreachable) is reported, not raised.
     """
-    from tradai_release.engine.plan import plan_env
+    from tradai_release.engine.admission import judged_plan
 
     try:
-        return plan_env(settings, env, commit=commit, repo=Path(root)), None
+        return judged_plan(settings, env, commit=commit, repo=Path(root)), None
     except TradaiError as err:
         return None, str(err)
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tradai_release.bots import BotSpec
     from tradai_release.engine.state import AppliedState, DesiredState, EngineBackends, LiveState
     from tradai_release.environments import Environment
+    from tradai_release.policy import PolicyVerdict
     from tradai_release.registry.adapter import ModelVersionInfo
     from tradai_release.registry.comparator import Comparison
     from tradai_release.settings import Settings
@@ -138,6 +139,7 @@ class Plan:
     created_at: str = ""
     target: AppliedState | None = field(default=None, repr=False, compare=False)
     desired: DesiredState | None = field(default=None, repr=False, compare=False)
+    verdicts: tuple[PolicyVerdict, ...] = ()  # policy.yaml on applying it now (engine.admission.judged_plan)
 
     @property
     def empty(self) -> bool:
@@ -145,13 +147,22 @@ class Plan:
         return not self.actions
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"env", "commit", "actions": [...], "drift": [...]}`` (docs/architecture.md §10)."""
-        return {
+        """``{"env", "commit", "actions": [...], "drift": [...]}`` (docs/architecture.md §10), and
+        ``"policy": [...]`` when releases/policy.yaml judged it."""
+        data = {
             "env": self.env,
             "commit": self.commit,
             "actions": [action.to_dict() for action in self.actions],
             "drift": [entry.to_dict() for entry in self.drift],
         }
+        if self.verdicts:
+            data["policy"] = [verdict.to_dict() for verdict in self.verdicts]
+        return data
+
+    @property
+    def blocked(self) -> bool:
+        """True when a policy verdict blocks applying the plan now."""
+        return any(verdict.blocked for verdict in self.verdicts)
 
     def profiles(self) -> list[int]:
         """Profiles some action concerns (for per-profile rendering)."""

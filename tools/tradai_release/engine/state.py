@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tradai_release.hub.hub import ModelHub
     from tradai_release.hub.pointers import ProfilePointer
     from tradai_release.manifest import ReleaseManifest
+    from tradai_release.policy import Policy
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
@@ -60,26 +61,30 @@ class EngineBackends:
         from tradai_release.environments import environment
         from tradai_release.hub.hub import ModelHub
         from tradai_release.registry.adapter import MlflowRegistry
-        from tradai_release.stores import open_table
         from tradai_release.targets import open_target
 
         target = environment(settings, env)
-        backends = target.backends
-        releases = open_table(
-            backends.release_table_uri,
-            table=RELEASE_TABLE,
-            partition_key=RELEASE_PARTITION_KEY,
-            sort_key=RELEASE_SORT_KEY,
-            aws=settings.aws(),
-        )
         return cls(
             env=target.name,
             configs=ConfigVersionService.for_env(target, settings),
             registry=MlflowRegistry.for_env(target, settings),
             hub=ModelHub.from_settings(settings),
-            releases=releases,
+            releases=open_release_table(settings, target),
             target=open_target(settings, target),
         )
+
+
+def open_release_table(settings: Settings, env: Environment) -> KeyValueTable:
+    """The release-state table of ``env`` (§12), alone: history needs no other backend."""
+    from tradai_release.stores import open_table
+
+    return open_table(
+        env.backends.release_table_uri,
+        table=RELEASE_TABLE,
+        partition_key=RELEASE_PARTITION_KEY,
+        sort_key=RELEASE_SORT_KEY,
+        aws=settings.aws(),
+    )
 
 
 def _no_target() -> DeploymentTarget:
@@ -110,6 +115,7 @@ class DesiredState:
     configs: Mapping[str, DesiredConfig]
     features: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     bots: tuple[BotSpec, ...] = ()  # one per profile x strategy; config ids are the live state's to say
+    policy: Policy = field(default_factory=lambda: _default_policy())
 
     @property
     def model_names(self) -> list[str]:
@@ -175,7 +181,14 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
         configs=dict(sorted(configs.items())),
         features=features,
         bots=tuple(sorted(bots, key=lambda bot: (bot.pins.profile, bot.pins.strategy))),
+        policy=repo.policy,
     )
+
+
+def _default_policy() -> Policy:
+    from tradai_release.policy import Policy
+
+    return Policy()
 
 
 # --- applied (what the last apply left live) ------------------------------------------------------------

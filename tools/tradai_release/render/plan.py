@@ -87,6 +87,10 @@ def render_text(plan: Plan) -> str:
         lines.append("")
         lines.append(f"drift: {len(plan.drift)} live value(s) changed outside git (apply restores them)")
         lines += [f"  ! {entry.kind} {entry.target}: {entry.detail}" for entry in plan.drift]
+    if plan.verdicts:
+        lines.append("")
+        lines.append("policy (releases/policy.yaml):")
+        lines += [f"  {v.rule} {v.subject}: {v.message}" for v in plan.verdicts]
     lines.append("")
     if plan.empty:
         lines.append(f"{plan.env} is in sync with {plan.commit[:12]}: nothing to do")
@@ -142,6 +146,8 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
     out.append("")
     if validation is not None:
         out += _validation_section(validation)
+    if plan.verdicts:
+        out += _policy_section(plan)
     if plan.drift:
         out.append(
             f"> [!WARNING]\n> **Drift**: {len(plan.drift)} live value(s) were changed outside git; "
@@ -206,6 +212,22 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
     for change in plan.model_changes:
         out += _comparison_section(change)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _policy_section(plan: Plan) -> list[str]:
+    """Each verdict of releases/policy.yaml on applying the plan now; a blocked one first as a caution."""
+    lines = []
+    blocked = [v for v in plan.verdicts if v.blocked]
+    if blocked:
+        first = blocked[0].message
+        lines += [f"> [!CAUTION]\n> **Blocked by policy**: apply refuses this plan now. {first}", ""]
+    lines += ["### Policy (`releases/policy.yaml`)", ""]
+    rows = []
+    for verdict in plan.verdicts:
+        state = "overridden" if verdict.override is not None else ("ok" if verdict.allowed else "**blocked**")
+        rows.append((verdict.rule, f"`{verdict.subject}`", state, verdict.message, verdict.clears_at or "-"))
+    lines += _table(["rule", "subject", "verdict", "why", "clears at"], rows)
+    return [*lines, ""]
 
 
 def _validation_section(report: ValidationReport) -> list[str]:
