@@ -246,7 +246,8 @@ def test_live_services_are_read_ten_at_a_time_without_describing_known_revisions
     apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
     api.reads.clear()
     assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
-    assert dict(api.reads) == {"describe_services": 2}  # 12 services, 10 per call; no task definition
+    # 12 services, 10 per call; no task definition; one listing finds no undeclared service (prune)
+    assert dict(api.reads) == {"describe_services": 2, "list_services": 1}
 
 
 class FailingOnce(EcsApi):

@@ -18,12 +18,16 @@ class Policy:
     """What ``releases/policy.yaml`` declares; every key absent from the file keeps today's behaviour."""
 
     environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
+    prune: bool = False  # apply retires what git no longer declares (docs/architecture.md §7, "Prune")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
         """Build from a mapping that passed the policy schema."""
         declared = data.get("environments")
-        return cls(environments=tuple(declared) if declared else DEFAULT_ENVIRONMENTS)
+        return cls(
+            environments=tuple(declared) if declared else DEFAULT_ENVIRONMENTS,
+            prune=bool(data.get("prune", False)),
+        )
 
     def gated(self, environment: str) -> bool:
         """True for the last environment of the promotion order (production): forward moves of its

@@ -77,6 +77,11 @@ class ModelRegistry(Protocol):
         """One version; raises ModelVersionNotFound."""
         ...
 
+    def aliased_models(self) -> dict[str, list[str]]:
+        """Every registered model that has aliases, with them (plan finds models no manifest pins
+        any more but whose aliases are still live)."""
+        ...
+
     def set_alias(self, name: str, alias: str, version: int) -> None: ...
 
     def delete_alias(self, name: str, alias: str) -> None: ...
@@ -257,6 +262,13 @@ class MlflowRegistry:
             )
             for name, listed in found.items()
         }
+
+    def aliased_models(self) -> dict[str, list[str]]:
+        """Every registered model that has aliases, with them (one search, one call per page)."""
+        if self.tracking_uri.startswith("sqlite:///") and not Path(self.tracking_uri[10:]).exists():
+            return {}
+        models = self._all_pages("registered models", self.client.search_registered_models)
+        return {model.name: sorted(model.aliases) for model in models if model.aliases}
 
     def find_versions(self, name: str, tag: str, value: str) -> list[ModelVersionInfo]:
         """The versions of model ``name`` whose tag ``tag`` is ``value``, oldest first (one search, run
