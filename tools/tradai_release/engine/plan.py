@@ -721,7 +721,7 @@ def _retire_bots(desired: DesiredState, live: LiveState) -> list[Action]:
             "bot": key.name,
             "profile": key.profile,
             "strategy": key.strategy,
-            "target": live.bots.target,
+            "deployed_on": live.bots.target,  # not "target": that key is the action's own
             "revision": running.revision,
             "where": running.where,
         }

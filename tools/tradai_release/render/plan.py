@@ -46,7 +46,7 @@ def _summary(action: Action) -> str:
     if kind in ("delete_alias", "retire_alias"):
         return f"{d['alias']}: v{d['previous']} -> -"
     if kind == "retire_bot":
-        how = "remove" if d.get("target") == "env-file" else "scale to zero"
+        how = "remove" if d.get("deployed_on") == "env-file" else "scale to zero"
         return f"{how} {d.get('where') or d['bot']}"
     if kind == "retire_pointer":
         return f"{d['tag']} -> - (pointer deleted)"
