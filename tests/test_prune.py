@@ -230,6 +230,30 @@ def test_a_strategy_moved_to_another_model_is_a_pin_change_not_prune(repo: Path)
     assert deletes == [f"MyStrategy@p{p}" for p in PRUNED_PROFILES]
 
 
+def test_an_alias_set_by_hand_on_a_model_no_apply_recorded_is_an_orphan_and_stays_out_of_the_record(
+    repo: Path,
+) -> None:
+    settings = Settings(repo=repo)
+    apply_env(settings, "dev")
+    registry = MlflowRegistry.for_env("dev", settings)
+    registry.create_registered_model_if_missing("Stray")
+    registry.client.create_model_version("Stray", "file:///stray", tags={"strategy_name": "MyStrategy"})
+    registry.set_alias("Stray", "p2", 1)
+    registry.set_alias("Stray", "champion", 1)  # not an alias this tool manages
+
+    plan = plan_env(settings, "dev")
+    assert plan.empty and [(a.kind, a.target, a.reason) for a in plan.orphans] == [
+        (P.RETIRE_ALIAS, "Stray@p2", "no manifest of dev pins Stray (found through its live aliases)")
+    ]
+    assert apply_env(settings, "dev").outcome == "noop"  # nothing recorded: Stray is not this env's
+
+    set_prune(repo, True)
+    assert retire_targets(plan_env(settings, "dev").actions) == [(P.RETIRE_ALIAS, "Stray@p2")]
+    apply_env(settings, "dev")
+    assert aliases(registry, "Stray") == {"champion": 1}
+    assert_converged(settings)
+
+
 # --- the parts prune relies on --------------------------------------------------------------------------
 
 

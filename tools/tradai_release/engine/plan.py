@@ -234,7 +234,8 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     }
     lifecycle = derive_lifecycle(pins, history, keep=keep, now=moment, mirror_stages=mirror)
     _refuse_missing(desired, lifecycle)
-    undeclared = _Undeclared.find(desired, lifecycle, history)
+    tracked = set(desired.model_names) | set(applied.models if applied is not None else ())
+    undeclared = _Undeclared.find(desired, lifecycle, history, tracked)
     promote, demote = _lifecycle_actions(lifecycle, history, applied)
     demote, retire_versions = undeclared.split_versions(demote, env)
     alias_actions, retire_aliases = undeclared.split_aliases(_alias_actions(lifecycle, applied), env)
@@ -257,14 +258,17 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     ]
     if desired.prune:
         actions += retire
+    # Without prune the record keeps what it left alone as it is (no false drift), and never takes in a
+    # model only found through its live aliases (it stays outside this env's record until retired).
     kept = {(a.details["model"], int(a.details["version"])) for a in retire_versions if not desired.prune}
+    untracked = set() if desired.prune else set(history) - tracked
     target = AppliedState(
         commit=desired.commit,
         deployment_id="",
         applied_at="",
         configs={name: config.config_hash for name, config in desired.configs.items()},
         aliases={name: dict(mapping) for name, mapping in lifecycle.aliases.items()},
-        lifecycle=_target_lifecycle(lifecycle, kept),
+        lifecycle=_target_lifecycle(lifecycle, kept, untracked),
         pointers={m.profile: (m.artifacts.tag, m.artifacts.sha256) for m in desired.manifests},
         mirror_stages=mirror,
         bots=bots,
@@ -614,11 +618,15 @@ def _brief(value: str | None) -> str:
     return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
-def _target_lifecycle(lifecycle: DesiredLifecycle, kept: set[tuple[str, int]]) -> dict[str, dict[str, str]]:
+def _target_lifecycle(
+    lifecycle: DesiredLifecycle, kept: set[tuple[str, int]], untracked: set[str]
+) -> dict[str, dict[str, str]]:
     """Each version's lifecycle after apply: the derived one, or for ``kept`` versions (orphans that
-    prune leaves alone) the current one."""
+    prune leaves alone) the current one; ``untracked`` models are left out."""
     result: dict[str, dict[str, str]] = {}
     for entry in lifecycle.versions:
+        if entry.name in untracked:
+            continue
         value = entry.current if (entry.name, entry.version) in kept else entry.desired
         if value != NONE:
             result.setdefault(entry.name, {})[str(entry.version)] = value
@@ -633,13 +641,15 @@ class _Undeclared:
     """The registry's part of prune: live aliases no manifest declares, and the versions they hold.
 
     An alias is undeclared when its profile has no manifest in the env, or when its model is pinned
-    by no manifest and the strategy it was registered for (version tag ``strategy_name``) is run by
-    no profile either. A model that a strategy still in the env stopped pinning (the strategy moved
-    to another model) is an ordinary pin change, not prune.
+    by no manifest and either the strategy it was registered for (version tag ``strategy_name``) is
+    run by no profile or no apply of this env recorded the model (found only through its aliases). A
+    model that an apply recorded and that a strategy still in the env stopped pinning (the strategy
+    moved to another model) is an ordinary pin change, not prune.
     """
 
     profiles: frozenset[int]
-    models: frozenset[str]  # models of strategies no profile runs
+    models: frozenset[str]  # models of strategies no profile runs, or found only through their aliases
+    found: frozenset[str]  # those found only through their aliases (no apply of the env recorded them)
     aliases: frozenset[tuple[str, str]]  # (model, alias)
     held: frozenset[tuple[str, int]]  # versions of those models, or at those aliases
 
@@ -649,13 +659,14 @@ class _Undeclared:
         desired: DesiredState,
         lifecycle: DesiredLifecycle,
         history: Mapping[str, Sequence[ModelVersionInfo]],
+        tracked: set[str],
     ) -> _Undeclared:
         profiles = frozenset(m.profile for m in desired.manifests)
         pinned = set(desired.model_names)
         models = frozenset(
             name
             for name, listed in history.items()
-            if name not in pinned and _registered_for(listed) not in desired.configs
+            if name not in pinned and (name not in tracked or _registered_for(listed) not in desired.configs)
         )
         aliases: set[tuple[str, str]] = set()
         held = {(name, info.version) for name in models for info in history[name]}
@@ -665,7 +676,7 @@ class _Undeclared:
                 aliases.add((change.name, change.alias))
                 if change.previous is not None:
                     held.add((change.name, change.previous))
-        return cls(profiles, models, frozenset(aliases), frozenset(held))
+        return cls(profiles, models, frozenset(models - tracked), frozenset(aliases), frozenset(held))
 
     def split_aliases(self, actions: list[Action], env: str) -> tuple[list[Action], list[Action]]:
         """(ordinary alias actions, retire_alias actions)."""
@@ -679,25 +690,34 @@ class _Undeclared:
             if profile not in self.profiles:
                 reason = f"profile {profile} has no manifest in {env} any more"
             else:
-                reason = f"no profile of {env} runs the strategy of {model} any more"
+                reason = self._why(model, env)
             retire.append(replace(action, kind=RETIRE_ALIAS, reason=reason))
         return ordinary, retire
 
     def split_versions(self, actions: list[Action], env: str) -> tuple[list[Action], list[Action]]:
         """(ordinary lifecycle actions, retire_version actions): a version leaving its lifecycle because
-        only undeclared aliases or strategies still held it."""
+        only undeclared aliases or strategies still held it. A model found only through its aliases
+        gets no other write (its tags are not this environment's to tidy)."""
         ordinary, retire = [], []
         for action in actions:
             d = action.details
+            if d["model"] in self.found and d["from"] == d["to"]:
+                continue
             if (d["model"], int(d["version"])) not in self.held or d["from"] == d["to"]:
                 ordinary.append(action)
                 continue
             if d["model"] in self.models:
-                why = f"no profile of {env} runs the strategy of {d['model']} any more"
+                why = self._why(d["model"], env)
             else:
                 why = "only aliases of profiles without a manifest held it"
             retire.append(replace(action, kind=RETIRE_VERSION, reason=f"{d['from']} -> {d['to']}: {why}"))
         return ordinary, retire
+
+
+    def _why(self, model: str, env: str) -> str:
+        if model in self.found:
+            return f"no manifest of {env} pins {model} (found through its live aliases)"
+        return f"no profile of {env} runs the strategy of {model} any more"
 
 
 def _registered_for(listed: Sequence[ModelVersionInfo]) -> str | None:
