@@ -409,6 +409,8 @@ def test_prune_scales_undeclared_ecs_services_to_zero_and_a_returning_strategy_s
     plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
     deploys = [a for a in plan.actions if a.kind == DEPLOY_BOT]
     assert [a.target for a in deploys] == retired and "scaled to zero (retired)" in deploys[0].reason
+    statuses = bot_statuses(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert {s.state for s in statuses if s.bot.startswith("MyStrategy")} == {NOT_DEPLOYED}
     api.writes.clear()
     apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
     assert "register_task_definition" not in api.writes  # the revision it ran before is reused

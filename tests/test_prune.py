@@ -100,6 +100,7 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
     plan = plan_env(settings, "dev")
     assert retire_targets(plan.orphans) == MY_ORPHANS and retire_targets(plan.actions) == []
     assert [a.kind for a in plan.actions] == [P.RECORD_DEPLOYMENT]
+    assert plan.actions[0].reason.endswith("8 orphan(s) left as they are: prune is off)")
     assert plan.to_dict()["prune"] is False and len(plan.to_dict()["orphans"]) == len(MY_ORPHANS)
     markdown = render_markdown(plan)
     assert "[!WARNING]\n> **Orphans**: 8 live value(s)" in markdown and "`MyStrategy@p4`" in markdown

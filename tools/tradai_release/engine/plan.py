@@ -276,7 +276,9 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     unrecorded = not _same_live_values(applied, target)
     if actions or unrecorded:
         reason = f"record {desired.commit[:12]} as the last applied commit of {env}"
-        if not actions:
+        if not actions and retire and not desired.prune:
+            reason += f" (what it declares is live; {len(retire)} orphan(s) left as they are: prune is off)"
+        elif not actions:
             reason += " (the last apply stopped before recording what it made live)"
         actions.append(
             Action(
