@@ -18,15 +18,17 @@ from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import read_journal
 from tradai_release.engine.plan import Plan, plan_env
 from tradai_release.engine.state import EngineBackends
-from tradai_release.errors import ConfigConflict
+from tradai_release.errors import ConfigConflict, InputError
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
+from tradai_release.policy import Policy
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.render.plan import render_markdown, render_text
 from tradai_release.settings import Settings
 from tradai_release.targets import DeployStamp
 from tradai_release.targets.envfile import EnvFileTarget
+from tradai_release.validate import validate_repository
 
 PRUNED_PROFILES = (3, 4, 5)  # the dev profiles that run MyStrategy
 
@@ -290,3 +292,14 @@ def test_env_file_target_lists_only_its_own_undeclared_pinned_files(tmp_path: Pa
     target.retire(BotKey("dev", 1, "Mine"), stamp)  # gone already: nothing to do
     assert target.undeclared("dev", [BotKey("dev", 3, "Kept")]) == {}
     assert EnvFileTarget(tmp_path / "absent").undeclared("dev", []) == {}
+
+
+def test_prune_must_be_a_boolean_in_policy_yaml(repo: Path) -> None:
+    (repo / "releases" / "policy.yaml").write_text("prune: yes please\n")
+    commit_all(repo, "a prune that is not a boolean")
+    report = validate_repository(repo, offline=True)
+    assert [(p.file, p.field) for p in report.problems] == [("releases/policy.yaml:1", "prune")]
+    assert report.problems[0].reason == 'expected boolean, got string "yes please"'
+    with pytest.raises(InputError, match=r"^releases/policy.yaml:1: prune: expected boolean"):
+        plan_env(Settings(repo=repo), "dev")
+    assert Policy.from_dict({}).prune is False and Policy.from_dict({"prune": True}).prune is True
