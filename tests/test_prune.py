@@ -303,3 +303,29 @@ def test_prune_must_be_a_boolean_in_policy_yaml(repo: Path) -> None:
     with pytest.raises(InputError, match=r"^releases/policy.yaml:1: prune: expected boolean"):
         plan_env(Settings(repo=repo), "dev")
     assert Policy.from_dict({}).prune is False and Policy.from_dict({"prune": True}).prune is True
+
+
+class Crash(Exception):
+    """The process dies between two actions."""
+
+
+def test_a_prune_that_dies_half_way_converges_when_run_again(repo: Path) -> None:
+    settings = Settings(repo=repo)
+    registry = MlflowRegistry.for_env("dev", settings)
+    apply_env(settings, "dev")
+    set_prune(repo, True)
+    remove_strategy(repo, "MyStrategy", PRUNED_PROFILES)
+
+    def crash(index: int, action: P.Action) -> None:
+        if action.kind == P.RETIRE_ALIAS:
+            raise Crash(f"killed after {action.target}")
+
+    with pytest.raises(Crash):
+        apply_env(settings, "dev", after_action=crash)
+    left = retire_targets(plan_env(settings, "dev").actions)  # the bots and one alias are retired already
+    assert left == [(k, t) for k, t in MY_ORPHANS if k != P.RETIRE_BOT and t != "MyStrategy@p3"]
+    assert apply_env(settings, "dev").outcome == "succeeded"
+    assert aliases(registry, "MyStrategy") == {}
+    assert lifecycle(registry, "MyStrategy", 1) == ("Archived", "Archived")
+    assert ConfigVersionService.for_env("dev", settings).get_active("MyStrategy") is None
+    assert_converged(settings)
