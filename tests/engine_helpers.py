@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -271,6 +271,9 @@ class CountingRegistry:
     def get_version(self, name: str, version: int) -> ModelVersionInfo:
         return self.inner.get_version(name, version)
 
+    def aliased_models(self) -> dict[str, list[str]]:
+        return self.inner.aliased_models()
+
     def set_alias(self, name: str, alias: str, version: int) -> None:
         self.writes.append(("set_alias", name, alias, str(version)))
         self.inner.set_alias(name, alias, version)
@@ -319,6 +322,13 @@ class CountingTarget:
 
     def wait(self, keys: Sequence[BotKey]) -> None:
         self.inner.wait(keys)
+
+    def undeclared(self, env: str, declared: Collection[BotKey]) -> dict[BotKey, RunningBot]:
+        return self.inner.undeclared(env, declared)
+
+    def retire(self, key: BotKey, stamp: DeployStamp) -> None:
+        self.writes.append(f"retire {key.name}")
+        self.inner.retire(key, stamp)
 
 
 def counted_from_settings(settings: Settings, env: str) -> Counted:

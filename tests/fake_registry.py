@@ -61,6 +61,10 @@ class FakeRegistry:
         self._calls += 1
         return self._version(name, version)
 
+    def aliased_models(self) -> dict[str, list[str]]:
+        self._calls += 1
+        return {name: sorted(model.aliases) for name, model in sorted(self._models.items()) if model.aliases}
+
     def set_alias(self, name: str, alias: str, version: int) -> None:
         self._calls += 1
         self._version(name, version)

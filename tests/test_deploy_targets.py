@@ -28,7 +28,7 @@ from tradai_release.bots import BotPins, parse_env_file
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
-from tradai_release.engine.plan import DEPLOY_BOT, WAIT_ROLLOUT, plan_env
+from tradai_release.engine.plan import DEPLOY_BOT, RETIRE_BOT, WAIT_ROLLOUT, plan_env
 from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
 from tradai_release.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
@@ -36,6 +36,7 @@ from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
 from tradai_release.provision import provision
 from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.render.plan import render_text
 from tradai_release.settings import Settings
 from tradai_release.stores.ecs import EcsApi
 from tradai_release.targets.ecs import EcsTarget, poll_until_stable, rollout_state
@@ -246,7 +247,8 @@ def test_live_services_are_read_ten_at_a_time_without_describing_known_revisions
     apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
     api.reads.clear()
     assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
-    assert dict(api.reads) == {"describe_services": 2}  # 12 services, 10 per call; no task definition
+    # 12 services, 10 per call; no task definition; one listing finds no undeclared service (prune)
+    assert dict(api.reads) == {"describe_services": 2, "list_services": 1}
 
 
 class FailingOnce(EcsApi):
@@ -358,3 +360,59 @@ def test_deploy_status_compares_pins_with_what_runs(repo: Path) -> None:
         cwd=root, env={**os.environ, "TRADAI_REPO": str(repo)}, capture_output=True, text=True, timeout=120,
     )
     assert bad.returncode == 1 and bad.stderr.startswith("error: settings: env: unknown environment 'qa'")
+
+
+def desired_counts(api: EcsApi) -> set[int]:
+    live = services(api, "tradai-dev")
+    return {live[f"tradai-dev-MyStrategy-p{p}"]["desiredCount"] for p in (3, 4, 5)}
+
+
+def test_prune_scales_undeclared_ecs_services_to_zero_and_a_returning_strategy_scales_them_back(
+    repo: Path, aws: None
+) -> None:
+    settings = Settings(repo=repo, deploy_target="ecs")
+    provision(settings, "dev")
+    api = EcsApi(settings.aws())
+    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    api.client.create_service(cluster="tradai-dev", serviceName="tradai-dev-Handmade-p1", desiredCount=1,
+                              taskDefinition=services(api, "tradai-dev")["tradai-dev-MyStrategy-p3"][
+                                  "taskDefinition"])  # named like a bot, but no apply made it: never pruned
+    for profile in (3, 4, 5):
+        with edit_manifest(repo / "releases" / "dev" / f"profile-{profile}.yaml") as editor:
+            editor.remove_strategy("MyStrategy")
+    removed = commit_all(repo, "stop running MyStrategy in dev")
+    retired = [f"dev/MyStrategy-p{p}" for p in (3, 4, 5)]
+
+    plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert [a.target for a in plan.orphans if a.kind == RETIRE_BOT] == retired
+    assert "scale to zero tradai-dev/tradai-dev-MyStrategy-p3" in render_text(plan)
+    api.writes.clear()
+    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))  # prune off: records the commit
+    assert sum(api.writes.values()) == 0
+    assert desired_counts(api) == {1}
+
+    (repo / "releases" / "policy.yaml").write_text("prune: true\n")
+    commit_all(repo, "prune dev")
+    api.writes.clear()
+    deployment = apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert api.writes == {"update_service": 3, "tag_resource": 3}  # three services scaled to zero, tagged
+    live = services(api, "tradai-dev")
+    for profile in (3, 4, 5):
+        service = live[f"tradai-dev-MyStrategy-p{profile}"]
+        assert service["desiredCount"] == 0
+        tags = {t["key"]: t["value"] for t in service["tags"]}
+        assert tags["tradai:deployment-id"] == deployment.deployment_id
+    assert live["tradai-dev-Handmade-p1"]["desiredCount"] == 1
+    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+
+    git(repo, "revert", "--no-edit", removed)  # MyStrategy comes back: the same services scale back up
+    plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    deploys = [a for a in plan.actions if a.kind == DEPLOY_BOT]
+    assert [a.target for a in deploys] == retired and "scaled to zero (retired)" in deploys[0].reason
+    statuses = bot_statuses(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert {s.state for s in statuses if s.bot.startswith("MyStrategy")} == {NOT_DEPLOYED}
+    api.writes.clear()
+    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    assert "register_task_definition" not in api.writes  # the revision it ran before is reused
+    assert desired_counts(api) == {1}
+    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty

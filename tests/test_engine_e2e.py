@@ -102,6 +102,9 @@ def test_pr_merge_apply_revert_against_loopback_servers(
 
     assert apply_env(settings, "prod").outcome == "succeeded"
     assert plan_env(settings, "prod").empty
+    # what prune compares with the manifests, read over the servers' APIs (S3 listing, MLflow REST search)
+    assert ModelHub.from_settings(settings).pointer_profiles("prod") == [1, 2, 3, 4, 5]
+    assert registry.aliased_models()[pascal] == ["p1", "p2", "p3", "p4", "p5"]
 
     # a pull request promotes v2 in profile 3; its sharpe fails the comparator: the gate needs an override
     git(repo, "checkout", "-q", "-b", "promote-p3")

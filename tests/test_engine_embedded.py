@@ -98,7 +98,7 @@ def test_plan_and_apply_tasks(repo: Path) -> None:
     done = run_task(repo, "plan", "--env", "dev", "--format", "json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert set(data) == {"env", "commit", "actions", "drift"} and data["actions"]
+    assert set(data) == {"env", "commit", "actions", "drift", "orphans", "prune"} and data["actions"]
 
     done = run_task(repo, "apply", "--env", "dev", "--dry-run")
     assert done.returncode == 0 and "activate_config" in done.stdout

@@ -116,7 +116,8 @@ def test_first_plan_orders_actions_safely_and_renders_the_json_contract(world: W
     assert order.count(P.WRITE_POINTER) == 5
     assert order.count(P.CREATE_VERSION) == len(STRATEGIES)
     data = json.loads(json.dumps(plan.to_dict()))
-    assert set(data) == {"env", "commit", "actions", "drift"}
+    assert set(data) == {"env", "commit", "actions", "drift", "orphans", "prune"}
+    assert data["orphans"] == [] and data["prune"] is False
     assert data["commit"] == git(world.repo, "rev-parse", "HEAD")
     assert all({"kind", "target", "reason"} <= set(action) for action in data["actions"])
     assert data["drift"] == []
@@ -156,10 +157,11 @@ def test_plan_reads_a_constant_number_of_times_whatever_the_profiles(world: Worl
     assert plan.empty
     config_table, release_table = world.counted.tables
     config_store, hub_store = world.counted.stores
-    assert world.registry.calls - before == 1  # one batched versions() call for every pinned model
+    # one search of the aliased models (prune looks for undeclared ones), one batched versions() call
+    assert world.registry.calls - before == 2
     assert dict(config_table.reads) == {"scan": 1}
     assert dict(release_table.reads) == {"get": 1}
-    assert dict(hub_store.reads) == {"get": 5}  # one pointer per profile of the env
+    assert dict(hub_store.reads) == {"list": 1, "get": 5}  # the env's pointers listed, each one read
     assert sum(config_store.reads.values()) == 0
 
 

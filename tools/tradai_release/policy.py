@@ -171,6 +171,7 @@ class Policy:
     environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
     soak: Mapping[str, Soak] = field(default_factory=dict)
     freeze: Mapping[str, Freeze] = field(default_factory=dict)
+    prune: bool = False  # apply retires what git no longer declares (docs/architecture.md §7, "Prune")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
@@ -183,6 +184,7 @@ class Policy:
                 for env, rule in (data.get("soak") or {}).items()
             },
             freeze={env: _freeze(rule) for env, rule in (data.get("freeze") or {}).items()},
+            prune=bool(data.get("prune", False)),
         )
 
     def gated(self, environment: str) -> bool:

@@ -217,6 +217,50 @@ class ConfigVersionService:
             f"{strategy_name} {config_id}", f"activate gave up after {self.max_attempts} concurrent conflicts"
         )
 
+    def deprecate(self, strategy_name: str, config_id: str) -> ConfigVersion:
+        """Retire the ACTIVE version ``config_id``: it becomes DEPRECATED with the 90-day TTL and the
+        strategy has no ACTIVE version (a strategy no manifest pins any more, pruned by apply).
+
+        One transaction conditioned on the head's revision and the version's status, like
+        ``activate``. A version already DEPRECATED while nothing is ACTIVE is returned unchanged;
+        one that is not the ACTIVE version (another was activated meanwhile) is a ConfigConflict.
+        Activating it again (the strategy comes back) clears the TTL.
+        """
+        _check_name(strategy_name)
+        for attempt in range(self.max_attempts):
+            head = self._get(strategy_name, HEAD)
+            item = None if config_id.startswith("#") else self._get(strategy_name, config_id)
+            if item is None:
+                raise ConfigVersionNotFound(strategy_name, config_id)
+            target = ConfigVersion.from_item(item)
+            active = head.get("active") if head else None
+            if active != config_id:
+                if not active and target.status is ConfigStatus.DEPRECATED:
+                    return target
+                raise ConfigConflict(
+                    f"{strategy_name} {config_id}",
+                    f"not the ACTIVE version (ACTIVE: {active or 'none'}); nothing deprecated",
+                )
+            expires = int((self.clock() + DEPRECATED_TTL).timestamp())
+            deprecated = replace(
+                target, status=ConfigStatus.DEPRECATED, superseded_by=None, expires_at=expires
+            )
+            operations: list[Operation] = [
+                Put({**_head_item(strategy_name, head), "active": None}, condition=_head_condition(head)),
+                Put(deprecated.to_item(), condition=Condition(equals={"status": target.status.value})),
+                *self._hash_ttl(target, expires),
+            ]
+            try:
+                self.table.transact(operations)
+            except ConditionFailed:
+                _backoff(attempt)
+                continue
+            return deprecated
+        raise ConfigConflict(
+            f"{strategy_name} {config_id}",
+            f"deprecate gave up after {self.max_attempts} concurrent conflicts",
+        )
+
     # --- reads ------------------------------------------------------------------------------------
 
     def list_versions(self, strategy_name: str) -> list[ConfigVersion]:

@@ -227,6 +227,11 @@ _PHASES: dict[str, str] = {
     P.WRITE_POINTER: "pointer",
     P.DEPLOY_BOT: "deploy",
     P.WAIT_ROLLOUT: "wait",
+    P.RETIRE_BOT: "retire-bot",
+    P.RETIRE_ALIAS: "retire-alias",
+    P.RETIRE_VERSION: "retire-lifecycle",
+    P.RETIRE_POINTER: "retire-pointer",
+    P.RETIRE_CONFIG: "retire-config",
     P.RECORD_DEPLOYMENT: "record",
 }
 
@@ -454,6 +459,25 @@ class _Executor:
         spec = replace(spec, pins=replace(spec.pins, config_id=config_id))
         stamp_ = DeployStamp(self.plan.commit, self.deployment.deployment_id or "", self.deployment.trace_id)
         self.deployed[spec.key.name] = self.backends.target.deploy(spec, stamp_)
+
+    # --- prune (policy.yaml ``prune: true``): what no manifest declares any more -----------------------
+
+    def _retire_bot(self, details: Mapping[str, Any]) -> None:
+        from tradai_release.bots import BotKey
+        from tradai_release.targets import DeployStamp
+
+        key = BotKey(self.plan.env, int(details["profile"]), details["strategy"])
+        stamp_ = DeployStamp(self.plan.commit, self.deployment.deployment_id or "", self.deployment.trace_id)
+        self.backends.target.retire(key, stamp_)
+
+    _retire_alias = _delete_alias
+    _retire_version = _lifecycle
+
+    def _retire_pointer(self, details: Mapping[str, Any]) -> None:
+        self.backends.hub.delete_profile_pointer(self.plan.env, int(details["profile"]))
+
+    def _retire_config(self, details: Mapping[str, Any]) -> None:
+        self.backends.configs.deprecate(details["strategy"], details["config_id"])
 
     def _wait_rollout(self, details: Mapping[str, Any]) -> None:
         keys = [bot.key for bot in self.desired.bots if bot.key.name in set(details["bots"])]

@@ -52,6 +52,13 @@ ARCHIVE_VERSION = "archive_version"  # a version leaving Production (after alias
 WRITE_POINTER = "write_profile_pointer"
 DEPLOY_BOT = "deploy_bot"  # after pins, aliases and pointers: a bot that starts finds the new values
 WAIT_ROLLOUT = "wait_rollout"
+# Prune: what no manifest of the env declares any more, retired after everything declared is live.
+# Bots stop first, so nothing running reads the aliases, pointer and config retired after them.
+RETIRE_BOT = "retire_bot"  # scale the deployment to zero
+RETIRE_ALIAS = "retire_alias"  # delete the alias of a deleted profile or a strategy no profile runs
+RETIRE_VERSION = "retire_version"  # archive a version only such aliases held (after they are gone)
+RETIRE_POINTER = "retire_pointer"  # delete a deleted profile's hub pointer
+RETIRE_CONFIG = "retire_config"  # deprecate (with its TTL) the ACTIVE config of a strategy no profile runs
 RECORD_DEPLOYMENT = "record_deployment"
 
 ACTION_KINDS: tuple[str, ...] = (
@@ -66,8 +73,14 @@ ACTION_KINDS: tuple[str, ...] = (
     WRITE_POINTER,
     DEPLOY_BOT,
     WAIT_ROLLOUT,
+    RETIRE_BOT,
+    RETIRE_ALIAS,
+    RETIRE_VERSION,
+    RETIRE_POINTER,
+    RETIRE_CONFIG,
     RECORD_DEPLOYMENT,
 )
+RETIRE_KINDS: tuple[str, ...] = (RETIRE_BOT, RETIRE_ALIAS, RETIRE_VERSION, RETIRE_POINTER, RETIRE_CONFIG)
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,9 @@ class Plan:
 
     ``target`` is the state the live systems will be in afterwards (recorded by apply, and
     the reference that later plans measure drift against); ``desired`` carries the config
-    bodies apply uploads. Neither is part of ``to_dict``.
+    bodies apply uploads. Neither is part of ``to_dict``. ``orphans`` are the retire actions
+    that policy.yaml's ``prune: false`` leaves undone (with ``prune`` they are among ``actions``):
+    shown as a warning, never executed, and not counted by ``empty``.
     """
 
     env: str
@@ -135,6 +150,8 @@ class Plan:
     actions: tuple[Action, ...]
     drift: tuple[Drift, ...]
     model_changes: tuple[ModelChange, ...] = ()
+    orphans: tuple[Action, ...] = ()
+    prune: bool = False
     applied_commit: str | None = None
     created_at: str = ""
     target: AppliedState | None = field(default=None, repr=False, compare=False)
@@ -143,17 +160,20 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        """True when live already matches the commit (no drift either)."""
+        """True when live already matches the commit (no drift either); orphans left by ``prune:
+        false`` do not count: nothing is to be done about them."""
         return not self.actions
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"env", "commit", "actions": [...], "drift": [...]}`` (docs/architecture.md §10), and
-        ``"policy": [...]`` when releases/policy.yaml judged it."""
+        """``{"env", "commit", "actions": [...], "drift": [...], "orphans": [...], "prune"}``
+        (docs/architecture.md §10), and ``"policy": [...]`` when releases/policy.yaml judged it."""
         data = {
             "env": self.env,
             "commit": self.commit,
             "actions": [action.to_dict() for action in self.actions],
             "drift": [entry.to_dict() for entry in self.drift],
+            "orphans": [action.to_dict() for action in self.orphans],
+            "prune": self.prune,
         }
         if self.verdicts:
             data["policy"] = [verdict.to_dict() for verdict in self.verdicts]
@@ -225,8 +245,11 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     }
     lifecycle = derive_lifecycle(pins, history, keep=keep, now=moment, mirror_stages=mirror)
     _refuse_missing(desired, lifecycle)
+    tracked = set(desired.model_names) | set(applied.models if applied is not None else ())
+    undeclared = _Undeclared.find(desired, lifecycle, history, tracked)
     promote, demote = _lifecycle_actions(lifecycle, history, applied)
-    alias_actions = _alias_actions(lifecycle, applied)
+    demote, retire_versions = undeclared.split_versions(demote, env)
+    alias_actions, retire_aliases = undeclared.split_aliases(_alias_actions(lifecycle, applied), env)
     pointer_actions = _pointer_actions(desired, live)
 
     touched = {int(a.details["profile"]) for a in pointer_actions}
@@ -237,13 +260,26 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     actions = [
         *verify_actions, *config_actions, *promote, *alias_actions, *demote, *pointer_actions, *bot_actions
     ]
+    retire = [
+        *_retire_bots(desired, live),
+        *retire_aliases,
+        *retire_versions,
+        *_retire_pointers(desired, live),
+        *_retire_configs(desired, live),
+    ]
+    if desired.prune:
+        actions += retire
+    # Without prune the record keeps what it left alone as it is (no false drift), and never takes in a
+    # model only found through its live aliases (it stays outside this env's record until retired).
+    kept = {(a.details["model"], int(a.details["version"])) for a in retire_versions if not desired.prune}
+    untracked = set() if desired.prune else set(history) - tracked
     target = AppliedState(
         commit=desired.commit,
         deployment_id="",
         applied_at="",
         configs={name: config.config_hash for name, config in desired.configs.items()},
         aliases={name: dict(mapping) for name, mapping in lifecycle.aliases.items()},
-        lifecycle=_target_lifecycle(lifecycle),
+        lifecycle=_target_lifecycle(lifecycle, kept, untracked),
         pointers={m.profile: (m.artifacts.tag, m.artifacts.sha256) for m in desired.manifests},
         mirror_stages=mirror,
         bots=bots,
@@ -252,7 +288,9 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     unrecorded = not _same_live_values(applied, target)
     if actions or unrecorded:
         reason = f"record {desired.commit[:12]} as the last applied commit of {env}"
-        if not actions:
+        if not actions and retire and not desired.prune:
+            reason += f" (what it declares is live; {len(retire)} orphan(s) left as they are: prune is off)"
+        elif not actions:
             reason += " (the last apply stopped before recording what it made live)"
         actions.append(
             Action(
@@ -268,6 +306,8 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         actions=tuple(actions),
         drift=tuple(find_drift(live)),
         model_changes=tuple(_model_changes(lifecycle, history, applied)),
+        orphans=() if desired.prune else tuple(retire),
+        prune=desired.prune,
         applied_commit=applied.commit if applied else None,
         created_at=stamp(moment),
         target=target,
@@ -536,12 +576,14 @@ def _bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], 
         spec = replace(spec, pins=replace(spec.pins, config_id=config_id))
         digest = bots.definition_hash(spec) if config_id is not None else ""
         running = bots.running.get(key)
-        if running is not None and digest and running.content_hash == digest:
+        if running is not None and not running.retired and digest and running.content_hash == digest:
             record[key.name] = (digest, running.revision)
             continue
         record[key.name] = (digest, "")
         if running is None:
             reason = f"{key.name} is not deployed to {bots.target} yet"
+        elif running.retired:
+            reason = f"{running.where or key.name} is scaled to zero (retired); run it again"
         elif digest and recorded.get(key.name, ("", ""))[0] == digest:
             reason = f"drift: {running.where} runs {running.revision[-40:]}, not what the last apply set"
         else:
@@ -608,12 +650,164 @@ def _brief(value: str | None) -> str:
     return text[:12] if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
-def _target_lifecycle(lifecycle: DesiredLifecycle) -> dict[str, dict[str, str]]:
+def _target_lifecycle(
+    lifecycle: DesiredLifecycle, kept: set[tuple[str, int]], untracked: set[str]
+) -> dict[str, dict[str, str]]:
+    """Each version's lifecycle after apply: the derived one, or for ``kept`` versions (orphans that
+    prune leaves alone) the current one; ``untracked`` models are left out."""
     result: dict[str, dict[str, str]] = {}
     for entry in lifecycle.versions:
-        if entry.desired != NONE:
-            result.setdefault(entry.name, {})[str(entry.version)] = entry.desired
+        if entry.name in untracked:
+            continue
+        value = entry.current if (entry.name, entry.version) in kept else entry.desired
+        if value != NONE:
+            result.setdefault(entry.name, {})[str(entry.version)] = value
     return result
+
+
+# --- prune: what the backends hold for the env that no manifest declares ---------------------------------
+
+
+@dataclass(frozen=True)
+class _Undeclared:
+    """The registry's part of prune: live aliases no manifest declares, and the versions they hold.
+
+    An alias is undeclared when its profile has no manifest in the env, or when its model is pinned
+    by no manifest and either the strategy it was registered for (version tag ``strategy_name``) is
+    run by no profile or no apply of this env recorded the model (found only through its aliases). A
+    model that an apply recorded and that a strategy still in the env stopped pinning (the strategy
+    moved to another model) is an ordinary pin change, not prune.
+    """
+
+    profiles: frozenset[int]
+    models: frozenset[str]  # models of strategies no profile runs, or found only through their aliases
+    found: frozenset[str]  # those found only through their aliases (no apply of the env recorded them)
+    aliases: frozenset[tuple[str, str]]  # (model, alias)
+    held: frozenset[tuple[str, int]]  # versions of those models, or at those aliases
+
+    @classmethod
+    def find(
+        cls,
+        desired: DesiredState,
+        lifecycle: DesiredLifecycle,
+        history: Mapping[str, Sequence[ModelVersionInfo]],
+        tracked: set[str],
+    ) -> _Undeclared:
+        profiles = frozenset(m.profile for m in desired.manifests)
+        pinned = set(desired.model_names)
+        models = frozenset(
+            name
+            for name, listed in history.items()
+            if name not in pinned and (name not in tracked or _registered_for(listed) not in desired.configs)
+        )
+        aliases: set[tuple[str, str]] = set()
+        held = {(name, info.version) for name in models for info in history[name]}
+        for change in lifecycle.alias_changes:
+            gone = _alias_profile(change.alias) not in profiles or change.name in models
+            if change.version is None and gone:
+                aliases.add((change.name, change.alias))
+                if change.previous is not None:
+                    held.add((change.name, change.previous))
+        return cls(profiles, models, frozenset(models - tracked), frozenset(aliases), frozenset(held))
+
+    def split_aliases(self, actions: list[Action], env: str) -> tuple[list[Action], list[Action]]:
+        """(ordinary alias actions, retire_alias actions)."""
+        ordinary, retire = [], []
+        for action in actions:
+            model, alias = action.details["model"], action.details["alias"]
+            if (model, alias) not in self.aliases:
+                ordinary.append(action)
+                continue
+            profile = int(action.details["profile"])
+            if profile not in self.profiles:
+                reason = f"profile {profile} has no manifest in {env} any more"
+            else:
+                reason = self._why(model, env)
+            retire.append(replace(action, kind=RETIRE_ALIAS, reason=reason))
+        return ordinary, retire
+
+    def split_versions(self, actions: list[Action], env: str) -> tuple[list[Action], list[Action]]:
+        """(ordinary lifecycle actions, retire_version actions): a version leaving its lifecycle because
+        only undeclared aliases or strategies still held it. A model found only through its aliases
+        gets no other write (its tags are not this environment's to tidy)."""
+        ordinary, retire = [], []
+        for action in actions:
+            d = action.details
+            if d["model"] in self.found and d["from"] == d["to"]:
+                continue
+            if (d["model"], int(d["version"])) not in self.held or d["from"] == d["to"]:
+                ordinary.append(action)
+                continue
+            if d["model"] in self.models:
+                why = self._why(d["model"], env)
+            else:
+                why = "only aliases of profiles without a manifest held it"
+            retire.append(replace(action, kind=RETIRE_VERSION, reason=f"{d['from']} -> {d['to']}: {why}"))
+        return ordinary, retire
+
+
+    def _why(self, model: str, env: str) -> str:
+        if model in self.found:
+            return f"no manifest of {env} pins {model} (found through its live aliases)"
+        return f"no profile of {env} runs the strategy of {model} any more"
+
+
+def _registered_for(listed: Sequence[ModelVersionInfo]) -> str | None:
+    """The strategy a model's newest version was registered for (tag ``strategy_name``), if any."""
+    for info in sorted(listed, key=lambda info: info.version, reverse=True):
+        if info.tags.get("strategy_name"):
+            return info.tags["strategy_name"]
+    return None
+
+
+def _retire_bots(desired: DesiredState, live: LiveState) -> list[Action]:
+    """Scale to zero each bot the target runs that no manifest declares."""
+    profiles = {m.profile for m in desired.manifests}
+    actions = []
+    for key, running in sorted(live.bots.undeclared.items(), key=lambda item: item[0].name):
+        if key.profile not in profiles:
+            reason = f"profile {key.profile} has no manifest in {desired.env} any more"
+        else:
+            reason = f"profile {key.profile} no longer runs {key.strategy}"
+        details = {
+            "bot": key.name,
+            "profile": key.profile,
+            "strategy": key.strategy,
+            "deployed_on": live.bots.target,  # not "target": that key is the action's own
+            "revision": running.revision,
+            "where": running.where,
+        }
+        actions.append(Action(RETIRE_BOT, f"{desired.env}/{key.name}", reason, details))
+    return actions
+
+
+def _retire_pointers(desired: DesiredState, live: LiveState) -> list[Action]:
+    """Delete the hub pointer of each profile that has no manifest any more."""
+    profiles = {m.profile for m in desired.manifests}
+    return [
+        Action(
+            RETIRE_POINTER,
+            f"{desired.env}/profile-{profile}",
+            f"profile {profile} has no manifest in {desired.env} any more",
+            {"profile": profile, "tag": pointer.tag, "sha256": pointer.sha256},
+        )
+        for profile, pointer in sorted(live.pointers.items())
+        if pointer is not None and profile not in profiles
+    ]
+
+
+def _retire_configs(desired: DesiredState, live: LiveState) -> list[Action]:
+    """Deprecate (with its TTL) the ACTIVE config of each strategy no profile runs any more."""
+    return [
+        Action(
+            RETIRE_CONFIG,
+            name,
+            f"no profile of {desired.env} runs {name} any more",
+            {"strategy": name, "config_id": active.config_id, "config_hash": active.config_hash},
+        )
+        for name, active in sorted(live.active.items())
+        if name not in desired.configs
+    ]
 
 
 def _model_changes(
@@ -724,8 +918,8 @@ def find_drift(live: LiveState) -> list[Drift]:
         if name not in live.bots.read:
             continue  # not a bot of the commit planned (prune is another matter)
         running = running_by_name.get(name)
-        if running is None or running.content_hash != content:
-            runs = running.revision if running is not None else None
+        if running is None or running.retired or running.content_hash != content:
+            runs = running.revision if running is not None and not running.retired else None
             detail = f"{name} runs {runs or 'nothing'}, applied {revision}"
             drift.append(Drift("deployment", name, revision, runs, detail))
     for profile, (tag, sha) in sorted(applied.pointers.items()):

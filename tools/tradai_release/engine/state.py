@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.errors import ValidationFailed
+from tradai_release.registry.lifecycle import MANAGED_ALIAS
 
 if TYPE_CHECKING:
     from tradai_release.bots import BotKey, BotSpec
@@ -116,6 +117,11 @@ class DesiredState:
     features: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     bots: tuple[BotSpec, ...] = ()  # one per profile x strategy; config ids are the live state's to say
     policy: Policy = field(default_factory=lambda: _default_policy())
+
+    @property
+    def prune(self) -> bool:
+        """policy.yaml's prune at the commit: apply retires what no manifest declares."""
+        return self.policy.prune
 
     @property
     def model_names(self) -> list[str]:
@@ -279,6 +285,8 @@ class LiveState:
 
     ``by_hash`` holds, for each strategy whose ACTIVE config is not the desired one, the stored
     version with the desired hash (None when there is none): read only for those strategies.
+    ``active``, ``versions`` and ``pointers`` hold everything the environment's backends have, not
+    only what the commit declares (aliased models, every profile pointer): prune compares the two.
     """
 
     active: Mapping[str, ConfigVersion]
@@ -301,6 +309,7 @@ class LiveBots:
     definition_hash: Callable[[BotSpec], str] = field(default=lambda spec: "", compare=False)
     waits: bool = False
     read: frozenset[str] = frozenset()  # names of the bots whose target was read
+    undeclared: Mapping[BotKey, RunningBot] = field(default_factory=dict)  # running, declared by no manifest
 
 
 def read_applied(releases: KeyValueTable, env: str) -> AppliedState | None:
@@ -313,9 +322,11 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
     """Read the live state that matters for ``desired``.
 
     Calls: one config-table scan, one get per strategy whose ACTIVE config differs (hash lookup),
-    one batched registry read of every model pinned now or at the last apply, one pointer get per
-    profile, one get of the applied-state item, and the deployment target's batched read (ECS: one
-    describe per 10 services, plus a task definition only when its revision is not the recorded one).
+    one registry search of the models with aliases and one batched read of every model pinned now,
+    at the last apply or carrying an alias this tool manages, one listing of the env's pointers and
+    one get per listed one, one get of the applied-state item, and the deployment target's batched
+    read (ECS: one describe per 10 services, plus a task definition only when its revision is not the
+    recorded one) and listing of the bots no manifest declares (ECS: one list per 100 services).
     """
     applied = read_applied(backends.releases, desired.env)
     active = backends.configs.active_by_strategy()
@@ -324,19 +335,26 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
         current = active.get(name)
         if current is None or current.config_hash != config.config_hash:
             by_hash[name] = backends.configs.find_by_hash(name, config.config_hash)
-    names = set(desired.model_names) | set(applied.models if applied else ())
+    aliased = backends.registry.aliased_models()
+    managed = {name for name, aliases in aliased.items() if any(MANAGED_ALIAS.match(a) for a in aliases)}
+    names = set(desired.model_names) | set(applied.models if applied else ()) | managed
     versions = backends.registry.versions(sorted(names)) if names else {}
-    profiles = {manifest.profile for manifest in desired.manifests}
+    hub = backends.hub
+    listed = set(hub.pointer_profiles(desired.env))
+    profiles = {manifest.profile for manifest in desired.manifests} | listed
     if applied is not None:
         profiles |= set(applied.pointers)
-    hub = backends.hub
-    pointers = {profile: hub.get_profile_pointer(desired.env, profile) for profile in sorted(profiles)}
+    pointers = {
+        profile: hub.get_profile_pointer(desired.env, profile) if profile in listed else None
+        for profile in sorted(profiles)
+    }
     target = backends.target
     known = {revision: content for content, revision in (applied.bots.values() if applied else ())}
     keys = [bot.key for bot in desired.bots] if target.name != "none" else []
     running = target.read(keys, known=known) if keys else {}
     read = frozenset(key.name for key in keys)
-    bots = LiveBots(target.name, running, target.definition_hash, target.waits, read)
+    undeclared = target.undeclared(desired.env, keys) if target.name != "none" else {}
+    bots = LiveBots(target.name, running, target.definition_hash, target.waits, read, undeclared)
     return LiveState(
         active=active, by_hash=by_hash, versions=versions, pointers=pointers, applied=applied, bots=bots
     )

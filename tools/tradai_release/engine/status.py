@@ -81,7 +81,7 @@ def bot_statuses(
         values: dict[str, str] | None = None
         if target.name == "none":
             state = NO_TARGET
-        elif bot is None:
+        elif bot is None or bot.retired:  # a service scaled to zero runs nothing
             state = NOT_DEPLOYED
         else:
             values = {name: str((bot.variables or {}).get(name, "")) for name in VARIABLES}

@@ -410,6 +410,14 @@ class ModelHub:
     def get_profile_pointer(self, env: str, profile: int) -> ProfilePointer | None:
         return pointers.read_profile_pointer(self.store, env, profile)
 
+    def delete_profile_pointer(self, env: str, profile: int) -> None:
+        """Remove the pointer of a profile no manifest declares any more (apply's prune)."""
+        pointers.delete_profile_pointer(self.store, env, profile)
+
+    def pointer_profiles(self, env: str) -> list[int]:
+        """The profiles of ``env`` that have a pointer (one listing)."""
+        return pointers.pointer_profiles(self.store, env)
+
     # ---------------------------------------------------------------- pull
 
     def resolve(

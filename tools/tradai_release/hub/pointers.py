@@ -77,6 +77,21 @@ def read_profile_pointer(store: ObjectStore, env: str, profile: int) -> ProfileP
     )
 
 
+def delete_profile_pointer(store: ObjectStore, env: str, profile: int) -> None:
+    """Remove a profile's pointer (absent already: nothing to do)."""
+    store.delete(profile_pointer_key(env, profile))
+
+
+def pointer_profiles(store: ObjectStore, env: str) -> list[int]:
+    """The profiles of ``env`` that have a pointer: one listing, nothing read."""
+    found = []
+    for info in store.list(f"pointers/{env}/"):
+        match = _PROFILE_POINTER.fullmatch(info.key)
+        if match is not None and match.group(1) == env:
+            found.append(int(match.group(2)))
+    return sorted(found)
+
+
 _PROFILE_POINTER = re.compile(r"pointers/([a-z][a-z0-9-]{0,31})/profile-([1-9][0-9]*)\.json")
 
 

@@ -32,6 +32,7 @@ STAGES: tuple[str, ...] = ("None", "Staging", "Production", "Archived")
 # Names per ``name IN (...)`` filter and run ids per ``run_id IN (...)`` filter: short enough for any
 # server's URL/SQL limits, long enough that a whole release repository is read in a handful of calls.
 _NAMES_PER_SEARCH = 50
+_MODELS_PER_PAGE = 1000  # the most one registered-model search page may hold
 _RUNS_PER_SEARCH = 100
 _PARAMS_PER_BATCH = 100  # MLflow's limit for one log_batch
 
@@ -75,6 +76,11 @@ class ModelRegistry(Protocol):
 
     def get_version(self, name: str, version: int) -> ModelVersionInfo:
         """One version; raises ModelVersionNotFound."""
+        ...
+
+    def aliased_models(self) -> dict[str, list[str]]:
+        """Every registered model that has aliases, with them (plan finds models no manifest pins
+        any more but whose aliases are still live)."""
         ...
 
     def set_alias(self, name: str, alias: str, version: int) -> None: ...
@@ -257,6 +263,15 @@ class MlflowRegistry:
             )
             for name, listed in found.items()
         }
+
+    def aliased_models(self) -> dict[str, list[str]]:
+        """Every registered model that has aliases, with them (one search, one call per 1000 models)."""
+        if self.tracking_uri.startswith("sqlite:///") and not Path(self.tracking_uri[10:]).exists():
+            return {}
+        models = self._all_pages(
+            "registered models", self.client.search_registered_models, max_results=_MODELS_PER_PAGE
+        )
+        return {model.name: sorted(model.aliases) for model in models if model.aliases}
 
     def find_versions(self, name: str, tag: str, value: str) -> list[ModelVersionInfo]:
         """The versions of model ``name`` whose tag ``tag`` is ``value``, oldest first (one search, run

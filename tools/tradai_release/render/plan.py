@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 _CONFIG_KINDS = ("upload_config", "create_config_version", "activate_config")
 _LIFECYCLE_KINDS = ("set_lifecycle", "archive_version")
 _PROFILE_KINDS = ("set_alias", "delete_alias", "write_profile_pointer")
+_RETIRE_KINDS = ("retire_bot", "retire_alias", "retire_version", "retire_pointer", "retire_config")
 
 
 def _short(value: Any) -> str:
@@ -37,13 +38,20 @@ def _summary(action: Action) -> str:
         return f"ACTIVE {d.get('previous') or 'none'} -> {target}"
     if kind == "verify_artifacts":
         return f"tag {d['tag']} sha256 {_short(d['sha256'])}"
-    if kind in _LIFECYCLE_KINDS:
+    if kind in (*_LIFECYCLE_KINDS, "retire_version"):
         return f"v{d['version']} {d['from']} -> {d['to']}"
     if kind == "set_alias":
         previous = f"v{d['previous']}" if d.get("previous") is not None else "-"
         return f"{d['alias']}: {previous} -> v{d['version']}"
-    if kind == "delete_alias":
+    if kind in ("delete_alias", "retire_alias"):
         return f"{d['alias']}: v{d['previous']} -> -"
+    if kind == "retire_bot":
+        how = "remove" if d.get("deployed_on") == "env-file" else "scale to zero"
+        return f"{how} {d.get('where') or d['bot']}"
+    if kind == "retire_pointer":
+        return f"{d['tag']} -> - (pointer deleted)"
+    if kind == "retire_config":
+        return f"ACTIVE {d['config_id']} -> DEPRECATED (expires in 90 days)"
     if kind == "write_profile_pointer":
         was = d.get("previous")
         return f"{was[0] if was else '-'} -> {d['tag']} ({_short(d['sha256'])})"
@@ -91,6 +99,11 @@ def render_text(plan: Plan) -> str:
         lines.append("")
         lines.append("policy (releases/policy.yaml):")
         lines += [f"  {v.rule} {v.subject}: {v.message}" for v in plan.verdicts]
+    if plan.orphans:
+        lines.append("")
+        lines.append(f"orphans: {len(plan.orphans)} live value(s) no manifest of {plan.env} declares; "
+                     "policy.yaml has no `prune: true`, so apply leaves them")
+        lines += [f"  ~ {a.kind} {a.target}: {_summary(a)} ({a.reason})" for a in plan.orphans]
     lines.append("")
     if plan.empty:
         lines.append(f"{plan.env} is in sync with {plan.commit[:12]}: nothing to do")
@@ -156,6 +169,14 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
         out.append("")
         out += _table(["kind", "target", "what"], [(d.kind, f"`{d.target}`", d.detail) for d in plan.drift])
         out.append("")
+    if plan.orphans:
+        out.append(
+            f"> [!WARNING]\n> **Orphans**: {len(plan.orphans)} live value(s) that no manifest of "
+            f"`{plan.env}` declares any more. `releases/policy.yaml` has no `prune: true`, so apply "
+            "leaves them as they are; with it, apply would retire them as listed."
+        )
+        out.append("")
+        out += _retire_table(plan.orphans)
     configs = [a for a in plan.actions if a.kind in _CONFIG_KINDS]
     if configs:
         out += ["### Configs", ""]
@@ -198,6 +219,10 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
             [(f"`{a.details['bot']}`", _summary(a), a.reason) for a in deploys],
         )
         out.append("")
+    retire = [a for a in plan.actions if a.kind in _RETIRE_KINDS]
+    if retire:
+        out += ["### Retire (prune)", ""]
+        out += _retire_table(retire)
     lifecycle = [a for a in plan.actions if a.kind in _LIFECYCLE_KINDS]
     if lifecycle:
         out += ["### Model lifecycle", ""]
@@ -228,6 +253,11 @@ def _policy_section(plan: Plan) -> list[str]:
         rows.append((verdict.rule, f"`{verdict.subject}`", state, verdict.message, verdict.clears_at or "-"))
     lines += _table(["rule", "subject", "verdict", "why", "clears at"], rows)
     return [*lines, ""]
+
+
+def _retire_table(actions: Sequence[Action]) -> list[str]:
+    rows = [(a.kind, f"`{a.target}`", _summary(a), a.reason) for a in actions]
+    return [*_table(["retire", "target", "change", "reason"], rows), ""]
 
 
 def _validation_section(report: ValidationReport) -> list[str]:

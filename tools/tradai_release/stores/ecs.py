@@ -52,6 +52,20 @@ class EcsApi:
                     found[service["serviceName"]] = service
         return found
 
+    def service_names(self, cluster: str) -> list[str]:
+        """The name of every service of ``cluster`` (one call per 100 services)."""
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            extra = {"nextToken": token} if token else {}
+            response = self._read(
+                "list_services", f"cluster {cluster}", cluster=cluster, maxResults=100, **extra
+            )
+            names += [str(arn).rsplit("/", 1)[-1] for arn in response.get("serviceArns", [])]
+            token = response.get("nextToken")
+            if not token:
+                return sorted(names)
+
     def describe_task_definition(self, arn: str) -> tuple[dict[str, Any], dict[str, str]]:
         """A task definition and its tags."""
         response = self._read(

@@ -3,13 +3,15 @@
 See docs/architecture.md §14.
 
 A target reads what each bot runs now (``read``), makes one bot run a spec (``deploy``) and waits
-for the rollouts it started (``wait``). ``none`` keeps the registries as the only record;
-``env-file`` writes one file per bot for plain hosts; ``ecs`` runs one service per bot.
+for the rollouts it started (``wait``); for prune it lists the bots it runs that the repository no
+longer declares (``undeclared``) and scales one to zero (``retire``). ``none`` keeps the registries
+as the only record; ``env-file`` writes one file per bot for plain hosts; ``ecs`` runs one service
+per bot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,7 +27,8 @@ class RunningBot:
 
     ``revision`` names the deployed definition (an ECS task definition ARN, an env file's content
     hash); ``content_hash`` is the target's hash of it (compared with ``definition_hash`` of a spec).
-    ``variables`` are the pinned variables it carries, when they were read.
+    ``variables`` are the pinned variables it carries, when they were read. ``retired``: the
+    deployment is there but scaled to zero (an ECS service with desired count 0): it runs nothing.
     """
 
     key: BotKey
@@ -33,6 +36,7 @@ class RunningBot:
     content_hash: str
     variables: Mapping[str, str] | None = None
     where: str = ""
+    retired: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,15 @@ class DeploymentTarget(Protocol):
         """Return once every bot of ``keys`` runs its new definition; raise DeploymentFailed otherwise."""
         ...
 
+    def undeclared(self, env: str, declared: Collection[BotKey]) -> dict[BotKey, RunningBot]:
+        """The bots of ``env`` this target runs that are not in ``declared`` (retired ones excluded):
+        what prune retires. Only deployments this tool made are listed."""
+        ...
+
+    def retire(self, key: BotKey, stamp: DeployStamp) -> None:
+        """Scale the bot's deployment to zero (a later ``deploy`` brings it back); safe to repeat."""
+        ...
+
 
 @dataclass
 class NoTarget:
@@ -93,6 +106,14 @@ class NoTarget:
 
     def wait(self, keys: Sequence[BotKey]) -> None:
         return None
+
+    def undeclared(self, env: str, declared: Collection[BotKey]) -> dict[BotKey, RunningBot]:
+        return {}
+
+    def retire(self, key: BotKey, stamp: DeployStamp) -> None:
+        from tradai_release.errors import DeploymentFailed
+
+        raise DeploymentFailed(str(key), "the environment's deployment target is 'none'")
 
 
 def open_target(settings: Settings, env: str | Environment) -> DeploymentTarget:

@@ -5,28 +5,32 @@ Task definitions are tagged with the SHA-256 of their content; a spec equal to a
 reuses it (so a revert returns the service to the previous revision without registering one).
 Services are updated with the deployment circuit breaker and rollback on; ``wait`` polls them
 until their rollout completes, fails, or the wait setting runs out. Which apply deployed is a tag
-on the service, never part of the definition.
+on the service, never part of the definition. Retiring a bot (prune) scales its service to zero and
+keeps it, so a strategy that comes back is an update of the same service.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import string
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.bots import VARIABLES
+from tradai_release.bots import VARIABLES, BotKey
 from tradai_release.errors import DeploymentFailed
 from tradai_release.targets import DeployStamp, RunningBot
 
 if TYPE_CHECKING:
-    from tradai_release.bots import BotKey, BotSpec
+    from tradai_release.bots import BotSpec
     from tradai_release.settings import Settings
     from tradai_release.stores.ecs import EcsApi
 
 CONTENT_TAG = "tradai:content-sha256"
+DEPLOYMENT_TAG = "tradai:deployment-id"  # on every service apply created or updated
 CONTAINER = "bot"
 
 Waiter = Callable[["EcsApi", str, Mapping[str, str], float], None]
@@ -42,6 +46,25 @@ class EcsNames:
 
     def service(self, key: BotKey) -> str:
         return self.service_template.format(env=key.env, strategy=key.strategy, profile=key.profile)
+
+    def bot(self, env: str, service: str) -> BotKey | None:
+        """The bot of ``env`` whose service is named ``service`` (None: not a name the template makes)."""
+        fields = {
+            "env": re.escape(env),
+            "strategy": "(?P<strategy>[A-Za-z][A-Za-z0-9_]{0,63})",
+            "profile": "(?P<profile>[1-9][0-9]*)",
+        }
+        pattern, seen = "", set()
+        for literal, name, _, _ in string.Formatter().parse(self.service_template):
+            pattern += re.escape(literal)
+            if name is not None:
+                repeated = name in seen and name != "env"
+                pattern += f"(?P={name})" if repeated else fields.get(name, "(?!)")
+                seen.add(name)
+        match = re.fullmatch(pattern, service)
+        if match is None or "strategy" not in match.groupdict() or "profile" not in match.groupdict():
+            return None
+        return BotKey(env, int(match.group("profile")), match.group("strategy"))
 
 
 @dataclass
@@ -141,8 +164,38 @@ class EcsTarget:
                 definition, tags = self.api.describe_task_definition(arn)
                 content = tags.get(CONTENT_TAG) or f"untagged:{arn}"
                 values = _container_variables(definition)
-            found[key] = RunningBot(key, arn, content, values, where=f"{self.names.cluster}/{service_name}")
+            where = f"{self.names.cluster}/{service_name}"
+            retired = int(service.get("desiredCount", 1)) == 0
+            found[key] = RunningBot(key, arn, content, values, where=where, retired=retired)
         return found
+
+    def undeclared(self, env: str, declared: Collection[BotKey]) -> dict[BotKey, RunningBot]:
+        """Services of the cluster named like a bot of ``env``, tagged by an apply, not scaled to zero and
+        not declared: one listing per 100 services, one describe per 10 candidates."""
+        names = {self.names.service(key) for key in declared}
+        candidates = {
+            service: key
+            for service in self.api.service_names(self.names.cluster)
+            if service not in names and (key := self.names.bot(env, service)) is not None
+        }
+        if not candidates:
+            return {}
+        found: dict[BotKey, RunningBot] = {}
+        described = self.api.describe_services(self.names.cluster, sorted(candidates))
+        for service_name, service in described.items():
+            tags = {str(t["key"]): str(t["value"]) for t in service.get("tags") or []}
+            if DEPLOYMENT_TAG not in tags or int(service.get("desiredCount", 0)) == 0:
+                continue
+            key = candidates[service_name]
+            where = f"{self.names.cluster}/{service_name}"
+            found[key] = RunningBot(key, str(service["taskDefinition"]), "", None, where=where)
+        return found
+
+    def retire(self, key: BotKey, stamp: DeployStamp) -> None:
+        """Scale the bot's service to zero and tag it with the apply that did."""
+        service = self.api.update_service(self.names.cluster, self.names.service(key), desiredCount=0)
+        self.api.tag(str(service["serviceArn"]), _stamp_tags(stamp))
+        self._services[self.names.service(key)] = service
 
     # --- deploy ------------------------------------------------------------------------------------------
 
@@ -154,11 +207,7 @@ class EcsTarget:
             self.definition(spec),
             {CONTENT_TAG: digest, "tradai:env": key.env, "tradai:bot": key.name},
         )
-        stamp_tags = {
-            "tradai:commit": stamp.commit,
-            "tradai:deployment-id": stamp.deployment_id,
-            "tradai:trace-id": stamp.trace_id,
-        }
+        stamp_tags = _stamp_tags(stamp)
         settings = {
             "taskDefinition": arn,
             "desiredCount": self.desired_count,
@@ -266,6 +315,14 @@ def rollout_state(service: Mapping[str, Any]) -> tuple[str, str]:
     if state == "COMPLETED" or (len(deployments) == 1 and running == desired):
         return "COMPLETED", detail
     return "IN_PROGRESS", detail
+
+
+def _stamp_tags(stamp: DeployStamp) -> dict[str, str]:
+    return {
+        "tradai:commit": stamp.commit,
+        DEPLOYMENT_TAG: stamp.deployment_id,
+        "tradai:trace-id": stamp.trace_id,
+    }
 
 
 def _container_variables(definition: Mapping[str, Any]) -> dict[str, str]:

@@ -3,26 +3,31 @@
 
 Each file is written whole to a temporary file and renamed into place, so a bot that starts while
 apply writes reads the old pins or the new ones, never half of each. The content hash covers the
-variables only: the comment lines (which apply wrote it) change nothing a bot sees.
+variables only: the comment lines (which apply wrote it) change nothing a bot sees. Retiring a bot
+(prune) removes its file: a host has nothing to scale, and a unit without its pins cannot start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release.bots import format_env_file, parse_env_file, variables_hash
+from tradai_release.bots import ENV, BotKey, format_env_file, has_pins, parse_env_file, variables_hash
 from tradai_release.errors import DeploymentFailed, InputError
 from tradai_release.targets import DeployStamp, RunningBot
 
 if TYPE_CHECKING:
-    from tradai_release.bots import BotKey, BotSpec
+    from tradai_release.bots import BotSpec
     from tradai_release.settings import Settings
+
+
+_BOT_FILE = re.compile(r"(?P<strategy>[A-Za-z][A-Za-z0-9_]{0,63})-p(?P<profile>[1-9][0-9]*)\.env")
 
 
 @dataclass
@@ -94,3 +99,32 @@ class EnvFileTarget:
     def wait(self, keys: Sequence[BotKey]) -> None:
         """Nothing to wait for: a host's bot reads its file when it (re)starts."""
         return None
+
+    def undeclared(self, env: str, declared: Collection[BotKey]) -> dict[BotKey, RunningBot]:
+        """The ``<strategy>-p<N>.env`` files of ``env`` that carry pins and no declared bot's name."""
+        names = {key.name for key in declared}
+        try:
+            paths = sorted(self.directory.glob("*.env"))
+        except OSError as err:
+            raise InputError(str(self.directory), "(directory)", f"unreadable: {err}") from None
+        found: dict[BotKey, RunningBot] = {}
+        for path in paths:
+            match = _BOT_FILE.fullmatch(path.name)
+            if match is None or path.name.removesuffix(".env") in names:
+                continue
+            key = BotKey(env, int(match.group("profile")), match.group("strategy"))
+            running = self.read([key], known={}).get(key)
+            if running is None:
+                continue  # removed since the listing
+            variables = running.variables or {}
+            if has_pins(variables) and variables.get(ENV) == env:
+                found[key] = running
+        return found
+
+    def retire(self, key: BotKey, stamp: DeployStamp) -> None:
+        """Remove the bot's file (already gone: nothing to do)."""
+        path = self.path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            raise DeploymentFailed(str(key), f"cannot remove {path}: {err}") from None

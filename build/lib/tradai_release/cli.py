@@ -1,0 +1,69 @@
+"""The one place where errors meet the user: the task-entry handler, required flags and output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tradai_release.errors import InputError, TradaiError, user_error
+
+if TYPE_CHECKING:
+    from tradai_release.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(body: F) -> F:
+    """Wrap a task body: a TradaiError prints ``error: <message>`` on stderr and exits 1, and so
+    does a library missing because its extra is not installed (the line names the extra).
+
+    Anything else propagates with its traceback: it is a bug.
+    """
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except (TradaiError, ModuleNotFoundError) as err:
+            found = user_error(err)
+            if found is None:
+                raise
+            print(f"error: {found}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    """Print one JSON document on stdout (the ``--json`` output of every task)."""
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def emit(as_json: bool, data: Any, render: Callable[[], object]) -> None:
+    """``--json``: ``data`` (its ``to_dict()`` when it has one) as one JSON document; else ``render()``."""
+    if as_json:
+        print_json(data.to_dict() if hasattr(data, "to_dict") else data)
+    else:
+        render()
+
+
+def required(command: str, flag: str, value: str | None, hint: str = "") -> str:
+    """``value`` when given; else the one-line error ``<command>: <flag>: required (<hint>)``."""
+    if not value:
+        raise InputError(command, flag, f"required ({hint})" if hint else "required")
+    return value
+
+
+def required_env(command: str, value: str | None, settings: Settings) -> str:
+    """``--env``, naming the declared environments when it is missing (``dev, staging or prod``)."""
+    if value:
+        return value
+    from tradai_release.environments import declared_environments
+
+    names = declared_environments(settings)
+    hint = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+    return required(command, "--env", value, hint)

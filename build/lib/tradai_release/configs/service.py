@@ -1,0 +1,481 @@
+"""The config version registry (the seed's ConfigVersionService) over any KeyValueTable + ConfigRepository.
+
+Table layout, one partition per strategy (partition key ``strategy_name``, sort key ``config_id``):
+
+* ``v{n}-{hash[:8]}``  one item per version (the ConfigVersion fields, TTL attribute ``expires_at``);
+* ``#HEAD``            the strategy's head: ``active`` config_id, ``next_version``, ``revision``;
+* ``#HASH#<hash>``     ``target`` = the config_id holding that hash (dedupe with a consistent get).
+
+Every write that changes a strategy's versions is ONE ``transact()`` conditioned on
+the head's ``revision``, so concurrent creates get unique sequential numbers and
+concurrent activations leave exactly one ACTIVE version; a writer that loses the
+race re-reads and retries a bounded number of times (then ConfigConflict).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.clock import utc_now
+from tradai_release.confighash import canonical_json, config_hash, config_id
+from tradai_release.configs.entities import ConfigStatus, ConfigVersion
+from tradai_release.configs.repository import ConfigRepository
+from tradai_release.errors import ConditionFailed, ConfigConflict, ConfigVersionNotFound, InputError
+from tradai_release.stores import Condition, KeyValueTable, Operation, Put
+
+if TYPE_CHECKING:
+    from tradai_release.environments import Environment
+    from tradai_release.settings import Settings
+
+TABLE_NAME = "config_versions"
+"""Table name inside a SQLite file (a ``dynamodb://`` URI names the table itself)."""
+PARTITION_KEY = "strategy_name"
+SORT_KEY = "config_id"
+TTL_ATTRIBUTE = "expires_at"
+DEPRECATED_TTL = timedelta(days=90)
+HEAD = "#HEAD"
+HASH_PREFIX = "#HASH#"
+VERSION_PREFIX = "v"
+MAX_ATTEMPTS = 40
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class StrategyState:
+    """What the registry holds for one strategy: its ACTIVE version and how many versions are live."""
+
+    strategy_name: str
+    active: ConfigVersion | None
+    versions: int
+
+
+class ConfigVersionService:
+    """Create, activate and read config versions of strategies (docs/architecture.md §3).
+
+    ``clock`` returns the current UTC time (tests pass a fixed one to move past TTLs).
+    """
+
+    def __init__(
+        self,
+        table: KeyValueTable,
+        repository: ConfigRepository,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.table = table
+        self.repository = repository
+        self.clock = clock or utc_now
+        self.max_attempts = max_attempts
+
+    @classmethod
+    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> ConfigVersionService:
+        """The registry of ``env`` from settings (SQLite + local directory unless configured otherwise)."""
+        from tradai_release.environments import environment
+        from tradai_release.settings import Settings
+        from tradai_release.stores import open_object_store, open_table
+
+        settings = settings or Settings()
+        backends = environment(settings, env).backends
+        aws = settings.aws()
+        table = open_table(
+            backends.config_table_uri,
+            table=TABLE_NAME,
+            partition_key=PARTITION_KEY,
+            sort_key=SORT_KEY,
+            aws=aws,
+        )
+        store = open_object_store(backends.config_store_uri, aws=aws)
+        return cls(table, ConfigRepository(store))
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        *,
+        strategy_name: str,
+        config_data: Mapping[str, Any],
+        description: str = "",
+        git_commit: str | None = None,
+        trace_id: str | None = None,
+    ) -> ConfigVersion:
+        """A new DRAFT version of ``config_data``; an identical config returns the existing version.
+
+        The returned version's ``duplicate`` is True (``created`` False) when a live
+        version with the same config hash already existed; nothing is written then.
+        The body goes to the config bucket first, then the registry rows in one
+        transaction, so a crash in between leaves no row pointing at a missing object.
+        """
+        _check_name(strategy_name)
+        data = _json_copy(strategy_name, config_data)
+        digest = config_hash(data)
+        existing = self.find_by_hash(strategy_name, digest)
+        if existing is not None:
+            return replace(existing, duplicate=True)
+        self.repository.save(strategy_name, data)
+        for attempt in range(self.max_attempts):
+            head = self._get(strategy_name, HEAD)
+            hash_item = self._get(strategy_name, HASH_PREFIX + digest)
+            if hash_item is not None:
+                found = self._live_target(strategy_name, hash_item)
+                if found is not None:
+                    return replace(found, duplicate=True)
+            number = int(head["next_version"]) if head else 1
+            version = ConfigVersion(
+                strategy_name=strategy_name,
+                config_id=config_id(number, digest),
+                config_hash=digest,
+                config_data=data,
+                status=ConfigStatus.DRAFT,
+                version_number=number,
+                created_at=self.clock(),
+                description=description,
+                git_commit=git_commit,
+                trace_id=trace_id,
+            )
+            new_head = _head_item(strategy_name, head, next_version=number + 1)
+            hash_condition = (
+                Condition(exists=False)
+                if hash_item is None
+                else Condition(
+                    equals={"target": hash_item["target"]}
+                )  # a stale pointer to an expired version
+            )
+            operations: list[Operation] = [
+                Put(new_head, condition=_head_condition(head)),
+                Put(version.to_item(), condition=Condition(exists=False)),
+                Put(_hash_item(strategy_name, digest, version.config_id, None), condition=hash_condition),
+            ]
+            try:
+                self.table.transact(operations)
+            except ConditionFailed:
+                _backoff(attempt)
+                continue
+            return version
+        raise ConfigConflict(
+            strategy_name, f"create_version gave up after {self.max_attempts} concurrent conflicts"
+        )
+
+    def activate(self, strategy_name: str, config_id: str) -> ConfigVersion:
+        """Make ``config_id`` ACTIVE; the previous ACTIVE becomes DEPRECATED in the same transaction.
+
+        The deprecated version gets ``superseded_by`` and a TTL 90 days ahead. A
+        DEPRECATED version can be activated again (a rollback): its TTL is cleared.
+        Activating the version that is already ACTIVE changes nothing.
+        """
+        _check_name(strategy_name)
+        for attempt in range(self.max_attempts):
+            head = self._get(strategy_name, HEAD)
+            item = self._get(strategy_name, config_id)
+            now = self.clock()
+            if item is None or config_id.startswith("#"):
+                raise ConfigVersionNotFound(strategy_name, config_id)
+            target = ConfigVersion.from_item(item)
+            if target.is_expired(now):
+                raise ConfigVersionNotFound(strategy_name, config_id)
+            previous_id = head.get("active") if head else None
+            if previous_id == config_id and target.status is ConfigStatus.ACTIVE:
+                return target
+            activated = replace(
+                target, status=ConfigStatus.ACTIVE, deployed_at=now, superseded_by=None, expires_at=None
+            )
+            operations: list[Operation] = [
+                Put(_head_item(strategy_name, head, active=config_id), condition=_head_condition(head)),
+                Put(activated.to_item(), condition=Condition(equals={"status": target.status.value})),
+            ]
+            if target.expires_at is not None:
+                operations += self._hash_ttl(target, None)
+            if previous_id and previous_id != config_id:
+                previous_item = self._get(strategy_name, previous_id)
+                if previous_item is not None:
+                    previous = ConfigVersion.from_item(previous_item)
+                    expires = int((now + DEPRECATED_TTL).timestamp())
+                    deprecated = replace(
+                        previous, status=ConfigStatus.DEPRECATED, superseded_by=config_id, expires_at=expires
+                    )
+                    operations.append(
+                        Put(
+                            deprecated.to_item(),
+                            condition=Condition(equals={"status": previous.status.value}),
+                        )
+                    )
+                    operations += self._hash_ttl(previous, expires)
+            try:
+                self.table.transact(operations)
+            except ConditionFailed:
+                _backoff(attempt)
+                continue
+            return activated
+        raise ConfigConflict(
+            f"{strategy_name} {config_id}", f"activate gave up after {self.max_attempts} concurrent conflicts"
+        )
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def list_versions(self, strategy_name: str) -> list[ConfigVersion]:
+        """Every live version of a strategy, newest first (expired DEPRECATED versions are hidden)."""
+        now = self.clock()
+        versions = [
+            ConfigVersion.from_item(item) for item in self.table.query(strategy_name, prefix=VERSION_PREFIX)
+        ]
+        live = [version for version in versions if not version.is_expired(now)]
+        return sorted(live, key=lambda version: version.version_number, reverse=True)
+
+    def get_version(self, strategy_name: str, config_id: str) -> ConfigVersion:
+        """One live version; ConfigVersionNotFound when absent or expired."""
+        item = None if config_id.startswith("#") else self._get(strategy_name, config_id)
+        if item is not None:
+            version = ConfigVersion.from_item(item)
+            if not version.is_expired(self.clock()):
+                return version
+        raise ConfigVersionNotFound(strategy_name, config_id)
+
+    def get_active(self, strategy_name: str) -> ConfigVersion | None:
+        """The ACTIVE version of a strategy, or None when none was activated yet."""
+        head = self._get(strategy_name, HEAD)
+        active = head.get("active") if head else None
+        if not active:
+            return None
+        item = self._get(strategy_name, str(active))
+        return ConfigVersion.from_item(item) if item is not None else None
+
+    def find_by_hash(self, strategy_name: str, config_hash: str) -> ConfigVersion | None:
+        """The live version whose config hash is ``config_hash``, or None."""
+        hash_item = self._get(strategy_name, HASH_PREFIX + config_hash)
+        return self._live_target(strategy_name, hash_item) if hash_item is not None else None
+
+    def states(self) -> dict[str, StrategyState]:
+        """Every strategy in the registry with its ACTIVE version and live version count: ONE table scan."""
+        now = self.clock()
+        heads: dict[str, str | None] = {}
+        versions: dict[str, dict[str, ConfigVersion]] = {}
+        for item in self.table.scan():
+            name, key = str(item[PARTITION_KEY]), str(item[SORT_KEY])
+            if key == HEAD:
+                heads[name] = item.get("active") or None
+            elif key.startswith(VERSION_PREFIX):
+                version = ConfigVersion.from_item(item)
+                if not version.is_expired(now):
+                    versions.setdefault(name, {})[key] = version
+        states: dict[str, StrategyState] = {}
+        for name in sorted(set(heads) | set(versions)):
+            live = versions.get(name, {})
+            active_id = heads.get(name)
+            active = live.get(active_id) if active_id else None
+            if active_id and active is None:  # the scan raced an activation: read the head's pick directly
+                active = self.get_active(name)
+            states[name] = StrategyState(strategy_name=name, active=active, versions=len(live))
+        return states
+
+    def active_by_strategy(self) -> dict[str, ConfigVersion]:
+        """The ACTIVE version of every strategy that has one: one scan, whatever the strategy count."""
+        return {name: state.active for name, state in self.states().items() if state.active is not None}
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _get(self, strategy_name: str, sort_key: str) -> dict[str, Any] | None:
+        return self.table.get({PARTITION_KEY: strategy_name, SORT_KEY: sort_key})
+
+    def _live_target(self, strategy_name: str, hash_item: Mapping[str, Any]) -> ConfigVersion | None:
+        target = hash_item.get("target")
+        item = self._get(strategy_name, str(target)) if target else None
+        if item is None:
+            return None
+        version = ConfigVersion.from_item(item)
+        return None if version.is_expired(self.clock()) else version
+
+    def _hash_ttl(self, version: ConfigVersion, expires_at: int | None) -> list[Operation]:
+        """Give the hash pointer the same TTL as its version, so both expire together."""
+        hash_item = self._get(version.strategy_name, HASH_PREFIX + version.config_hash)
+        if hash_item is None or hash_item.get("target") != version.config_id:
+            return []
+        return [
+            Put(
+                _hash_item(version.strategy_name, version.config_hash, version.config_id, expires_at),
+                condition=Condition(equals={"target": version.config_id}),
+            )
+        ]
+
+
+def _head_item(
+    strategy_name: str,
+    head: Mapping[str, Any] | None,
+    *,
+    next_version: int | None = None,
+    active: str | None = None,
+) -> dict[str, Any]:
+    current: dict[str, Any] = dict(head) if head else {"active": None, "next_version": 1, "revision": 0}
+    return {
+        PARTITION_KEY: strategy_name,
+        SORT_KEY: HEAD,
+        "active": active if active is not None else current.get("active"),
+        "next_version": next_version if next_version is not None else int(current["next_version"]),
+        "revision": int(current.get("revision", 0)) + 1,
+    }
+
+
+def _head_condition(head: Mapping[str, Any] | None) -> Condition:
+    if head is None:
+        return Condition(exists=False)
+    return Condition(equals={"revision": int(head["revision"])})
+
+
+def _hash_item(strategy_name: str, digest: str, target: str, expires_at: int | None) -> dict[str, Any]:
+    return {
+        PARTITION_KEY: strategy_name,
+        SORT_KEY: HASH_PREFIX + digest,
+        "target": target,
+        TTL_ATTRIBUTE: expires_at,
+    }
+
+
+def _check_name(strategy_name: str) -> None:
+    if not isinstance(strategy_name, str) or not _NAME.match(strategy_name):
+        raise InputError(
+            "config registry",
+            "strategy_name",
+            f"{strategy_name!r} is not a strategy name (letters, digits, _)",
+        )
+
+
+def _json_copy(strategy_name: str, config_data: Mapping[str, Any]) -> dict[str, Any]:
+    import json
+
+    if not isinstance(config_data, Mapping):
+        raise InputError(
+            strategy_name, "config_data", f"expected a mapping, got {type(config_data).__name__}"
+        )
+    try:
+        data: dict[str, Any] = json.loads(canonical_json(dict(config_data)))
+    except (TypeError, ValueError) as err:
+        raise InputError(strategy_name, "config_data", f"not JSON data: {err}") from None
+    return data
+
+
+def _backoff(attempt: int) -> None:
+    """Jittered exponential backoff so racing writers spread out instead of colliding again."""
+    time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
+
+
+# --- what the tasks call --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategyListing:
+    """One row of ``invoke strategy.list``: the strategy in the working tree and in an env's registry."""
+
+    name: str
+    version: str | None  # strategy.version of tradai.yaml (None when the file is missing or invalid)
+    config_hash: str | None  # hash of the working tree's tradai.yaml
+    active_config_id: str | None
+    active_hash: str | None
+    versions: int
+    in_repo: bool
+    problem: str | None = None
+
+    @property
+    def in_sync(self) -> bool:
+        """True when the ACTIVE version is the working tree's tradai.yaml."""
+        return self.config_hash is not None and self.config_hash == self.active_hash
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of ``--json``."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "config_hash": self.config_hash,
+            "active_config_id": self.active_config_id,
+            "active_hash": self.active_hash,
+            "versions": self.versions,
+            "in_repo": self.in_repo,
+            "in_sync": self.in_sync,
+            "problem": self.problem,
+        }
+
+
+def upload_strategy(
+    settings: Settings, strategy: str, env: str | Environment, *, trace_id: str | None = None
+) -> ConfigVersion:
+    """Stage ``strategies/<strategy>/tradai.yaml`` of the working tree as a DRAFT version in ``env``.
+
+    The file must pass the tradai.yaml schema. ``git_commit`` is HEAD when the file
+    is committed unchanged there; ``trace_id`` defaults to ``settings.new_trace_id()``.
+    The returned version has ``duplicate`` set when the registry already had this config.
+    """
+    from tradai_release.environments import environment
+    from tradai_release.repo import ReleaseTree
+    from tradai_release.strategy import tradai_path
+
+    target = environment(settings, env)  # an unknown env fails before any file is read
+    _check_name(strategy)
+    document = ReleaseTree.work(settings.repo).tradai(strategy)
+    path = tradai_path(strategy)
+    commit = _committed_head(settings.repo, path)
+    description = f"uploaded from {path}" + (f" at {commit[:12]}" if commit else " (uncommitted)")
+    service = ConfigVersionService.for_env(target, settings)
+    return service.create_version(
+        strategy_name=strategy,
+        config_data=document.data,
+        description=description,
+        git_commit=commit,
+        trace_id=trace_id or settings.new_trace_id(),
+    )
+
+
+def list_strategies(settings: Settings, env: str | Environment) -> list[StrategyListing]:
+    """Each strategy of the working tree (or only in the registry) with its registry state in ``env``."""
+    from tradai_release.environments import environment
+    from tradai_release.repo import ReleaseTree
+
+    target = environment(settings, env)
+    tree = ReleaseTree.work(settings.repo)
+    states = ConfigVersionService.for_env(target, settings).states()
+    names = tree.strategy_names()
+    listings: list[StrategyListing] = []
+    for name in sorted(set(names) | set(states)):
+        version = digest = problem = None
+        if name in names:
+            try:
+                document = tree.tradai(name)
+            except InputError as err:
+                problem = str(err)
+            else:
+                version = str(document.data["strategy"]["version"])
+                digest = config_hash(document.data)
+        state = states.get(name)
+        active = state.active if state else None
+        listings.append(
+            StrategyListing(
+                name=name,
+                version=version,
+                config_hash=digest,
+                active_config_id=active.config_id if active else None,
+                active_hash=active.config_hash if active else None,
+                versions=state.versions if state else 0,
+                in_repo=name in names,
+                problem=problem,
+            )
+        )
+    return listings
+
+
+def _committed_head(repo: Path, path: str) -> str | None:
+    """HEAD's commit when ``path`` is tracked and unchanged there, else None (no git, or local edits)."""
+    from tradai_release.errors import GitError
+    from tradai_release.gitrepo import GitRepo
+
+    try:
+        with GitRepo(repo) as git:
+            head = git.head()
+            if git.changed_paths([path]) or path not in git.tracked_files():
+                return None
+    except GitError:
+        return None
+    return head

@@ -1,0 +1,294 @@
+"""The whole release loop on the embedded default, in a scratch repository (``invoke demo``).
+
+bootstrap -> a quant tweaks PascalStrategy -> a challenger is trained, pushed and registered ->
+a release branch promotes it in prod profile 3 -> full validation and the Markdown plan (the PR
+comment) -> merge -> apply (the bot's env file is rewritten) -> the bot starts on v2 -> ``git
+revert`` of the merge -> apply -> the bot starts on v1 -> re-apply is a no-op.
+Every step uses the same library calls as the invoke tasks; nothing is faked.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.clock import utc_now
+from tradai_release.errors import TradaiError
+from tradai_release.gitrepo import GitRepo
+from tradai_release.repo import ReleaseTree
+
+if TYPE_CHECKING:
+    from tradai_release.engine.plan import Plan
+    from tradai_release.settings import Settings
+    from tradai_release.validate import ValidationReport
+
+DEMO_ENV = "prod"
+DEMO_PROFILE = 3
+DEMO_STRATEGY = "PascalStrategy"
+# The quant's tweak: a shorter horizon and a higher bar for a long signal.
+DEMO_SIGNAL = {"horizon": 3, "threshold": 0.0015}
+COPIED = ("strategies", "releases", ".gitignore")
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One step of the demo and what it produced."""
+
+    name: str
+    detail: str
+    seconds: float
+
+
+@dataclass
+class DemoReport:
+    """Everything the demo did, for the summary (and ``--json``)."""
+
+    workdir: Path
+    steps: list[DemoStep] = field(default_factory=list)
+    plan_markdown: Path | None = None
+    lifecycle: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    bots: list[dict[str, Any]] = field(default_factory=list)  # the bot's ready records, in order
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workdir": str(self.workdir),
+            "steps": [
+                {"name": s.name, "detail": s.detail, "seconds": round(s.seconds, 2)} for s in self.steps
+            ],
+            "plan_markdown": str(self.plan_markdown) if self.plan_markdown else None,
+            "lifecycle": self.lifecycle,
+            "deployments": self.deployments,
+            "bots": self.bots,
+        }
+
+
+Echo = Callable[[DemoStep], None]
+Comment = Callable[["Plan", "ValidationReport"], str]
+"""Renders the pull request's plan comment (the presentation layer passes its Markdown renderer)."""
+
+
+def embedded_settings(repo: Path, state_dir: Path) -> Settings:
+    """Settings for ``repo`` on the embedded default, whatever the caller's environment says."""
+    from tradai_release.settings import Settings
+
+    defaults = {
+        name: info.default
+        for name, info in Settings.model_fields.items()
+        if name.endswith("_uri") or name == "mlflow_artifact_root"
+    }
+    return Settings(
+        repo=repo,
+        state_dir=state_dir,
+        models_dir=state_dir / "models",
+        envs={},
+        webhook_url=None,
+        aws_endpoint_url=None,
+        deploy_target="env-file",
+        bot_env_dir=Settings.model_fields["bot_env_dir"].default,
+        actor="demo",
+        **defaults,
+    )
+
+
+def run_demo(
+    source: Path, workdir: Path | None = None, echo: Echo | None = None, comment: Comment | None = None
+) -> DemoReport:
+    """Run the loop in ``workdir`` (a new temporary directory by default); returns the report.
+
+    ``echo`` is told each step as it ends; ``comment`` renders the pull request's plan comment,
+    written to ``plan-<env>.md`` in ``workdir`` (no file without it).
+    """
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="tradai-demo-")).resolve()
+    repo = workdir / "repo"
+    if repo.exists():
+        raise TradaiError(f"demo: {repo} already exists; pass an empty --workdir")
+    report = DemoReport(workdir)
+    settings = embedded_settings(repo, workdir / "state")
+
+    @contextmanager
+    def step(name: str) -> Iterator[list[str]]:
+        started = time.perf_counter()
+        detail: list[str] = []
+        yield detail
+        done = DemoStep(name, "; ".join(detail), time.perf_counter() - started)
+        report.steps.append(done)
+        if echo is not None:
+            echo(done)
+
+    with step("scratch repository") as note:
+        git = _make_repo(source, repo)
+        tree = ReleaseTree.work(repo)
+        counts = f"{len(tree.strategy_names())} strategies, {len(tree.manifest_keys())} manifests"
+        note.append(f"{repo} with {counts}")
+
+    with step("bootstrap: train, push, register, pin, apply dev/staging/prod") as note:
+        from tradai_release.bootstrap import bootstrap
+
+        booted = bootstrap(settings, commit=True)
+        note.append(f"hub tag {booted.tag} sha256 {booted.sha256[:12]}")
+        note.append("version 1 of each strategy registered in every env")
+        note.append(", ".join(f"{env} {applied['outcome']}" for env, applied in booted.applied.items()))
+
+    with step(f"a quant tweaks {DEMO_STRATEGY} and merges it") as note:
+        path = repo / "strategies" / DEMO_STRATEGY / "ml_config.json"
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["signal"] = DEMO_SIGNAL
+        path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        git.run("commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
+        note.append(f"signal {DEMO_SIGNAL}")
+
+    with step("challenger: train, push to the hub, register in prod") as note:
+        version, tag = _challenger(settings, git, booted.tag, booted.sha256)
+        note.append(f"{DEMO_STRATEGY} version {version} from hub tag {tag}")
+
+    title = f"release branch: promote {DEMO_STRATEGY} v{version} in {DEMO_ENV} profile {DEMO_PROFILE}"
+    with step(title) as note:
+        from tradai_release.engine.promote import promote
+
+        promotion = promote(
+            settings, DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY, version, commit=True, plan=False
+        )
+        if promotion.blocked or not promotion.branch:
+            raise TradaiError(f"demo: promotion refused: {promotion.blocked}")
+        branch = promotion.branch
+        for check in promotion.checks:
+            decision = check.comparison.decision if check.comparison is not None else "rollback"
+            note.append(f"comparator v{check.challenger} vs v{check.champion}: {decision}")
+        note.append(f"branch {branch}")
+
+    with step("CI on the pull request: full validation and the Markdown plan") as note:
+        from tradai_release.engine.plan import plan_env
+        from tradai_release.validate import validate_repository
+
+        git.run("checkout", "-q", branch)
+        validation = validate_repository(repo, offline=False, base="main", settings=settings)
+        git.run("checkout", "-q", "main")
+        if not validation.ok:
+            raise TradaiError(f"demo: validation failed: {validation.problems[0]}")
+        plan = plan_env(settings, DEMO_ENV, commit=branch)
+        if comment is not None:
+            report.plan_markdown = workdir / f"plan-{DEMO_ENV}.md"
+            report.plan_markdown.write_text(comment(plan, validation), encoding="utf-8")
+        where = f"comment in {report.plan_markdown}" if report.plan_markdown else "no comment rendered"
+        note.append(f"validation ok; {len(plan.actions)} planned actions; {where}")
+
+    with step("merge the pull request, apply prod") as note:
+        from tradai_release.engine.apply import apply_env
+
+        git.run("merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
+        merged = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
+        note.append(f"apply {merged.outcome}: {len(merged.actions)} actions")
+        note.append(_pins(settings, version))
+
+    with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} starts from its env file") as note:
+        report.bots.append(_start_bot(settings, workdir, note))
+
+    with step("git revert of the merge, apply prod (the rollback)") as note:
+        git.run("revert", "--no-edit", "-m", "1", "HEAD")
+        reverted = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
+        note.append(f"apply {reverted.outcome}: {len(reverted.actions)} actions")
+        note.append(_pins(settings, version))
+
+    with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} restarts") as note:
+        report.bots.append(_start_bot(settings, workdir, note))
+
+    with step("apply again: nothing to do, nothing written") as note:
+        again = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
+        note.append(f"apply {again.outcome}: {len(again.actions)} actions")
+
+    from tradai_release.engine.deployments import list_deployments
+    from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.registry.views import model_versions
+
+    registry = MlflowRegistry.for_env(DEMO_ENV, settings)
+    views = model_versions(registry, DEMO_STRATEGY, DEMO_ENV)
+    report.lifecycle[DEMO_STRATEGY] = [view.to_dict() for view in views]
+    report.deployments = [
+        {**deployment.to_dict(), "actor": deployment.actor, "started_at": deployment.started_at}
+        for deployment in list_deployments(settings, DEMO_ENV)
+    ]
+    return report
+
+
+def _make_repo(source: Path, repo: Path) -> GitRepo:
+    repo.mkdir(parents=True)
+    for name in COPIED:
+        origin = source / name
+        if origin.is_dir():
+            shutil.copytree(origin, repo / name)
+        elif origin.is_file():
+            shutil.copy2(origin, repo / name)
+    git = GitRepo.init(repo, "main")
+    git.run("config", "user.name", "tradai demo")
+    git.run("config", "user.email", "demo@tradai.invalid")
+    git.run("add", "-A")
+    git.run("commit", "-q", "-m", "Release repository: strategies and manifests")
+    return git
+
+
+def _challenger(settings: Settings, git: GitRepo, source_tag: str, source_sha: str) -> tuple[int, str]:
+    """Train the tweaked strategy, compose a hub tag from the live one, register it in prod."""
+    from tradai_release.hub import ModelHub
+    from tradai_release.registry.registrar import register_training
+    from tradai_release.training import train_strategy
+
+    repo = git.root
+    head = git.head()
+    hub = ModelHub.from_settings(settings)
+    tag = f"v{utc_now():%Y%m%d}-p{DEMO_PROFILE}"
+    with tempfile.TemporaryDirectory(prefix="challenger-", dir=settings.state_dir) as scratch:
+        result = train_strategy(repo, DEMO_STRATEGY, Path(scratch), git_commit=head)
+        hub.compose(
+            Path(scratch),
+            [DEMO_STRATEGY],
+            source=source_tag,
+            source_sha256=source_sha,
+            tag=tag,
+            message=f"{DEMO_STRATEGY} challenger for profile {DEMO_PROFILE}",
+            git_commit=head,
+        )
+        config = ReleaseTree.work(repo).tradai(DEMO_STRATEGY).data
+        registered = register_training(settings, result, r2_tag=tag, envs=[DEMO_ENV], config=config)
+    return int(registered[DEMO_ENV].version), tag
+
+
+def _start_bot(settings: Settings, workdir: Path, note: list[str]) -> dict[str, Any]:
+    """The bot's start-up as its host runs it: pins from the env file apply wrote, its own models dir."""
+    from tradai_release.bots import BotKey
+    from tradai_release.runtime import read_variables, start_bot
+    from tradai_release.targets.envfile import EnvFileTarget
+
+    bot = BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY)
+    env_file = EnvFileTarget.from_settings(settings, DEMO_ENV).path(bot)
+    variables, source = read_variables(env_file)
+    ready = start_bot(
+        settings, variables=variables, source=source, models_dir=workdir / f"bot-p{DEMO_PROFILE}" / "models"
+    )
+    note.append(f"pins from {env_file.name}: {ready.model_name} v{ready.model_version}, tag {ready.hub_tag}")
+    note.append(
+        f"ready: config {ready.config_id}, {ready.downloaded_files} files ({ready.downloaded_bytes} bytes) "
+        f"pulled for {DEMO_STRATEGY} only, {ready.reused_files} reused"
+    )
+    return ready.to_dict()
+
+
+def _pins(settings: Settings, challenger: int) -> str:
+    """Where the challenger and the champion stand: lifecycle and aliases."""
+    from tradai_release.registry.adapter import MlflowRegistry
+
+    registry = MlflowRegistry.for_env(DEMO_ENV, settings)
+    versions = registry.versions([DEMO_STRATEGY]).get(DEMO_STRATEGY, [])
+    shown = []
+    for info in sorted(versions, key=lambda v: v.version):
+        aliases = ",".join(sorted(info.aliases)) or "-"
+        marker = " (challenger)" if info.version == challenger else ""
+        shown.append(f"v{info.version}{marker} {info.lifecycle} [{aliases}]")
+    return "; ".join(shown)

@@ -1,0 +1,102 @@
+"""Deploy status: each bot's pinned values at a commit against what its deployment target runs.
+
+See docs/architecture.md §14. Reads only: the config registry (for config ids) and the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.bots import VARIABLES
+
+if TYPE_CHECKING:
+    from tradai_release.engine.state import EngineBackends
+    from tradai_release.environments import Environment
+    from tradai_release.settings import Settings
+
+IN_SYNC = "in sync"
+DIFFERS = "differs"
+NOT_DEPLOYED = "not deployed"
+NO_TARGET = "no target"
+
+
+@dataclass(frozen=True)
+class BotStatus:
+    """One bot: what git pins, what the target runs (``running`` None when nothing), and the verdict."""
+
+    bot: str
+    target: str
+    pinned: dict[str, str]
+    running: dict[str, str] | None
+    revision: str | None
+    where: str
+    state: str
+    differences: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bot": self.bot,
+            "target": self.target,
+            "state": self.state,
+            "differences": list(self.differences),
+            "pinned": self.pinned,
+            "running": self.running,
+            "revision": self.revision,
+            "where": self.where,
+        }
+
+
+def bot_statuses(
+    settings: Settings,
+    env: str | Environment,
+    *,
+    commit: str = "HEAD",
+    repo: Path | str | None = None,
+    backends: EngineBackends | None = None,
+) -> list[BotStatus]:
+    """Every bot of ``env`` at ``commit``: pinned values against the variables its target runs."""
+    from tradai_release.engine.state import EngineBackends, load_desired
+    from tradai_release.environments import environment
+
+    target_env = environment(settings, env)
+    desired = load_desired(repo if repo is not None else settings.repo, target_env.name, commit)
+    backends = backends or EngineBackends.from_settings(settings, target_env)
+    target = backends.target
+    active = backends.configs.active_by_strategy()
+    keys = [bot.key for bot in desired.bots]
+    running = target.read(keys, known={}, variables=True) if target.name != "none" else {}
+    statuses = []
+    for spec in desired.bots:
+        strategy, digest = spec.pins.strategy, spec.pins.config_hash
+        current = active.get(strategy)
+        stored = current if current is not None and current.config_hash == digest else None
+        if stored is None:
+            stored = backends.configs.find_by_hash(strategy, digest)
+        pins = replace(spec.pins, config_id=stored.config_id if stored is not None else None)
+        pinned = pins.variables()
+        bot = running.get(spec.key)
+        differences: tuple[str, ...] = ()
+        values: dict[str, str] | None = None
+        if target.name == "none":
+            state = NO_TARGET
+        elif bot is None:
+            state = NOT_DEPLOYED
+        else:
+            values = {name: str((bot.variables or {}).get(name, "")) for name in VARIABLES}
+            differences = tuple(name for name in VARIABLES if values[name] != pinned[name])
+            state = DIFFERS if differences else IN_SYNC
+        statuses.append(
+            BotStatus(
+                bot=spec.key.name,
+                target=target.name,
+                pinned=pinned,
+                running=values,
+                revision=bot.revision if bot is not None else None,
+                where=bot.where if bot is not None else "",
+                state=state,
+                differences=differences,
+            )
+        )
+    return statuses

@@ -1,0 +1,269 @@
+"""Plans and deployments as text (terminal) and Markdown (PR comment, job summary); pure string builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.errors import InputError
+
+if TYPE_CHECKING:
+    from tradai_release.engine.deployments import Deployment
+    from tradai_release.engine.plan import Action, ModelChange, Plan
+    from tradai_release.validate import ValidationReport
+
+_CONFIG_KINDS = ("upload_config", "create_config_version", "activate_config")
+_LIFECYCLE_KINDS = ("set_lifecycle", "archive_version")
+_PROFILE_KINDS = ("set_alias", "delete_alias", "write_profile_pointer")
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    return text[:12] if len(text) >= 40 and all(c in "0123456789abcdef" for c in text) else text
+
+
+def _summary(action: Action) -> str:
+    """What the action changes, in a few words (from -> to)."""
+    d = action.details
+    kind = action.kind
+    if kind == "upload_config":
+        return f"store body {_short(d['config_hash'])}"
+    if kind == "create_config_version":
+        return f"new DRAFT version with hash {_short(d['config_hash'])}"
+    if kind == "activate_config":
+        target = d.get("config_id") or f"hash {_short(d['config_hash'])}"
+        return f"ACTIVE {d.get('previous') or 'none'} -> {target}"
+    if kind == "verify_artifacts":
+        return f"tag {d['tag']} sha256 {_short(d['sha256'])}"
+    if kind in _LIFECYCLE_KINDS:
+        return f"v{d['version']} {d['from']} -> {d['to']}"
+    if kind == "set_alias":
+        previous = f"v{d['previous']}" if d.get("previous") is not None else "-"
+        return f"{d['alias']}: {previous} -> v{d['version']}"
+    if kind == "delete_alias":
+        return f"{d['alias']}: v{d['previous']} -> -"
+    if kind == "write_profile_pointer":
+        was = d.get("previous")
+        return f"{was[0] if was else '-'} -> {d['tag']} ({_short(d['sha256'])})"
+    if kind == "deploy_bot":
+        config = d.get("config_id") or _short(d["config_hash"])
+        return f"{d['model']} v{d['version']}, tag {d['tag']}, config {config}"
+    if kind == "wait_rollout":
+        return f"{len(d['bots'])} rollout(s) stable"
+    if kind == "record_deployment":
+        return f"last applied {_short(d.get('previous'))} -> {_short(d['commit'])}"
+    return ""
+
+
+PLAN_FORMATS: tuple[str, ...] = ("text", "markdown", "json")
+
+
+def check_format(format: str) -> str:
+    """``--format``: text, markdown or json (one ``error:`` line otherwise, before anything is read)."""
+    if format not in PLAN_FORMATS:
+        raise InputError("plan", "--format", f"{format!r}: use text, markdown or json")
+    return format
+
+
+def print_plan(plan: Plan, format: str) -> None:
+    """The plan on stdout in ``format`` (see :data:`PLAN_FORMATS`)."""
+    if format == "json":
+        from tradai_release.cli import print_json
+
+        print_json(plan.to_dict())
+        return
+    print(render_markdown(plan) if format == "markdown" else render_text(plan), end="")
+
+
+# --- text ------------------------------------------------------------------------------------------------
+
+
+def render_text(plan: Plan) -> str:
+    """The plan for a terminal: drift first, then numbered actions with what changes and why."""
+    lines = [f"plan for {plan.env} at {plan.commit[:12]} (last applied: {_short(plan.applied_commit)})"]
+    if plan.drift:
+        lines.append("")
+        lines.append(f"drift: {len(plan.drift)} live value(s) changed outside git (apply restores them)")
+        lines += [f"  ! {entry.kind} {entry.target}: {entry.detail}" for entry in plan.drift]
+    lines.append("")
+    if plan.empty:
+        lines.append(f"{plan.env} is in sync with {plan.commit[:12]}: nothing to do")
+        return "\n".join(lines) + "\n"
+    width_kind = max(len(a.kind) for a in plan.actions)
+    width_target = min(max(len(a.target) for a in plan.actions), 48)
+    for number, action in enumerate(plan.actions, 1):
+        lines.append(
+            f"{number:>3}. {action.kind:<{width_kind}}  {action.target:<{width_target}}  {_summary(action)}"
+        )
+        lines.append(f"     {'':<{width_kind}}  because: {action.reason}")
+    for change in plan.model_changes:
+        lines.append("")
+        lines.append(_change_title(change))
+        for reason in change.comparison.reasons:
+            lines.append(f"    - {reason}")
+    lines.append("")
+    lines.append(f"{len(plan.actions)} action(s); run `invoke apply --env {plan.env}` to apply")
+    return "\n".join(lines) + "\n"
+
+
+def _change_title(change: ModelChange) -> str:
+    champion = f"v{change.champion}" if change.champion is not None else "none"
+    verdict = "rollback to a former Production version" if change.rollback else change.comparison.decision
+    return f"{change.model} {change.alias}: {champion} -> v{change.challenger} ({verdict})"
+
+
+# --- markdown --------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    return lines
+
+
+def _metric(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> str:
+    """The plan as a PR comment / job summary: validation, drift, configs, a table per profile,
+    lifecycle changes and the champion-vs-challenger table of every model change."""
+    out = [f"## Release plan: `{plan.env}` at `{plan.commit[:12]}`", ""]
+    out.append(
+        f"Last applied commit: `{_short(plan.applied_commit)}`. "
+        + (f"**{len(plan.actions)} action(s)**." if plan.actions else "**In sync: nothing to do.**")
+    )
+    out.append("")
+    if validation is not None:
+        out += _validation_section(validation)
+    if plan.drift:
+        out.append(
+            f"> [!WARNING]\n> **Drift**: {len(plan.drift)} live value(s) were changed outside git; "
+            "apply restores them."
+        )
+        out.append("")
+        out += _table(["kind", "target", "what"], [(d.kind, f"`{d.target}`", d.detail) for d in plan.drift])
+        out.append("")
+    configs = [a for a in plan.actions if a.kind in _CONFIG_KINDS]
+    if configs:
+        out += ["### Configs", ""]
+        out += _table(
+            ["strategy", "action", "change", "reason"],
+            [(a.details["strategy"], a.kind, _summary(a), a.reason) for a in configs],
+        )
+        out.append("")
+    verify = [a for a in plan.actions if a.kind == "verify_artifacts"]
+    if verify:
+        out += ["### Model artifacts", ""]
+        out += _table(
+            ["tag", "sha256", "profiles", "check"],
+            [
+                (
+                    f"`{a.details['tag']}`",
+                    f"`{_short(a.details['sha256'])}`",
+                    ", ".join(map(str, a.details["profiles"])),
+                    "sha256 + every blob's content, before any write",
+                )
+                for a in verify
+            ],
+        )
+        out.append("")
+    for profile in plan.profiles():
+        rows = [a for a in plan.actions if a.kind in _PROFILE_KINDS and a.details.get("profile") == profile]
+        if not rows:
+            continue
+        out += [f"### Profile {profile}", ""]
+        out += _table(
+            ["change", "target", "from -> to", "reason"],
+            [(a.kind, f"`{a.target}`", _summary(a), a.reason) for a in rows],
+        )
+        out.append("")
+    deploys = [a for a in plan.actions if a.kind == "deploy_bot"]
+    if deploys:
+        out += [f"### Bots ({deploys[0].details['target']})", ""]
+        out += _table(
+            ["bot", "runs after apply", "reason"],
+            [(f"`{a.details['bot']}`", _summary(a), a.reason) for a in deploys],
+        )
+        out.append("")
+    lifecycle = [a for a in plan.actions if a.kind in _LIFECYCLE_KINDS]
+    if lifecycle:
+        out += ["### Model lifecycle", ""]
+        out += _table(
+            ["model", "version", "from", "to", "reason"],
+            [
+                (a.details["model"], a.details["version"], a.details["from"], a.details["to"], a.reason)
+                for a in lifecycle
+            ],
+        )
+        out.append("")
+    for change in plan.model_changes:
+        out += _comparison_section(change)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _validation_section(report: ValidationReport) -> list[str]:
+    mode = "offline" if report.offline else "offline + live"
+    if report.ok:
+        return [
+            f"**Validation** ({mode}): passed for {report.strategies} strategies and "
+            f"{report.manifests} manifests.",
+            "",
+        ]
+    lines = [f"**Validation** ({mode}): **{len(report.problems)} problem(s)**", ""]
+    lines += [f"- `{p.file}`: `{p.field}`: {p.reason}" for p in report.problems]
+    return [*lines, ""]
+
+
+def _comparison_section(change: ModelChange) -> list[str]:
+    comparison = change.comparison
+    champion = f"v{change.champion}" if change.champion is not None else "none"
+    title = (
+        f"#### `{change.model}` profile {change.profile} (`{change.alias}`): "
+        f"{champion} -> v{change.challenger}"
+    )
+    if change.rollback:
+        verdict = "rollback to a version that was Production before: no comparison required"
+    else:
+        verdict = f"comparator: **{comparison.decision}**"
+    lines = [title, "", verdict, ""]
+    rows = []
+    for row in comparison.rows:
+        passed = "-" if row.passed is None else ("pass" if row.passed else "FAIL")
+        need = f"{row.operator} {row.threshold:g}" + ("" if row.required else " (optional)")
+        rows.append((row.metric, _metric(row.champion), _metric(row.challenger), need, passed))
+    lines += _table(
+        ["metric", f"champion {champion}", f"challenger v{change.challenger}", "threshold", "result"], rows
+    )
+    if comparison.score_challenger is not None:
+        lines += [
+            "",
+            f"weighted score: challenger {comparison.score_challenger:g}, "
+            f"champion {comparison.score_champion:g}",
+        ]
+    lines += [""] + [f"- {reason}" for reason in comparison.reasons]
+    return [*lines, ""]
+
+
+# --- deployments -----------------------------------------------------------------------------------------
+
+
+def render_deployment(deployment: Deployment) -> str:
+    """The outcome of an apply for a terminal."""
+    if deployment.deployment_id is None:
+        return f"{deployment.env} is in sync with {deployment.commit[:12]}: nothing to do (nothing written)\n"
+    lines = [
+        f"deployment {deployment.deployment_id}: {deployment.outcome} "
+        f"({deployment.env} at {deployment.commit[:12]}, by {deployment.actor}, trace {deployment.trace_id})"
+    ]
+    for number, action in enumerate(deployment.actions, 1):
+        lines.append(f"{number:>3}. [{action.get('status')}] {action.get('kind')} {action.get('target')}")
+    if deployment.error:
+        lines.append(f"error: {deployment.error}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,112 @@
+"""Deployment targets: where apply puts each bot's pins so the process that trades runs them.
+
+See docs/architecture.md §14.
+
+A target reads what each bot runs now (``read``), makes one bot run a spec (``deploy``) and waits
+for the rollouts it started (``wait``). ``none`` keeps the registries as the only record;
+``env-file`` writes one file per bot for plain hosts; ``ecs`` runs one service per bot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tradai_release.bots import BotKey, BotSpec
+    from tradai_release.environments import Environment
+    from tradai_release.settings import Settings
+
+
+@dataclass(frozen=True)
+class RunningBot:
+    """What a target runs for one bot now.
+
+    ``revision`` names the deployed definition (an ECS task definition ARN, an env file's content
+    hash); ``content_hash`` is the target's hash of it (compared with ``definition_hash`` of a spec).
+    ``variables`` are the pinned variables it carries, when they were read.
+    """
+
+    key: BotKey
+    revision: str
+    content_hash: str
+    variables: Mapping[str, str] | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class DeployStamp:
+    """Which apply deploys: recorded beside the definition (service tags, file comments), not in it."""
+
+    commit: str
+    deployment_id: str
+    trace_id: str
+
+
+class DeploymentTarget(Protocol):
+    """One environment's deployment target."""
+
+    name: str
+    waits: bool  # deploy starts a rollout that ``wait`` must see through
+
+    def definition_hash(self, spec: BotSpec) -> str:
+        """The content hash the target's definition of ``spec`` has (equal specs, equal hash)."""
+        ...
+
+    def read(
+        self, keys: Sequence[BotKey], *, known: Mapping[str, str], variables: bool = False
+    ) -> dict[BotKey, RunningBot]:
+        """What runs for each of ``keys`` (absent: nothing deployed). ``known`` maps revisions to content
+        hashes already known (the last apply's record), so they are not read again; ``variables`` asks
+        for every bot's variables too."""
+        ...
+
+    def deploy(self, spec: BotSpec, stamp: DeployStamp) -> RunningBot:
+        """Make the bot run ``spec`` (reusing an identical definition); does not wait for the rollout."""
+        ...
+
+    def wait(self, keys: Sequence[BotKey]) -> None:
+        """Return once every bot of ``keys`` runs its new definition; raise DeploymentFailed otherwise."""
+        ...
+
+
+@dataclass
+class NoTarget:
+    """``none``: apply stops at registries, aliases and pointers (bots read the live state themselves)."""
+
+    name: str = "none"
+    waits: bool = False
+
+    def definition_hash(self, spec: BotSpec) -> str:
+        return ""
+
+    def read(
+        self, keys: Sequence[BotKey], *, known: Mapping[str, str], variables: bool = False
+    ) -> dict[BotKey, RunningBot]:
+        return {}
+
+    def deploy(self, spec: BotSpec, stamp: DeployStamp) -> RunningBot:
+        from tradai_release.errors import DeploymentFailed
+
+        raise DeploymentFailed(str(spec.key), "the environment's deployment target is 'none'")
+
+    def wait(self, keys: Sequence[BotKey]) -> None:
+        return None
+
+
+def open_target(settings: Settings, env: str | Environment) -> DeploymentTarget:
+    """The deployment target ``settings`` select for ``env`` (``deploy_target``, per-env overrides)."""
+    from tradai_release.environments import environment
+
+    name = environment(settings, env).name
+    kind = settings.deploy_target_of(name)
+    if kind == "env-file":
+        from tradai_release.targets.envfile import EnvFileTarget
+
+        return EnvFileTarget.from_settings(settings, name)
+    if kind == "ecs":
+        from tradai_release.targets.ecs import EcsTarget
+
+        return EcsTarget.from_settings(settings, name)
+    return NoTarget()

@@ -1,0 +1,356 @@
+"""Training data: a strategy's OHLCV candles, the feature catalogue computed from them, and the labels.
+
+Every feature is a vectorised pandas/numpy expression over the whole series, scale-free (returns,
+ratios, z-scores) so one model works across price levels:
+
+=====================  ==============================================================================
+``ret_<k>``            close-to-close return over k candles
+``vol_<k>``            rolling standard deviation of ``ret_1`` over k candles
+``rsi_14``             Wilder's RSI (exponential smoothing, alpha 1/14), 0..100
+``macd``               (EMA12 - EMA26) of close, divided by close
+``macd_signal``        EMA9 of ``macd``;  ``macd_hist`` = ``macd - macd_signal``
+``bb_pos_20``          position of close in the 20-candle Bollinger band (mean ± 2 std): 0 = lower, 1 = upper
+``atr_14``             Wilder's average true range (alpha 1/14), divided by close
+``volume_z_24``        z-score of volume against its 24-candle rolling mean and std
+``hl_range``           (high - low) / close
+``close_sma_ratio_<n>`` close / SMA(n) - 1
+``hour_sin/hour_cos``  the candle's UTC hour on the unit circle
+=====================  ==============================================================================
+
+The first WARMUP_ROWS candles are dropped so every feature (including the exponential ones) has a
+full window behind it. Labels look forward: the signal label is 1 when the return over
+``signal.horizon`` candles exceeds ``signal.threshold``; the position label is 1 when the return
+over ``position.horizon`` candles is positive (stay long), else 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tradai_release.errors import InputError
+from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
+# Longest lookback of the catalogue (SMA 50) plus room for the EMAs (26 + 9) to settle.
+WARMUP_ROWS = 60
+# Fewer usable rows than this cannot give a meaningful train/held-out split.
+MIN_ROWS = 300
+
+
+@dataclass(frozen=True)
+class Candles:
+    """One validated OHLCV series in time order, and where it came from."""
+
+    path: str  # as error messages and metadata name it (relative to the repository)
+    frame: pd.DataFrame  # columns COLUMNS; timestamp tz-aware UTC, prices/volume float64
+    sha256: str  # of the CSV bytes
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+def load_candles(path: Path, display: str) -> Candles:
+    """Read and check a candles CSV: the six columns, numbers, no gaps in value, strictly rising time.
+
+    Every problem is an InputError naming ``display`` (the path as the user knows it), the field
+    and the reason; nothing is trained on data that is only partly right.
+    """
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError(display, "(file)", f"unreadable: {err.strerror or err}") from None
+    if not raw.strip():
+        raise InputError(display, "(file)", "empty file")
+    try:
+        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(display, "(csv)", f"not a readable CSV: {first}") from None
+    header = [str(name).strip() for name in frame.columns]
+    missing = [name for name in COLUMNS if name not in header]
+    if missing:
+        raise InputError(
+            display, "header", f"missing column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})"
+        )
+    frame.columns = pd.Index(header)
+    frame = frame[list(COLUMNS)]
+    if frame.empty:
+        raise InputError(display, "rows", "no candles")
+
+    out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    stamps = pd.to_datetime(frame["timestamp"].str.strip(), utc=True, errors="coerce", format="ISO8601")
+    bad = stamps.isna().to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(
+            display, f"line {row + 2}: timestamp", f"not a timestamp: {frame['timestamp'].iloc[row]!r}"
+        )
+    out["timestamp"] = stamps
+    for name in COLUMNS[1:]:
+        values = pd.to_numeric(frame[name].str.strip(), errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise InputError(
+                display, f"line {row + 2}: {name}", f"not a finite number: {frame[name].iloc[row]!r}"
+            )
+        out[name] = values
+
+    prices = out[["open", "high", "low", "close"]].to_numpy()
+    checks: tuple[tuple[str, np.ndarray, str], ...] = (
+        ("close", (prices <= 0).any(axis=1), "prices must be positive"),
+        (
+            "high",
+            (out["high"] < out[["open", "close", "low"]].max(axis=1)).to_numpy(),
+            "high below open/close/low",
+        ),
+        ("low", (out["low"] > out[["open", "close"]].min(axis=1)).to_numpy(), "low above open/close"),
+        ("volume", (out["volume"] < 0).to_numpy(), "negative volume"),
+    )
+    for name, failed, reason in checks:
+        if failed.any():
+            row = int(np.argmax(failed))
+            raise InputError(display, f"line {row + 2}: {name}", reason)
+    backwards = (out["timestamp"].diff().iloc[1:] <= pd.Timedelta(0)).to_numpy()
+    if backwards.any():
+        row = int(np.argmax(backwards)) + 1
+        raise InputError(
+            display, f"line {row + 2}: timestamp", "candles must be in strictly increasing time order"
+        )
+    return Candles(path=display, frame=out, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _ema(series: pd.Series, *, alpha: float | None = None, span: int | None = None) -> pd.Series:
+    return series.ewm(alpha=alpha, span=span, adjust=False).mean()
+
+
+def _safe_div(numerator: pd.Series, denominator: pd.Series, fill: float) -> pd.Series:
+    import numpy as np
+
+    den = denominator.to_numpy()
+    num = numerator.to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(den > 0, num / np.where(den > 0, den, 1.0), fill)
+    return numerator.__class__(values, index=numerator.index)
+
+
+def _rsi(close: pd.Series, period: int = 14) -> pd.Series:
+    delta = close.diff()
+    gain = _ema(delta.clip(lower=0), alpha=1 / period)
+    loss = _ema(-delta.clip(upper=0), alpha=1 / period)
+    total = gain + loss
+    return 100.0 * _safe_div(gain, total, 0.5)  # = 100 - 100 / (1 + gain/loss); flat market -> 50
+
+
+def _macd(close: pd.Series) -> pd.Series:
+    return (_ema(close, span=12) - _ema(close, span=26)) / close
+
+
+def _bb_pos(close: pd.Series, window: int = 20) -> pd.Series:
+    mean = close.rolling(window).mean()
+    std = close.rolling(window).std(ddof=0)
+    return _safe_div(close - (mean - 2 * std), 4 * std, 0.5)
+
+
+def _atr(frame: pd.DataFrame, period: int = 14) -> pd.Series:
+    import pandas as pd
+
+    previous = frame["close"].shift(1)
+    true_range = pd.concat(
+        [frame["high"] - frame["low"], (frame["high"] - previous).abs(), (frame["low"] - previous).abs()],
+        axis=1,
+    ).max(axis=1)
+    return _ema(true_range, alpha=1 / period) / frame["close"]
+
+
+def _volume_z(volume: pd.Series, window: int = 24) -> pd.Series:
+    mean = volume.rolling(window).mean()
+    std = volume.rolling(window).std(ddof=0)
+    return _safe_div(volume - mean, std, 0.0)
+
+
+def _hour_angle(frame: pd.DataFrame) -> pd.Series:
+    import numpy as np
+
+    hours = frame["timestamp"].dt.hour + frame["timestamp"].dt.minute / 60.0
+    return 2 * np.pi * hours / 24.0
+
+
+def _feature_table() -> dict[str, Callable[[pd.DataFrame], pd.Series]]:
+    import numpy as np
+
+    def ret(k: int) -> Callable[[pd.DataFrame], pd.Series]:
+        return lambda f: f["close"].pct_change(k)
+
+    def vol(k: int) -> Callable[[pd.DataFrame], pd.Series]:
+        return lambda f: f["close"].pct_change(1).rolling(k).std(ddof=0)
+
+    def sma_ratio(n: int) -> Callable[[pd.DataFrame], pd.Series]:
+        return lambda f: f["close"] / f["close"].rolling(n).mean() - 1.0
+
+    def macd_signal(f: pd.DataFrame) -> pd.Series:
+        return _ema(_macd(f["close"]), span=9)
+
+    return {
+        "ret_1": ret(1),
+        "ret_3": ret(3),
+        "ret_6": ret(6),
+        "ret_12": ret(12),
+        "ret_24": ret(24),
+        "vol_12": vol(12),
+        "vol_24": vol(24),
+        "rsi_14": lambda f: _rsi(f["close"]),
+        "macd": lambda f: _macd(f["close"]),
+        "macd_signal": macd_signal,
+        "macd_hist": lambda f: _macd(f["close"]) - macd_signal(f),
+        "bb_pos_20": lambda f: _bb_pos(f["close"]),
+        "atr_14": _atr,
+        "volume_z_24": lambda f: _volume_z(f["volume"]),
+        "hl_range": lambda f: (f["high"] - f["low"]) / f["close"],
+        "close_sma_ratio_20": sma_ratio(20),
+        "close_sma_ratio_50": sma_ratio(50),
+        # sin/cos are the only transcendental functions here; numpy's SIMD kernels may differ in
+        # the last bit between CPUs, so round them: the bundle's bytes must not depend on the CPU.
+        "hour_sin": lambda f: np.round(np.sin(_hour_angle(f)), 12),
+        "hour_cos": lambda f: np.round(np.cos(_hour_angle(f)), 12),
+    }
+
+
+def compute_features(
+    candles: pd.DataFrame, names: Sequence[str], *, where: str = "ml_config.json"
+) -> pd.DataFrame:
+    """The named features for every candle (float64, columns in ``names`` order; warm-up rows are NaN)."""
+    import pandas as pd
+
+    table = _feature_table()
+    assert set(table) == set(FEATURE_CATALOGUE), "feature table and FEATURE_CATALOGUE drifted apart"
+    columns = {}
+    for index, name in enumerate(names):
+        if name not in table:
+            raise InputError(
+                where, f"features[{index}]", f"unknown feature {name!r} (not in the feature catalogue)"
+            )
+        columns[name] = table[name](candles).astype("float64")
+    return pd.DataFrame(columns, index=candles.index)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Feature rows with both labels, in time order, split into training and held-out rows.
+
+    ``gap`` rows between the two are dropped (purged): their labels look into the held-out
+    period, so training on them would leak it.
+    """
+
+    features: tuple[str, ...]
+    x_train: np.ndarray
+    x_test: np.ndarray
+    signal_train: np.ndarray
+    signal_test: np.ndarray
+    position_train: np.ndarray
+    position_test: np.ndarray
+    next_return_test: np.ndarray  # close[t+1] / close[t] - 1 for each held-out row (the backtest's P&L)
+    test_start: str
+    test_end: str
+    data_start: str
+    data_end: str
+    usable_rows: int
+    gap: int
+
+    @property
+    def train_rows(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def test_rows(self) -> int:
+        return len(self.x_test)
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_dataset(candles: Candles, config: MLConfig, *, where: str = "ml_config.json") -> Dataset:
+    """Features, labels and the time-ordered split (``test_fraction`` of the usable rows held out, last)."""
+    import math
+
+    import numpy as np
+
+    frame = candles.frame
+    features = compute_features(frame, config.features, where=where)
+    close = frame["close"]
+    signal_forward = close.shift(-config.signal.horizon) / close - 1.0
+    position_forward = close.shift(-config.position.horizon) / close - 1.0
+    next_return = close.shift(-1) / close - 1.0
+    horizon = max(config.signal.horizon, config.position.horizon)
+
+    last = len(frame) - horizon  # rows at or after this have no complete forward label
+    usable = slice(WARMUP_ROWS, max(last, WARMUP_ROWS))
+    x = features.iloc[usable].to_numpy(dtype=np.float64)
+    n = len(x)
+    if n < MIN_ROWS:
+        raise InputError(
+            candles.path,
+            "rows",
+            f"{n} usable rows ({len(frame)} candles less {WARMUP_ROWS} warm-up and {horizon} label horizon); "
+            f"need at least {MIN_ROWS}",
+        )
+    finite = np.isfinite(x)
+    if not finite.all():
+        row, col = (int(v[0]) for v in np.nonzero(~finite))
+        raise InputError(
+            candles.path, f"line {WARMUP_ROWS + row + 2}: {config.features[col]}", "feature is not finite"
+        )
+    signal = (signal_forward.iloc[usable].to_numpy() > config.signal.threshold).astype(np.int64)
+    position = (position_forward.iloc[usable].to_numpy() > 0.0).astype(np.int64)
+    returns = next_return.iloc[usable].to_numpy(dtype=np.float64)
+    stamps = frame["timestamp"].iloc[usable]
+
+    n_test = math.ceil(n * config.test_fraction)
+    n_train = n - n_test - horizon
+    if n_train < MIN_ROWS // 2:
+        raise InputError(
+            candles.path,
+            "rows",
+            f"only {n_train} training rows after the held-out split; need {MIN_ROWS // 2}",
+        )
+    train, test = slice(0, n_train), slice(n - n_test, n)
+    for name, labels in (("signal", signal), ("position", position)):
+        for part, rows in (("training", train), ("held-out", test)):
+            if len(np.unique(labels[rows])) < 2:
+                raise InputError(
+                    where,
+                    f"{name}",
+                    f"the {part} rows have only one {name} label class; "
+                    "change the horizon/threshold or add data",
+                )
+    return Dataset(
+        features=tuple(config.features),
+        x_train=x[train],
+        x_test=x[test],
+        signal_train=signal[train],
+        signal_test=signal[test],
+        position_train=position[train],
+        position_test=position[test],
+        next_return_test=returns[test],
+        test_start=_iso(stamps.iloc[n - n_test]),
+        test_end=_iso(stamps.iloc[n - 1]),
+        data_start=_iso(frame["timestamp"].iloc[0]),
+        data_end=_iso(frame["timestamp"].iloc[-1]),
+        usable_rows=n,
+        gap=horizon,
+    )
