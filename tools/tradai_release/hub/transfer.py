@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from tradai_release.stores import ObjectStore
 
 DEFAULT_WORKERS = 4
+PARTS_PER_WORKER = 2
+"""A pull holding parts of large blobs runs this many jobs per worker at once: a ranged GET waits
+on the network, not the CPU (boto3's transfer manager likewise runs several parts of each file)."""
 _CHUNK = 1024 * 1024
 BLOB_PREFIX = "blobs/sha256/"
 KEYS_PER_LISTING = 1000
@@ -260,7 +263,7 @@ def stage_files(
                 partial(_download_verified, store, entry, target(rel), where=label, progress=progress)
             )
     try:
-        parallel_map(lambda job: job(), jobs, workers)
+        parallel_map(lambda job: job(), jobs, workers * PARTS_PER_WORKER if ranged else workers)
         for download in ranged:
             download.finish()
     finally:
