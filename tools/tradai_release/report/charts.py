@@ -7,9 +7,10 @@ no timestamp and a fixed id salt, so the same data gives the same bytes (and the
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ class Line:
     curve: EquityCurve
 
 
+def write_chart(job: tuple[Path, Callable[..., str], tuple[Any, ...]]) -> None:
+    """Draw one chart into its file (a worker process's unit of work: picklable in, nothing out)."""
+    path, draw, args = job
+    path.write_text(draw(*args), encoding="utf-8")
+
+
 @contextmanager
 def _style() -> Iterator[None]:
     import matplotlib
@@ -62,7 +69,8 @@ def _svg(figure: Figure) -> str:
 
     FigureCanvasSVG(figure)
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    # Fixed margins (set by each chart), not bbox_inches="tight": that draws every figure twice.
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return buffer.getvalue()
 
 
@@ -72,7 +80,8 @@ def equity_svg(title: str, lines: Sequence[Line]) -> str:
     from matplotlib.figure import Figure
 
     with _style():
-        figure = Figure(figsize=(7.6, 3.2))
+        figure = Figure(figsize=(7.6, 3.4))
+        figure.subplots_adjust(left=0.09, right=0.98, bottom=0.15, top=0.9)
         axes = figure.add_subplot()
         grid = [100 * index / (POINTS - 1) for index in range(POINTS)]
         for order, line in enumerate(lines):
@@ -100,6 +109,10 @@ def psi_svg(title: str, check: RecordedCheck, history: Sequence[RecordedCheck]) 
         wide = len(history) > 1
         height = max(2.4, 0.24 * len(rows) + 1.2)
         figure = Figure(figsize=(10.4 if wide else 7.6, height))
+        inch = 1 / height  # margins in inches, whatever the number of rows
+        bottom = (1.05 if wide else 0.55) * inch  # the trend's rotated dates need room
+        figure.subplots_adjust(left=0.2 if wide else 0.24, right=0.98, bottom=bottom, top=1 - 0.35 * inch,
+                               wspace=0.3)
         axes = figure.add_subplot(1, 2, 1) if wide else figure.add_subplot()
         labels = [row.name if row.kind == "feature" else f"prediction: {row.name}" for row in rows]
         values = [row.psi for row in rows]

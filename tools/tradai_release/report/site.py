@@ -9,11 +9,12 @@ host. ``out`` must be missing, empty, or a site this function wrote (it holds ``
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from tradai_release.settings import Settings
 
 MARKER = ".tradai-report"
+MAX_WORKERS = 4  # chart-drawing processes at most (each imports matplotlib once, about a second)
+PARALLEL_FROM = 24  # charts; fewer are drawn in this process
 TEMPLATES = Path(__file__).parent / "templates"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -128,6 +131,7 @@ def write_site(board: Board, root: Path) -> tuple[int, int]:
             encoding="utf-8",
         )
         pages += 1
+    charts.draw()
     return pages, charts.count
 
 
@@ -141,9 +145,10 @@ def _section(name: str, entry: StrategyEnv, charts: _Charts) -> dict[str, Any]:
     ]
     equity = None
     if lines:
+        # No environment in the chart: environments registering the same versions share one file.
         equity = charts.add(
-            ("equity", entry.env, name, [(line.label, line.curve.points) for line in lines]),
-            lambda: draw.equity_svg(f"{name} in {entry.env}: held-out equity", lines),
+            ("equity", name, [(line.label, line.curve.points) for line in lines]),
+            draw.equity_svg, f"{name}: held-out equity", lines,
         )
     without = [row.info.version for row in entry.charted if row.equity is None]
     drift = None
@@ -155,8 +160,7 @@ def _section(name: str, entry: StrategyEnv, charts: _Charts) -> dict[str, Any]:
         drift = {
             "check": latest,
             "chart": charts.add(
-                key,
-                lambda: draw.psi_svg(f"PSI of v{latest.version} ({latest.checked_at})", latest, checks[:30]),
+                key, draw.psi_svg, f"PSI of v{latest.version} in {entry.env}", latest, checks[:30]
             ),
             "history": checks,
         }
@@ -164,24 +168,43 @@ def _section(name: str, entry: StrategyEnv, charts: _Charts) -> dict[str, Any]:
 
 
 class _Charts:
-    """Chart files named by a digest of what they show: each drawn once, however many pages show it."""
+    """Chart files named by a digest of what they show: each drawn once, however many pages show it.
+
+    Pages only need the names, so charts are collected while the pages render and drawn afterwards,
+    in worker processes when there are many (matplotlib is CPU-bound and holds the GIL).
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.seen: set[str] = set()
+        self.jobs: dict[str, tuple[Callable[..., str], tuple[Any, ...]]] = {}
 
     @property
     def count(self) -> int:
-        return len(self.seen)
+        return len(self.jobs)
 
-    def add(self, key: Any, draw: Any) -> str:
+    def add(self, key: Any, draw: Callable[..., str], *args: Any) -> str:
+        """The chart's file name; ``draw(*args)`` (module-level, picklable) makes its SVG later."""
         digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
-        name = f"charts/{digest}.svg"
-        if digest not in self.seen:
-            (self.directory / f"{digest}.svg").write_text(draw(), encoding="utf-8")
-            self.seen.add(digest)
-        return name
+        self.jobs.setdefault(digest, (draw, args))
+        return f"charts/{digest}.svg"
+
+    def draw(self) -> None:
+        from tradai_release.report.charts import write_chart
+
+        jobs = [(self.directory / f"{digest}.svg", draw, args) for digest, (draw, args) in self.jobs.items()]
+        workers = min(MAX_WORKERS, os.cpu_count() or 1)
+        if len(jobs) < PARALLEL_FROM or workers < 2:
+            for job in jobs:
+                write_chart(job)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the parent holds MLflow and boto3 clients (and their threads' locks).
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            list(pool.map(write_chart, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
 
 
 def _templates() -> Templates:
