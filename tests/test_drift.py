@@ -19,11 +19,11 @@ from tradai_release.drift import (
     STABLE,
     Thresholds,
     check_drift,
-    recorded_checks,
     model_references,
     monitor,
     parse_data_options,
     predict,
+    recorded_checks,
 )
 from tradai_release.errors import InputError, SettingsError
 from tradai_release.settings import Settings
@@ -239,7 +239,9 @@ def test_short_window_is_refused(live: tuple[Path, Settings], tmp_path: Path) ->
         check_drift(settings, "dev", data={"PascalStrategy": window}, state=False)
 
 
-def test_record_keeps_each_check_per_strategy_for_the_report(live: tuple[Path, Settings], tmp_path: Path) -> None:
+def test_record_keeps_each_check_per_strategy_for_the_report(
+    live: tuple[Path, Settings], tmp_path: Path
+) -> None:
     from tradai_release.engine.state import EngineBackends
 
     repo, settings = live

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from hub_helpers import SIGNAL_FILES
+from tradai_release.equity import MAX_POINTS
 from tradai_release.errors import OnnxParityError
 from tradai_release.hub import check_compat
 from tradai_release.hub.manifest import bundle_metadata
@@ -22,7 +23,6 @@ from tradai_release.psi import psi
 from tradai_release.repo import ReleaseTree
 from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig
 from tradai_release.training import BACKTEST_METRICS, TrainingResult, train_all, train_strategy
-from tradai_release.equity import MAX_POINTS
 from tradai_release.training.backtest import backtest, equity_curve, periods_per_year
 from tradai_release.training.features import WARMUP_ROWS, build_dataset, compute_features, load_candles
 from training_helpers import file_hashes, make_training_repo
@@ -130,7 +130,7 @@ def test_equity_curve_is_the_backtests_compounded_equity() -> None:
     curve = equity_curve(probability, returns, fee=0.001)
     metrics = backtest(probability, returns, fee=0.001, periods=8760)
     assert len(curve) == 5 and curve[-1] == pytest.approx(1 + metrics["total_profit"])
-    assert 1 - min(c / max(curve[: i + 1] + [1.0]) for i, c in enumerate(curve)) == pytest.approx(
+    assert 1 - min(c / max(1.0, *curve[: i + 1]) for i, c in enumerate(curve)) == pytest.approx(
         metrics["max_drawdown"]
     )
     assert equity_curve([], [], fee=0.001) == []
