@@ -89,6 +89,8 @@ def main() -> None:
         try:
             print(f"state: {args.strategies} strategies x {len(ENVS)} envs x 5 profiles")
             settings = build(args.strategies, moto.url, mlflow.url, scratch)
+            # A loaded 2-core machine answers a 200-strategy first apply slowly: time, not failure.
+            settings = settings.model_copy(update={"backend_timeout_seconds": 60.0})
             for env in ENVS:
                 apply_env(settings, env, actor="bench")
             from tradai_release.repo import ReleaseTree

@@ -170,6 +170,16 @@ def test_the_site_is_written_from_a_board(tmp_path: Path) -> None:
         assert (tmp_path / "b" / "charts" / path.name).read_bytes() == path.read_bytes()
 
 
+def test_an_environment_that_cannot_be_read_is_shown_with_its_error(tmp_path: Path) -> None:
+    shown = board()
+    shown.envs.append(EnvBoard("staging", "", None, (), (), (), 0, error="releases: cannot reach the server"))
+    write_site(shown, tmp_path)
+    index = (tmp_path / "index.html").read_text()
+    assert "✕ cannot read staging: releases: cannot reach the server" in index
+    assert 'id="cell-prod-3-S"' in index  # the other environment is still there
+    assert "✕ cannot read staging" in (tmp_path / "deployments.html").read_text()
+
+
 def test_the_output_directory_must_be_new_empty_or_an_earlier_report(tmp_path: Path) -> None:
     _check_out(tmp_path / "new")
     (tmp_path / "empty").mkdir()

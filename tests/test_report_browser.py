@@ -137,6 +137,26 @@ def test_the_plan_comment_charts_champion_and_challenger(demo: dict[str, Any]) -
     assert "grey line: champion v1" in markdown and "blue line: challenger v2" in markdown
 
 
+def test_the_plan_comment_chart_renders_in_mermaid(demo: dict[str, Any], browser: Any) -> None:
+    """With Mermaid's own bundle (``npm pack mermaid@11``; TRADAI_TEST_MERMAID_JS=.../dist/mermaid.min.js)
+    the block is parsed and rendered in chromium; without it the grammar check above stands alone."""
+    bundle = os.environ.get("TRADAI_TEST_MERMAID_JS")
+    if not bundle:
+        pytest.skip("set TRADAI_TEST_MERMAID_JS to mermaid.min.js to render the chart with Mermaid itself")
+    (block,) = mermaid_blocks(Path(demo["plan_markdown"]).read_text())
+    page = browser.new_page()
+    page.set_content("<div id=out></div>")
+    page.add_script_tag(path=bundle)
+    page.evaluate("mermaid.initialize({startOnLoad: false})")
+    rendered = page.evaluate(
+        "async (text) => { try { await mermaid.parse(text); return (await mermaid.render('c', text)).svg; }"
+        " catch (error) { return 'error: ' + error.message; } }",
+        block,
+    )
+    assert rendered.startswith("<svg"), rendered
+    assert "#6b7280" in rendered and "#2563eb" in rendered  # champion grey, challenger blue, as captioned
+
+
 def test_report_shows_hand_made_drift_and_pending_changes(demo: dict[str, Any], tmp_path: Path) -> None:
     """A copy of the demo's state: an alias moved by hand is drift; a committed promotion is pending."""
     from tradai_release.demo import embedded_settings

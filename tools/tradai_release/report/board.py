@@ -128,11 +128,17 @@ def read_board(settings: Settings, envs: Iterable[str] | None = None, commit: st
     """The board of ``envs`` (default: every declared environment) at ``commit`` of ``settings.repo``."""
     from tradai_release.clock import stamp
     from tradai_release.environments import environments
+    from tradai_release.errors import TradaiError
 
     board = Board(generated_at=stamp(), repository_url=settings.repository_url)
     # The last of the promotion order (production) first: what trades is what a reader looks for first.
     for target in reversed(environments(settings, list(envs) if envs else None)):
-        env_board, strategies = _read_env(settings, target, commit)
+        try:
+            env_board, strategies = _read_env(settings, target, commit)
+        except TradaiError as err:
+            # One environment that cannot be planned (a backend down, a pin the registry lacks) is
+            # shown with its error; the others are still worth publishing.
+            env_board, strategies = EnvBoard(target.name, "", None, (), (), (), 0, error=str(err)), {}
         board.envs.append(env_board)
         for name, entry in strategies.items():
             board.strategies.setdefault(name, []).append(entry)
