@@ -247,9 +247,8 @@ def _comparison_section(change: ModelChange) -> list[str]:
             f"weighted score: challenger {comparison.score_challenger:g}, "
             f"champion {comparison.score_champion:g}",
         ]
-    lines += ["", *_equity_chart(change)]
-    lines += [f"- {reason}" for reason in comparison.reasons]
-    return [*lines, ""]
+    lines += [""] + [f"- {reason}" for reason in comparison.reasons]
+    return [*lines, "", *_equity_chart(change)]
 
 
 # Mermaid draws an xychart's lines in palette order and shows no legend: the caption names them.
