@@ -128,12 +128,15 @@ def psi_svg(title: str, check: RecordedCheck, history: Sequence[RecordedCheck]) 
         if wide:
             trend = figure.add_subplot(1, 2, 2)
             ordered = list(reversed(history))  # oldest first
-            trend.plot([c.checked_at[:16].replace("T", " ") for c in ordered], [c.max_psi for c in ordered],
+            # month-day hour:minute: short enough for rotated labels inside the figure
+            trend.plot([c.checked_at[5:16].replace("T", " ") for c in ordered], [c.max_psi for c in ordered],
                        marker="o", color="#0072B2", linewidth=1.4)
             _levels(trend, check, vertical=False)
+            trend.set_ylim(0, 1.15 * max([check.thresholds.significant, *(c.max_psi for c in ordered)]))
             trend.set_ylabel("max PSI")
             trend.set_title("max PSI of each recorded check", loc="left", fontsize=10)
-            trend.tick_params(axis="x", labelrotation=30, labelsize=7)
+            for label in trend.get_xticklabels():
+                label.set(rotation=30, ha="right", fontsize=7)
         return _svg(figure)
 
 
