@@ -170,6 +170,30 @@ def test_the_site_is_written_from_a_board(tmp_path: Path) -> None:
         assert (tmp_path / "b" / "charts" / path.name).read_bytes() == path.read_bytes()
 
 
+def test_many_charts_are_drawn_by_worker_processes_with_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PARALLEL_FROM charts the drawing moves to spawned processes; the files are the same."""
+    from dataclasses import replace
+
+    from tradai_release.report import site
+
+    shown = board()
+    (entry,) = shown.strategies["S"]
+    for index in range(site.PARALLEL_FROM // 2 + 1):  # an equity and a PSI chart each
+        lift = 1 + index / 100
+        rows = tuple(replace(row, equity=curve(lift) if row.equity else None) for row in entry.versions)
+        shown.strategies[f"S{index:02d}"] = [replace(entry, versions=rows)]
+    pages, charts = write_site(shown, tmp_path / "parallel")
+    assert charts > site.PARALLEL_FROM and pages == 2 + len(shown.strategies)
+    monkeypatch.setattr(site, "PARALLEL_FROM", 10**6)
+    write_site(shown, tmp_path / "serial")
+    drawn = sorted((tmp_path / "parallel" / "charts").iterdir())
+    assert len(drawn) == charts
+    for path in drawn:
+        assert (tmp_path / "serial" / "charts" / path.name).read_bytes() == path.read_bytes()
+
+
 def test_an_environment_that_cannot_be_read_is_shown_with_its_error(tmp_path: Path) -> None:
     shown = board()
     shown.envs.append(EnvBoard("staging", "", None, (), (), (), 0, error="releases: cannot reach the server"))
