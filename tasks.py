@@ -36,11 +36,13 @@ def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
     from tradai_release.demo import run_demo
     from tradai_release.render.demo import render_step, render_summary
     from tradai_release.render.plan import render_markdown
+    from tradai_release.report import build_site
 
     echo = None if json else render_step
     scratch = Path(workdir) if workdir else None
-    report = run_demo(_settings().repo, scratch, echo=echo, comment=render_markdown)
-    emit(json, report, lambda: render_summary(report))
+    outcome = run_demo(_settings().repo, scratch, echo=echo, comment=render_markdown,
+                       board=lambda settings, out: build_site(settings, out).index)
+    emit(json, outcome, lambda: render_summary(outcome))
 
 
 @task(help={"quick": "skip the end-to-end tests that start moto_server and mlflow server (marked e2e) "
@@ -422,11 +424,13 @@ def rollback(c: Context, env: str = "", profile: str = "", strategy: str = "", t
     "strategy": "check only this strategy (repeatable; default: every strategy pinned in the env)",
     "models-dir": "read the bundles from this directory instead of pulling the pinned hub tag",
     "psi-only": "skip the plan of the env (the live-state drift check)",
+    "record": "store each strategy's PSI in the release state (the report's drift history)",
     "json": "print the report as one JSON object",
 })
 @handle_errors
 def drift(c: Context, env: str = "", data: list[str] | None = None, strategy: list[str] | None = None,
-          models_dir: str | None = None, psi_only: bool = False, json: bool = False) -> None:
+          models_dir: str | None = None, psi_only: bool = False, record: bool = False,
+          json: bool = False) -> None:
     """PSI drift of recent data and predictions vs the live models' training data; notifies if significant."""
     from pathlib import Path
 
@@ -437,7 +441,7 @@ def drift(c: Context, env: str = "", data: list[str] | None = None, strategy: li
     where = required_env("drift", env, settings)
     report = monitor(settings, where, data=parse_data_options(data or [], strategy or []),
                      strategies=strategy or None, models_dir=Path(models_dir) if models_dir else None,
-                     state=not psi_only)
+                     state=not psi_only, record=record)
     emit(json, report, lambda: render_drift(report))
 
 
@@ -502,10 +506,39 @@ def bootstrap(c: Context, env: list[str] | None = None, commit: bool = False, no
     emit(json, result, lambda: render_bootstrap(result))
 
 
+# --- the release board: report ------------------------------------------------------------------------
+
+
+@task(iterable=["env"], help={
+    "out": "directory for the site (created; an earlier report there is replaced, anything else refused)",
+    "env": "environment to show (repeatable; default: every declared environment)",
+    "commit": "the git ref whose manifests are the desired state (default HEAD)",
+    "json": "print what was written as one JSON object",
+})
+@handle_errors
+def report(c: Context, out: str = "", env: list[str] | None = None, commit: str = "HEAD",
+           json: bool = False) -> None:
+    """Write the release board to OUT: a static site (board, deployments, strategy pages with charts).
+
+    Needs the report extra (pip install -e '.[report]'): Jinja2 templates, matplotlib SVG charts.
+    Open OUT/index.html from disk, or publish the directory (CI: GitHub Pages, see the README).
+    """
+    from pathlib import Path
+
+    from tradai_release.report import build_site
+
+    where = required("report", "--out", out, "the directory to write the site to")
+    result = build_site(_settings(), Path(where), env or None, commit=commit)
+    emit(json, result, lambda: print(
+        f"report: {result.pages} pages, {result.charts} charts, {result.bytes / 1e6:.2f} MB for "
+        f"{', '.join(result.envs)} in {result.seconds:.1f} s\nopen {result.index}"))
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
     train, plan, apply, deploy_status, history, promote, rollback, drift, retrain_check, retrain, bootstrap,
+    report,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

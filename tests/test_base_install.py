@@ -23,7 +23,10 @@ from tradai_release.runtime import RECORD_FIELDS
 from tradai_release.settings import Settings
 
 STRATEGY = "PascalStrategy"
-HEAVY = ("mlflow", "sklearn", "xgboost", "lightgbm", "pandas", "skl2onnx", "onnxmltools", "moto", "pytest")
+HEAVY = (
+    "mlflow", "sklearn", "xgboost", "lightgbm", "pandas", "skl2onnx", "onnxmltools", "matplotlib", "jinja2",
+    "moto", "pytest",
+)
 
 
 def pip_cache() -> str:

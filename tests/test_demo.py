@@ -28,7 +28,10 @@ def test_demo_promotes_applies_reverts_and_ends_in_sync(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
 
-    assert len(report["steps"]) == 11
+    assert len(report["steps"]) == 12
+    board = Path(report["board"])  # the last step: a recorded drift check of prod, then the release board
+    assert board == workdir.resolve() / "board" / "index.html" and board.is_file()
+    assert 'id="cell-prod-3-PascalStrategy"' in board.read_text()
     # the bot of prod profile 3 starts on v2 after the merge, on v1 after the revert, from its env file
     merged, reverted = report["bots"]
     assert (merged["model_version"], reverted["model_version"]) == (2, 1)

@@ -23,6 +23,7 @@ from tradai_release.drift import (
     monitor,
     parse_data_options,
     predict,
+    recorded_checks,
 )
 from tradai_release.errors import InputError, SettingsError
 from tradai_release.settings import Settings
@@ -236,3 +237,37 @@ def test_short_window_is_refused(live: tuple[Path, Settings], tmp_path: Path) ->
     window = write_window(tmp_path / "short.csv", rows=80)
     with pytest.raises(InputError, match="need at least 50"):
         check_drift(settings, "dev", data={"PascalStrategy": window}, state=False)
+
+
+def test_record_keeps_each_check_per_strategy_for_the_report(
+    live: tuple[Path, Settings], tmp_path: Path
+) -> None:
+    from tradai_release.engine.state import EngineBackends
+
+    repo, settings = live
+    window = write_window(tmp_path / "recent.csv", rows=300, vol=0.03)
+    releases = EngineBackends.from_settings(settings, "dev").releases
+    before = recorded_checks(releases, "dev")
+    first = monitor(settings, "dev", strategies=["KeplerStrategy"], state=False, record=True)
+    second = monitor(settings, "dev", data={"PascalStrategy": window}, state=False, record=True)
+    unrecorded = monitor(settings, "dev", strategies=["MyStrategy"], state=False)
+    assert unrecorded.strategies  # checked, but not kept
+
+    after = recorded_checks(releases, "dev")
+    assert set(after) - set(before) <= {"KeplerStrategy", "PascalStrategy"}
+    assert len(after["KeplerStrategy"]) == len(before.get("KeplerStrategy", [])) + 1
+    assert "MyStrategy" not in after or len(after["MyStrategy"]) == len(before["MyStrategy"])
+    pascal = after["PascalStrategy"][0]  # newest first
+    checked = second.strategies[0]
+    assert (pascal.version, pascal.level) == (checked.live.version, SIGNIFICANT)
+    assert pascal.max_psi == pytest.approx(checked.max_psi, abs=1e-6)
+    assert [(row.name, row.level) for row in pascal.psi] == [(row.name, row.level) for row in checked.rows]
+    assert pascal.thresholds == second.thresholds
+    assert str(window) in pascal.window and pascal.checked_at.endswith("+00:00")
+    kepler = after["KeplerStrategy"][0]
+    assert kepler.max_psi == pytest.approx(first.strategies[0].max_psi, abs=1e-6)
+
+    done = invoke(repo, settings, "drift", "--env", "dev", "--strategy", "KeplerStrategy", "--psi-only",
+                  "--record", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(recorded_checks(releases, "dev")["KeplerStrategy"]) == len(after["KeplerStrategy"]) + 1

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fake_registry import FakeRegistry
+from test_plan_mermaid import mermaid_blocks, parse_xychart
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.engine.plan import build_plan
 from tradai_release.engine.state import AppliedState, DesiredConfig, DesiredState, LiveState
+from tradai_release.equity import EQUITY_TAG, EquityCurve
 from tradai_release.hub.pointers import ProfilePointer
 from tradai_release.manifest import ReleaseManifest
 from tradai_release.render.plan import render_deployment, render_markdown, render_text
@@ -46,8 +48,13 @@ def scenario() -> tuple[DesiredState, LiveState]:
         "win_rate": 0.5,
         "total_trades": 40.0,
     }
-    registry.add_version("PascalStrategy", metrics=good, tags={"lifecycle": "Production"}, stage="Production")
-    registry.add_version("PascalStrategy", metrics={**good, "total_profit": 150.0, "sharpe_ratio": 1.5})
+    # held-out equity curves as training tags them (the plan comment charts them)
+    older = EquityCurve(tuple(1 + 0.001 * i * (1 + (i % 7) / 10) for i in range(120)), 119)
+    newer = EquityCurve(tuple(1 + 0.0015 * i for i in range(120)), 119)
+    registry.add_version("PascalStrategy", metrics=good, stage="Production",
+                         tags={"lifecycle": "Production", EQUITY_TAG: older.to_tag()})
+    registry.add_version("PascalStrategy", metrics={**good, "total_profit": 150.0, "sharpe_ratio": 1.5},
+                         tags={EQUITY_TAG: newer.to_tag()})
     registry.set_alias("PascalStrategy", "p1", 2)  # moved by hand: drift
     registry.set_alias("PascalStrategy", "p3", 1)
     desired = DesiredState(
@@ -91,6 +98,8 @@ def test_markdown_plan_matches_the_snapshot() -> None:
     assert text == SNAPSHOT.read_text(encoding="utf-8")
     assert "| total_profit | 100 | 150 | > 0 | pass |" in text
     assert "**Drift**" in text and "### Profile 3" in text and "comparator: **promote**" in text
+    (block,) = mermaid_blocks(text)  # the champion-vs-challenger equity chart, under the metric table
+    assert len(parse_xychart(block)["series"]) == 2  # type: ignore[arg-type]
 
 
 def test_text_plan_lists_drift_then_numbered_actions() -> None:

@@ -28,7 +28,7 @@ def test_user_error_names_the_extra_of_a_missing_module() -> None:
     assert user_error(ValueError("x")) is None
     plain = InputError("f", "k", "bad")
     assert user_error(plain) is plain
-    assert set(EXTRA_OF.values()) <= {"train", "registry", "server", "dev"}
+    assert set(EXTRA_OF.values()) <= {"train", "registry", "server", "report", "dev"}
 
 
 def hide(monkeypatch: pytest.MonkeyPatch, module: str) -> None:

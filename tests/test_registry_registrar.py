@@ -69,6 +69,25 @@ def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.
     assert mlmodel["flavors"]["tradai_bundle"]["files"] == ["features.json", "metadata.json", "signal.onnx"]
 
 
+def test_the_equity_curve_is_a_version_tag_read_with_every_listing(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tradai_release.equity import EQUITY_TAG, EquityCurve, downsample, from_tags
+
+    registry = MlflowRegistry(f"sqlite:///{tmp_path}/db/mlflow.db", str(tmp_path / "artifacts"))
+    curve = EquityCurve(downsample([1 + i / 1000 for i in range(1, 900)]), 899, "2024-04-01", "2024-05-01")
+    result = replace(training_result(tmp_path), equity=curve)
+    registered = ModelRegistrar(registry).register(result)
+    calls = registry.calls
+    (listed,) = registry.versions([result.strategy_name])[result.strategy_name]
+    assert from_tags(listed.tags) == curve  # no artifact download: the listing carries it
+    assert listed.tags[EQUITY_TAG] == curve.to_tag()
+    assert registry.calls - calls <= 4  # the usual listing calls, nothing per version
+    plain = ModelRegistrar(registry).register(training_result(tmp_path))
+    assert EQUITY_TAG not in registry.get_version(plain.name, plain.version).tags
+    assert registered.version == 1
+
+
 def test_register_without_r2_tag_or_commit(tmp_path: Path) -> None:
     registry = MlflowRegistry(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"))
     result = training_result(tmp_path)

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from hub_helpers import SIGNAL_FILES
+from tradai_release.equity import MAX_POINTS
 from tradai_release.errors import OnnxParityError
 from tradai_release.hub import check_compat
 from tradai_release.hub.manifest import bundle_metadata
@@ -22,7 +23,7 @@ from tradai_release.psi import psi
 from tradai_release.repo import ReleaseTree
 from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig
 from tradai_release.training import BACKTEST_METRICS, TrainingResult, train_all, train_strategy
-from tradai_release.training.backtest import backtest, periods_per_year
+from tradai_release.training.backtest import backtest, equity_curve, periods_per_year
 from tradai_release.training.features import WARMUP_ROWS, build_dataset, compute_features, load_candles
 from training_helpers import file_hashes, make_training_repo
 
@@ -124,6 +125,17 @@ def test_backtest_by_hand() -> None:
     assert set(metrics) == set(BACKTEST_METRICS)
 
 
+def test_equity_curve_is_the_backtests_compounded_equity() -> None:
+    probability, returns = [0.6, 0.6, 0.4, 0.7, 0.2], [0.01, 0.02, -0.05, -0.01, 0.03]
+    curve = equity_curve(probability, returns, fee=0.001)
+    metrics = backtest(probability, returns, fee=0.001, periods=8760)
+    assert len(curve) == 5 and curve[-1] == pytest.approx(1 + metrics["total_profit"])
+    assert 1 - min(c / max(1.0, *curve[: i + 1]) for i, c in enumerate(curve)) == pytest.approx(
+        metrics["max_drawdown"]
+    )
+    assert equity_curve([], [], fee=0.001) == []
+
+
 def test_backtest_flat_and_always_long() -> None:
     flat = backtest([0.1] * 4, [0.01, -0.02, 0.03, 0.0], fee=0.001, periods=24)
     assert flat == {
@@ -171,6 +183,14 @@ def test_bundle_has_the_hub_layout_and_metadata(trained: tuple[Path, TrainingRes
     assert len(reference["proportions"]) == len(reference["edges"]) + 1 == 10
     assert psi(reference, [reference["edges"][0] - 1] * 50) > 1  # all mass in one bin: large PSI
     assert len(metadata["drift_reference"]["prediction"]["proportions"]) == 10
+    # The held-out equity curve, downsampled, in the metadata and in the result (the registrar tags it).
+    curve = result.equity
+    assert curve is not None and 2 < len(curve.points) <= MAX_POINTS
+    assert curve.points[0] == 1.0
+    assert curve.final == pytest.approx(1 + result.metrics["total_profit"], abs=1e-5)
+    assert curve.candles == metadata["data"]["test_rows"]
+    assert (curve.start, curve.end) == (metadata["data"]["test_start"], metadata["data"]["test_end"])
+    assert metadata["backtest"]["equity"]["points"] == list(curve.points)
 
     summary = bundle_metadata(
         repo / "models",

@@ -53,6 +53,7 @@ class DemoReport:
     workdir: Path
     steps: list[DemoStep] = field(default_factory=list)
     plan_markdown: Path | None = None
+    board: Path | None = None  # the release board's index.html
     lifecycle: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deployments: list[dict[str, Any]] = field(default_factory=list)
     bots: list[dict[str, Any]] = field(default_factory=list)  # the bot's ready records, in order
@@ -64,6 +65,7 @@ class DemoReport:
                 {"name": s.name, "detail": s.detail, "seconds": round(s.seconds, 2)} for s in self.steps
             ],
             "plan_markdown": str(self.plan_markdown) if self.plan_markdown else None,
+            "board": str(self.board) if self.board else None,
             "lifecycle": self.lifecycle,
             "deployments": self.deployments,
             "bots": self.bots,
@@ -73,6 +75,8 @@ class DemoReport:
 Echo = Callable[[DemoStep], None]
 Comment = Callable[["Plan", "ValidationReport"], str]
 """Renders the pull request's plan comment (the presentation layer passes its Markdown renderer)."""
+Board = Callable[["Settings", Path], Path]
+"""Writes the release board of the scratch state to a directory; returns its index page (the report)."""
 
 
 def embedded_settings(repo: Path, state_dir: Path) -> Settings:
@@ -99,12 +103,17 @@ def embedded_settings(repo: Path, state_dir: Path) -> Settings:
 
 
 def run_demo(
-    source: Path, workdir: Path | None = None, echo: Echo | None = None, comment: Comment | None = None
+    source: Path,
+    workdir: Path | None = None,
+    echo: Echo | None = None,
+    comment: Comment | None = None,
+    board: Board | None = None,
 ) -> DemoReport:
     """Run the loop in ``workdir`` (a new temporary directory by default); returns the report.
 
     ``echo`` is told each step as it ends; ``comment`` renders the pull request's plan comment,
-    written to ``plan-<env>.md`` in ``workdir`` (no file without it).
+    written to ``plan-<env>.md`` in ``workdir`` (no file without it); ``board`` writes the release
+    board of the final state to ``workdir/board`` (after a recorded drift check of prod).
     """
     workdir = Path(workdir or tempfile.mkdtemp(prefix="tradai-demo-")).resolve()
     repo = workdir / "repo"
@@ -203,6 +212,15 @@ def run_demo(
     with step("apply again: nothing to do, nothing written") as note:
         again = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
         note.append(f"apply {again.outcome}: {len(again.actions)} actions")
+
+    if board is not None:
+        with step("drift check of prod (recorded), the release board") as note:
+            from tradai_release.drift import check_drift, record_checks
+
+            checked = check_drift(settings, DEMO_ENV, state=False)
+            note.append(f"{record_checks(settings, checked)} strategies' PSI recorded, level {checked.level}")
+            report.board = board(settings, workdir / "board")
+            note.append(f"board: {report.board}")
 
     from tradai_release.engine.deployments import list_deployments
     from tradai_release.registry.adapter import MlflowRegistry

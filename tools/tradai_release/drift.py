@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tradai_release.environments import Environment
     from tradai_release.hub.hub import ModelHub
     from tradai_release.settings import Settings
+    from tradai_release.stores import KeyValueTable
 
 STABLE, MODERATE, SIGNIFICANT = "stable", "moderate", "significant"
 LEVELS: tuple[str, ...] = (STABLE, MODERATE, SIGNIFICANT)
@@ -449,13 +450,104 @@ def _state(
     return tuple(entry.to_dict() for entry in plan.drift), len(plan.actions), None
 
 
-def monitor(settings: Settings, env: str | Environment, **options: Any) -> DriftReport:
-    """``check_drift``, then a ``drift_found`` notification when PSI drift is significant or state drifted."""
+# --- recorded checks (``invoke drift --record``) -----------------------------------------------------------
+
+DRIFT_PREFIX = "drift#"
+"""Sort-key prefix of recorded checks in the release-state table: ``drift#<strategy>#<checked at>``."""
+
+
+@dataclass(frozen=True)
+class RecordedCheck:
+    """One strategy's PSI from an earlier ``invoke drift --record``, as the release state keeps it."""
+
+    strategy: str
+    version: int
+    checked_at: str
+    level: str
+    max_psi: float
+    psi: tuple[PsiRow, ...]
+    thresholds: Thresholds
+    window: str = ""
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> RecordedCheck:
+        limits = dict(item.get("thresholds") or {})
+        return cls(
+            strategy=str(item["strategy"]),
+            version=int(item.get("version") or 0),
+            checked_at=str(item.get("checked_at") or ""),
+            level=str(item.get("level") or STABLE),
+            max_psi=float(item.get("max_psi") or 0.0),
+            psi=tuple(
+                PsiRow(str(row["kind"]), str(row["name"]), float(row["psi"]), str(row["level"]))
+                for row in item.get("psi") or ()
+            ),
+            thresholds=Thresholds(
+                float(limits.get("moderate", Thresholds.moderate)),
+                float(limits.get("significant", Thresholds.significant)),
+            ),
+            window=str(item.get("window") or ""),
+        )
+
+
+def record_checks(settings: Settings, report: DriftReport) -> int:
+    """Store each strategy's PSI of ``report`` in the env's release-state table (one item each).
+
+    One item per strategy and check keeps every item small whatever the number of strategies
+    (DynamoDB caps an item at 400 KB); returns how many were written.
+    """
+    from tradai_release.clock import stamp, utc_now
+    from tradai_release.engine.state import EngineBackends, release_key
+
+    releases = EngineBackends.from_settings(settings, report.env).releases
+    moment = utc_now()
+    # Microseconds in the key: two checks in one second are two records, in time order.
+    order = moment.strftime("%Y%m%dT%H%M%S%fZ")
+    for item in report.strategies:
+        releases.put(
+            {
+                **release_key(report.env, f"{DRIFT_PREFIX}{item.strategy}#{order}"),
+                "strategy": item.strategy,
+                "model": item.live.model,
+                "version": item.live.version,
+                "profiles": list(item.live.profiles),
+                "checked_at": stamp(moment),
+                "level": item.level,
+                "max_psi": round(item.max_psi, 6),
+                "psi": [row.to_dict() for row in item.rows],
+                "thresholds": {
+                    "moderate": report.thresholds.moderate,
+                    "significant": report.thresholds.significant,
+                },
+                "window": f"{item.window.source}: {item.window.start} to {item.window.end}",
+            }
+        )
+    return len(report.strategies)
+
+
+def recorded_checks(releases: KeyValueTable, env: str) -> dict[str, list[RecordedCheck]]:
+    """Every recorded check of ``env`` (one query), per strategy, newest first."""
+    found: dict[str, list[RecordedCheck]] = {}
+    for item in releases.query(env, prefix=DRIFT_PREFIX, descending=True):
+        check = RecordedCheck.from_item(item)
+        found.setdefault(check.strategy, []).append(check)
+    return found
+
+
+def monitor(
+    settings: Settings, env: str | Environment, *, record: bool = False, **options: Any
+) -> DriftReport:
+    """``check_drift``, then a ``drift_found`` notification when PSI drift is significant or state drifted.
+
+    ``record`` stores each strategy's PSI in the release state first (for the report's history).
+    """
     from dataclasses import replace
 
     from tradai_release.notify import notify
 
     report = check_drift(settings, env, **options)
+    if record:
+        record_checks(settings, report)
     if not report.alarming:
         return report
     parts = [f"{s.strategy} v{s.live.version}: max PSI {s.max_psi:.3f}" for s in report.significant]

@@ -285,7 +285,10 @@ EXTRA_OF = {
     "sqlalchemy": "server",
     "alembic": "server",
     "flask": "server",
+    "jinja2": "report",
+    "matplotlib": "report",
     "moto": "dev",
+    "playwright": "dev",
 }
 """The optional extra (pyproject.toml) that installs each library the base install leaves out."""
 

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     # connection within seconds; a restart or blip of a few seconds is ridden out by the retries.
     backend_timeout_seconds: float = Field(default=5.0, gt=0)
     backend_retries: int = Field(default=3, ge=0, le=10)
+    # Report (``invoke report``): the release repository's web address; commits on the deployments page
+    # link to <repository_url>/commit/<sha> (CI sets it to the GitHub repository). Unset: no links.
+    repository_url: str | None = None
     actor: str = Field(
         default_factory=lambda: os.environ.get("GITHUB_ACTOR") or os.environ.get("USER") or "unknown"
     )

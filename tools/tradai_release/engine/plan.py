@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tradai_release.bots import BotSpec
     from tradai_release.engine.state import AppliedState, DesiredState, EngineBackends, LiveState
     from tradai_release.environments import Environment
+    from tradai_release.equity import EquityCurve
     from tradai_release.policy import PolicyVerdict
     from tradai_release.registry.adapter import ModelVersionInfo
     from tradai_release.registry.comparator import Comparison
@@ -132,6 +133,8 @@ class ModelChange:
     challenger_metrics: Mapping[str, float]
     rollback: bool  # the challenger was Production before: no comparison is required
     comparison: Comparison
+    champion_equity: EquityCurve | None = None  # held-out backtest curves, from the versions' tags
+    challenger_equity: EquityCurve | None = None
 
 
 @dataclass(frozen=True)
@@ -820,6 +823,7 @@ def _model_changes(
     The champion is the gate's: the version live for the profile; a staging (dry-run) challenger is
     judged against the profile's production pin.
     """
+    from tradai_release.equity import from_tags
     from tradai_release.gate import by_version, champion, compare
     from tradai_release.registry.comparator import ModelComparator
 
@@ -849,6 +853,8 @@ def _model_changes(
                 challenger_metrics=dict(challenger.metrics) if challenger is not None else {},
                 rollback=challenger is not None and was_production(challenger),
                 comparison=compare(challenger, current, comparator),
+                champion_equity=from_tags(current.tags) if current is not None else None,
+                challenger_equity=from_tags(challenger.tags) if challenger is not None else None,
             )
         )
     return changes

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.equity import EQUITY_TAG
 from tradai_release.errors import RegistryError
 from tradai_release.fsutil import file_sha256
 from tradai_release.registry.adapter import MlflowRegistry, ModelFiles
@@ -140,6 +141,8 @@ class ModelRegistrar:
             tags["git_commit"] = result.git_commit
         if r2_tag:
             tags["r2_tag"] = r2_tag
+        if result.equity is not None:  # with the version, not as an artifact: read with it, no download
+            tags[EQUITY_TAG] = result.equity.to_tag()
         registry.create_registered_model_if_missing(name)
         created = registry.create_version(name, source, run_id=run.run_id, tags=tags)
         self._wait_ready(name, created.version, created.status)

@@ -52,3 +52,5 @@ def render_summary(report: DemoReport) -> None:
     out.print(f"{len(report.steps)} steps in {total:.0f} s; scratch repository and state in {report.workdir}")
     if report.plan_markdown:
         out.print(f"the pull request's plan comment: {report.plan_markdown}")
+    if report.board:
+        out.print(f"the release board: {report.board}")

@@ -300,7 +300,50 @@ def _comparison_section(change: ModelChange) -> list[str]:
             f"champion {comparison.score_champion:g}",
         ]
     lines += [""] + [f"- {reason}" for reason in comparison.reasons]
-    return [*lines, ""]
+    return [*lines, "", *_equity_chart(change)]
+
+
+# Mermaid draws an xychart's lines in palette order and shows no legend: the caption names them.
+EQUITY_COLOURS = (("grey", "#6b7280"), ("blue", "#2563eb"))
+EQUITY_POINTS = 40  # per line: enough for the shape, small enough for a comment
+
+
+def _equity_chart(change: ModelChange) -> list[str]:
+    """Champion vs challenger equity on the held-out window as a Mermaid xychart (GitHub renders it)."""
+    import json
+
+    curves = [(f"challenger v{change.challenger}", change.challenger_equity)]
+    if change.champion is not None:
+        curves.insert(0, (f"champion v{change.champion}", change.champion_equity))
+    missing = [label for label, curve in curves if curve is None]
+    drawn = [(label, curve) for label, curve in curves if curve is not None]
+    if not drawn:
+        return [f"_No held-out equity curve recorded for {' or '.join(missing)}._", ""]
+    series = [curve.resampled(EQUITY_POINTS) for _, curve in drawn]
+    low = min(min(values) for values in series)
+    high = max(max(values) for values in series)
+    pad = max((high - low) * 0.08, 0.005)
+    colours = EQUITY_COLOURS[-len(drawn):] if len(drawn) == 1 else EQUITY_COLOURS
+    init = {"themeVariables": {"xyChart": {"plotColorPalette": ", ".join(c for _, c in colours)}}}
+    title = f"{change.model} p{change.profile}: equity on the held-out window".replace('"', "'")
+    lines = [
+        "```mermaid",
+        f"%%{{init: {json.dumps(init)}}}%%",
+        "xychart-beta",
+        f'    title "{title}"',
+        '    x-axis "held-out window (%)" 0 --> 100',
+        f'    y-axis "equity (start = 1)" {low - pad:.4f} --> {high + pad:.4f}',
+    ]
+    lines += [f"    line [{', '.join(f'{value:.4f}' for value in values)}]" for values in series]
+    lines += ["```", ""]
+    caption = "; ".join(
+        f"{name} line: {label}, final equity {curve.final:.4f} over {curve.candles} candles"
+        + (f" ({curve.start[:10]} to {curve.end[:10]})" if curve.start and curve.end else "")
+        for (name, _), (label, curve) in zip(colours, drawn, strict=True)
+    )
+    absent = f" No curve recorded for {', '.join(missing)}." if missing else ""
+    lines += [f"Equity: {caption}.{absent}", ""]
+    return lines
 
 
 # --- deployments -----------------------------------------------------------------------------------------

@@ -39,8 +39,8 @@ def periods_per_year(timeframe: str) -> float:
     return MINUTES_PER_YEAR / (int(match.group(1)) * _MINUTES[match.group(2)])
 
 
-def backtest(probability: Any, next_return: Any, *, fee: float, periods: float) -> dict[str, float]:
-    """The BACKTEST_METRICS of holding long while ``probability > 0.5`` (see the module docstring)."""
+def _positions(probability: Any, next_return: Any, fee: float) -> tuple[Any, Any, Any, Any]:
+    """Position, previous position, position changes and net return per held-out candle."""
     import numpy as np
 
     position = (np.asarray(probability, dtype=np.float64) > 0.5).astype(np.float64)
@@ -49,7 +49,22 @@ def backtest(probability: Any, next_return: Any, *, fee: float, periods: float) 
     changes = np.abs(position - previous)
     if position.size:
         changes[-1] += position[-1]  # close what is still open at the end
-    net = position * returns - fee * changes
+    return position, previous, changes, position * returns - fee * changes
+
+
+def equity_curve(probability: Any, next_return: Any, *, fee: float) -> list[float]:
+    """Equity after each held-out candle (starting capital 1), by the rules of the module docstring."""
+    import numpy as np
+
+    net = _positions(probability, next_return, fee)[3]
+    return [float(value) for value in np.cumprod(1.0 + net)]
+
+
+def backtest(probability: Any, next_return: Any, *, fee: float, periods: float) -> dict[str, float]:
+    """The BACKTEST_METRICS of holding long while ``probability > 0.5`` (see the module docstring)."""
+    import numpy as np
+
+    position, previous, changes, net = _positions(probability, next_return, fee)
     equity = np.cumprod(1.0 + net)
     total_profit = float(equity[-1] - 1.0) if equity.size else 0.0
     peaks = np.maximum.accumulate(np.concatenate(([1.0], equity)))[1:]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tradai_release.equity import EquityCurve
 
 # The held-out metrics every registered version carries (docs/architecture.md §5); the comparator reads them.
 BACKTEST_METRICS: tuple[str, ...] = (
@@ -23,6 +26,7 @@ class TrainingResult:
     ``metrics`` holds ``accuracy`` (signal model, held-out), ``position_accuracy`` and the
     BACKTEST_METRICS of the signal model's held-out backtest. ``max_drawdown`` and ``win_rate``
     are fractions (0.3 = 30 %). ``params`` are the training parameters (flat, str/int/float).
+    ``equity`` is the held-out backtest's equity curve, downsampled (the registrar tags it on the version).
     """
 
     strategy_name: str
@@ -33,6 +37,7 @@ class TrainingResult:
     git_commit: str | None
     trace_id: str
     data_rows: int
+    equity: EquityCurve | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -33,6 +33,7 @@ from tradai_release.strategy import STRATEGIES_DIR, StrategySpec, ml_config_path
 from tradai_release.training.result import TrainingResult
 
 if TYPE_CHECKING:
+    from tradai_release.equity import EquityCurve
     from tradai_release.training.ensemble import Ensemble
     from tradai_release.training.features import Dataset
     from tradai_release.training.onnx_export import Parity
@@ -125,7 +126,8 @@ def train_strategy(
     spec = load_strategy(repo, strategy)
     csv_path, csv_display = data_file(repo, strategy)
 
-    from tradai_release.training.backtest import backtest, periods_per_year
+    from tradai_release.equity import EquityCurve, downsample
+    from tradai_release.training.backtest import backtest, equity_curve, periods_per_year
     from tradai_release.training.features import build_dataset, load_candles
 
     periods = periods_per_year(spec.timeframe)
@@ -149,8 +151,14 @@ def train_strategy(
             **backtest(signal_probability, dataset.next_return_test, fee=spec.ml_config.fee, periods=periods),
         }
         metrics = {key: _round(value) for key, value in metrics.items()}
+        curve = EquityCurve(
+            downsample(equity_curve(signal_probability, dataset.next_return_test, fee=spec.ml_config.fee)),
+            dataset.test_rows,
+            dataset.test_start,
+            dataset.test_end,
+        )
         facts = _data_facts(candles.sha256, csv_display, dataset)
-        _write_metadata(SIGNAL, spec, staging, dataset, facts, signal_probability, metrics)
+        _write_metadata(SIGNAL, spec, staging, dataset, facts, signal_probability, metrics, curve)
         _write_metadata(
             POSITION,
             spec,
@@ -198,6 +206,7 @@ def train_strategy(
         git_commit=git_commit,
         trace_id=trace_id or uuid.uuid4().hex,
         data_rows=candles.rows,
+        equity=curve,
         extra={
             "onnx_parity": parity,
             "onnx_parity_max_abs_diff": max(signal_parity.worst, position_parity.worst),
@@ -279,6 +288,7 @@ def _write_metadata(
     facts: Mapping[str, Any],
     probability: Any,
     metrics: Mapping[str, float],
+    curve: EquityCurve | None = None,
 ) -> None:
     from tradai_release.psi import reference_distribution
     from tradai_release.training.ensemble import MEMBERS, native_files, training_params
@@ -324,12 +334,20 @@ def _write_metadata(
         },
     }
     if model is SIGNAL:
-        metadata["backtest"] = {
+        backtest: dict[str, Any] = {
             "rules": "long while P > 0.5 else flat, one candle at a time; fee per position change; "
             "compounded; sharpe annualised by the timeframe",
             "fee": config.fee,
             "timeframe": spec.timeframe,
         }
+        if curve is not None:  # downsampled equity of the held-out window (also the version's tag)
+            backtest["equity"] = {
+                "candles": curve.candles,
+                "start": curve.start,
+                "end": curve.end,
+                "points": list(curve.points),
+            }
+        metadata["backtest"] = backtest
     _write_json(staging / model.role / f"{model.prefix}_metadata.json", _rounded(metadata))
 
 

@@ -1,0 +1,407 @@
+"""What the release board shows, read from git and each environment's live systems; no presentation.
+
+Per environment the reads are those of one plan (desired state at the commit, live state, the plan
+built from them), plus one query for the deployment records, one journal query for each of the
+newest ``JOURNAL_DEPTH`` deployments and one query for the recorded drift checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from tradai_release.registry.lifecycle import (
+    ARCHIVED,
+    LEFT_TAG,
+    PRODUCTION,
+    STAGING,
+    current_lifecycle,
+    production_alias,
+    was_production,
+)
+
+if TYPE_CHECKING:
+    from tradai_release.drift import RecordedCheck
+    from tradai_release.engine.deployments import Deployment
+    from tradai_release.engine.plan import Action, Drift, ModelChange, Plan
+    from tradai_release.engine.state import DesiredState, LiveState
+    from tradai_release.environments import Environment
+    from tradai_release.equity import EquityCurve
+    from tradai_release.registry.adapter import ModelVersionInfo
+    from tradai_release.settings import Settings
+
+IN_SYNC = "in sync"
+DRIFT = "drift"
+PENDING = "pending"
+BLOCKED = "policy blocked"
+STATES: tuple[str, ...] = (IN_SYNC, PENDING, DRIFT, BLOCKED)  # the worst wins
+
+JOURNAL_DEPTH = 20  # deployments whose journal is read for "what moved" (newest first)
+MOVED_KINDS = ("activate_config", "set_alias", "delete_alias", "write_profile_pointer", "deploy_bot")
+MAX_CHALLENGERS = 3  # newest challengers drawn next to the champion
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One strategy in one profile of one environment: what git pins, what is live, and the verdict."""
+
+    env: str
+    profile: int
+    strategy: str
+    model: str
+    version: int
+    staging: int | None
+    lifecycle: str
+    tag: str
+    sha256: str
+    config_id: str | None
+    config_hash: str
+    since: str | None  # when the newest deployment that moved this cell finished
+    state: str
+    notes: tuple[str, ...] = ()  # why the state is what it is, one line each
+    psi_level: str | None = None  # of the latest recorded drift check of the live version
+    psi_max: float | None = None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """One deployment of one environment, for the timeline."""
+
+    deployment: Deployment
+    moved: tuple[str, ...]  # the reasons of the actions that moved something (from the journal)
+    more: int  # moving actions not listed
+    subject: str = ""  # the commit's subject line, when the repository has the commit
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One registered version of a strategy's model in one environment."""
+
+    info: ModelVersionInfo
+    lifecycle: str
+    role: str  # champion / challenger / previous champion / ""
+    verdicts: tuple[tuple[int, str], ...]  # (champion version, comparator decision) per champion
+    equity: EquityCurve | None
+
+
+@dataclass(frozen=True)
+class StrategyEnv:
+    """A strategy as one environment runs and registers it."""
+
+    env: str
+    model: str
+    champions: Mapping[int, int]  # profile -> live (else pinned) production version
+    versions: tuple[VersionRow, ...]  # newest first
+    drift: tuple[RecordedCheck, ...] = ()  # recorded checks, newest first
+
+    @property
+    def charted(self) -> list[VersionRow]:
+        """The versions on the equity chart: champions, challengers (newest first), the previous champion."""
+        order = ("champion", "challenger", "previous champion")
+        return sorted((row for row in self.versions if row.role), key=lambda row: order.index(row.role))
+
+
+@dataclass(frozen=True)
+class EnvBoard:
+    env: str
+    commit: str
+    applied_commit: str | None
+    cells: tuple[Cell, ...]
+    deployments: tuple[Moved, ...]
+    drift: tuple[Drift, ...]
+    actions: int
+    error: str | None = None
+
+
+@dataclass
+class Board:
+    """Everything the site shows: per environment its board and timeline, per strategy its versions."""
+
+    generated_at: str
+    repository_url: str | None
+    envs: list[EnvBoard] = field(default_factory=list)
+    strategies: dict[str, list[StrategyEnv]] = field(default_factory=dict)
+
+
+def read_board(settings: Settings, envs: Iterable[str] | None = None, commit: str = "HEAD") -> Board:
+    """The board of ``envs`` (default: every declared environment) at ``commit`` of ``settings.repo``."""
+    from tradai_release.clock import stamp
+    from tradai_release.environments import environments
+    from tradai_release.errors import TradaiError
+
+    board = Board(generated_at=stamp(), repository_url=settings.repository_url)
+    # The last of the promotion order (production) first: what trades is what a reader looks for first.
+    for target in reversed(environments(settings, list(envs) if envs else None)):
+        try:
+            env_board, strategies = _read_env(settings, target, commit)
+        except TradaiError as err:
+            # One environment that cannot be planned (a backend down, a pin the registry lacks) is
+            # shown with its error; the others are still worth publishing.
+            env_board, strategies = EnvBoard(target.name, "", None, (), (), (), 0, error=str(err)), {}
+        board.envs.append(env_board)
+        for name, entry in strategies.items():
+            board.strategies.setdefault(name, []).append(entry)
+    board.strategies = dict(sorted(board.strategies.items()))
+    subjects = _subjects(settings, {m.deployment.commit for env in board.envs for m in env.deployments})
+    for index, env in enumerate(board.envs):
+        moved = tuple(replace(m, subject=subjects.get(m.deployment.commit, "")) for m in env.deployments)
+        board.envs[index] = replace(env, deployments=moved)
+    return board
+
+
+def _subjects(settings: Settings, commits: Iterable[str]) -> dict[str, str]:
+    """Subject lines of ``commits`` in one git call; none when the clone lacks one (a shallow CI clone)."""
+    from tradai_release.errors import TradaiError
+    from tradai_release.gitrepo import GitRepo
+
+    wanted = sorted(commits)
+    if not wanted:
+        return {}
+    try:
+        with GitRepo(settings.repo) as git:
+            out = git.run("log", "--no-walk=unsorted", "--format=%H %s", *wanted)
+    except TradaiError:
+        return {}
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+
+def _read_env(
+    settings: Settings, target: Environment, commit: str
+) -> tuple[EnvBoard, dict[str, StrategyEnv]]:
+    from tradai_release.drift import recorded_checks
+    from tradai_release.engine.deployments import deployments_in, read_journal
+    from tradai_release.engine.plan import build_plan
+    from tradai_release.engine.state import EngineBackends, load_desired, read_live
+
+    desired = load_desired(settings.repo, target.name, commit)
+    backends = EngineBackends.from_settings(settings, target)
+    live = read_live(backends, desired)
+    plan = build_plan(desired, live)
+    deployments = deployments_in(backends.releases, target.name)
+    moved = tuple(
+        _moved(deployment, read_journal(backends.releases, target.name, str(deployment.deployment_id)))
+        if index < JOURNAL_DEPTH
+        else Moved(deployment, (), 0)
+        for index, deployment in enumerate(deployments)
+    )
+    checks = recorded_checks(backends.releases, target.name)
+    cells = _cells(desired, live, plan, deployments, checks, gated=target.gated)
+    strategies = _strategies(desired, live, checks)
+    env_board = EnvBoard(
+        env=target.name,
+        commit=desired.commit,
+        applied_commit=plan.applied_commit,
+        cells=tuple(cells),
+        deployments=moved,
+        drift=plan.drift,
+        actions=len(plan.actions),
+    )
+    return env_board, strategies
+
+
+def _moved(deployment: Deployment, journal: Sequence[Mapping[str, object]]) -> Moved:
+    reasons = []
+    for entry in journal:
+        action = entry.get("action")
+        if not isinstance(action, Mapping) or entry.get("status") != "done":
+            continue
+        if action.get("kind") in MOVED_KINDS:
+            reason = str(action.get("reason") or action.get("kind"))
+            target = str(action.get("target") or "")
+            # An alias's reason names the profile, not the model: lead with the target.
+            if action.get("kind") in ("set_alias", "delete_alias"):
+                reason = f"{target}: {reason}"
+            reasons.append(reason)
+    shown = 12
+    return Moved(deployment, tuple(reasons[:shown]), max(0, len(reasons) - shown))
+
+
+# --- the board's cells ------------------------------------------------------------------------------------
+
+
+def _cells(
+    desired: DesiredState,
+    live: LiveState,
+    plan: Plan,
+    deployments: Sequence[Deployment],
+    checks: Mapping[str, Sequence[RecordedCheck]],
+    *,
+    gated: bool,
+) -> list[Cell]:
+    cells = []
+    for manifest in desired.manifests:
+        for name, pin in sorted(manifest.strategies.items()):
+            model, version = pin.model.name, pin.model.production
+            info = next((v for v in live.versions.get(model, ()) if v.version == version), None)
+            config = desired.configs[name]
+            active = live.active.get(name)
+            stored = active if active is not None and active.config_hash == config.config_hash else None
+            stored = stored or live.by_hash.get(name)
+            profile = manifest.profile
+            notes: list[str] = []
+            state = IN_SYNC
+            drifted = [d for d in plan.drift if _drift_touches(d, desired.env, profile, name, model, version)]
+            pending = [a for a in plan.actions if _action_touches(a, profile, name, model, version)]
+            overridden = pin.model.override is not None
+            blocked = [
+                c for c in plan.model_changes
+                if c.model == model and c.profile == profile and _blocked(c, gated, overridden)
+            ]
+            if pending:
+                state = PENDING
+                kinds = sorted({a.kind for a in pending})
+                notes.append(f"{len(pending)} pending action(s): {', '.join(kinds)}")
+            if drifted:
+                state = DRIFT
+                notes += [f"drift: {d.detail}" for d in drifted]
+            if blocked:
+                state = BLOCKED
+                notes += [
+                    f"comparator: {c.comparison.decision} for v{c.challenger} vs v{c.champion}, no override"
+                    for c in blocked
+                ]
+            recorded = checks.get(name, ())
+            latest = next((check for check in recorded if check.version == version), None)
+            cells.append(
+                Cell(
+                    env=desired.env,
+                    profile=profile,
+                    strategy=name,
+                    model=model,
+                    version=version,
+                    staging=pin.model.staging,
+                    lifecycle=current_lifecycle(info) if info is not None else "not registered",
+                    tag=manifest.artifacts.tag,
+                    sha256=manifest.artifacts.sha256,
+                    config_id=stored.config_id if stored is not None else None,
+                    config_hash=config.config_hash,
+                    since=_since(deployments, desired.env, profile, name, model),
+                    state=state,
+                    notes=tuple(notes),
+                    psi_level=latest.level if latest is not None else None,
+                    psi_max=latest.max_psi if latest is not None else None,
+                )
+            )
+    return cells
+
+
+def _blocked(change: ModelChange, gated: bool, overridden: bool) -> bool:
+    """The gate would refuse this pin: a production move the comparator does not approve, no override."""
+    from tradai_release.registry.comparator import PROMOTE
+
+    if change.rollback or change.alias.endswith("-staging") or not gated or overridden:
+        return False
+    if change.champion is not None and change.challenger < change.champion:
+        return False  # moving back to an older version is not gated
+    return change.comparison.decision != PROMOTE
+
+
+def _action_touches(action: Action, profile: int, strategy: str, model: str, version: int) -> bool:
+    details = action.details
+    kind = action.kind
+    if kind in ("upload_config", "create_config_version", "activate_config"):
+        return details.get("strategy") == strategy
+    if kind in ("set_alias", "delete_alias"):
+        return details.get("model") == model and details.get("profile") == profile
+    if kind in ("write_profile_pointer",):
+        return details.get("profile") == profile
+    if kind == "verify_artifacts":
+        return profile in (details.get("profiles") or ())
+    if kind == "deploy_bot":
+        return details.get("profile") == profile and details.get("strategy") == strategy
+    if kind in ("set_lifecycle", "archive_version"):
+        return details.get("model") == model and details.get("version") == version
+    return False
+
+
+def _drift_touches(entry: Drift, env: str, profile: int, strategy: str, model: str, version: int) -> bool:
+    if entry.kind == "config":
+        return entry.target == strategy
+    if entry.kind == "alias":
+        return entry.target in (f"{model}@p{profile}", f"{model}@p{profile}-staging")
+    if entry.kind in ("lifecycle", "stage"):
+        return entry.target == f"{model}/v{version}"
+    if entry.kind == "pointer":
+        return entry.target == f"profile-{profile}"
+    if entry.kind == "deployment":
+        return entry.target == f"{strategy}-p{profile}"
+    return False
+
+
+def _since(
+    deployments: Sequence[Deployment], env: str, profile: int, strategy: str, model: str
+) -> str | None:
+    """When the newest deployment that moved this cell's alias, pointer, config or bot finished."""
+    targets = {f"{model}@{production_alias(profile)}", f"{env}/profile-{profile}", strategy,
+               f"{env}/{strategy}-p{profile}"}
+    for deployment in deployments:  # newest first
+        if deployment.outcome not in ("succeeded", "failed"):
+            continue
+        for action in deployment.actions:
+            moved = action.get("status") == "done" and action.get("kind") in MOVED_KINDS
+            if moved and action.get("target") in targets:
+                return deployment.finished_at or deployment.started_at
+    return None
+
+
+# --- the strategy pages -----------------------------------------------------------------------------------
+
+
+def _strategies(
+    desired: DesiredState, live: LiveState, checks: Mapping[str, Sequence[RecordedCheck]]
+) -> dict[str, StrategyEnv]:
+    from tradai_release.equity import from_tags
+    from tradai_release.gate import by_version, champion, compare
+    from tradai_release.registry.comparator import ModelComparator
+
+    comparator = ModelComparator()
+    pins: dict[str, tuple[str, dict[int, int]]] = {}
+    for manifest in desired.manifests:
+        for name, pin in manifest.strategies.items():
+            pins.setdefault(name, (pin.model.name, {}))[1][manifest.profile] = pin.model.production
+    result = {}
+    for name, (model, pinned) in sorted(pins.items()):
+        listed = list(live.versions.get(model, ()))
+        versions = by_version(listed)
+        champions: dict[int, int] = {}
+        for profile, version in sorted(pinned.items()):
+            current = champion(profile, versions, version)
+            champions[profile] = current.version if current is not None else version
+        champion_versions = sorted(set(champions.values()))
+        newest_champion = max(champion_versions, default=0)
+        challengers = [
+            info.version for info in sorted(listed, key=lambda i: -i.version)
+            if info.version > newest_champion and current_lifecycle(info) != ARCHIVED
+        ][:MAX_CHALLENGERS]
+        previous = _previous_champion(listed, champion_versions)
+        rows = []
+        for info in sorted(listed, key=lambda i: -i.version):
+            if info.version in champion_versions:
+                role = "champion"
+            elif info.version in challengers:
+                role = "challenger"
+            elif previous is not None and info.version == previous:
+                role = "previous champion"
+            else:
+                role = ""
+            verdicts = tuple(
+                (number, compare(info, versions.get(number), comparator).decision)
+                for number in champion_versions
+                if number != info.version
+            )
+            rows.append(VersionRow(info, current_lifecycle(info), role, verdicts, from_tags(info.tags)))
+        result[name] = StrategyEnv(desired.env, model, champions, tuple(rows), tuple(checks.get(name, ())))
+    return result
+
+
+def _previous_champion(listed: Sequence[ModelVersionInfo], champions: Sequence[int]) -> int | None:
+    """The version most recently retired from Production (by its leave time, then number)."""
+    retired = [
+        info for info in listed
+        if was_production(info) and info.version not in champions
+        and current_lifecycle(info) not in (PRODUCTION, STAGING)
+    ]
+    if not retired:
+        return None
+    return max(retired, key=lambda info: (info.tags.get(LEFT_TAG) or "", info.version)).version
