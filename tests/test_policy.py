@@ -4,6 +4,7 @@ their verdicts in plan, validate and apply, with an injected clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -414,3 +415,43 @@ def test_tasks_show_the_verdict_and_apply_refuses_with_one_line(tmp_path: Path) 
     done = run("validate")
     assert done.returncode == 1 and line in done.stderr.splitlines()
     assert list_deployments(Settings(repo=repo), "dev") == []
+
+
+def test_a_freeze_that_starts_while_waiting_for_the_lease_refuses_without_a_record(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judged allowed before the lease; under it the plan changed (another apply) and the freeze began:
+    refused, the lease released, no deployment or journal written."""
+    import tradai_release.engine.apply as apply_module
+    from tradai_release.engine.lock import acquire
+
+    settings = Settings()
+    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
+    register_mlflow(MlflowRegistry.for_env("dev", settings), 1)
+    repo = make_repo(tmp_path, TAG, sha)
+    (repo / "releases" / "policy.yaml").write_text(FREEZE)
+    commit_all(repo, "dev is frozen on 2026-11-05")
+    settings = Settings(repo=repo)
+    clock.now = utc("2026-11-04T23:59:00Z")
+
+    real_build = apply_module.build_plan
+    calls: list[int] = []
+
+    def build_plan(desired, live):  # type: ignore[no-untyped-def]
+        plan = real_build(desired, live)
+        calls.append(1)
+        if len(calls) == 2:  # under the lease: another apply did part of it, and midnight passed
+            clock.now = utc("2026-11-05T00:01:00Z")
+            return replace(plan, actions=plan.actions[1:])
+        return plan
+
+    monkeypatch.setattr(apply_module, "build_plan", build_plan)
+    counted = counted_from_settings(settings, "dev")
+    with pytest.raises(PolicyBlocked, match=r"^releases/policy.yaml: freeze.dev: blocked: dev is frozen"):
+        apply_env(settings, "dev", backends=counted.backends)
+    assert len(calls) == 2
+    assert list_deployments(settings, "dev") == []
+    assert counted.backends.releases.query("dev", prefix="journal#") == []
+    releases = counted.backends.releases
+    lease = acquire(releases, "dev", holder="next", deployment_id="d-next", commit="x", seconds=60)
+    lease.release()  # the refused apply left the lease free

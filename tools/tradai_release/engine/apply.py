@@ -37,7 +37,14 @@ from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, Lease, acquire
 from tradai_release.engine.plan import Action, Plan, build_plan
 from tradai_release.engine.state import EngineBackends, load_desired, read_live
 from tradai_release.environments import environment
-from tradai_release.errors import ApplyFailed, BackendError, HubIntegrityError, StaleCommit, TradaiError
+from tradai_release.errors import (
+    ApplyFailed,
+    BackendError,
+    HubIntegrityError,
+    PolicyBlocked,
+    StaleCommit,
+    TradaiError,
+)
 
 if TYPE_CHECKING:
     from tradai_release.engine.state import AppliedState, DesiredState
@@ -136,6 +143,8 @@ def apply_env(
         )
         save_deployment(backends.releases, deployment)
     except BaseException as err:
+        if isinstance(err, PolicyBlocked):  # refused under the lease, released, before any write
+            raise
         message = str(err) or type(err).__name__
         failed = deployment.with_outcome(FAILED, statuses, error=message)
         message += _close_failed(backends.releases, lease, failed, err)
