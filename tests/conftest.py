@@ -87,8 +87,10 @@ SERVER_FIXTURES = frozenset({"moto_server", "mlflow_server"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` every test that needs a loopback server runs on one
-    worker, so a run starts one moto_server and one mlflow server, not one pair per worker."""
+    """Ask ``pytest -n 2 --dist loadgroup`` to run every test that needs a loopback server on one worker.
+
+    pytest-xdist 3.8 does not honour the group under pytest 9 (it appends the group to ``_nodeid``,
+    which pytest 9 no longer reads), so today each worker starts its own pair once per run."""
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("servers"))

@@ -24,7 +24,10 @@ from test_plan_mermaid import mermaid_blocks, parse_xychart
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("TRADAI_TEST_CHROMIUM", "/usr/bin/chromium"))
 
-pytestmark = pytest.mark.e2e
+# Asks for one worker for the whole module, so its demo (the module fixture) is made once per run
+# (pytest-xdist 3.8 ignores the group under pytest 9; see conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("report")]
+MERMAID_JS = os.environ.get("TRADAI_TEST_MERMAID_JS")
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +140,13 @@ def test_the_plan_comment_charts_champion_and_challenger(demo: dict[str, Any]) -
     assert "grey line: champion v1" in markdown and "blue line: challenger v2" in markdown
 
 
+@pytest.mark.skipif(
+    not MERMAID_JS, reason="set TRADAI_TEST_MERMAID_JS to mermaid.min.js to render the chart with Mermaid"
+)
 def test_the_plan_comment_chart_renders_in_mermaid(demo: dict[str, Any], browser: Any) -> None:
     """With Mermaid's own bundle (``npm pack mermaid@11``; TRADAI_TEST_MERMAID_JS=.../dist/mermaid.min.js)
     the block is parsed and rendered in chromium; without it the grammar check above stands alone."""
-    bundle = os.environ.get("TRADAI_TEST_MERMAID_JS")
-    if not bundle:
-        pytest.skip("set TRADAI_TEST_MERMAID_JS to mermaid.min.js to render the chart with Mermaid itself")
+    bundle = str(MERMAID_JS)
     (block,) = mermaid_blocks(Path(demo["plan_markdown"]).read_text())
     page = browser.new_page()
     page.set_content("<div id=out></div>")
