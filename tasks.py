@@ -47,7 +47,7 @@ def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
 
 @task(help={"quick": "skip the end-to-end tests that start moto_server and mlflow server (marked e2e) "
                      "and the slow ones (marked slow: a fresh base-install venv)",
-            "workers": "pytest-xdist workers (default 2; 0: one process); server tests share one"})
+            "workers": "pytest-xdist workers (default 2; 0: one process)"})
 def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     """Check the import layers, then run the test suite (unit + end-to-end; --quick skips end-to-end)."""
     c.run("lint-imports", pty=False)
