@@ -253,6 +253,15 @@ def register_mlflow(registry: MlflowRegistry, count: int = 2) -> None:
             client.create_model_version(name, f"file:///nonexistent/{name}", tags=tags)
 
 
+def embedded_repo(scratch: Path, versions: int = 2) -> Path:
+    """A release repository pinning TAG on the embedded default: the tag pushed to the settings' hub,
+    ``versions`` versions of every strategy registered in dev's MLflow (on SQLite)."""
+    settings = Settings()
+    sha = push_tag(ModelHub.from_settings(settings), scratch)
+    register_mlflow(MlflowRegistry.for_env("dev", settings), versions)
+    return make_repo(scratch, TAG, sha)
+
+
 class CountingRegistry:
     """A ModelRegistry wrapper that records every write call (reads pass through)."""
 

@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from engine_helpers import TAG, git, make_repo, push_tag, register_mlflow
+from engine_helpers import TAG, embedded_repo, git
 from tradai_release.configs import ConfigVersionService
 from tradai_release.engine.apply import apply_env
-from tradai_release.hub.hub import ModelHub
-from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.runtime import RECORD_FIELDS
 from tradai_release.settings import Settings
 
@@ -85,10 +83,7 @@ def test_a_base_install_starts_a_bot_and_names_the_missing_extra(base_venv: Path
     assert helped.returncode == 0 and "--env-file F" in helped.stdout, helped.stderr
 
     # The embedded default (SQLite tables, a file hub, MLflow on SQLite) applied by this venv.
-    settings = Settings()
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 1)
-    repo = make_repo(tmp_path, TAG, sha)
+    repo = embedded_repo(tmp_path, 1)
     assert apply_env(Settings(repo=repo), "dev", actor="ci").outcome == "succeeded"
     models = tmp_path / "bot" / "models"
     env = {"TRADAI_REPO": str(repo), "TRADAI_MODELS_DIR": str(models)}
@@ -101,7 +96,7 @@ def test_a_base_install_starts_a_bot_and_names_the_missing_extra(base_venv: Path
     assert list(record) == sorted(RECORD_FIELDS)
     assert (record["pins_from"], record["hub_tag"], record["model_version"]) == ("deployment", TAG, 1)
     assert record["downloaded_files"] == 13 and record["git_commit"] == git(repo, "rev-parse", "HEAD")
-    active = ConfigVersionService.for_env("dev", settings).get_active(STRATEGY)
+    active = ConfigVersionService.for_env("dev", Settings()).get_active(STRATEGY)
     assert active is not None and record["config_id"] == active.config_id
 
     # Without deployment pins the bot checks the live alias in the registry: that needs the client.

@@ -18,10 +18,8 @@ from engine_helpers import (
     TAG,
     commit_all,
     counted_from_settings,
+    embedded_repo,
     git,
-    make_repo,
-    push_tag,
-    register_mlflow,
     set_production,
 )
 from tradai_release.bots import BotPins, parse_env_file
@@ -32,10 +30,8 @@ from tradai_release.engine.plan import DEPLOY_BOT, RETIRE_BOT, WAIT_ROLLOUT, pla
 from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
 from tradai_release.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
-from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
 from tradai_release.provision import provision
-from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.render.plan import render_text
 from tradai_release.settings import Settings
 from tradai_release.stores.ecs import EcsApi
@@ -46,10 +42,7 @@ BOTS_PER_ENV = 12  # dev: profile 1 runs one strategy, profile 2 two, profiles 3
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    settings = Settings()
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 2)
-    return make_repo(tmp_path, TAG, sha)
+    return embedded_repo(tmp_path, 2)
 
 
 def env_files(settings: Settings, env: str = "dev") -> dict[str, str]:

@@ -12,19 +12,15 @@ from typing import Any
 import pytest
 
 from engine_helpers import (
-    TAG,
     commit_all,
     counted_from_settings,
+    embedded_repo,
     git,
-    make_repo,
-    push_tag,
-    register_mlflow,
     set_production,
 )
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
-from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.settings import Settings
@@ -39,10 +35,7 @@ def lifecycle_of(registry: MlflowRegistry, name: str) -> dict[int, tuple[str, st
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    settings = Settings()
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 2)
-    return make_repo(tmp_path, TAG, sha)
+    return embedded_repo(tmp_path, 2)
 
 
 def test_apply_revert_and_drift_on_the_embedded_default(repo: Path) -> None:

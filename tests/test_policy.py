@@ -15,6 +15,7 @@ from engine_helpers import (
     TAG,
     commit_all,
     counted_from_settings,
+    embedded_repo,
     git,
     make_repo,
     push_tag,
@@ -312,10 +313,7 @@ FREEZE = """freeze:
 def test_freeze_by_weekly_window_and_date_and_an_override_that_counts_once(
     tmp_path: Path, clock: Clock
 ) -> None:
-    settings = Settings()
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 2)
-    repo = make_repo(tmp_path, TAG, sha)
+    repo = embedded_repo(tmp_path, 2)
     (repo / "releases" / "policy.yaml").write_text(FREEZE)
     commit_all(repo, "dev is frozen on weekends (New York) and on 2026-11-05")
     settings = Settings(repo=repo)
@@ -383,10 +381,7 @@ def test_tasks_show_the_verdict_and_apply_refuses_with_one_line(tmp_path: Path) 
     import subprocess
     import sys
 
-    settings = Settings()
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 1)
-    repo = make_repo(tmp_path, TAG, sha)
+    repo = embedded_repo(tmp_path, 1)
     (repo / "releases" / "policy.yaml").write_text(
         "freeze:\n  dev:\n"
         '    ranges: [{from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z", reason: audit}]\n'
@@ -425,10 +420,7 @@ def test_a_freeze_that_starts_while_waiting_for_the_lease_refuses_without_a_reco
     import tradai_release.engine.apply as apply_module
     from tradai_release.engine.lock import acquire
 
-    settings = Settings()
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 1)
-    repo = make_repo(tmp_path, TAG, sha)
+    repo = embedded_repo(tmp_path, 1)
     (repo / "releases" / "policy.yaml").write_text(FREEZE)
     commit_all(repo, "dev is frozen on 2026-11-05")
     settings = Settings(repo=repo)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine_helpers import TAG, commit_all, git, make_repo, push_tag, register_mlflow, set_production
+from engine_helpers import commit_all, embedded_repo, git, set_production
 from tradai_release.bots import BotKey
 from tradai_release.configs.entities import ConfigStatus
 from tradai_release.configs.service import DEPRECATED_TTL, ConfigVersionService
@@ -35,10 +35,7 @@ PRUNED_PROFILES = (3, 4, 5)  # the dev profiles that run MyStrategy
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    settings = Settings()
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 2)
-    return make_repo(tmp_path, TAG, sha)
+    return embedded_repo(tmp_path, 2)
 
 
 def set_prune(repo: Path, prune: bool) -> str:

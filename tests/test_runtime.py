@@ -16,11 +16,9 @@ from conftest import REPO_ROOT
 from engine_helpers import (
     STRATEGIES,
     TAG,
+    embedded_repo,
     features_of,
     git,
-    make_repo,
-    push_tag,
-    register_mlflow,
 )
 from hub_helpers import make_models_dir, snapshot
 from test_engine_plan import World, make_world
@@ -28,8 +26,6 @@ from tradai_release import bots
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.state import EngineBackends
 from tradai_release.errors import HubIntegrityError, InputError, PinMismatch
-from tradai_release.hub.hub import ModelHub
-from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.runtime import RECORD_FIELDS, Ready, start_bot
 from tradai_release.runtime.__main__ import main
 from tradai_release.settings import Settings
@@ -308,10 +304,7 @@ def run_module(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 
 def test_module_command_on_the_embedded_default(tmp_path: Path) -> None:
     """The real settings' backends (SQLite, a file hub, MLflow on SQLite), in a subprocess."""
-    settings = Settings()
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 1)
-    repo = make_repo(tmp_path, TAG, sha)
+    repo = embedded_repo(tmp_path, 1)
     assert apply_env(Settings(repo=repo), "dev", actor="ci").outcome == "succeeded"
     models = tmp_path / "bot" / "models"
     env = {"TRADAI_REPO": str(repo), "TRADAI_MODELS_DIR": str(models)}
