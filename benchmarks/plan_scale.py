@@ -185,11 +185,7 @@ def main() -> None:
     os.environ.pop("AWS_PROFILE", None)
     with tempfile.TemporaryDirectory(prefix="tradai-plan-bench-") as temp:
         scratch = Path(temp)
-        moto = servers.start_moto(scratch)
-        mlflow_dir = scratch / "mlflow"
-        mlflow_dir.mkdir()
-        mlflow = servers.start_mlflow(mlflow_dir)
-        try:
+        with servers.loopback_pair(scratch) as (moto, mlflow):
             print(f"first apply: {args.strategies} strategies x 5 profiles, fresh state each")
             speedup = first_apply_speedup(args.strategies, moto.url, mlflow.url, scratch, args.workers)
             if args.apply_only:
@@ -199,9 +195,6 @@ def main() -> None:
             baseline = measure(baseline_count, moto.url, mlflow.url, scratch)
             print(f"scale: {args.strategies} strategies x {len(ENVS)} envs x 5 profiles")
             scaled = measure(args.strategies, moto.url, mlflow.url, scratch)
-        finally:
-            mlflow.stop()
-            moto.stop()
     for env in ENVS:
         ratio_calls = scaled[env]["calls"] / baseline[env]["calls"]
         ratio_time = scaled[env]["plan_s"] / baseline[env]["plan_s"]

@@ -83,11 +83,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tradai-report-bench-") as temp:
         scratch = Path(temp)
-        moto = servers.start_moto(scratch)
-        mlflow_dir = scratch / "mlflow"
-        mlflow_dir.mkdir()
-        mlflow = servers.start_mlflow(mlflow_dir)
-        try:
+        with servers.loopback_pair(scratch) as (moto, mlflow):
             print(f"state: {args.strategies} strategies x {len(ENVS)} envs x 5 profiles")
             settings = build(args.strategies, moto.url, mlflow.url, scratch)
             # A loaded 2-core machine answers a 200-strategy first apply slowly: time, not failure.
@@ -118,9 +114,6 @@ def main() -> None:
             started = time.perf_counter()
             write_site(board, scratch / "parts")
             write_s = time.perf_counter() - started
-        finally:
-            mlflow.stop()
-            moto.stop()
     for label, result in (("cold", cold), ("warm", warm)):
         print(
             f"  report ({label}): {result.seconds:.2f}s, {result.pages} pages, {result.charts} charts, "

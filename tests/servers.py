@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,22 @@ def start_mlflow(workdir: Path, port: int | None = None) -> Server:
     server = Server(f"http://127.0.0.1:{port}", process, log)
     _wait_until_up(server, "/health", timeout=120)
     return server
+
+
+@contextmanager
+def loopback_pair(workdir: Path) -> Iterator[tuple[Server, Server]]:
+    """A moto_server and an mlflow server (its files under ``workdir/mlflow``), stopped on the way out."""
+    moto = start_moto(workdir)
+    try:
+        mlflow_dir = workdir / "mlflow"
+        mlflow_dir.mkdir()
+        mlflow = start_mlflow(mlflow_dir)
+        try:
+            yield moto, mlflow
+        finally:
+            mlflow.stop()
+    finally:
+        moto.stop()
 
 
 class OneWriteAtATime:
