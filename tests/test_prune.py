@@ -210,6 +210,29 @@ def test_a_deleted_profile_is_an_orphan_until_prune_retires_it_and_comes_back_on
     assert_converged(settings)
 
 
+def test_a_strategy_dropped_from_one_profile_stops_its_bot_in_the_same_apply_prune_or_not(repo: Path) -> None:
+    """Dropping a strategy from one profile while others still run it is a pin change: the profile's
+    alias and its bot go together (the env file is removed), not left behind as an orphan."""
+    settings = Settings(repo=repo)
+    registry = MlflowRegistry.for_env("dev", settings)
+    apply_env(settings, "dev")
+    files = bot_files(settings)
+    assert "MyStrategy-p3.env" in files
+
+    remove_strategy(repo, "MyStrategy", (3,))
+    plan = plan_env(settings, "dev")
+    assert plan.orphans == ()
+    stops = [(a.kind, a.target, a.reason) for a in plan.actions if a.kind == P.RETIRE_BOT]
+    assert stops == [(P.RETIRE_BOT, "dev/MyStrategy-p3", "profile 3 no longer runs MyStrategy")]
+    assert [a.target for a in plan.actions if a.kind == P.DELETE_ALIAS] == ["MyStrategy@p3"]
+
+    deployment = apply_env(settings, "dev")
+    assert deployment.outcome == "succeeded"
+    assert bot_files(settings) == files - {"MyStrategy-p3.env"}
+    assert aliases(registry, "MyStrategy") == {"p4": 1, "p5": 1}
+    assert_converged(settings)
+
+
 def test_a_strategy_moved_to_another_model_is_a_pin_change_not_prune(repo: Path) -> None:
     """The strategy still runs: its old model's aliases move as they always did, prune or not."""
     settings = Settings(repo=repo)

@@ -260,11 +260,13 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
     verify_actions = _verify_actions(desired, touched)
 
     bot_actions, bots = _bot_actions(desired, live)
+    stopped, retire_bots = _retire_bots(desired, live)
     actions = [
-        *verify_actions, *config_actions, *promote, *alias_actions, *demote, *pointer_actions, *bot_actions
+        *verify_actions, *config_actions, *promote, *alias_actions, *demote, *pointer_actions, *bot_actions,
+        *stopped,
     ]
     retire = [
-        *_retire_bots(desired, live),
+        *retire_bots,
         *retire_aliases,
         *retire_versions,
         *_retire_pointers(desired, live),
@@ -763,13 +765,22 @@ def _registered_for(listed: Sequence[ModelVersionInfo]) -> str | None:
     return None
 
 
-def _retire_bots(desired: DesiredState, live: LiveState) -> list[Action]:
-    """Scale to zero each bot the target runs that no manifest declares."""
+def _retire_bots(desired: DesiredState, live: LiveState) -> tuple[list[Action], list[Action]]:
+    """Scale to zero each bot the target runs that no manifest declares: (stopped, prune).
+
+    A bot whose strategy left a profile that still has a manifest, while other profiles of the env
+    still run the strategy, was stopped by that manifest's change: it goes in the same apply, like
+    the profile's alias (``stopped``). A bot of a deleted profile or of a strategy no profile runs any
+    more is prune's (``prune``), like that profile's or strategy's aliases.
+    """
     profiles = {m.profile for m in desired.manifests}
-    actions = []
+    stopped: list[Action] = []
+    prune: list[Action] = []
     for key, running in sorted(live.bots.undeclared.items(), key=lambda item: item[0].name):
         if key.profile not in profiles:
             reason = f"profile {key.profile} has no manifest in {desired.env} any more"
+        elif key.strategy not in desired.configs:
+            reason = f"no profile of {desired.env} runs {key.strategy} any more"
         else:
             reason = f"profile {key.profile} no longer runs {key.strategy}"
         details = {
@@ -780,8 +791,9 @@ def _retire_bots(desired: DesiredState, live: LiveState) -> list[Action]:
             "revision": running.revision,
             "where": running.where,
         }
-        actions.append(Action(RETIRE_BOT, f"{desired.env}/{key.name}", reason, details))
-    return actions
+        ordinary = key.profile in profiles and key.strategy in desired.configs
+        (stopped if ordinary else prune).append(Action(RETIRE_BOT, f"{desired.env}/{key.name}", reason, details))
+    return stopped, prune
 
 
 def _retire_pointers(desired: DesiredState, live: LiveState) -> list[Action]:
