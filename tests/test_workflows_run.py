@@ -1,0 +1,303 @@
+"""The workflow files run for real: nektos/act in host mode runs release.yml, plan.yml and drift.yml (and
+pages.yml, which release and drift call) on a scratch copy of this repository, against moto_server and one
+mlflow server per environment on loopback. Each job installs the project in a fresh venv, so a job that
+installs less than its steps import fails here as it would on GitHub (tests/act/README.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from act_runner import REPOSITORY, SOURCE, URL, Act, build_wheelhouse
+from servers import Server, start_mlflow
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ENVS = ("dev", "staging", "prod")
+ZERO = "0" * 40
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@dataclass
+class World:
+    """A scratch release repository bootstrapped against loopback backends, and act over it."""
+
+    repo: Path
+    remote: Path
+    act: Act
+    environment: dict[str, str]  # what the workflows' variables and secrets set, for the test's own calls
+    secrets: dict[str, str]
+    uid: str
+
+    def invoke(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """An invoke task of the scratch repository against the same backends, from the test's venv."""
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args], cwd=self.repo, capture_output=True, text=True,
+            env={**os.environ, **self.environment, "COLUMNS": "200"}, timeout=600, check=False,
+        )
+
+    def push(self, *refspecs: str) -> None:
+        git(self.repo, "push", "-q", "--force", str(self.remote), *refspecs)
+
+    def head(self) -> str:
+        return git(self.repo, "rev-parse", "HEAD")
+
+    def settings(self) -> Any:
+        from tradai_release.settings import Settings
+
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in self.environment.items():
+                patch.setenv(name, value)
+            return Settings(repo=self.repo)
+
+    def event(self, **fields: Any) -> dict[str, Any]:
+        owner, name = REPOSITORY.split("/")
+        repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner},
+                      "default_branch": "main", "clone_url": URL}
+        return {"repository": repository, **fields}
+
+
+def copy_project(target: Path) -> None:
+    """This checkout's files (tracked, and new ones git does not ignore), as the working tree has them."""
+    listed = subprocess.run(["git", "-C", str(SOURCE), "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, check=True).stdout
+    for name in sorted({item.decode() for item in listed.split(b"\0") if item}):
+        origin = SOURCE / name
+        if origin.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target / name)
+
+
+def subnet(moto_server: str) -> str:
+    """A subnet on moto (it checks that a Fargate service's subnets exist)."""
+    import boto3
+
+    ec2 = boto3.client("ec2", endpoint_url=moto_server, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet_id: str = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    return subnet_id
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("workflows")
+    uid = uuid.uuid4().hex[:8]
+    with ThreadPoolExecutor(4) as pool:
+        wheels = pool.submit(build_wheelhouse, root / "wheelhouse")
+        for env in ENVS:
+            (root / f"mlflow-{env}").mkdir()
+        started = pool.map(lambda env: start_mlflow(root / f"mlflow-{env}"), ENVS)
+        servers: dict[str, Server] = dict(zip(ENVS, started, strict=True))
+        wheelhouse = wheels.result()
+    try:
+        variables = {
+            "TRADAI_AWS_ENDPOINT_URL": moto_server,
+            "TRADAI_CONFIG_STORE_URI": f"s3://tradai-configs-{{env}}-{uid}",
+            "TRADAI_CONFIG_TABLE_URI": f"dynamodb://tradai-config-versions-{{env}}-{uid}",
+            "TRADAI_RELEASE_TABLE_URI": f"dynamodb://tradai-releases-{{env}}-{uid}",
+            "TRADAI_HUB_URI": f"s3://tradai-hub-{uid}",
+            "TRADAI_HUB_ENDPOINT_URL": moto_server,
+            "TRADAI_HUB_REGION": "us-east-1",
+            "TRADAI_DEPLOY_TARGET": "ecs",
+            "TRADAI_ECS_CLUSTER": f"tradai-{{env}}-{uid}",
+            "TRADAI_ECS_SUBNETS": json.dumps([subnet(moto_server)]),  # prod runs on Fargate
+            "TRADAI_DEPLOY_WAIT_SECONDS": "0",  # moto's services never run tasks (the wait is unit-tested)
+            **{f"TRADAI_ENVS__{env.upper()}__MLFLOW_TRACKING_URI": servers[env].url for env in ENVS},
+            "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/tradai-apply",
+            "AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/tradai-plan",
+            "AWS_REGION": "us-east-1",
+        }
+        secrets = {
+            "CF_R2_ACCESS_KEY_ID": f"r2-key-{uid}",
+            "CF_R2_SECRET_ACCESS_KEY": f"r2-secret-{uid}",
+            "MLFLOW_TRACKING_TOKEN": f"mlflow-token-{uid}",
+            "RETRAIN_PR_TOKEN": f"pr-token-{uid}",
+        }
+        repo = root / "repo"
+        copy_project(repo)
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "remote", "add", "origin", URL)  # act names the repository after origin
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "release repository")
+        remote = root / "remote.git"
+        git(root, "init", "-q", "--bare", str(remote))
+        git(remote, "config", "uploadpack.allowAnySHA1InWant", "true")  # checkout fetches by commit
+        environment = {
+            **{k: v for k, v in variables.items() if k.startswith("TRADAI_")},
+            "CF_R2_ACCESS_KEY_ID": secrets["CF_R2_ACCESS_KEY_ID"],
+            "CF_R2_SECRET_ACCESS_KEY": secrets["CF_R2_SECRET_ACCESS_KEY"],
+            # what the credentials step gives the jobs (a module fixture runs outside the tests' own)
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        # GitHub's own job token: act asks `gh auth token` for one when it is not given
+        token = {"GITHUB_TOKEN": f"github-token-{uid}"}
+        act = Act(root, repo, remote, wheelhouse, {**secrets, **token}, variables)
+        world = World(repo, remote, act, environment, secrets, uid)
+        for env in ENVS:
+            provisioned = world.invoke("provision", "--env", env)
+            assert provisioned.returncode == 0, provisioned.stderr
+        booted = world.invoke("bootstrap", "--no-apply", "--json")
+        assert booted.returncode == 0, booted.stderr
+        assert json.loads(booted.stdout)["changed"] == []  # the committed pins are what bootstrap made
+        world.push("main")
+        yield world
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def snapshot(world: World) -> dict[str, Any]:
+    """Everything the backends of the world hold: objects, table items, ECS services, registry versions."""
+    import boto3
+    from mlflow import MlflowClient
+
+    moto = world.environment["TRADAI_AWS_ENDPOINT_URL"]
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto, region_name="us-east-1")
+    ecs = boto3.client("ecs", endpoint_url=moto, region_name="us-east-1")
+    state: dict[str, Any] = {}
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"] if world.uid in b["Name"]):
+        listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        state[f"s3://{bucket}"] = sorted((o["Key"], o["ETag"], o["LastModified"].isoformat()) for o in listed)
+    for table in (t for t in dynamodb.list_tables()["TableNames"] if world.uid in t):
+        items = dynamodb.scan(TableName=table)["Items"]
+        state[f"dynamodb://{table}"] = sorted(json.dumps(item, sort_keys=True) for item in items)
+    for env in ENVS:
+        cluster = f"tradai-{env}-{world.uid}"
+        arns = ecs.list_services(cluster=cluster)["serviceArns"]
+        described = ecs.describe_services(cluster=cluster, services=arns)["services"] if arns else []
+        state[f"ecs://{cluster}"] = sorted(
+            (s["serviceName"], s["taskDefinition"], s["desiredCount"]) for s in described)
+        client = MlflowClient(world.environment[f"TRADAI_ENVS__{env.upper()}__MLFLOW_TRACKING_URI"])
+        state[f"mlflow:{env}"] = sorted(
+            (v.name, v.version, v.current_stage, v.last_updated_timestamp, sorted(v.tags.items()),
+             sorted(v.aliases))
+            for v in client.search_model_versions())
+    return state
+
+
+def push_event(world: World, sha: str, before: str = ZERO) -> dict[str, Any]:
+    return world.event(ref="refs/heads/main", before=before, after=sha)
+
+
+def test_release_applies_every_environment_on_a_push_and_the_same_push_again_writes_nothing(
+    world: World,
+) -> None:
+    from tradai_release.engine.deployments import list_deployments
+    from tradai_release.engine.plan import plan_env
+
+    sha = world.head()
+    run = world.act.run("push", "release.yml", push_event(world, sha))
+    assert run.ok, run.failures()
+    assert {"changes", "apply", "build", "deploy"} <= run.jobs_run()
+
+    settings = world.settings()
+    for env in ENVS:  # checked in the backends, not in act's log
+        deployments = list_deployments(settings, env)
+        assert [(d.commit, d.outcome) for d in deployments] == [(sha, "succeeded")], env
+        assert plan_env(settings, env).empty, env
+    assert [role for job, role in run.assumed_roles() if job == "apply"] == [
+        "arn:aws:iam::123456789012:role/tradai-apply"] * len(ENVS)
+    site = run.record / "pages"
+    assert (site / "index.html").is_file() and (site / ".nojekyll").is_file()
+    assert sha[:12] in (site / "deployments.html").read_text()
+
+    before = snapshot(world)
+    again = world.act.run("push", "release.yml", push_event(world, sha))
+    assert again.ok, again.failures()
+    in_sync = rf"\]\s+\| (\w+) is in sync with {sha[:12]}: nothing to do \(nothing written\)$"
+    said = re.findall(in_sync, again.log, flags=re.MULTILINE)
+    assert sorted(said) == sorted(ENVS)
+    assert snapshot(world) == before
+
+
+def test_plan_comments_the_plan_on_a_same_repository_pull_request_and_gives_a_fork_no_secret(
+    world: World,
+) -> None:
+    from tradai_release.manifest_edit import edit_manifest
+
+    base = world.head()
+    git(world.repo, "checkout", "-q", "-b", "drop-kepler-p3")
+    try:
+        with edit_manifest(world.repo / "releases" / "prod" / "profile-3.yaml") as editor:
+            editor.remove_strategy("KeplerStrategy")
+        git(world.repo, "commit", "-q", "-am", "prod p3 stops running KeplerStrategy")
+        head = world.head()
+        world.push("drop-kepler-p3", f"{head}:refs/pull/7/head")
+
+        def pull_request(number: int, full_name: str) -> dict[str, Any]:
+            return world.event(number=number, pull_request={
+                "number": number,
+                "base": {"sha": base, "ref": "main", "repo": {"full_name": REPOSITORY}},
+                "head": {"sha": head, "ref": "drop-kepler-p3", "repo": {"full_name": full_name}},
+            })
+
+        run = world.act.run("pull_request", "plan.yml", pull_request(7, REPOSITORY))
+        assert run.ok, run.failures()
+        expected = world.invoke("plan", "--env", "prod", "--commit", head, "--format", "markdown")
+        assert expected.returncode == 0, expected.stderr
+        assert "KeplerStrategy@p3" in expected.stdout
+        comments = run.comments()
+        assert [c["issue_number"] for c in comments] == [7]
+        assert comments[0]["body"] == "<!-- tradai-plan:prod -->\n" + expected.stdout
+        assert run.assumed_roles() == [("plan", "arn:aws:iam::123456789012:role/tradai-plan")]
+        token = world.secrets["MLFLOW_TRACKING_TOKEN"]
+        seen = {job for job, env in run.step_environments() if token in env.values()}
+        assert seen == {"plan"}  # the offline job gets no secret
+
+        fork = world.act.run("pull_request", "plan.yml", pull_request(8, "someone/tradai-release"))
+        assert fork.ok, fork.failures()
+        assert fork.jobs_run() == {"changes"} and fork.comments() == [] and fork.assumed_roles() == []
+        steps = list(fork.step_environments())
+        assert steps, "the bash wrapper recorded no step"
+        leaked = [(job, name) for job, env in steps for name, value in env.items()
+                  for secret in world.secrets.values() if secret in value]
+        assert leaked == []
+    finally:
+        git(world.repo, "checkout", "-q", "main")
+
+
+def test_drift_dispatch_retrains_pushes_the_branch_and_opens_a_pull_request(world: World) -> None:
+    from tradai_release.demo import DEMO_SIGNAL, DEMO_STRATEGY
+
+    path = world.repo / "strategies" / DEMO_STRATEGY / "ml_config.json"
+    config = json.loads(path.read_text())
+    config["signal"] = DEMO_SIGNAL
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    git(world.repo, "commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
+    world.push("main")
+
+    event = world.event(inputs={"env": "prod", "retrain": DEMO_STRATEGY, "propose": "true"})
+    run = world.act.run("workflow_dispatch", "drift.yml", event)
+    assert run.ok, run.failures()
+
+    branches = git(world.remote, "for-each-ref", "--format=%(refname:short)", "refs/heads/retrain").split()
+    assert len(branches) == 1 and branches[0].startswith(f"retrain/prod-{DEMO_STRATEGY}-v"), branches
+    branch = branches[0]
+    message = git(world.remote, "log", "-1", "--format=%B", branch)
+    calls = run.gh_calls()
+    assert calls[0] == ["auth", "setup-git"]
+    title, _, body = message.partition("\n\n")
+    assert calls[1] == ["pr", "create", "--base", "main", "--head", branch, "--title", title, "--body", body]
+    assert (run.record / "artifacts" / "drift-prod" / "check.json").is_file()
+    assert (run.record / "pages" / "index.html").is_file()
+
