@@ -46,13 +46,15 @@ def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
 
 
 @task(help={"quick": "skip the end-to-end tests that start moto_server and mlflow server (marked e2e) "
-                     "and the slow ones (marked slow: a fresh base-install venv)",
+                     "and the slow ones (marked slow: a fresh base-install venv, the workflows run under act)",
             "workers": "pytest-xdist workers (default 2; 0: one process)"})
 def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     """Check the import layers, then run the test suite (unit + end-to-end; --quick skips end-to-end)."""
     c.run("lint-imports", pty=False)
     marker = ' -m "not e2e and not slow"' if quick else ""
-    spread = f" -n {workers} --dist loadgroup" if workers > 0 else ""
+    # loadscope: a module's tests share a worker, so its module fixtures (the workflow run's world of
+    # servers and a bootstrapped repository) are built once.
+    spread = f" -n {workers} --dist loadscope" if workers > 0 else ""
     c.run(f"python -m pytest -q --durations=15{marker}{spread}", pty=False)  # the slowest, for CI logs
 
 
