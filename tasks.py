@@ -46,7 +46,7 @@ def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
 
 
 @task(help={"quick": "skip the end-to-end tests that start moto_server and mlflow server (marked e2e) "
-                     "and the slow ones (marked slow: a fresh base-install venv, the workflows run under act)",
+                     "and the slow ones (marked slow: a base-install venv, the workflows run under act)",
             "workers": "pytest-xdist workers (default 2; 0: one process)"})
 def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     """Check the import layers, then run the test suite (unit + end-to-end; --quick skips end-to-end)."""

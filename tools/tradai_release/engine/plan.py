@@ -791,8 +791,8 @@ def _retire_bots(desired: DesiredState, live: LiveState) -> tuple[list[Action], 
             "revision": running.revision,
             "where": running.where,
         }
-        ordinary = key.profile in profiles and key.strategy in desired.configs
-        (stopped if ordinary else prune).append(Action(RETIRE_BOT, f"{desired.env}/{key.name}", reason, details))
+        action = Action(RETIRE_BOT, f"{desired.env}/{key.name}", reason, details)
+        (stopped if key.profile in profiles and key.strategy in desired.configs else prune).append(action)
     return stopped, prune
 
 
