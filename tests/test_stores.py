@@ -374,6 +374,31 @@ def test_items_need_string_keys(table: KeyValueTable) -> None:
         table.put({"pk": "A", "sk": 1})
 
 
+def test_writers_that_open_a_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    # Turning a new file to WAL answers "database is locked" without waiting while another
+    # connection does the same; the first writers of a fresh state file must not fail on it.
+    for round_ in range(40):
+        path = tmp_path / f"state-{round_}.db"
+        errors: list[BaseException] = []
+
+        def write(index: int, path: Path = path, errors: list[BaseException] = errors) -> None:
+            try:
+                open_table(f"sqlite:///{path}", table="t", partition_key="pk", sort_key="sk").put(
+                    {"pk": "a", "sk": str(index)}
+                )
+            except BaseException as err:
+                errors.append(err)
+
+        threads = [threading.Thread(target=write, args=(index,)) for index in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], errors
+        table = open_table(f"sqlite:///{path}", table="t", partition_key="pk", sort_key="sk")
+        assert len(table.query("a")) == 8
+
+
 def test_dynamodb_missing_table_is_one_clear_error(aws: None) -> None:
     missing = open_table("dynamodb://no-such-table", table="t", partition_key="pk", sort_key="sk", aws=AWS)
     with pytest.raises(BackendError, match="table does not exist"):

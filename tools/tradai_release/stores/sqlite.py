@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -115,15 +116,29 @@ class SqliteTable:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
             if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{self.table}" (pk TEXT NOT NULL, sk TEXT NOT NULL, '
-                    "item TEXT NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID"
-                )
+                self._prepare(conn)
                 self._ready = True
         except (OSError, sqlite3.Error) as err:
             raise BackendError(self.name, f"cannot open: {err}") from err
         return closing(conn)
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        # Switching a new file to WAL returns SQLITE_BUSY at once, without calling the busy
+        # handler, while another connection is doing the same: retry until the busy timeout.
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{self.table}" (pk TEXT NOT NULL, sk TEXT NOT NULL, '
+                    "item TEXT NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID"
+                )
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
 
 def _encode(item: Mapping[str, Any]) -> str:
