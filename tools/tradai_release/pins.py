@@ -1,21 +1,8 @@
 """The one set of rules that moves pins in release manifests, computed in memory (nothing is written).
 
 promote, rollback, retrain and bootstrap all edit manifests through :class:`PinEdit`; what differs
-between them is which rule they call with which arguments, never a copy of a rule:
-
-* :meth:`PinEdit.promote` — a version becomes a profile's production (or staging) pin. The staging
-  pin graduates when it is the new production version; ``keep_production`` forgets the new version
-  and, with ``keep_previous`` (``--no-archive``), remembers the replaced one; an override is kept
-  only while its production pin stays, and recorded anew when the gate needs one.
-* :meth:`PinEdit.restore` — a strategy's model pins become what an earlier manifest pinned.
-* :meth:`PinEdit.refresh_config` — every manifest pinning a strategy pins its current config hash
-  (one ACTIVE config per strategy and environment).
-* :meth:`PinEdit.set_artifacts` — the profile's hub tag. Which tag a profile must pin after one
-  strategy moves is the documented step :func:`choose_tag`: the pinned tag when it already holds the
-  strategy's new files, the donor tag when the profile's other strategies have the same files
-  there, else a tag spliced from both (made in the hub only once the edit is written).
-
-``texts()`` returns the edited manifests; an edit that would make a manifest worse is refused.
+between them is which rule they call with which arguments, never a copy of a rule
+(docs/architecture.md §7 "Edits").
 """
 
 from __future__ import annotations

@@ -1,21 +1,7 @@
 """Runtime config loading for a strategy container (the seed's StrategyConfigLoader).
 
-Sources, highest priority first:
-
-1. environment variables ``TRADAI_CFG__<section>__<key>...``: each ``__`` separates one
-   level of the tradai.yaml path, e.g. ``TRADAI_CFG__strategy_service__defaults__stake_amount=2000``
-   sets ``strategy_service.defaults.stake_amount``. Segments match the schema's keys exactly,
-   or case-insensitively (``TRADAI_CFG__STRATEGY_SERVICE__DEFAULTS__MAX_OPEN_TRADES=5``);
-2. MLflow model-version tags ``config.<dotted path>``, e.g.
-   ``config.strategy_service.defaults.max_open_trades=5`` on the model version being run;
-3. the stored ACTIVE config version of the strategy (config registry of the env);
-4. the strategy's tradai.yaml (the defaults shipped with the code).
-
-Env var and tag values are strings, turned into the type the schema expects at
-that path (numbers, booleans, lists as JSON or comma-separated, objects as JSON).
-``${VAR}`` / ``${VAR:-default}`` in the stored config and tradai.yaml are
-interpolated from the environment at load. The merged result must pass the
-tradai.yaml schema; otherwise a StartupError names the field and its source.
+Highest priority first: ``TRADAI_CFG__*`` variables, the model version's ``config.*`` MLflow tags, the
+ACTIVE stored config, tradai.yaml; the result must pass the schema (docs/bots.md, architecture §3).
 """
 
 from __future__ import annotations

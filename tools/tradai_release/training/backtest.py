@@ -1,19 +1,7 @@
 """A simple vectorised long/flat backtest of the signal model on the held-out candles, with fees.
 
-Rules (documented, because the comparator of docs/architecture.md §5 judges versions by these numbers):
-
-* At the close of held-out candle t the model's ensemble probability ``p[t]`` is known; the
-  strategy holds one unit of capital long over the next candle when ``p[t] > 0.5``, else it is
-  flat. The candle's return is ``close[t+1] / close[t] - 1``.
-* Every change of position (flat -> long or long -> flat) pays ``fee`` (a fraction of the
-  capital, from ml_config.json) once; a position still open at the end is closed and pays it.
-* Equity compounds: ``equity = cumprod(1 + position * return - fees)``, starting at 1.
-
-Metrics: ``total_profit`` = final equity - 1 (a fraction of the starting capital, 0.12 = +12 %);
-``sharpe_ratio`` = mean / std of the per-candle net returns, annualised with sqrt(candles per
-year) from the strategy's timeframe (0 when the returns do not vary); ``max_drawdown`` = the
-largest fall from a running equity peak, as a fraction; ``total_trades`` = number of entries;
-``win_rate`` = share of trades whose compounded net return (fees included) is positive.
+The comparator (docs/architecture.md §5) judges versions by these numbers, so the rules are written
+down exactly in docs/usage.md "Training".
 """
 
 from __future__ import annotations

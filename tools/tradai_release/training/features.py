@@ -1,26 +1,6 @@
 """Training data: a strategy's OHLCV candles, the feature catalogue computed from them, and the labels.
 
-Every feature is a vectorised pandas/numpy expression over the whole series, scale-free (returns,
-ratios, z-scores) so one model works across price levels:
-
-=====================  ==============================================================================
-``ret_<k>``            close-to-close return over k candles
-``vol_<k>``            rolling standard deviation of ``ret_1`` over k candles
-``rsi_14``             Wilder's RSI (exponential smoothing, alpha 1/14), 0..100
-``macd``               (EMA12 - EMA26) of close, divided by close
-``macd_signal``        EMA9 of ``macd``;  ``macd_hist`` = ``macd - macd_signal``
-``bb_pos_20``          position of close in the 20-candle Bollinger band (mean ± 2 std): 0 = lower, 1 = upper
-``atr_14``             Wilder's average true range (alpha 1/14), divided by close
-``volume_z_24``        z-score of volume against its 24-candle rolling mean and std
-``hl_range``           (high - low) / close
-``close_sma_ratio_<n>`` close / SMA(n) - 1
-``hour_sin/hour_cos``  the candle's UTC hour on the unit circle
-=====================  ==============================================================================
-
-The first WARMUP_ROWS candles are dropped so every feature (including the exponential ones) has a
-full window behind it. Labels look forward: the signal label is 1 when the return over
-``signal.horizon`` candles exceeds ``signal.threshold``; the position label is 1 when the return
-over ``position.horizon`` candles is positive (stay long), else 0.
+The catalogue (scale-free, backward-looking) and the labels are described in docs/usage.md "Training".
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
 """Train one strategy (or all) into ``<models_dir>/<Strategy>``: the seed's signal and position bundles.
 
-Layout written (binaries never enter git; the hub stores them)::
-
-    <Strategy>/model_compat.json            feature_count, features, library versions, ONNX opsets
-    <Strategy>/signal/ensemble_{rf.pkl,xgb.json,lgb.txt,scaler.pkl}
-    <Strategy>/signal/ensemble_{rf,xgb,lgb,scaler}.onnx
-    <Strategy>/signal/ensemble_metadata.json accuracy, backtest metrics, data facts, PSI references
-    <Strategy>/position/position_...          the same for the position model
-
-Every file is a function of the committed inputs only (candles, ml_config.json, tradai.yaml
-and the pinned library versions): no wall-clock time, host name or absolute path is written,
-so training twice gives byte-identical files. The bundle is built in a temporary directory
-beside ``models_dir`` and renamed into place, so a failed training leaves the previous one.
+Every file is a function of the committed inputs only (no clock, host or path), so training twice
+gives byte-identical files; the layout is in docs/usage.md "Training".
 """
 
 from __future__ import annotations
