@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from tradai_release.clock import stamp
 from tradai_release.errors import HubError, InputError, SettingsError, TagExists
 from tradai_release.fsutil import swap_into_place
-from tradai_release.hub import pointers, transfer
+from tradai_release.hub import download, pointers, transfer, upload, verification
 from tradai_release.hub.compat import check_compat
 from tradai_release.hub.manifest import (
     FileEntry,
@@ -145,7 +145,7 @@ class ModelHub:
         entry = manifest.files.get(path)
         if entry is None:
             raise HubError(where, "no such file in the tag")
-        return transfer.read_verified(self.store, entry, where=where)
+        return download.read_verified(self.store, entry, where=where)
 
     def list_tags(self) -> list[TagInfo]:
         """Every tag, oldest first (by created_at, then name)."""
@@ -172,8 +172,8 @@ class ModelHub:
         for path, entry in sorted(manifest.files.items()):
             blobs.setdefault(entry.sha256, (path, entry))
 
-        def check(item: tuple[str, FileEntry]) -> transfer.BlobCheck:
-            return transfer.check_blob(self.store, item[1], deep=deep)
+        def check(item: tuple[str, FileEntry]) -> verification.BlobCheck:
+            return verification.check_blob(self.store, item[1], deep=deep)
 
         items = [blobs[sha] for sha in sorted(blobs)]
         checks = transfer.parallel_map(check, items, self.workers)
@@ -284,7 +284,7 @@ class ModelHub:
             missing = strategies_without_files(chosen, paths)
             if missing:
                 raise InputError(str(models_dir), "files", f"no files for {', '.join(missing)}")
-        pushed = transfer.upload_missing(self.store, paths, workers=self.workers, progress=progress)
+        pushed = upload.upload_missing(self.store, paths, workers=self.workers, progress=progress)
         entries, uploaded = pushed.entries, pushed.uploaded
         files, metadata = entries, bundle_metadata(models_dir, paths)
         if onto is not None:
@@ -493,12 +493,12 @@ class ModelHub:
         dest: Path,
         features: Mapping[str, Sequence[str]] | None,
         progress: TransferProgress | None,
-    ) -> transfer.Staged:
+    ) -> download.Staged:
         where = self._where(f"tag {manifest.tag}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
         try:
-            staged = transfer.stage_files(
+            staged = download.stage_files(
                 self.store,
                 manifest.files,
                 current=dest,
@@ -522,7 +522,7 @@ class ModelHub:
         strategies: Sequence[str],
         features: Mapping[str, Sequence[str]] | None,
         progress: TransferProgress | None,
-    ) -> transfer.Staged:
+    ) -> download.Staged:
         where = self._where(f"tag {manifest.tag}")
         chosen = sorted({check_strategy_dir(s, where="--strategy") for s in strategies})
         files = manifest.files_of(chosen)
@@ -535,7 +535,7 @@ class ModelHub:
         # out of what a bot or a push sees as a strategy.
         staging = Path(tempfile.mkdtemp(prefix=".pull-", dir=dest))
         try:
-            staged = transfer.stage_files(
+            staged = download.stage_files(
                 self.store,
                 files,
                 current=dest,
