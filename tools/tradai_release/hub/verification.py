@@ -1,4 +1,4 @@
-"""Verifying blobs in place: each one against its name, without a local copy.
+"""Verifying tags in place: a tag's manifest against its pinned hash, and each distinct blob once.
 
 Nothing is written locally: a blob is checked by one HEAD (its size, and the SHA-256 checksum the
 store keeps), or streamed through SHA-256 and thrown away when the store keeps no checksum.
@@ -10,13 +10,65 @@ import os
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, cast
 
-from tradai_release.errors import ObjectNotFound
-from tradai_release.hub.manifest import FileEntry
+from tradai_release.errors import HubError, InputError, ObjectNotFound
+from tradai_release.hub.manifest import FileEntry, load_tag
 from tradai_release.hub.names import blob_key
-from tradai_release.hub.transfer import HashingSink
+from tradai_release.hub.transfer import HashingSink, parallel_map
 
 if TYPE_CHECKING:
     from tradai_release.stores import ObjectStore
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What verifying one tag found (``ModelHub.verify``)."""
+
+    tag: str
+    deep: bool
+    blobs: int
+    """Distinct blobs checked (a content used by several files counts once)."""
+    by_checksum: int
+    """Deep: blobs whose content the store's SHA-256 checksum vouched for (no byte read)."""
+    hashed: int
+    """Deep: blobs read and hashed (the store keeps no checksum of them)."""
+    hashed_bytes: int
+    problems: tuple[str, ...]
+
+
+def verify(
+    store: ObjectStore, tag: str, expected_sha256: str | None, *, deep: bool, workers: int
+) -> Verification:
+    """Check ``tag``'s manifest against ``expected_sha256`` and each distinct blob once, in parallel.
+
+    Shallow: each blob exists with its size (one HEAD each). ``deep``: also its content (see
+    ``check_blob``). Problems name the tag, a path and the blob.
+    """
+    try:
+        manifest = load_tag(store, tag, expected_sha256=expected_sha256)
+    except (HubError, InputError) as err:
+        return Verification(tag, deep, 0, 0, 0, 0, (str(err),))
+    blobs: dict[str, tuple[str, FileEntry]] = {}
+    for path, entry in sorted(manifest.files.items()):
+        blobs.setdefault(entry.sha256, (path, entry))
+
+    def check(item: tuple[str, FileEntry]) -> BlobCheck:
+        return check_blob(store, item[1], deep=deep)
+
+    items = [blobs[sha] for sha in sorted(blobs)]
+    checks = parallel_map(check, items, workers)
+    return Verification(
+        tag=tag,
+        deep=deep,
+        blobs=len(items),
+        by_checksum=sum(1 for c in checks if c.by_checksum),
+        hashed=sum(1 for c in checks if c.hashed),
+        hashed_bytes=sum(c.hashed_bytes for c in checks),
+        problems=tuple(
+            f"tag {tag}: {path}: {c.problem}"
+            for (path, _), c in zip(items, checks, strict=True)
+            if c.problem
+        ),
+    )
 
 
 @dataclass(frozen=True)
