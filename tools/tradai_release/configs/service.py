@@ -1,15 +1,9 @@
 """The config version registry (the seed's ConfigVersionService) over any KeyValueTable + ConfigRepository.
 
-Table layout, one partition per strategy (partition key ``strategy_name``, sort key ``config_id``):
-
-* ``v{n}-{hash[:8]}``  one item per version (the ConfigVersion fields, TTL attribute ``expires_at``);
-* ``#HEAD``            the strategy's head: ``active`` config_id, ``next_version``, ``revision``;
-* ``#HASH#<hash>``     ``target`` = the config_id holding that hash (dedupe with a consistent get).
-
-Every write that changes a strategy's versions is ONE ``transact()`` conditioned on
-the head's ``revision``, so concurrent creates get unique sequential numbers and
-concurrent activations leave exactly one ACTIVE version; a writer that loses the
-race re-reads and retries a bounded number of times (then ConfigConflict).
+The table's layout is ``configs.table``'s. Every write that changes a strategy's versions is ONE
+``transact()`` conditioned on the head's ``revision``, so concurrent creates get unique sequential
+numbers and concurrent activations leave exactly one ACTIVE version; a writer that loses the race
+re-reads and retries a bounded number of times (then ConfigConflict).
 """
 
 from __future__ import annotations
@@ -26,6 +20,17 @@ from tradai_release.clock import utc_now
 from tradai_release.confighash import canonical_json, config_hash, config_id
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.configs.repository import ConfigRepository
+from tradai_release.configs.table import (
+    HASH_PREFIX,
+    HEAD,
+    PARTITION_KEY,
+    SORT_KEY,
+    TABLE_NAME,
+    VERSION_PREFIX,
+    hash_pointer_item,
+    head_condition,
+    head_item,
+)
 from tradai_release.errors import ConditionFailed, ConfigConflict, ConfigVersionNotFound, InputError
 from tradai_release.stores import Condition, KeyValueTable, Operation, Put
 
@@ -33,15 +38,7 @@ if TYPE_CHECKING:
     from tradai_release.environments import Environment
     from tradai_release.settings import Settings
 
-TABLE_NAME = "config_versions"
-"""Table name inside a SQLite file (a ``dynamodb://`` URI names the table itself)."""
-PARTITION_KEY = "strategy_name"
-SORT_KEY = "config_id"
-TTL_ATTRIBUTE = "expires_at"
 DEPRECATED_TTL = timedelta(days=90)
-HEAD = "#HEAD"
-HASH_PREFIX = "#HASH#"
-VERSION_PREFIX = "v"
 MAX_ATTEMPTS = 40
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -139,7 +136,7 @@ class ConfigVersionService:
                 git_commit=git_commit,
                 trace_id=trace_id,
             )
-            new_head = _head_item(strategy_name, head, next_version=number + 1)
+            new_head = head_item(strategy_name, head, next_version=number + 1)
             hash_condition = (
                 Condition(exists=False)
                 if hash_item is None
@@ -148,9 +145,12 @@ class ConfigVersionService:
                 )  # a stale pointer to an expired version
             )
             operations: list[Operation] = [
-                Put(new_head, condition=_head_condition(head)),
+                Put(new_head, condition=head_condition(head)),
                 Put(version.to_item(), condition=Condition(exists=False)),
-                Put(_hash_item(strategy_name, digest, version.config_id, None), condition=hash_condition),
+                Put(
+                    hash_pointer_item(strategy_name, digest, version.config_id, None),
+                    condition=hash_condition,
+                ),
             ]
             try:
                 self.table.transact(operations)
@@ -186,7 +186,7 @@ class ConfigVersionService:
                 target, status=ConfigStatus.ACTIVE, deployed_at=now, superseded_by=None, expires_at=None
             )
             operations: list[Operation] = [
-                Put(_head_item(strategy_name, head, active=config_id), condition=_head_condition(head)),
+                Put(head_item(strategy_name, head, active=config_id), condition=head_condition(head)),
                 Put(activated.to_item(), condition=Condition(equals={"status": target.status.value})),
             ]
             if target.expires_at is not None:
@@ -245,7 +245,7 @@ class ConfigVersionService:
                 target, status=ConfigStatus.DEPRECATED, superseded_by=None, expires_at=expires
             )
             operations: list[Operation] = [
-                Put({**_head_item(strategy_name, head), "active": None}, condition=_head_condition(head)),
+                Put({**head_item(strategy_name, head), "active": None}, condition=head_condition(head)),
                 Put(deprecated.to_item(), condition=Condition(equals={"status": target.status.value})),
                 *self._hash_ttl(target, expires),
             ]
@@ -341,42 +341,12 @@ class ConfigVersionService:
             return []
         return [
             Put(
-                _hash_item(version.strategy_name, version.config_hash, version.config_id, expires_at),
+                hash_pointer_item(
+                    version.strategy_name, version.config_hash, version.config_id, expires_at
+                ),
                 condition=Condition(equals={"target": version.config_id}),
             )
         ]
-
-
-def _head_item(
-    strategy_name: str,
-    head: Mapping[str, Any] | None,
-    *,
-    next_version: int | None = None,
-    active: str | None = None,
-) -> dict[str, Any]:
-    current: dict[str, Any] = dict(head) if head else {"active": None, "next_version": 1, "revision": 0}
-    return {
-        PARTITION_KEY: strategy_name,
-        SORT_KEY: HEAD,
-        "active": active if active is not None else current.get("active"),
-        "next_version": next_version if next_version is not None else int(current["next_version"]),
-        "revision": int(current.get("revision", 0)) + 1,
-    }
-
-
-def _head_condition(head: Mapping[str, Any] | None) -> Condition:
-    if head is None:
-        return Condition(exists=False)
-    return Condition(equals={"revision": int(head["revision"])})
-
-
-def _hash_item(strategy_name: str, digest: str, target: str, expires_at: int | None) -> dict[str, Any]:
-    return {
-        PARTITION_KEY: strategy_name,
-        SORT_KEY: HASH_PREFIX + digest,
-        "target": target,
-        TTL_ATTRIBUTE: expires_at,
-    }
 
 
 def check_strategy_name(strategy_name: str) -> None:
