@@ -47,6 +47,19 @@ class MlflowConnection:
         return self.tracking_uri.startswith(("http://", "https://", "databricks"))
 
     @property
+    def _database(self) -> Path | None:
+        """The file of a ``sqlite:///`` tracking URI (None for a server)."""
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return None
+        return Path(self.tracking_uri.removeprefix("sqlite:///"))
+
+    @property
+    def _unborn(self) -> bool:
+        """A SQLite registry nothing was registered in yet: no database file, so nothing to read (and a
+        read must not create one)."""
+        return self._database is not None and not self._database.exists()
+
+    @property
     def client(self) -> MlflowClient:
         if self._client is None:
             import logging
@@ -57,8 +70,8 @@ class MlflowConnection:
             for name in ("mlflow", "alembic"):
                 logging.getLogger(name).setLevel(logging.WARNING)
 
-            if self.tracking_uri.startswith("sqlite:///"):
-                Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            if self._database is not None:
+                self._database.parent.mkdir(parents=True, exist_ok=True)
             if self.is_remote:
                 _bound_http_requests(self.timeout_seconds, self.retries)
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tradai_release.errors import ModelVersionNotFound, RegistryError
@@ -66,7 +65,7 @@ class MlflowRegistry(MlflowRuns):
 
     def versions(self, names: Iterable[str]) -> dict[str, list[ModelVersionInfo]]:
         wanted = sorted(set(names))
-        if self.tracking_uri.startswith("sqlite:///") and not Path(self.tracking_uri[10:]).exists():
+        if self._unborn:
             return {name: [] for name in wanted}  # an environment nothing was registered in yet: no database
         found: dict[str, list[ModelVersion]] = {name: [] for name in wanted}
         aliases: dict[tuple[str, int], list[str]] = {}
@@ -90,7 +89,7 @@ class MlflowRegistry(MlflowRuns):
 
     def aliased_models(self) -> dict[str, list[str]]:
         """Every registered model that has aliases, with them (one search, one call per 1000 models)."""
-        if self.tracking_uri.startswith("sqlite:///") and not Path(self.tracking_uri[10:]).exists():
+        if self._unborn:
             return {}
         models = self._all_pages(
             "registered models", self.client.search_registered_models, max_results=_MODELS_PER_PAGE
@@ -100,7 +99,7 @@ class MlflowRegistry(MlflowRuns):
     def find_versions(self, name: str, tag: str, value: str) -> list[ModelVersionInfo]:
         """The versions of model ``name`` whose tag ``tag`` is ``value``, oldest first (one search, run
         metrics not read). ``tag`` is a plain identifier (letters, digits, ``_``)."""
-        if self.tracking_uri.startswith("sqlite:///") and not Path(self.tracking_uri[10:]).exists():
+        if self._unborn:
             return []
         filter_string = f"name = {_quote(name)} AND tags.{tag} = {_quote(value)}"
         found = self._search_versions(filter_string, name)
