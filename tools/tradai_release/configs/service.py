@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 DEPRECATED_TTL = timedelta(days=90)
 MAX_ATTEMPTS = 40
+_Attempt = tuple[list[Operation], ConfigVersion]
+"""One try of a write: the operations of its transaction, and the version it makes or found."""
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
@@ -116,13 +118,14 @@ class ConfigVersionService:
         if existing is not None:
             return replace(existing, duplicate=True)
         self.repository.save(strategy_name, data)
-        for attempt in range(self.max_attempts):
+
+        def attempt() -> _Attempt:
             head = self._get(strategy_name, HEAD)
             hash_item = self._get(strategy_name, HASH_PREFIX + digest)
             if hash_item is not None:
                 found = self._live_target(strategy_name, hash_item)
                 if found is not None:
-                    return replace(found, duplicate=True)
+                    return [], replace(found, duplicate=True)
             number = int(head["next_version"]) if head else 1
             version = ConfigVersion(
                 strategy_name=strategy_name,
@@ -152,15 +155,9 @@ class ConfigVersionService:
                     condition=hash_condition,
                 ),
             ]
-            try:
-                self.table.transact(operations)
-            except ConditionFailed:
-                _backoff(attempt)
-                continue
-            return version
-        raise ConfigConflict(
-            strategy_name, f"create_version gave up after {self.max_attempts} concurrent conflicts"
-        )
+            return operations, version
+
+        return self._until_won(strategy_name, "create_version", attempt)
 
     def activate(self, strategy_name: str, config_id: str) -> ConfigVersion:
         """Make ``config_id`` ACTIVE; the previous ACTIVE becomes DEPRECATED in the same transaction.
@@ -170,7 +167,8 @@ class ConfigVersionService:
         Activating the version that is already ACTIVE changes nothing.
         """
         check_strategy_name(strategy_name)
-        for attempt in range(self.max_attempts):
+
+        def attempt() -> _Attempt:
             head = self._get(strategy_name, HEAD)
             item = self._get(strategy_name, config_id)
             now = self.clock()
@@ -181,7 +179,7 @@ class ConfigVersionService:
                 raise ConfigVersionNotFound(strategy_name, config_id)
             previous_id = head.get("active") if head else None
             if previous_id == config_id and target.status is ConfigStatus.ACTIVE:
-                return target
+                return [], target
             activated = replace(
                 target, status=ConfigStatus.ACTIVE, deployed_at=now, superseded_by=None, expires_at=None
             )
@@ -206,15 +204,9 @@ class ConfigVersionService:
                         )
                     )
                     operations += self._hash_ttl(previous, expires)
-            try:
-                self.table.transact(operations)
-            except ConditionFailed:
-                _backoff(attempt)
-                continue
-            return activated
-        raise ConfigConflict(
-            f"{strategy_name} {config_id}", f"activate gave up after {self.max_attempts} concurrent conflicts"
-        )
+            return operations, activated
+
+        return self._until_won(f"{strategy_name} {config_id}", "activate", attempt)
 
     def deprecate(self, strategy_name: str, config_id: str) -> ConfigVersion:
         """Retire the ACTIVE version ``config_id``: it becomes DEPRECATED with the 90-day TTL and the
@@ -226,7 +218,8 @@ class ConfigVersionService:
         Activating it again (the strategy comes back) clears the TTL.
         """
         check_strategy_name(strategy_name)
-        for attempt in range(self.max_attempts):
+
+        def attempt() -> _Attempt:
             head = self._get(strategy_name, HEAD)
             item = None if config_id.startswith("#") else self._get(strategy_name, config_id)
             if item is None:
@@ -235,7 +228,7 @@ class ConfigVersionService:
             active = head.get("active") if head else None
             if active != config_id:
                 if not active and target.status is ConfigStatus.DEPRECATED:
-                    return target
+                    return [], target
                 raise ConfigConflict(
                     f"{strategy_name} {config_id}",
                     f"not the ACTIVE version (ACTIVE: {active or 'none'}); nothing deprecated",
@@ -249,16 +242,9 @@ class ConfigVersionService:
                 Put(deprecated.to_item(), condition=Condition(equals={"status": target.status.value})),
                 *self._hash_ttl(target, expires),
             ]
-            try:
-                self.table.transact(operations)
-            except ConditionFailed:
-                _backoff(attempt)
-                continue
-            return deprecated
-        raise ConfigConflict(
-            f"{strategy_name} {config_id}",
-            f"deprecate gave up after {self.max_attempts} concurrent conflicts",
-        )
+            return operations, deprecated
+
+        return self._until_won(f"{strategy_name} {config_id}", "deprecate", attempt)
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -322,6 +308,25 @@ class ConfigVersionService:
         return {name: state.active for name, state in self.states().items() if state.active is not None}
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _until_won(self, target: str, verb: str, attempt: Callable[[], _Attempt]) -> ConfigVersion:
+        """Run ``attempt`` until its transaction wins the race for the strategy's head.
+
+        ``attempt`` reads the strategy and returns the operations of one transaction with the version it
+        makes (no operations: nothing to write, the version is the answer). A lost race backs off and
+        reads again, at most ``max_attempts`` times; then ConfigConflict naming ``target``.
+        """
+        for n in range(self.max_attempts):
+            operations, version = attempt()
+            if not operations:
+                return version
+            try:
+                self.table.transact(operations)
+            except ConditionFailed:
+                _backoff(n)
+                continue
+            return version
+        raise ConfigConflict(target, f"{verb} gave up after {self.max_attempts} concurrent conflicts")
 
     def _get(self, strategy_name: str, sort_key: str) -> dict[str, Any] | None:
         return self.table.get({PARTITION_KEY: strategy_name, SORT_KEY: sort_key})
