@@ -196,7 +196,7 @@ def rollback_candidates(c: Context, strategy: str = "", env: str = "", json: boo
 @handle_errors
 def upload(c: Context, strategy: str = "", env: str = "", json: bool = False) -> None:
     """Stage the working tree's tradai.yaml as a DRAFT config version (seed `strategy stage`)."""
-    from tradai_release.configs.service import upload_strategy
+    from tradai_release.configs.strategies import upload_strategy
     from tradai_release.render.configs import render_upload
 
     settings = _settings()
@@ -214,7 +214,7 @@ def upload(c: Context, strategy: str = "", env: str = "", json: bool = False) ->
 @handle_errors
 def strategy_list(c: Context, env: str = "dev", json: bool = False) -> None:
     """List strategies: version, config hash, ACTIVE config_id in the env and number of stored versions."""
-    from tradai_release.configs.service import list_strategies
+    from tradai_release.configs.strategies import list_strategies
     from tradai_release.render.configs import render_strategy_list
 
     listings = list_strategies(_settings(), env)

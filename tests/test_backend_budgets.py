@@ -11,8 +11,7 @@ import pytest
 from servers import free_port
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, RegistryError
-from tradai_release.registry import adapter
-from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.registry.adapter import MlflowRegistry, connection
 from tradai_release.settings import Settings
 from tradai_release.stores.aws import client
 from tradai_release.stores.dynamodb import DynamoTable
@@ -29,7 +28,7 @@ MLFLOW_VARIABLES = (
 def clean_mlflow_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in MLFLOW_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(adapter, "_SET_BY_US", {})
+    monkeypatch.setattr(connection, "_SET_BY_US", {})
 
 
 def test_settings_give_boto3_clients_their_timeouts_and_attempts() -> None:

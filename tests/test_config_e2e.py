@@ -18,7 +18,7 @@ from test_config_service import Clock, _run_threads, create_aws_resources
 from test_validate import commit_all, make_release_repo
 from tradai_release.configs import ConfigRepository, ConfigStatus, ConfigVersionService
 from tradai_release.configs.loader import StrategyConfigLoader
-from tradai_release.configs.service import list_strategies, upload_strategy
+from tradai_release.configs.strategies import list_strategies, upload_strategy
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import ConfigConflict, InputError, SettingsError, ValidationFailed
 from tradai_release.settings import EnvOverrides, Settings

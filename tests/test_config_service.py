@@ -21,7 +21,7 @@ from tradai_release.configs import (
     ConfigVersionService,
     S3ConfigRepository,
 )
-from tradai_release.configs.service import HEAD, PARTITION_KEY, SORT_KEY, TABLE_NAME, TTL_ATTRIBUTE
+from tradai_release.configs.table import HEAD, PARTITION_KEY, SORT_KEY, TABLE_NAME, TTL_ATTRIBUTE
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import (
     ConfigConflict,

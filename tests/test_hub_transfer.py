@@ -17,7 +17,7 @@ import pytest
 from hub_helpers import CountingStore, MemoryStore, make_models_dir, snapshot
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, HubIntegrityError, ObjectNotFound
-from tradai_release.hub import ModelHub, transfer
+from tradai_release.hub import ModelHub, upload
 from tradai_release.hub.names import blob_key
 from tradai_release.stores import ObjectStore
 from tradai_release.stores.aws import client as make_client
@@ -170,7 +170,7 @@ def test_a_huge_hub_is_listed_only_as_far_as_heads_would_cost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One "listing request" per key: a 2-file push lists at most 2 keys, then heads what is left.
-    monkeypatch.setattr(transfer, "KEYS_PER_LISTING", 1)
+    monkeypatch.setattr(upload, "KEYS_PER_LISTING", 1)
     store = CountingStore(MemoryStore())
     for index in range(50):
         store.inner.put(blob_key(hashlib.sha256(str(index).encode()).hexdigest()), b"other")

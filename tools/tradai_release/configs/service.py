@@ -1,15 +1,9 @@
 """The config version registry (the seed's ConfigVersionService) over any KeyValueTable + ConfigRepository.
 
-Table layout, one partition per strategy (partition key ``strategy_name``, sort key ``config_id``):
-
-* ``v{n}-{hash[:8]}``  one item per version (the ConfigVersion fields, TTL attribute ``expires_at``);
-* ``#HEAD``            the strategy's head: ``active`` config_id, ``next_version``, ``revision``;
-* ``#HASH#<hash>``     ``target`` = the config_id holding that hash (dedupe with a consistent get).
-
-Every write that changes a strategy's versions is ONE ``transact()`` conditioned on
-the head's ``revision``, so concurrent creates get unique sequential numbers and
-concurrent activations leave exactly one ACTIVE version; a writer that loses the
-race re-reads and retries a bounded number of times (then ConfigConflict).
+The table's layout is ``configs.table``'s. Every write that changes a strategy's versions is ONE
+``transact()`` conditioned on the head's ``revision``, so concurrent creates get unique sequential
+numbers and concurrent activations leave exactly one ACTIVE version; a writer that loses the race
+re-reads and retries a bounded number of times (then ConfigConflict).
 """
 
 from __future__ import annotations
@@ -20,13 +14,23 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.clock import utc_now
 from tradai_release.confighash import canonical_json, config_hash, config_id
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.configs.repository import ConfigRepository
+from tradai_release.configs.table import (
+    HASH_PREFIX,
+    HEAD,
+    PARTITION_KEY,
+    SORT_KEY,
+    TABLE_NAME,
+    VERSION_PREFIX,
+    hash_pointer_item,
+    head_condition,
+    head_item,
+)
 from tradai_release.errors import ConditionFailed, ConfigConflict, ConfigVersionNotFound, InputError
 from tradai_release.stores import Condition, KeyValueTable, Operation, Put
 
@@ -34,16 +38,10 @@ if TYPE_CHECKING:
     from tradai_release.environments import Environment
     from tradai_release.settings import Settings
 
-TABLE_NAME = "config_versions"
-"""Table name inside a SQLite file (a ``dynamodb://`` URI names the table itself)."""
-PARTITION_KEY = "strategy_name"
-SORT_KEY = "config_id"
-TTL_ATTRIBUTE = "expires_at"
 DEPRECATED_TTL = timedelta(days=90)
-HEAD = "#HEAD"
-HASH_PREFIX = "#HASH#"
-VERSION_PREFIX = "v"
 MAX_ATTEMPTS = 40
+_Attempt = tuple[list[Operation], ConfigVersion]
+"""One try of a write: the operations of its transaction, and the version it makes or found."""
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
@@ -113,20 +111,21 @@ class ConfigVersionService:
         The body goes to the config bucket first, then the registry rows in one
         transaction, so a crash in between leaves no row pointing at a missing object.
         """
-        _check_name(strategy_name)
+        check_strategy_name(strategy_name)
         data = _json_copy(strategy_name, config_data)
         digest = config_hash(data)
         existing = self.find_by_hash(strategy_name, digest)
         if existing is not None:
             return replace(existing, duplicate=True)
         self.repository.save(strategy_name, data)
-        for attempt in range(self.max_attempts):
+
+        def attempt() -> _Attempt:
             head = self._get(strategy_name, HEAD)
             hash_item = self._get(strategy_name, HASH_PREFIX + digest)
             if hash_item is not None:
                 found = self._live_target(strategy_name, hash_item)
                 if found is not None:
-                    return replace(found, duplicate=True)
+                    return [], replace(found, duplicate=True)
             number = int(head["next_version"]) if head else 1
             version = ConfigVersion(
                 strategy_name=strategy_name,
@@ -140,7 +139,7 @@ class ConfigVersionService:
                 git_commit=git_commit,
                 trace_id=trace_id,
             )
-            new_head = _head_item(strategy_name, head, next_version=number + 1)
+            new_head = head_item(strategy_name, head, next_version=number + 1)
             hash_condition = (
                 Condition(exists=False)
                 if hash_item is None
@@ -149,19 +148,16 @@ class ConfigVersionService:
                 )  # a stale pointer to an expired version
             )
             operations: list[Operation] = [
-                Put(new_head, condition=_head_condition(head)),
+                Put(new_head, condition=head_condition(head)),
                 Put(version.to_item(), condition=Condition(exists=False)),
-                Put(_hash_item(strategy_name, digest, version.config_id, None), condition=hash_condition),
+                Put(
+                    hash_pointer_item(strategy_name, digest, version.config_id, None),
+                    condition=hash_condition,
+                ),
             ]
-            try:
-                self.table.transact(operations)
-            except ConditionFailed:
-                _backoff(attempt)
-                continue
-            return version
-        raise ConfigConflict(
-            strategy_name, f"create_version gave up after {self.max_attempts} concurrent conflicts"
-        )
+            return operations, version
+
+        return self._until_won(strategy_name, "create_version", attempt)
 
     def activate(self, strategy_name: str, config_id: str) -> ConfigVersion:
         """Make ``config_id`` ACTIVE; the previous ACTIVE becomes DEPRECATED in the same transaction.
@@ -170,8 +166,9 @@ class ConfigVersionService:
         DEPRECATED version can be activated again (a rollback): its TTL is cleared.
         Activating the version that is already ACTIVE changes nothing.
         """
-        _check_name(strategy_name)
-        for attempt in range(self.max_attempts):
+        check_strategy_name(strategy_name)
+
+        def attempt() -> _Attempt:
             head = self._get(strategy_name, HEAD)
             item = self._get(strategy_name, config_id)
             now = self.clock()
@@ -182,12 +179,12 @@ class ConfigVersionService:
                 raise ConfigVersionNotFound(strategy_name, config_id)
             previous_id = head.get("active") if head else None
             if previous_id == config_id and target.status is ConfigStatus.ACTIVE:
-                return target
+                return [], target
             activated = replace(
                 target, status=ConfigStatus.ACTIVE, deployed_at=now, superseded_by=None, expires_at=None
             )
             operations: list[Operation] = [
-                Put(_head_item(strategy_name, head, active=config_id), condition=_head_condition(head)),
+                Put(head_item(strategy_name, head, active=config_id), condition=head_condition(head)),
                 Put(activated.to_item(), condition=Condition(equals={"status": target.status.value})),
             ]
             if target.expires_at is not None:
@@ -207,15 +204,9 @@ class ConfigVersionService:
                         )
                     )
                     operations += self._hash_ttl(previous, expires)
-            try:
-                self.table.transact(operations)
-            except ConditionFailed:
-                _backoff(attempt)
-                continue
-            return activated
-        raise ConfigConflict(
-            f"{strategy_name} {config_id}", f"activate gave up after {self.max_attempts} concurrent conflicts"
-        )
+            return operations, activated
+
+        return self._until_won(f"{strategy_name} {config_id}", "activate", attempt)
 
     def deprecate(self, strategy_name: str, config_id: str) -> ConfigVersion:
         """Retire the ACTIVE version ``config_id``: it becomes DEPRECATED with the 90-day TTL and the
@@ -226,8 +217,9 @@ class ConfigVersionService:
         one that is not the ACTIVE version (another was activated meanwhile) is a ConfigConflict.
         Activating it again (the strategy comes back) clears the TTL.
         """
-        _check_name(strategy_name)
-        for attempt in range(self.max_attempts):
+        check_strategy_name(strategy_name)
+
+        def attempt() -> _Attempt:
             head = self._get(strategy_name, HEAD)
             item = None if config_id.startswith("#") else self._get(strategy_name, config_id)
             if item is None:
@@ -236,7 +228,7 @@ class ConfigVersionService:
             active = head.get("active") if head else None
             if active != config_id:
                 if not active and target.status is ConfigStatus.DEPRECATED:
-                    return target
+                    return [], target
                 raise ConfigConflict(
                     f"{strategy_name} {config_id}",
                     f"not the ACTIVE version (ACTIVE: {active or 'none'}); nothing deprecated",
@@ -246,20 +238,13 @@ class ConfigVersionService:
                 target, status=ConfigStatus.DEPRECATED, superseded_by=None, expires_at=expires
             )
             operations: list[Operation] = [
-                Put({**_head_item(strategy_name, head), "active": None}, condition=_head_condition(head)),
+                Put({**head_item(strategy_name, head), "active": None}, condition=head_condition(head)),
                 Put(deprecated.to_item(), condition=Condition(equals={"status": target.status.value})),
                 *self._hash_ttl(target, expires),
             ]
-            try:
-                self.table.transact(operations)
-            except ConditionFailed:
-                _backoff(attempt)
-                continue
-            return deprecated
-        raise ConfigConflict(
-            f"{strategy_name} {config_id}",
-            f"deprecate gave up after {self.max_attempts} concurrent conflicts",
-        )
+            return operations, deprecated
+
+        return self._until_won(f"{strategy_name} {config_id}", "deprecate", attempt)
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -324,6 +309,25 @@ class ConfigVersionService:
 
     # --- helpers ----------------------------------------------------------------------------------
 
+    def _until_won(self, target: str, verb: str, attempt: Callable[[], _Attempt]) -> ConfigVersion:
+        """Run ``attempt`` until its transaction wins the race for the strategy's head.
+
+        ``attempt`` reads the strategy and returns the operations of one transaction with the version it
+        makes (no operations: nothing to write, the version is the answer). A lost race backs off and
+        reads again, at most ``max_attempts`` times; then ConfigConflict naming ``target``.
+        """
+        for n in range(self.max_attempts):
+            operations, version = attempt()
+            if not operations:
+                return version
+            try:
+                self.table.transact(operations)
+            except ConditionFailed:
+                _backoff(n)
+                continue
+            return version
+        raise ConfigConflict(target, f"{verb} gave up after {self.max_attempts} concurrent conflicts")
+
     def _get(self, strategy_name: str, sort_key: str) -> dict[str, Any] | None:
         return self.table.get({PARTITION_KEY: strategy_name, SORT_KEY: sort_key})
 
@@ -342,45 +346,16 @@ class ConfigVersionService:
             return []
         return [
             Put(
-                _hash_item(version.strategy_name, version.config_hash, version.config_id, expires_at),
+                hash_pointer_item(
+                    version.strategy_name, version.config_hash, version.config_id, expires_at
+                ),
                 condition=Condition(equals={"target": version.config_id}),
             )
         ]
 
 
-def _head_item(
-    strategy_name: str,
-    head: Mapping[str, Any] | None,
-    *,
-    next_version: int | None = None,
-    active: str | None = None,
-) -> dict[str, Any]:
-    current: dict[str, Any] = dict(head) if head else {"active": None, "next_version": 1, "revision": 0}
-    return {
-        PARTITION_KEY: strategy_name,
-        SORT_KEY: HEAD,
-        "active": active if active is not None else current.get("active"),
-        "next_version": next_version if next_version is not None else int(current["next_version"]),
-        "revision": int(current.get("revision", 0)) + 1,
-    }
-
-
-def _head_condition(head: Mapping[str, Any] | None) -> Condition:
-    if head is None:
-        return Condition(exists=False)
-    return Condition(equals={"revision": int(head["revision"])})
-
-
-def _hash_item(strategy_name: str, digest: str, target: str, expires_at: int | None) -> dict[str, Any]:
-    return {
-        PARTITION_KEY: strategy_name,
-        SORT_KEY: HASH_PREFIX + digest,
-        "target": target,
-        TTL_ATTRIBUTE: expires_at,
-    }
-
-
-def _check_name(strategy_name: str) -> None:
+def check_strategy_name(strategy_name: str) -> None:
+    """Refuse what cannot be a strategy's partition: letters, digits and ``_``, a letter first."""
     if not isinstance(strategy_name, str) or not _NAME.match(strategy_name):
         raise InputError(
             "config registry",
@@ -406,120 +381,3 @@ def _json_copy(strategy_name: str, config_data: Mapping[str, Any]) -> dict[str, 
 def _backoff(attempt: int) -> None:
     """Jittered exponential backoff so racing writers spread out instead of colliding again."""
     time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
-
-
-# --- what the tasks call --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StrategyListing:
-    """One row of ``invoke strategy.list``: the strategy in the working tree and in an env's registry."""
-
-    name: str
-    version: str | None  # strategy.version of tradai.yaml (None when the file is missing or invalid)
-    config_hash: str | None  # hash of the working tree's tradai.yaml
-    active_config_id: str | None
-    active_hash: str | None
-    versions: int
-    in_repo: bool
-    problem: str | None = None
-
-    @property
-    def in_sync(self) -> bool:
-        """True when the ACTIVE version is the working tree's tradai.yaml."""
-        return self.config_hash is not None and self.config_hash == self.active_hash
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form of ``--json``."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "config_hash": self.config_hash,
-            "active_config_id": self.active_config_id,
-            "active_hash": self.active_hash,
-            "versions": self.versions,
-            "in_repo": self.in_repo,
-            "in_sync": self.in_sync,
-            "problem": self.problem,
-        }
-
-
-def upload_strategy(
-    settings: Settings, strategy: str, env: str | Environment, *, trace_id: str | None = None
-) -> ConfigVersion:
-    """Stage ``strategies/<strategy>/tradai.yaml`` of the working tree as a DRAFT version in ``env``.
-
-    The file must pass the tradai.yaml schema. ``git_commit`` is HEAD when the file
-    is committed unchanged there; ``trace_id`` defaults to ``settings.new_trace_id()``.
-    The returned version has ``duplicate`` set when the registry already had this config.
-    """
-    from tradai_release.environments import environment
-    from tradai_release.repo import ReleaseTree
-    from tradai_release.strategy import tradai_path
-
-    target = environment(settings, env)  # an unknown env fails before any file is read
-    _check_name(strategy)
-    document = ReleaseTree.work(settings.repo).tradai(strategy)
-    path = tradai_path(strategy)
-    commit = _committed_head(settings.repo, path)
-    description = f"uploaded from {path}" + (f" at {commit[:12]}" if commit else " (uncommitted)")
-    service = ConfigVersionService.for_env(target, settings)
-    return service.create_version(
-        strategy_name=strategy,
-        config_data=document.data,
-        description=description,
-        git_commit=commit,
-        trace_id=trace_id or settings.new_trace_id(),
-    )
-
-
-def list_strategies(settings: Settings, env: str | Environment) -> list[StrategyListing]:
-    """Each strategy of the working tree (or only in the registry) with its registry state in ``env``."""
-    from tradai_release.environments import environment
-    from tradai_release.repo import ReleaseTree
-
-    target = environment(settings, env)
-    tree = ReleaseTree.work(settings.repo)
-    states = ConfigVersionService.for_env(target, settings).states()
-    names = tree.strategy_names()
-    listings: list[StrategyListing] = []
-    for name in sorted(set(names) | set(states)):
-        version = digest = problem = None
-        if name in names:
-            try:
-                document = tree.tradai(name)
-            except InputError as err:
-                problem = str(err)
-            else:
-                version = str(document.data["strategy"]["version"])
-                digest = config_hash(document.data)
-        state = states.get(name)
-        active = state.active if state else None
-        listings.append(
-            StrategyListing(
-                name=name,
-                version=version,
-                config_hash=digest,
-                active_config_id=active.config_id if active else None,
-                active_hash=active.config_hash if active else None,
-                versions=state.versions if state else 0,
-                in_repo=name in names,
-                problem=problem,
-            )
-        )
-    return listings
-
-
-def _committed_head(repo: Path, path: str) -> str | None:
-    """HEAD's commit when ``path`` is tracked and unchanged there, else None (no git, or local edits)."""
-    from tradai_release.errors import GitError
-    from tradai_release.gitrepo import GitRepo
-
-    try:
-        with GitRepo(repo) as git:
-            head = git.head()
-            if git.changed_paths([path]) or path not in git.tracked_files():
-                return None
-    except GitError:
-        return None
-    return head

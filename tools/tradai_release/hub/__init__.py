@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from tradai_release.hub.compat import check_compat
-from tradai_release.hub.hub import ModelHub, Pinned, PullResult, PushResult, Verification
+from tradai_release.hub.hub import ModelHub
 from tradai_release.hub.manifest import FileEntry, TagInfo, TagManifest
-from tradai_release.hub.pointers import Pointer, ProfilePointer
+from tradai_release.hub.pointers import Pinned, Pointer, ProfilePointer
+from tradai_release.hub.pull import PullResult
+from tradai_release.hub.tagging import PushResult
 from tradai_release.hub.transfer import TransferProgress, local_differences
+from tradai_release.hub.verification import Verification
 
 __all__ = [
     "FileEntry",

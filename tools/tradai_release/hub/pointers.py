@@ -39,6 +39,15 @@ class ProfilePointer:
     deployment_id: str | None
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """A tag a pointer names, the manifest hash it must have, who pins it (``latest``, ``prod profile 3``)."""
+
+    tag: str
+    sha256: str
+    by: tuple[str, ...]
+
+
 def write_latest(store: ObjectStore, pointer: Pointer) -> None:
     store.put(LATEST_KEY, canonical_json(asdict(pointer)))
 
@@ -106,6 +115,18 @@ def profile_pointers(store: ObjectStore) -> list[ProfilePointer]:
         if pointer is not None:  # deleted since the listing
             found.append(pointer)
     return sorted(found, key=lambda p: (p.env, p.profile))
+
+
+def pinned(store: ObjectStore) -> list[Pinned]:
+    """Every tag ``latest`` or a profile pointer names, with the manifest hash it pins and who pins it."""
+    found: dict[tuple[str, str], list[str]] = {}
+    latest = read_latest(store)
+    if latest is not None:
+        found.setdefault((latest.tag, latest.sha256), []).append("latest")
+    for pointer in profile_pointers(store):
+        where = f"{pointer.env} profile {pointer.profile}"
+        found.setdefault((pointer.tag, pointer.sha256), []).append(where)
+    return [Pinned(tag, sha, tuple(by)) for (tag, sha), by in sorted(found.items())]
 
 
 def require_latest(store: ObjectStore) -> Pointer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tradai_release.configs.entities import ConfigVersion
-from tradai_release.configs.service import StrategyListing
+from tradai_release.configs.strategies import StrategyListing
 from tradai_release.render import console, short, titled_table
 
 

@@ -6,7 +6,7 @@ import base64
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from tradai_release.endpoints import AwsOptions
 from tradai_release.errors import BackendError, MissingCredentials, ObjectExists, ObjectNotFound
@@ -100,10 +100,7 @@ class S3ObjectStore:
                 for item in page.get("Contents", []):
                     yield ObjectInfo(item["Key"][len(base) :], int(item["Size"]))
         except Exception as err:
-            translated = self._translate(prefix or "/", err)
-            if translated is err:
-                raise
-            raise translated from err
+            self._raise_translated(prefix or "/", err)
 
     def get_stream(self, key: str, sink: IO[bytes]) -> None:
         # One GET streamed in order (the transfer manager would HEAD first: two requests per object).
@@ -130,10 +127,7 @@ class S3ObjectStore:
                 raise ObjectNotFound(self.name, key) from err
             return info.size
         except Exception as err:
-            translated = self._translate(key, err)
-            if translated is err:
-                raise
-            raise translated from err
+            self._raise_translated(key, err)
         match = _CONTENT_RANGE.fullmatch(str(response.get("ContentRange", "")))
         if match is None or int(match.group(1)) != start:
             response["Body"].close()
@@ -147,10 +141,7 @@ class S3ObjectStore:
             for chunk in body.iter_chunks(_CHUNK):
                 sink.write(chunk)
         except Exception as err:
-            translated = self._translate(key, err)
-            if translated is err:
-                raise
-            raise translated from err
+            self._raise_translated(key, err)
         finally:
             body.close()
 
@@ -198,10 +189,14 @@ class S3ObjectStore:
         try:
             return getattr(self.client, method)(*args, **kwargs)
         except Exception as err:
-            translated = self._translate(key, err)
-            if translated is err:  # not a vendor error: a bug, keep its traceback
-                raise
-            raise translated from err
+            self._raise_translated(key, err)
+
+    def _raise_translated(self, key: str, err: Exception) -> NoReturn:
+        """Raise ``err`` as the project's error naming ``key``; call it from the ``except`` that caught it."""
+        translated = self._translate(key, err)
+        if translated is err:  # not a vendor error: a bug, keep its traceback
+            raise
+        raise translated from err
 
     def _translate(self, key: str, err: Exception) -> Exception:
         from botocore.exceptions import (
