@@ -15,7 +15,8 @@ from hub_helpers import make_models_dir
 from tradai_release.bots import BotKey, BotSpec
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.service import PARTITION_KEY, SORT_KEY, TABLE_NAME, ConfigVersionService
-from tradai_release.engine.state import RELEASE_TABLE, EngineBackends
+from tradai_release.engine.release_table import RELEASE_TABLE
+from tradai_release.engine.state import EngineBackends
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
 from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS

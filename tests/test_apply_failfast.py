@@ -17,8 +17,8 @@ from test_engine_e2e import register_runs, rename_models, server_settings
 from tradai_release.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import deployments_in
-from tradai_release.engine.lock import read_lock
 from tradai_release.engine.plan import Action, plan_env
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
 from tradai_release.errors import ApplyFailed, LockHeld
 from tradai_release.hub.hub import ModelHub
@@ -82,7 +82,7 @@ def test_mlflow_killed_mid_apply_fails_within_budget_releases_the_lease_and_a_re
         assert message.endswith("Connection refused)")
         assert elapsed < BUDGET + SLACK, f"{elapsed:.1f}s"
         releases = EngineBackends.from_settings(settings, "prod").releases
-        assert read_lock(releases, "prod") is None
+        assert ReleaseTable(releases, "prod").lease() is None
         failed = deployments_in(releases, "prod")[0]
         assert failed.outcome == "failed"
         statuses = {a["status"] for a in failed.actions}
@@ -126,11 +126,11 @@ def test_release_table_refusing_connections_fails_within_budget_and_the_lease_ex
     assert elapsed < BUDGET + SLACK, f"{elapsed:.1f}s"
 
     live = EngineBackends.from_settings(settings, "prod")  # the table is reachable again
-    lock = read_lock(live.releases, "prod")
+    lock = ReleaseTable(live.releases, "prod").lease()
     assert lock is not None  # could not be released: it expires by itself
     with pytest.raises(LockHeld):
         apply_env(settings, "prod")
-    time.sleep(max(0.0, float(lock["expires_at"]) - time.time()) + 1.0)
+    time.sleep(max(0.0, lock.expires_at - time.time()) + 1.0)
     assert apply_env(settings, "prod").outcome == "succeeded"
     assert plan_env(settings, "prod").empty
-    assert read_lock(live.releases, "prod") is None
+    assert ReleaseTable(live.releases, "prod").lease() is None

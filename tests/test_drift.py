@@ -12,12 +12,6 @@ from pydantic import SecretStr
 
 from retrain_helpers import SOURCE, TAG, invoke, make_live_repo, write_window
 from tradai_release.drift import (
-    FEATURE,
-    MODERATE,
-    PREDICTION,
-    SIGNIFICANT,
-    STABLE,
-    Thresholds,
     check_drift,
     model_references,
     monitor,
@@ -26,6 +20,7 @@ from tradai_release.drift import (
     recorded_checks,
 )
 from tradai_release.errors import InputError, SettingsError
+from tradai_release.monitor.scores import FEATURE, MODERATE, PREDICTION, SIGNIFICANT, STABLE, Thresholds
 from tradai_release.settings import Settings
 from tradai_release.training.result import TrainingResult
 from webhook_server import serve

@@ -26,8 +26,9 @@ from fake_registry import FakeRegistry
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import deployments_in, read_journal
-from tradai_release.engine.lock import acquire, read_lock
+from tradai_release.engine.lock import acquire
 from tradai_release.engine.plan import plan_env
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.errors import ApplyFailed, LockHeld, StaleCommit, ValidationFailed
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.lifecycle import current_lifecycle
@@ -266,11 +267,11 @@ def test_a_held_lock_refuses_naming_holder_and_expiry_and_an_expired_one_is_take
     message = str(caught.value)
     assert "ci-run-41" in message and "d-other" in message and "until 20" in message
     lease.release()
-    assert read_lock(table, "dev") is None
+    assert ReleaseTable(table, "dev").lease() is None
 
     acquire(table, "dev", holder="crashed-run", deployment_id="d-dead", commit="abc", seconds=-1)
     assert world.apply().outcome == "succeeded"  # the expired lease does not block
-    assert read_lock(table, "dev") is None
+    assert ReleaseTable(table, "dev").lease() is None
 
 
 class Crash(Exception):
@@ -284,7 +285,8 @@ def test_a_crash_after_any_action_converges_on_rerun_to_the_uninterrupted_state(
     reference = make_world(tmp_path / "ref", isolated_environment / "ref", template=template)
     reference.apply()
     expected = reference.live()
-    count = len(reference.counted.backends.releases.query("dev", prefix="journal#"))
+    journals = ReleaseTable(reference.counted.backends.releases, "dev").journals()
+    count = sum(len(entries) for entries in journals.values())
     assert count > 10
     for index in range(count):
         world = make_world(tmp_path / f"w{index}", isolated_environment / f"w{index}", template=template)
@@ -297,7 +299,7 @@ def test_a_crash_after_any_action_converges_on_rerun_to_the_uninterrupted_state(
             world.apply(after_action=crash)
         failed = deployments_in(world.counted.backends.releases, "dev")[0]
         assert failed.outcome == "failed" and "killed" in str(failed.error)
-        assert read_lock(world.counted.backends.releases, "dev") is None
+        assert ReleaseTable(world.counted.backends.releases, "dev").lease() is None
         rerun = world.apply()
         assert rerun.outcome == (
             "noop" if index == count - 1 else "succeeded"
@@ -402,7 +404,7 @@ def test_a_lease_taken_over_after_expiry_is_lost_by_its_first_holder(world: Worl
         stale.renew_if_due()
     assert "taken over" in str(caught.value)
     stale.release()  # must not drop the new holder's lock
-    lock = read_lock(table, "dev")
-    assert lock is not None and lock["holder"] == "new-run"
+    lock = ReleaseTable(table, "dev").lease()
+    assert lock is not None and lock.holder == "new-run"
     fresh.release()
-    assert read_lock(table, "dev") is None
+    assert ReleaseTable(table, "dev").lease() is None

@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.engine.release_table import RecordedCheck
 from tradai_release.errors import InputError, SettingsError, TradaiError
+from tradai_release.monitor.scores import (
+    FEATURE,
+    LEVELS,
+    PREDICTION,
+    SIGNIFICANT,
+    STABLE,
+    PsiRow,
+    Thresholds,
+)
 
 if TYPE_CHECKING:
     from tradai_release.environments import Environment
@@ -25,48 +35,9 @@ if TYPE_CHECKING:
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
 
-STABLE, MODERATE, SIGNIFICANT = "stable", "moderate", "significant"
-LEVELS: tuple[str, ...] = (STABLE, MODERATE, SIGNIFICANT)
-FEATURE, PREDICTION = "feature", "prediction"
 # A window shorter than this says nothing about a 10-bin distribution.
 MIN_WINDOW_ROWS = 50
 METADATA_GLOB = "*/*metadata.json"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """PSI below ``moderate`` is stable, up to ``significant`` moderate, above it significant."""
-
-    moderate: float = 0.1
-    significant: float = 0.25
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Thresholds:
-        moderate, significant = float(settings.drift_moderate), float(settings.drift_significant)
-        if not 0 <= moderate <= significant:
-            raise SettingsError(
-                "drift_significant",
-                f"needs 0 <= drift_moderate ({moderate:g}) <= drift_significant ({significant:g})",
-            )
-        return cls(moderate, significant)
-
-    def level(self, value: float) -> str:
-        if value < self.moderate:
-            return STABLE
-        return MODERATE if value <= self.significant else SIGNIFICANT
-
-
-@dataclass(frozen=True)
-class PsiRow:
-    """PSI of one feature, or of one model's predicted probability (``name`` = the model role)."""
-
-    kind: str
-    name: str
-    psi: float
-    level: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "psi": round(self.psi, 6), "level": self.level}
 
 
 @dataclass(frozen=True)
@@ -452,44 +423,6 @@ def _state(
 
 # --- recorded checks (``invoke drift --record``) -----------------------------------------------------------
 
-DRIFT_PREFIX = "drift#"
-"""Sort-key prefix of recorded checks in the release-state table: ``drift#<strategy>#<checked at>``."""
-
-
-@dataclass(frozen=True)
-class RecordedCheck:
-    """One strategy's PSI from an earlier ``invoke drift --record``, as the release state keeps it."""
-
-    strategy: str
-    version: int
-    checked_at: str
-    level: str
-    max_psi: float
-    psi: tuple[PsiRow, ...]
-    thresholds: Thresholds
-    window: str = ""
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> RecordedCheck:
-        limits = dict(item.get("thresholds") or {})
-        return cls(
-            strategy=str(item["strategy"]),
-            version=int(item.get("version") or 0),
-            checked_at=str(item.get("checked_at") or ""),
-            level=str(item.get("level") or STABLE),
-            max_psi=float(item.get("max_psi") or 0.0),
-            psi=tuple(
-                PsiRow(str(row["kind"]), str(row["name"]), float(row["psi"]), str(row["level"]))
-                for row in item.get("psi") or ()
-            ),
-            thresholds=Thresholds(
-                float(limits.get("moderate", Thresholds.moderate)),
-                float(limits.get("significant", Thresholds.significant)),
-            ),
-            window=str(item.get("window") or ""),
-        )
-
-
 def record_checks(settings: Settings, report: DriftReport) -> int:
     """Store each strategy's PSI of ``report`` in the env's release-state table (one item each).
 
@@ -497,41 +430,33 @@ def record_checks(settings: Settings, report: DriftReport) -> int:
     (DynamoDB caps an item at 400 KB); returns how many were written.
     """
     from tradai_release.clock import stamp, utc_now
-    from tradai_release.engine.state import EngineBackends, release_key
+    from tradai_release.engine.release_table import ReleaseTable
+    from tradai_release.engine.state import EngineBackends
 
-    releases = EngineBackends.from_settings(settings, report.env).releases
+    releases = ReleaseTable(EngineBackends.from_settings(settings, report.env).releases, report.env)
     moment = utc_now()
-    # Microseconds in the key: two checks in one second are two records, in time order.
-    order = moment.strftime("%Y%m%dT%H%M%S%fZ")
     for item in report.strategies:
-        releases.put(
-            {
-                **release_key(report.env, f"{DRIFT_PREFIX}{item.strategy}#{order}"),
-                "strategy": item.strategy,
-                "model": item.live.model,
-                "version": item.live.version,
-                "profiles": list(item.live.profiles),
-                "checked_at": stamp(moment),
-                "level": item.level,
-                "max_psi": round(item.max_psi, 6),
-                "psi": [row.to_dict() for row in item.rows],
-                "thresholds": {
-                    "moderate": report.thresholds.moderate,
-                    "significant": report.thresholds.significant,
-                },
-                "window": f"{item.window.source}: {item.window.start} to {item.window.end}",
-            }
+        check = RecordedCheck(
+            strategy=item.strategy,
+            version=item.live.version,
+            checked_at=stamp(moment),
+            level=item.level,
+            max_psi=item.max_psi,
+            psi=item.rows,
+            thresholds=report.thresholds,
+            window=f"{item.window.source}: {item.window.start} to {item.window.end}",
+            model=item.live.model,
+            profiles=item.live.profiles,
         )
+        releases.record_check(check, moment)
     return len(report.strategies)
 
 
 def recorded_checks(releases: KeyValueTable, env: str) -> dict[str, list[RecordedCheck]]:
     """Every recorded check of ``env`` (one query), per strategy, newest first."""
-    found: dict[str, list[RecordedCheck]] = {}
-    for item in releases.query(env, prefix=DRIFT_PREFIX, descending=True):
-        check = RecordedCheck.from_item(item)
-        found.setdefault(check.strategy, []).append(check)
-    return found
+    from tradai_release.engine.release_table import ReleaseTable
+
+    return ReleaseTable(releases, env).recorded_checks()
 
 
 def monitor(

@@ -196,7 +196,7 @@ class _SoakJudge:
     def timeline(self) -> Timeline:
         if self._timeline is None:
             from tradai_release.engine.history import Timeline
-            from tradai_release.engine.state import open_release_table
+            from tradai_release.engine.release_table import open_release_table
             from tradai_release.environments import environment
 
             after = self.soak.after

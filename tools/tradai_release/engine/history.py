@@ -19,15 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.clock import parse_stamp, stamp
-from tradai_release.engine.deployments import (
-    FAILED,
-    JOURNAL_PREFIX,
-    RUNNING,
-    SUCCEEDED,
-    Deployment,
-    deployments_in,
-    pull_request_number,
-)
+from tradai_release.engine.deployments import FAILED, RUNNING, SUCCEEDED, pull_request_number
+from tradai_release.engine.release_table import Deployment, JournalEntry, ReleaseTable
 from tradai_release.errors import GitError, InputError
 from tradai_release.manifest import parse_profile
 
@@ -238,23 +231,18 @@ class Timeline:
     """An environment's deployments, oldest first, with the journal read once when an answer needs it."""
 
     def __init__(self, table: KeyValueTable, env: str, repo_root: Path | str) -> None:
-        self.table = table
+        self.releases = ReleaseTable(table, env)
         self.env = env
         self.root = Path(repo_root)
-        self.deployments = [d for d in reversed(deployments_in(table, env)) if d.deployment_id]
-        self._journal: dict[str, list[Mapping[str, Any]]] | None = None
+        self.deployments = [d for d in reversed(self.releases.deployments()) if d.deployment_id]
+        self._journal: dict[str, list[JournalEntry]] | None = None
         self._at_commit: dict[str, dict[Key, LivePin]] = {}
         self._messages: dict[str, int | None] = {}
 
-    def journal(self, deployment_id: str) -> list[Mapping[str, Any]]:
+    def journal(self, deployment_id: str) -> list[JournalEntry]:
         """The journal entries of one deployment, in action order (the whole journal is one query)."""
         if self._journal is None:
-            grouped: dict[str, list[Mapping[str, Any]]] = {}
-            for item in self.table.query(self.env, prefix=JOURNAL_PREFIX):
-                grouped.setdefault(str(item.get("deployment_id")), []).append(item)
-            for entries in grouped.values():
-                entries.sort(key=lambda entry: int(entry.get("index") or 0))
-            self._journal = grouped
+            self._journal = self.releases.journals()
         return self._journal.get(deployment_id, [])
 
     def pins(self, deployment: Deployment) -> dict[Key, LivePin]:
@@ -340,13 +328,13 @@ def _advance(
 
 
 def _overlay(
-    state: State, entries: Iterable[Mapping[str, Any]], deployment_id: str
+    state: State, entries: Iterable[JournalEntry], deployment_id: str
 ) -> tuple[State, list[Change]]:
     """``state`` after the journaled (done) actions of an unfinished apply: aliases, pointers, configs."""
     pins = {key: held.pin for key, held in state.items()}
     at = ""
     for entry in entries:
-        action, at = entry.get("action") or {}, str(entry.get("at") or at)
+        action, at = entry.action, entry.at or at
         kind = action.get("kind")
         for key, pin in list(pins.items()):
             moved = _moved(pin, kind, action)
@@ -375,16 +363,16 @@ def _moved(pin: LivePin, kind: Any, action: Mapping[str, Any]) -> LivePin | None
     return None
 
 
-def _done(entries: Iterable[Mapping[str, Any]], until: datetime | None = None) -> list[Mapping[str, Any]]:
+def _done(entries: Iterable[JournalEntry], until: datetime | None = None) -> list[JournalEntry]:
     return [
         entry
         for entry in entries
-        if entry.get("status") == "done" and (until is None or parse_stamp(str(entry.get("at"))) <= until)
+        if entry.status == "done" and (until is None or parse_stamp(entry.at) <= until)
     ]
 
 
 def _partial(
-    deployment: Deployment, done: Sequence[Mapping[str, Any]], moment: datetime, later: bool
+    deployment: Deployment, done: Sequence[JournalEntry], moment: datetime, later: bool
 ) -> Partial:
     finished = _finished(deployment)
     if finished is not None and finished <= moment:
@@ -393,7 +381,7 @@ def _partial(
         state = "interrupted"
     else:
         state = "in progress"
-    names = tuple(f"{e['action'].get('kind')} {e['action'].get('target')}" for e in done)
+    names = tuple(f"{e.action.get('kind')} {e.action.get('target')}" for e in done)
     return Partial(
         deployment_id=str(deployment.deployment_id),
         state=state,
@@ -478,7 +466,7 @@ def _unfinished_note(deployment: Deployment, done: int) -> str:
 def _timeline(
     settings: Settings, env: str | Environment, table: KeyValueTable | None, repo: Path | str | None
 ) -> Timeline:
-    from tradai_release.engine.state import open_release_table
+    from tradai_release.engine.release_table import open_release_table
     from tradai_release.environments import environment
 
     target = environment(settings, env)  # an unknown env is one line before anything is read

@@ -25,10 +25,10 @@ from tradai_release.errors import ConfigError, HubError, InputError, PinMismatch
 if TYPE_CHECKING:
     from tradai_release.configs.entities import ConfigVersion
     from tradai_release.configs.loader import StrategyConfig
-    from tradai_release.engine.state import AppliedState, EngineBackends
+    from tradai_release.engine.release_table import AppliedState, ReleaseTable
+    from tradai_release.engine.state import EngineBackends
     from tradai_release.hub import TagManifest, TransferProgress
     from tradai_release.settings import Settings
-    from tradai_release.stores import KeyValueTable
 
 DEPLOYMENT = "deployment"
 """``pins_from`` of a bot whose deployment's variables pin what it runs."""
@@ -139,7 +139,8 @@ def start_bot(
     come from ``ml_config`` (a strategy's ml_config.json), else the release repository at
     ``settings.repo``. ``backends`` defaults to the environment's, from settings.
     """
-    from tradai_release.engine.state import EngineBackends, read_applied
+    from tradai_release.engine.release_table import ReleaseTable
+    from tradai_release.engine.state import EngineBackends
     from tradai_release.environments import environment
     from tradai_release.settings import Settings
 
@@ -155,7 +156,8 @@ def start_bot(
     if pins is None and choice.profile is None:
         return _start_from_latest(backends, choice, models, features)
 
-    applied = read_applied(backends.releases, target.name)
+    releases = ReleaseTable(backends.releases, target.name)
+    applied = releases.applied()
     active = backends.configs.get_active(choice.strategy)
     if active is None:
         raise ConfigError(
@@ -179,7 +181,7 @@ def start_bot(
             pinned_by=pinned_by,
         )
     moved = _sync_models(backends, manifest, pinned, models, features, progress)
-    git_commit, trace_id, deployment_id = _provenance(backends.releases, target.name, applied)
+    git_commit, trace_id, deployment_id = _provenance(releases, applied)
     return Ready(
         env=pinned.env,
         profile=pinned.profile,
@@ -489,18 +491,15 @@ def _start_from_latest(
 
 
 def _provenance(
-    releases: KeyValueTable, env: str, applied: AppliedState | None
+    releases: ReleaseTable, applied: AppliedState | None
 ) -> tuple[str | None, str | None, str | None]:
     """The commit, trace id and deployment id of the last apply (Nones before the first)."""
-    from tradai_release.engine.deployments import DEPLOYMENT_PREFIX
-    from tradai_release.engine.state import release_key
-
     if applied is None:
         return None, None, None
     if not applied.deployment_id:
         return applied.commit, None, None
-    item = releases.get(release_key(env, DEPLOYMENT_PREFIX + applied.deployment_id))
-    trace_id = str(item.get("trace_id") or "") or None if item is not None else None
+    deployment = releases.deployment(applied.deployment_id)
+    trace_id = (deployment.trace_id or None) if deployment is not None else None
     return applied.commit, trace_id, applied.deployment_id
 
 
