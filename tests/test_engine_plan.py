@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from engine_helpers import (
     set_production,
 )
 from fake_registry import FakeRegistry
+from tradai_release.clock import use_clock
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import deployments_in, read_journal
@@ -394,6 +396,20 @@ def test_apply_notifies_success_and_failure(world: World, monkeypatch: pytest.Mo
     world.apply()  # nothing to do: no notification
     assert [event for event, _ in events][2:] == ["apply_succeeded", "rollback_applied"]
     assert events[-1][1].startswith("rolled dev back to PascalStrategy v1")
+
+
+def test_a_lease_expires_on_the_injected_clock(world: World) -> None:
+    table = world.counted.backends.releases
+    acquire(table, "dev", holder="crashed-run", deployment_id="d-dead", commit="abc", seconds=600)
+    with pytest.raises(LockHeld, match="crashed-run"):
+        acquire(table, "dev", holder="next-run", deployment_id="d-next", commit="abc")
+    later = datetime.now(UTC) + timedelta(seconds=601)
+    with use_clock(lambda: later):
+        lease = acquire(table, "dev", holder="next-run", deployment_id="d-next", commit="abc", seconds=600)
+    lock = ReleaseTable(table, "dev").lease()
+    assert lock is not None and lock.holder == "next-run"
+    assert lock.expires_at == int(later.timestamp()) + 600
+    lease.release()
 
 
 def test_a_lease_taken_over_after_expiry_is_lost_by_its_first_holder(world: World) -> None:

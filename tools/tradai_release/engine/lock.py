@@ -1,14 +1,17 @@
-"""One lease lock per env in the release-state table: one apply at a time, expiring when its holder dies."""
+"""One lease lock per env in the release-state table: one apply at a time, expiring when its holder dies.
+
+Expiry is read on the one clock (:func:`tradai_release.clock.utc_now`), so a test moves past a lease by
+moving the clock, not by waiting.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tradai_release.clock import stamp
+from tradai_release.clock import stamp, utc_now
 from tradai_release.engine.release_table import LeaseRecord, ReleaseTable
 from tradai_release.errors import ApplyFailed, ConditionFailed, LockHeld
 from tradai_release.stores import KeyValueTable
@@ -18,7 +21,8 @@ DEFAULT_LEASE_SECONDS = 900
 
 
 def _now() -> float:
-    return time.time()
+    """Epoch seconds on the injected clock."""
+    return utc_now().timestamp()
 
 
 @dataclass
