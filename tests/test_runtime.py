@@ -27,8 +27,9 @@ from tradai_release.engine.apply import apply_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
 from tradai_release.errors import HubIntegrityError, InputError, PinMismatch
-from tradai_release.runtime import RECORD_FIELDS, Ready, start_bot
+from tradai_release.runtime import start_bot
 from tradai_release.runtime.__main__ import main
+from tradai_release.runtime.ready import RECORD_FIELDS, Ready
 from tradai_release.settings import Settings
 
 STRATEGY = "PascalStrategy"
