@@ -163,9 +163,8 @@ class LeaseRecord:
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> LeaseRecord:
-        lease_id = item.get("lease_id")
         return cls(
-            lease_id=str(lease_id) if lease_id is not None else None,
+            lease_id=str(item["lease_id"]) if item.get("lease_id") is not None else None,
             holder=str(item.get("holder") or ""),
             deployment_id=str(item.get("deployment_id") or ""),
             commit=item.get("commit") or None,
@@ -271,10 +270,7 @@ class Deployment:
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """Action ``index`` of a deployment reached ``status`` (done / failed) at ``at``.
-
-    ``action`` is the action as planned (``Action.to_dict``).
-    """
+    """Action ``index`` of a deployment (``action``: its ``Action.to_dict``) reached ``status`` at ``at``."""
 
     deployment_id: str
     index: int
