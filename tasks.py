@@ -436,7 +436,8 @@ def drift(c: Context, env: str = "", data: list[str] | None = None, strategy: li
     """PSI drift of recent data and predictions vs the live models' training data; notifies if significant."""
     from pathlib import Path
 
-    from tradai_release.drift import monitor, parse_data_options
+    from tradai_release.drift import monitor
+    from tradai_release.monitor.options import parse_data_options
     from tradai_release.render.drift import render_drift
 
     settings = _settings()

@@ -53,7 +53,8 @@ def _world(work: Path, hub: Any, strategies: int, file_kb: int) -> tuple[Any, di
     from tradai_release.configs.repository import ConfigRepository
     from tradai_release.configs.service import ConfigVersionService
     from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TABLE_NAME
-    from tradai_release.engine.state import RELEASE_TABLE, EngineBackends
+    from tradai_release.engine.release_table import RELEASE_TABLE
+    from tradai_release.engine.state import EngineBackends
     from tradai_release.stores.local import LocalObjectStore
     from tradai_release.stores.sqlite import SqliteTable
     from tradai_release.yamlio import load_yaml

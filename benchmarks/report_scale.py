@@ -34,17 +34,11 @@ import servers  # noqa: E402
 
 def decorate(settings: Any, names: list[str]) -> None:
     """A distinct equity curve tag on every version, and a recorded drift check of every strategy in prod."""
-    from tradai_release.drift import (
-        FEATURE,
-        DriftReport,
-        LiveModel,
-        PsiRow,
-        StrategyDrift,
-        Thresholds,
-        Window,
-        record_checks,
-    )
+    from tradai_release.drift import DriftReport, record_checks
     from tradai_release.equity import EQUITY_TAG, EquityCurve, downsample
+    from tradai_release.monitor.check import LiveModel, StrategyDrift
+    from tradai_release.monitor.scores import FEATURE, PsiRow, Thresholds
+    from tradai_release.monitor.window import Window
     from tradai_release.registry.adapter import MlflowRegistry
 
     for env in ENVS:

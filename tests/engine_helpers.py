@@ -16,7 +16,8 @@ from tradai_release.bots import BotKey, BotSpec
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TABLE_NAME
-from tradai_release.engine.state import RELEASE_TABLE, EngineBackends
+from tradai_release.engine.release_table import RELEASE_TABLE
+from tradai_release.engine.state import EngineBackends
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
 from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS

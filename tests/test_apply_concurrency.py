@@ -15,8 +15,8 @@ from fake_registry import FakeRegistry
 from test_engine_plan import World, make_world
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import action_key, phases
-from tradai_release.engine.deployments import Deployment, deployments_in, read_journal
-from tradai_release.engine.lock import read_lock
+from tradai_release.engine.deployments import deployments_in, read_journal
+from tradai_release.engine.release_table import Deployment, ReleaseTable
 from tradai_release.errors import ApplyFailed, RegistryError
 
 
@@ -166,7 +166,7 @@ def test_a_failure_mid_phase_stops_the_apply_records_it_and_a_rerun_converges(
         for e in read_journal(table, "dev", failed.deployment_id)
     }
     assert journaled == {key: status for key, status in statuses.items() if status != "pending"}
-    assert read_lock(table, "dev") is None
+    assert ReleaseTable(table, "dev").lease() is None
 
     rerun = world.apply(concurrency=8)
     assert rerun.outcome == "succeeded"

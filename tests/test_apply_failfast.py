@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,12 @@ import pytest
 from engine_helpers import TAG, commit_all, make_repo, push_tag
 from servers import free_port, start_mlflow
 from test_engine_e2e import register_runs, rename_models, server_settings
+from tradai_release.clock import use_clock
 from tradai_release.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import deployments_in
-from tradai_release.engine.lock import read_lock
 from tradai_release.engine.plan import Action, plan_env
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
 from tradai_release.errors import ApplyFailed, LockHeld
 from tradai_release.hub.hub import ModelHub
@@ -82,7 +84,7 @@ def test_mlflow_killed_mid_apply_fails_within_budget_releases_the_lease_and_a_re
         assert message.endswith("Connection refused)")
         assert elapsed < BUDGET + SLACK, f"{elapsed:.1f}s"
         releases = EngineBackends.from_settings(settings, "prod").releases
-        assert read_lock(releases, "prod") is None
+        assert ReleaseTable(releases, "prod").lease() is None
         failed = deployments_in(releases, "prod")[0]
         assert failed.outcome == "failed"
         statuses = {a["status"] for a in failed.actions}
@@ -113,9 +115,8 @@ def test_release_table_refusing_connections_fails_within_budget_and_the_lease_ex
             table._client = client(closed, "dynamodb")  # type: ignore[attr-defined]
             cut.append(time.monotonic())
 
-    lease_seconds = 15
     with pytest.raises(ApplyFailed) as caught:
-        apply_env(settings, "prod", backends=backends, after_action=refuse_table, lease_seconds=lease_seconds)
+        apply_env(settings, "prod", backends=backends, after_action=refuse_table)
     elapsed = time.monotonic() - cut[0]
     message = str(caught.value)
     print(f"table refused: apply failed {elapsed:.1f}s later: {message}")  # shown with -rP
@@ -126,11 +127,12 @@ def test_release_table_refusing_connections_fails_within_budget_and_the_lease_ex
     assert elapsed < BUDGET + SLACK, f"{elapsed:.1f}s"
 
     live = EngineBackends.from_settings(settings, "prod")  # the table is reachable again
-    lock = read_lock(live.releases, "prod")
+    lock = ReleaseTable(live.releases, "prod").lease()
     assert lock is not None  # could not be released: it expires by itself
     with pytest.raises(LockHeld):
         apply_env(settings, "prod")
-    time.sleep(max(0.0, float(lock["expires_at"]) - time.time()) + 1.0)
-    assert apply_env(settings, "prod").outcome == "succeeded"
-    assert plan_env(settings, "prod").empty
-    assert read_lock(live.releases, "prod") is None
+    ahead = datetime.fromtimestamp(lock.expires_at + 1, UTC) - datetime.now(UTC)
+    with use_clock(lambda: datetime.now(UTC) + ahead):  # the lease's 15 minutes have passed
+        assert apply_env(settings, "prod").outcome == "succeeded"
+        assert plan_env(settings, "prod").empty
+    assert ReleaseTable(live.releases, "prod").lease() is None

@@ -11,21 +11,12 @@ import pytest
 from pydantic import SecretStr
 
 from retrain_helpers import SOURCE, TAG, invoke, make_live_repo, write_window
-from tradai_release.drift import (
-    FEATURE,
-    MODERATE,
-    PREDICTION,
-    SIGNIFICANT,
-    STABLE,
-    Thresholds,
-    check_drift,
-    model_references,
-    monitor,
-    parse_data_options,
-    predict,
-    recorded_checks,
-)
+from tradai_release.drift import check_drift, monitor, recorded_checks
 from tradai_release.errors import InputError, SettingsError
+from tradai_release.monitor.options import parse_data_options
+from tradai_release.monitor.predict import predict
+from tradai_release.monitor.reference import model_references
+from tradai_release.monitor.scores import FEATURE, MODERATE, PREDICTION, SIGNIFICANT, STABLE, Thresholds
 from tradai_release.settings import Settings
 from tradai_release.training.result import TrainingResult
 from webhook_server import serve

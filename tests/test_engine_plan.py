@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,11 +24,13 @@ from engine_helpers import (
     set_production,
 )
 from fake_registry import FakeRegistry
+from tradai_release.clock import use_clock
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import deployments_in, read_journal
-from tradai_release.engine.lock import acquire, read_lock
+from tradai_release.engine.lock import acquire
 from tradai_release.engine.plan import plan_env
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.errors import ApplyFailed, LockHeld, StaleCommit, ValidationFailed
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.lifecycle import current_lifecycle
@@ -266,11 +269,11 @@ def test_a_held_lock_refuses_naming_holder_and_expiry_and_an_expired_one_is_take
     message = str(caught.value)
     assert "ci-run-41" in message and "d-other" in message and "until 20" in message
     lease.release()
-    assert read_lock(table, "dev") is None
+    assert ReleaseTable(table, "dev").lease() is None
 
     acquire(table, "dev", holder="crashed-run", deployment_id="d-dead", commit="abc", seconds=-1)
     assert world.apply().outcome == "succeeded"  # the expired lease does not block
-    assert read_lock(table, "dev") is None
+    assert ReleaseTable(table, "dev").lease() is None
 
 
 class Crash(Exception):
@@ -284,7 +287,8 @@ def test_a_crash_after_any_action_converges_on_rerun_to_the_uninterrupted_state(
     reference = make_world(tmp_path / "ref", isolated_environment / "ref", template=template)
     reference.apply()
     expected = reference.live()
-    count = len(reference.counted.backends.releases.query("dev", prefix="journal#"))
+    journals = ReleaseTable(reference.counted.backends.releases, "dev").journals()
+    count = sum(len(entries) for entries in journals.values())
     assert count > 10
     for index in range(count):
         world = make_world(tmp_path / f"w{index}", isolated_environment / f"w{index}", template=template)
@@ -297,7 +301,7 @@ def test_a_crash_after_any_action_converges_on_rerun_to_the_uninterrupted_state(
             world.apply(after_action=crash)
         failed = deployments_in(world.counted.backends.releases, "dev")[0]
         assert failed.outcome == "failed" and "killed" in str(failed.error)
-        assert read_lock(world.counted.backends.releases, "dev") is None
+        assert ReleaseTable(world.counted.backends.releases, "dev").lease() is None
         rerun = world.apply()
         assert rerun.outcome == (
             "noop" if index == count - 1 else "succeeded"
@@ -394,6 +398,20 @@ def test_apply_notifies_success_and_failure(world: World, monkeypatch: pytest.Mo
     assert events[-1][1].startswith("rolled dev back to PascalStrategy v1")
 
 
+def test_a_lease_expires_on_the_injected_clock(world: World) -> None:
+    table = world.counted.backends.releases
+    acquire(table, "dev", holder="crashed-run", deployment_id="d-dead", commit="abc", seconds=600)
+    with pytest.raises(LockHeld, match="crashed-run"):
+        acquire(table, "dev", holder="next-run", deployment_id="d-next", commit="abc")
+    later = datetime.now(UTC) + timedelta(seconds=601)
+    with use_clock(lambda: later):
+        lease = acquire(table, "dev", holder="next-run", deployment_id="d-next", commit="abc", seconds=600)
+    lock = ReleaseTable(table, "dev").lease()
+    assert lock is not None and lock.holder == "next-run"
+    assert lock.expires_at == int(later.timestamp()) + 600
+    lease.release()
+
+
 def test_a_lease_taken_over_after_expiry_is_lost_by_its_first_holder(world: World) -> None:
     table = world.counted.backends.releases
     stale = acquire(table, "dev", holder="slow-run", deployment_id="d-slow", commit="abc", seconds=-1)
@@ -402,7 +420,7 @@ def test_a_lease_taken_over_after_expiry_is_lost_by_its_first_holder(world: Worl
         stale.renew_if_due()
     assert "taken over" in str(caught.value)
     stale.release()  # must not drop the new holder's lock
-    lock = read_lock(table, "dev")
-    assert lock is not None and lock["holder"] == "new-run"
+    lock = ReleaseTable(table, "dev").lease()
+    assert lock is not None and lock.holder == "new-run"
     fresh.release()
-    assert read_lock(table, "dev") is None
+    assert ReleaseTable(table, "dev").lease() is None

@@ -10,7 +10,8 @@ from fake_registry import FakeRegistry
 from test_plan_mermaid import mermaid_blocks, parse_xychart
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.engine.plan import build_plan
-from tradai_release.engine.state import AppliedState, DesiredConfig, DesiredState, LiveState
+from tradai_release.engine.release_table import AppliedState
+from tradai_release.engine.state import DesiredConfig, DesiredState, LiveState
 from tradai_release.equity import EQUITY_TAG, EquityCurve
 from tradai_release.hub.pointers import ProfilePointer
 from tradai_release.manifest import ReleaseManifest
@@ -153,7 +154,7 @@ def test_an_in_sync_plan_says_so() -> None:
 
 
 def test_deployment_text() -> None:
-    from tradai_release.engine.deployments import Deployment
+    from tradai_release.engine.release_table import Deployment
 
     noop = Deployment("dev", COMMIT, None, "noop", "ci", "t", "2026-11-23T12:00:00+00:00")
     assert "nothing to do (nothing written)" in render_deployment(noop)

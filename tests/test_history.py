@@ -27,15 +27,10 @@ from engine_helpers import (
 from tradai_release.clock import stamp, use_clock
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.engine.apply import apply_env
-from tradai_release.engine.deployments import (
-    DEPLOYMENT_PREFIX,
-    Deployment,
-    list_deployments,
-    pull_request_number,
-)
+from tradai_release.engine.deployments import list_deployments, pull_request_number
 from tradai_release.engine.history import history, live_at
 from tradai_release.engine.plan import Action
-from tradai_release.engine.state import open_release_table
+from tradai_release.engine.release_table import Deployment, ReleaseTable, open_release_table
 from tradai_release.environments import environment
 from tradai_release.errors import InputError, UnknownEnvironment
 from tradai_release.hub.hub import ModelHub
@@ -167,12 +162,12 @@ def run_story(tmp_path: Path) -> Iterator[Story]:
         # an instant inside the second apply: its first alias had moved, the others had not
         table = counted_table(settings)
         journal = [
-            item
-            for item in table.inner.query("dev", prefix=f"journal#{ids['pascal']}#")
-            if item["action"]["kind"] == "set_alias"
+            entry
+            for entry in ReleaseTable(table.inner, "dev").journal(ids["pascal"])
+            if entry.action["kind"] == "set_alias"
         ]
         first = journal[0]
-        inside_alias = (int(first["action"]["profile"]), "PascalStrategy")
+        inside_alias = (int(first.action["profile"]), "PascalStrategy")
         yield Story(
             settings,
             repo,
@@ -180,7 +175,7 @@ def run_story(tmp_path: Path) -> Iterator[Story]:
             ids,
             {"main": (TAG, sha), "second": (TAG2, sha2)},
             moved[0],
-            first["at"],
+            first.at,
             inside_alias,
             counts,
         )
@@ -333,7 +328,7 @@ def test_records_without_pins_are_read_from_git_objects(story: Story) -> None:
     new = {
         moment: live_pins(live_at(settings, "dev", moment).pins) for moment in (at(2), at(3), at(4), at(7))
     }
-    for item in table.query("dev", prefix=DEPLOYMENT_PREFIX):
+    for item in table.query("dev", prefix="deploy#"):  # the stored items, as they are
         old = {key: value for key, value in item.items() if key not in ("pins", "pull_request", "overrides")}
         table.put(old)  # as an apply before this change recorded it
     for moment, pins in new.items():

@@ -16,7 +16,7 @@ from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.history import history, live_at
 from tradai_release.engine.plan import Action
-from tradai_release.engine.state import open_release_table
+from tradai_release.engine.release_table import open_release_table
 from tradai_release.environments import environment
 from tradai_release.hub.hub import ModelHub
 from tradai_release.provision import provision

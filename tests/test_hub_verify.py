@@ -34,7 +34,7 @@ from tradai_release.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.checks import check_artifacts
 from tradai_release.engine.deployments import deployments_in, read_journal
-from tradai_release.engine.lock import read_lock
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.errors import ApplyFailed
 from tradai_release.hub.hub import ModelHub
 from tradai_release.hub.names import blob_key
@@ -396,7 +396,7 @@ def test_apply_refuses_a_newly_pinned_tampered_tag_before_anything_is_written(
     assert failed.outcome == "failed" and blob[:12] in str(failed.to_record())
     entries = read_journal(releases, "dev", str(failed.deployment_id))
     assert [(e["action"]["kind"], e["status"]) for e in entries] == [("verify_artifacts", "failed")]
-    assert read_lock(releases, "dev") is None  # the lease is released
+    assert ReleaseTable(releases, "dev").lease() is None  # the lease is released
     assert log.methods()["PUT"] == 0  # nothing written to the hub
     if how == "checksum":
         assert log.blob_gets() == []  # refused on the stored checksum alone

@@ -27,6 +27,7 @@ from tradai_release.engine.admission import judged_plan
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.history import history
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.errors import PolicyBlocked
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
@@ -443,7 +444,7 @@ def test_a_freeze_that_starts_while_waiting_for_the_lease_refuses_without_a_reco
         apply_env(settings, "dev", backends=counted.backends)
     assert len(calls) == 2
     assert list_deployments(settings, "dev") == []
-    assert counted.backends.releases.query("dev", prefix="journal#") == []
+    assert ReleaseTable(counted.backends.releases, "dev").journals() == {}
     releases = counted.backends.releases
     lease = acquire(releases, "dev", holder="next", deployment_id="d-next", commit="x", seconds=60)
     lease.release()  # the refused apply left the lease free

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tradai_release.drift import FEATURE, PsiRow, RecordedCheck, Thresholds
-from tradai_release.engine.deployments import Deployment
 from tradai_release.engine.plan import Action, Drift, ModelChange
+from tradai_release.engine.release_table import Deployment, RecordedCheck
 from tradai_release.equity import EQUITY_TAG, EquityCurve
 from tradai_release.errors import InputError
+from tradai_release.monitor.scores import FEATURE, PsiRow, Thresholds
 from tradai_release.registry.adapter import ModelVersionInfo
 from tradai_release.registry.comparator import ModelComparator
 from tradai_release.report import board as rules

@@ -25,10 +25,11 @@ from retrain_helpers import (
     with_metrics,
 )
 from tradai_release.clock import parse_stamp, stamp
-from tradai_release.drift import SIGNIFICANT, check_drift, monitor
+from tradai_release.drift import check_drift, monitor
 from tradai_release.errors import InputError
 from tradai_release.gitrepo import GitTree
 from tradai_release.hub import ModelHub
+from tradai_release.monitor.scores import SIGNIFICANT
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.repo import load_release_repo
 from tradai_release.retrain import DECISION_TAG, parse_profiles, retrain

@@ -65,14 +65,14 @@ def run(repo: Path, **kwargs: object) -> Rollback:
 
 def record_deployments(*entries: tuple[str, str, str]) -> None:
     """Write deployment records (id, commit, outcome) into prod's release-state table, as apply does."""
-    from tradai_release.engine.deployments import Deployment, save_deployment
+    from tradai_release.engine.release_table import Deployment, ReleaseTable
     from tradai_release.engine.state import EngineBackends
 
     table = EngineBackends.from_settings(Settings(), "prod").releases
     for deployment_id, commit, outcome in entries:
         record = Deployment(env="prod", commit=commit, deployment_id=deployment_id, outcome=outcome,
                             actor="ci", trace_id="t", started_at="2026-11-01T00:00:00+00:00")
-        save_deployment(table, record)
+        ReleaseTable(table, "prod").save_deployment(record)
 
 
 def test_rollback_to_a_ref_restores_the_pins_and_keeps_comments(repo: Path) -> None:

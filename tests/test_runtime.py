@@ -24,10 +24,12 @@ from hub_helpers import make_models_dir, snapshot
 from test_engine_plan import World, make_world
 from tradai_release import bots
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
 from tradai_release.errors import HubIntegrityError, InputError, PinMismatch
-from tradai_release.runtime import RECORD_FIELDS, Ready, start_bot
+from tradai_release.runtime import start_bot
 from tradai_release.runtime.__main__ import main
+from tradai_release.runtime.ready import RECORD_FIELDS, Ready
 from tradai_release.settings import Settings
 
 STRATEGY = "PascalStrategy"
@@ -131,7 +133,7 @@ def test_stale_bundle_pulls_only_the_changed_files_of_its_strategy(world: World)
     assert {name: identity(models / name) for name in others} == others
     record = ready.to_dict()
     assert list(record) == list(RECORD_FIELDS)
-    deployment = world.counted.backends.releases.query("dev", prefix="deploy#")[-1]
+    deployment = ReleaseTable(world.counted.backends.releases, "dev").deployments()[0]
     assert record | {"models_dir": ""} == {
         "env": "dev",
         "profile": 3,
@@ -144,8 +146,8 @@ def test_stale_bundle_pulls_only_the_changed_files_of_its_strategy(world: World)
         "hub_sha256": sha2,
         "image": "registry.example/tradai-bot:1.4.0",
         "git_commit": git(world.repo, "rev-parse", "HEAD"),
-        "trace_id": deployment["trace_id"],
-        "deployment_id": deployment["deployment_id"],
+        "trace_id": deployment.trace_id,
+        "deployment_id": deployment.deployment_id,
         "pins_from": "deployment",
         "models_dir": "",
         "downloaded_bytes": sum(changed.values()),
@@ -330,14 +332,12 @@ def test_the_model_versions_config_tags_come_from_the_apply_record(
     tmp_path: Path, isolated_environment: Path
 ) -> None:
     """A bot reads the version's ``config.*`` tags as the apply that aliased it recorded: no registry call."""
-    from tradai_release.engine.state import read_applied
-
     trades = "config.strategy_service.defaults.max_open_trades"
     world = make_world(tmp_path, isolated_environment)
     world.registry.set_version_tag(STRATEGY, 1, trades, "5")
     world.registry.set_version_tag(STRATEGY, 1, "r2_tag_note", "not a config tag")
     assert world.apply().outcome == "succeeded"
-    applied = read_applied(world.counted.backends.releases, "dev")
+    applied = ReleaseTable(world.counted.backends.releases, "dev").applied()
     assert applied is not None and applied.config_tags[STRATEGY] == {"1": {trades: "5"}}
 
     world.registry.set_version_tag(STRATEGY, 1, trades, "9")  # by hand, after the apply

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tradai_release.bundle_metadata import SIGNAL_ONNX
 from tradai_release.errors import InputError
 from tradai_release.hub.compat import COMPAT_FILE, check_compat
 from tradai_release.hub.names import check_strategy_dir
@@ -72,13 +73,13 @@ def ensure_models_present(
     """A bot's start-up: pull (the profile's approved revision, else latest) when models are missing.
 
     Models count as present when every strategy of ``features`` (or, without features, at
-    least one strategy) has its model_compat.json and signal/ensemble_rf.onnx. Returns the
+    least one strategy) has its model_compat.json and its signal model's ONNX (``SIGNAL_ONNX``). Returns the
     pull's result, or None when nothing had to be pulled.
     """
     strategies = list(features) if features else _strategy_dirs(models_dir)
     if strategies and all(
         (models_dir / s / COMPAT_FILE).is_file()
-        and (models_dir / s / "signal" / "ensemble_rf.onnx").is_file()
+        and (models_dir / s / SIGNAL_ONNX).is_file()
         for s in strategies
     ):
         check_compat(models_dir, strategies, features, where=str(models_dir))

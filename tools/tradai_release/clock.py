@@ -1,7 +1,7 @@
 """The one clock: the current UTC time, and the one text form in which instants are stored and shown.
 
-Tests replace the clock with :func:`use_clock`, so deployment ids, record stamps and policy verdicts
-(soak, freeze) are placed at chosen instants; lease expiry keeps the process's own ``time.time``.
+Tests replace the clock with :func:`use_clock`, so deployment ids, record stamps, policy verdicts
+(soak, freeze) and the expiry of apply leases are placed at chosen instants.
 """
 
 from __future__ import annotations

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
-from tradai_release.engine.state import RELEASE_PARTITION_KEY, RELEASE_SORT_KEY, RELEASE_TTL_ATTRIBUTE
+from tradai_release.engine.release_table import (
+    RELEASE_PARTITION_KEY,
+    RELEASE_SORT_KEY,
+    RELEASE_TTL_ATTRIBUTE,
+)
 
 if TYPE_CHECKING:
     from tradai_release.environments import Environment

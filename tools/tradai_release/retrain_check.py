@@ -15,8 +15,9 @@ from tradai_release.clock import parse_stamp, stamp, utc_now
 from tradai_release.errors import InputError, TagNotFound
 
 if TYPE_CHECKING:
-    from tradai_release.drift import DriftReport, LiveModel
+    from tradai_release.drift import DriftReport
     from tradai_release.environments import Environment
+    from tradai_release.monitor.check import LiveModel
     from tradai_release.registry.adapter import ModelRegistry
     from tradai_release.settings import Settings
 
@@ -103,8 +104,9 @@ def check_retraining(
     Age is measured from the registry version's creation time, or the hub tag's ``created_at``
     when the registry does not know the version.
     """
-    from tradai_release.drift import SIGNIFICANT, live_models
     from tradai_release.environments import environment
+    from tradai_release.monitor.check import live_models
+    from tradai_release.monitor.scores import SIGNIFICANT
     from tradai_release.repo import ReleaseTree
 
     target = environment(settings, env)
@@ -181,7 +183,8 @@ def retraining_needed(
 ) -> RetrainingCheck:
     """``invoke retrain-check``: PSI drift of the live models (``data`` as ``--data`` options), then the
     retraining decision; ``manual`` names strategies to retrain regardless (comma lists allowed)."""
-    from tradai_release.drift import check_drift, parse_data_options
+    from tradai_release.drift import check_drift
+    from tradai_release.monitor.options import parse_data_options
 
     files = parse_data_options(data, strategies)
     selected = list(strategies) or None

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = 5.0
     notify_attempts: int = 3
     notify_backoff_seconds: float = 0.5
-    # Drift monitor (tradai_release.drift): PSI below drift_moderate is stable, above drift_significant
+    # PSI monitoring (tradai_release.monitor): PSI below drift_moderate is stable, above drift_significant
     # significant; the default recent window is the last drift_window_rows candles of a data set.
     drift_moderate: float = 0.1
     drift_significant: float = 0.25

@@ -29,7 +29,7 @@ from tradai_release.errors import HubError, InputError, PolicyBlocked
 from tradai_release.policy import POLICY_PATH, PolicyVerdict, Soak
 
 if TYPE_CHECKING:
-    from tradai_release.engine.history import Timeline
+    from tradai_release.engine.history.timeline import Timeline
     from tradai_release.engine.plan import ModelChange, Plan
     from tradai_release.engine.state import EngineBackends
     from tradai_release.environments import Environment
@@ -195,8 +195,8 @@ class _SoakJudge:
 
     def timeline(self) -> Timeline:
         if self._timeline is None:
-            from tradai_release.engine.history import Timeline
-            from tradai_release.engine.state import open_release_table
+            from tradai_release.engine.history.timeline import Timeline
+            from tradai_release.engine.release_table import open_release_table
             from tradai_release.environments import environment
 
             after = self.soak.after

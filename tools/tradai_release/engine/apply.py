@@ -27,14 +27,13 @@ from tradai_release.engine.deployments import (
     RUNNING,
     SUCCEEDED,
     Deployment,
-    journal,
     new_deployment_id,
     pull_request_number,
     recorded_pins,
-    save_deployment,
 )
 from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, Lease, acquire
 from tradai_release.engine.plan import Action, Plan, build_plan
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends, load_desired, read_live
 from tradai_release.environments import environment
 from tradai_release.errors import (
@@ -128,7 +127,7 @@ def apply_env(
         statuses = [{**action.to_dict(), "status": "pending"} for action in plan.actions]
         deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses),
                              overrides=override_records(plan.verdicts))
-        save_deployment(backends.releases, deployment)
+        ReleaseTable(backends.releases, env).save_deployment(deployment)
         executor = _Executor(backends, plan, deployment)
         workers = _workers(backends, settings.apply_concurrency if concurrency is None else concurrency)
         _Schedule(executor, statuses, lease, after_action, workers).run()
@@ -141,7 +140,7 @@ def apply_env(
             deployment.with_outcome(SUCCEEDED if plan.actions else NOOP, statuses),
             pins=recorded_pins(desired, settled.active),
         )
-        save_deployment(backends.releases, deployment)
+        ReleaseTable(backends.releases, env).save_deployment(deployment)
     except BaseException as err:
         if isinstance(err, PolicyBlocked):  # refused under the lease, released, before any write
             raise
@@ -191,7 +190,7 @@ def _close_failed(table: KeyValueTable, lease: Lease, failed: Deployment, err: B
     if _failed_table(err, table):
         return unreachable
     try:
-        save_deployment(table, failed)
+        ReleaseTable(table, failed.env).save_deployment(failed)
     except TradaiError as save_err:
         if _failed_table(save_err, table):
             return unreachable
@@ -343,10 +342,10 @@ class _Schedule:
             self.statuses[index]["status"] = "failed"
             if not _failed_table(err, table):
                 with contextlib.suppress(TradaiError):  # the action's own error is the one to report
-                    journal(table, env, deployment_id, index, action.to_dict(), "failed")
+                    ReleaseTable(table, env).write_journal(deployment_id, index, action.to_dict(), "failed")
             raise
         self.statuses[index]["status"] = "done"
-        journal(table, env, deployment_id, index, action.to_dict(), "done")
+        ReleaseTable(table, env).write_journal(deployment_id, index, action.to_dict(), "done")
 
     def _completed(self, index: int, action: Action) -> None:
         self.lease.renew_if_due()
@@ -504,7 +503,7 @@ class _Executor:
             mirror_stages=self.plan.target.mirror_stages and self.stages_supported,
             bots=bots,
         )
-        self.backends.releases.put(target.to_item(self.plan.env))
+        ReleaseTable(self.backends.releases, self.plan.env).record_applied(target)
 
 
 def _notify(settings: Settings, event: str, summary: str, details: Mapping[str, Any]) -> None:

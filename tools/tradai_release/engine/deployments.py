@@ -1,15 +1,19 @@
-"""Deployment records and the per-action journal of applies, kept in the release-state table."""
+"""What an apply records about itself: deployment ids and outcomes, the pins it made live, its pull request.
+
+The records themselves (:class:`~tradai_release.engine.release_table.Deployment`, the journal) are the
+release-state table's items.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.clock import stamp, utc_now
-from tradai_release.engine.state import EngineBackends, release_key
+from tradai_release.clock import utc_now
+from tradai_release.engine.release_table import Deployment, ReleaseTable
+from tradai_release.engine.state import EngineBackends
 
 if TYPE_CHECKING:
     from tradai_release.configs.entities import ConfigVersion
@@ -17,9 +21,6 @@ if TYPE_CHECKING:
     from tradai_release.environments import Environment
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
-
-DEPLOYMENT_PREFIX = "deploy#"
-JOURNAL_PREFIX = "journal#"
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -33,101 +34,6 @@ def new_deployment_id() -> str:
     ``d20261123T122501123456Z-3f9a1c``
     """
     return utc_now().strftime("d%Y%m%dT%H%M%S%fZ-") + secrets.token_hex(3)
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """One apply of one commit to one environment.
-
-    ``actions`` are the plan's actions (as in ``Plan.to_dict``) each with a ``status``
-    (done / failed / pending); ``plan`` is the whole plan as JSON. A no-op apply has no
-    deployment_id and is not recorded.
-
-    ``pins`` (what history answers from) holds one entry per profile x strategy of the commit:
-    ``{"profile", "strategy", "model", "version", "staging", "tag", "sha256", "config_hash",
-    "config_id"}``; the config ids are those ACTIVE once the apply succeeded (None before).
-    Records written before pins were recorded have ``pins`` None: history reads the manifests
-    of their commit from git objects instead. ``pull_request`` is the number the commit's
-    message names (a merge or squash of a pull request); ``overrides`` the policy overrides that
-    let this apply through a blocked rule (who, why, which rule).
-    """
-
-    env: str
-    commit: str
-    deployment_id: str | None
-    outcome: str
-    actor: str
-    trace_id: str
-    started_at: str
-    finished_at: str | None = None
-    plan: Mapping[str, Any] = field(default_factory=dict)
-    actions: tuple[Mapping[str, Any], ...] = ()
-    error: str | None = None
-    pins: tuple[Mapping[str, Any], ...] | None = None
-    pull_request: int | None = None
-    overrides: tuple[Mapping[str, Any], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"env", "commit", "deployment_id", "outcome", "actions": [...]}`` (docs/architecture.md §10)."""
-        return {
-            "env": self.env,
-            "commit": self.commit,
-            "deployment_id": self.deployment_id,
-            "outcome": self.outcome,
-            "actions": [dict(action) for action in self.actions],
-        }
-
-    def to_record(self) -> dict[str, Any]:
-        """What is stored about the deployment (the release-table item without its key).
-
-        Compact, so a large first apply stays far below DynamoDB's 400 KB item limit: each
-        action as kind/target/status, the plan without its action list (every action's
-        details are in the journal, one item per action).
-        """
-        return {
-            "env": self.env,
-            "commit": self.commit,
-            "deployment_id": self.deployment_id,
-            "outcome": self.outcome,
-            "actions": [
-                {"kind": a.get("kind"), "target": a.get("target"), "status": a.get("status")}
-                for a in self.actions
-            ],
-            "actor": self.actor,
-            "trace_id": self.trace_id,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "plan": {key: value for key, value in self.plan.items() if key != "actions"}
-            | {"action_count": len(self.plan.get("actions") or ())},
-            "error": self.error,
-            "pins": [dict(pin) for pin in self.pins] if self.pins is not None else None,
-            "pull_request": self.pull_request,
-            "overrides": [dict(entry) for entry in self.overrides],
-        }
-
-    def with_outcome(
-        self, outcome: str, actions: Sequence[Mapping[str, Any]], error: str | None = None
-    ) -> Deployment:
-        return replace(self, outcome=outcome, actions=tuple(actions), finished_at=stamp(), error=error)
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Deployment:
-        return cls(
-            env=str(item["env"]),
-            commit=str(item["commit"]),
-            deployment_id=str(item["deployment_id"]),
-            outcome=str(item["outcome"]),
-            actor=str(item.get("actor") or ""),
-            trace_id=str(item.get("trace_id") or ""),
-            started_at=str(item.get("started_at") or ""),
-            finished_at=item.get("finished_at") or None,
-            plan=dict(item.get("plan") or {}),
-            actions=tuple(dict(a) for a in item.get("actions") or ()),
-            error=item.get("error") or None,
-            pins=tuple(dict(pin) for pin in item["pins"]) if item.get("pins") is not None else None,
-            pull_request=int(item["pull_request"]) if item.get("pull_request") is not None else None,
-            overrides=tuple(dict(entry) for entry in item.get("overrides") or ()),
-        )
 
 
 def recorded_pins(
@@ -168,45 +74,17 @@ def pull_request_number(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def save_deployment(table: KeyValueTable, deployment: Deployment) -> None:
-    """Write (or overwrite) the deployment's record."""
-    assert deployment.deployment_id is not None
-    table.put(
-        {
-            **release_key(deployment.env, DEPLOYMENT_PREFIX + deployment.deployment_id),
-            **deployment.to_record(),
-        }
-    )
-
-
-def journal(
-    table: KeyValueTable, env: str, deployment_id: str, index: int, action: Mapping[str, Any], status: str
-) -> None:
-    """Record that action ``index`` of a deployment reached ``status`` (done / failed)."""
-    table.put(
-        {
-            **release_key(env, f"{JOURNAL_PREFIX}{deployment_id}#{index:04d}"),
-            "deployment_id": deployment_id,
-            "index": index,
-            "status": status,
-            "at": stamp(),
-            "action": dict(action),
-        }
-    )
+def deployments_in(table: KeyValueTable, env: str) -> list[Deployment]:
+    """Every recorded deployment of ``env``, newest first (one query)."""
+    return ReleaseTable(table, env).deployments()
 
 
 def read_journal(table: KeyValueTable, env: str, deployment_id: str) -> list[dict[str, Any]]:
-    """The journal entries of one deployment, in action order."""
-    return table.query(env, prefix=f"{JOURNAL_PREFIX}{deployment_id}#")
-
-
-def deployments_in(table: KeyValueTable, env: str) -> list[Deployment]:
-    """Every recorded deployment of ``env``, newest first (one query)."""
-    items = table.query(env, prefix=DEPLOYMENT_PREFIX, descending=True)
-    return [Deployment.from_item(item) for item in items]
+    """The journal entries of one deployment, in action order, as stored (the board reads them so)."""
+    return [entry.to_item(env) for entry in ReleaseTable(table, env).journal(deployment_id)]
 
 
 def list_deployments(settings: Settings, env: str | Environment) -> list[Deployment]:
     """Every recorded deployment of ``env`` from settings' release-state table, newest first."""
     backends = EngineBackends.from_settings(settings, env)
-    return deployments_in(backends.releases, backends.env)
+    return ReleaseTable(backends.releases, backends.env).deployments()

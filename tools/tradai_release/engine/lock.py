@@ -1,55 +1,56 @@
-"""One lease lock per env in the release-state table: one apply at a time, expiring when its holder dies."""
+"""One lease lock per env in the release-state table: one apply at a time, expiring when its holder dies.
+
+Expiry is read on the one clock (:func:`tradai_release.clock.utc_now`), so a test moves past a lease by
+moving the clock, not by waiting.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from tradai_release.clock import stamp
-from tradai_release.engine.state import release_key
+from tradai_release.clock import stamp, utc_now
+from tradai_release.engine.release_table import LeaseRecord, ReleaseTable
 from tradai_release.errors import ApplyFailed, ConditionFailed, LockHeld
-from tradai_release.stores import Condition, KeyValueTable
+from tradai_release.stores import KeyValueTable
 
-LOCK_KEY = "#LOCK"
 DEFAULT_LEASE_SECONDS = 900
 """A crashed apply blocks the environment at most this long; a live one renews as it goes."""
+
+
+def _now() -> float:
+    """Epoch seconds on the injected clock."""
+    return utc_now().timestamp()
 
 
 @dataclass
 class Lease:
     """A held lock; ``renew`` extends it (conditionally: only while it is still ours)."""
 
-    table: KeyValueTable
-    env: str
+    releases: ReleaseTable
     lease_id: str
     holder: str
     deployment_id: str
     seconds: int
     expires_at: float
 
-    def _item(self, expires_at: float, commit: str | None = None) -> dict[str, Any]:
-        return {
-            **release_key(self.env, LOCK_KEY),
-            "lease_id": self.lease_id,
-            "holder": self.holder,
-            "deployment_id": self.deployment_id,
-            "commit": commit,
-            "acquired_at": stamp(),
-            "expires_at": int(expires_at),
-        }
+    @property
+    def env(self) -> str:
+        return self.releases.env
+
+    def _record(self, expires_at: float, commit: str | None = None) -> LeaseRecord:
+        return LeaseRecord(self.lease_id, self.holder, self.deployment_id, commit, stamp(), expires_at)
 
     def renew_if_due(self) -> None:
         """Extend the lease once a third of it has passed; ApplyFailed when another apply took it over."""
-        now = time.time()
+        now = _now()
         if self.expires_at - now > self.seconds * 2 / 3:
             return
         expires = now + self.seconds
         try:
-            self.table.put(self._item(expires), condition=Condition(equals={"lease_id": self.lease_id}))
+            self.releases.renew_lease(self._record(expires))
         except ConditionFailed:
             detail = "the lease lock expired and was taken over"
             raise ApplyFailed(self.env, self.deployment_id, detail) from None
@@ -57,9 +58,8 @@ class Lease:
 
     def release(self) -> None:
         """Drop the lock if it is still ours (an expired and taken-over lease is left to its new holder)."""
-        mine = Condition(equals={"lease_id": self.lease_id})
         with contextlib.suppress(ConditionFailed):
-            self.table.delete(release_key(self.env, LOCK_KEY), condition=mine)
+            self.releases.drop_lease(self.lease_id)
 
 
 def acquire(
@@ -76,35 +76,25 @@ def acquire(
     An expired lock is taken over with a compare-and-swap on its lease id, so of two
     appliers that both saw it expire only one wins.
     """
-    key = release_key(env, LOCK_KEY)
-    lease = Lease(table, env, uuid.uuid4().hex, holder, deployment_id, seconds, 0.0)
-    current = table.get(key)
-    now = time.time()
-    if current is not None and float(current.get("expires_at") or 0) > now:
+    releases = ReleaseTable(table, env)
+    lease = Lease(releases, uuid.uuid4().hex, holder, deployment_id, seconds, 0.0)
+    current = releases.lease()
+    now = _now()
+    if current is not None and current.expires_at > now:
         raise _held(env, current)
-    if current is None:
-        condition = Condition(exists=False)
-    else:  # expired: take it over only if nobody else did meanwhile
-        condition = Condition(equals={"lease_id": current.get("lease_id")})
     expires = now + seconds
     try:
-        table.put(lease._item(expires, commit), condition=condition)
+        releases.take_lease(lease._record(expires, commit), expired=current)
     except ConditionFailed:
-        raced = table.get(key)
-        raise _held(env, raced or {}) from None
+        raise _held(env, releases.lease()) from None
     lease.expires_at = expires
     return lease
 
 
-def read_lock(table: KeyValueTable, env: str) -> dict[str, Any] | None:
-    """The lock item of ``env`` (None when free); an expired one is returned too (check ``expires_at``)."""
-    return table.get(release_key(env, LOCK_KEY))
-
-
-def _held(env: str, item: dict[str, Any]) -> LockHeld:
+def _held(env: str, lease: LeaseRecord | None) -> LockHeld:
     return LockHeld(
         env,
-        str(item.get("holder") or "another apply"),
-        str(item.get("deployment_id") or "?"),
-        stamp(datetime.fromtimestamp(float(item.get("expires_at") or time.time()), UTC)),
+        (lease.holder if lease is not None else "") or "another apply",
+        (lease.deployment_id if lease is not None else "") or "?",
+        stamp(datetime.fromtimestamp((lease.expires_at if lease is not None else 0) or _now(), UTC)),
     )

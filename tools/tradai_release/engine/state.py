@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.engine.release_table import AppliedState, ReleaseTable, open_release_table
 from tradai_release.errors import ValidationFailed
 from tradai_release.registry.lifecycle import MANAGED_ALIAS
 
@@ -26,22 +27,6 @@ if TYPE_CHECKING:
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
     from tradai_release.targets import DeploymentTarget, RunningBot
-
-RELEASE_TABLE = "releases"
-"""Table name inside a SQLite file (a ``dynamodb://`` URI names the table itself)."""
-RELEASE_PARTITION_KEY = "pk"
-"""Partition key attribute of the release-state table: the environment."""
-RELEASE_SORT_KEY = "sk"
-"""Sort key attribute of the release-state table: what the item is (state, lock, deployment, journal)."""
-RELEASE_TTL_ATTRIBUTE = "expires_at"
-"""Epoch seconds after which DynamoDB may drop an item (an expired lock lease)."""
-STATE_KEY = "#STATE"
-"""Sort key of the item recording what the last apply left live (drift is measured against it)."""
-
-
-def release_key(env: str, sort_key: str) -> dict[str, str]:
-    """The key of an item of the release-state table (one partition per environment)."""
-    return {RELEASE_PARTITION_KEY: env, RELEASE_SORT_KEY: sort_key}
 
 
 @dataclass
@@ -73,19 +58,6 @@ class EngineBackends:
             releases=open_release_table(settings, target),
             target=open_target(settings, target),
         )
-
-
-def open_release_table(settings: Settings, env: Environment) -> KeyValueTable:
-    """The release-state table of ``env`` (§12), alone: history needs no other backend."""
-    from tradai_release.stores import open_table
-
-    return open_table(
-        env.backends.release_table_uri,
-        table=RELEASE_TABLE,
-        partition_key=RELEASE_PARTITION_KEY,
-        sort_key=RELEASE_SORT_KEY,
-        aws=settings.aws(),
-    )
 
 
 def _no_target() -> DeploymentTarget:
@@ -197,85 +169,6 @@ def _default_policy() -> Policy:
     return Policy()
 
 
-# --- applied (what the last apply left live) ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppliedState:
-    """What the last successful apply made live; a live value that differs from it is drift.
-
-    ``lifecycle`` maps model -> version (as str) -> lifecycle for versions not in lifecycle None.
-    ``pointers`` maps profile -> (tag, sha256). ``mirror_stages`` is False once the registry
-    refused legacy stages, so plans stop asking for them.
-    """
-
-    commit: str
-    deployment_id: str
-    applied_at: str
-    configs: Mapping[str, str] = field(default_factory=dict)
-    aliases: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    lifecycle: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    pointers: Mapping[int, tuple[str, str]] = field(default_factory=dict)
-    mirror_stages: bool = True
-    bots: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # bot name -> (content, revision)
-    config_tags: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
-    """model -> version (str) -> its ``config.*`` tags, for every version an alias pins: the
-    registry layer of the bots' config, so a bot starts without an MLflow client (§14)."""
-
-    @property
-    def models(self) -> list[str]:
-        return sorted(set(self.aliases) | set(self.lifecycle))
-
-    def to_item(self, env: str) -> dict[str, Any]:
-        """The release-table item (JSON values only)."""
-        return {
-            **release_key(env, STATE_KEY),
-            "commit": self.commit,
-            "deployment_id": self.deployment_id,
-            "applied_at": self.applied_at,
-            "configs": dict(self.configs),
-            "aliases": {name: dict(mapping) for name, mapping in self.aliases.items()},
-            "lifecycle": {name: dict(mapping) for name, mapping in self.lifecycle.items()},
-            "pointers": {str(profile): list(value) for profile, value in self.pointers.items()},
-            "mirror_stages": self.mirror_stages,
-            "bots": {name: list(value) for name, value in self.bots.items()},
-            "config_tags": {
-                name: {version: dict(tags) for version, tags in versions.items()}
-                for name, versions in self.config_tags.items()
-            },
-        }
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> AppliedState:
-        return cls(
-            commit=str(item["commit"]),
-            deployment_id=str(item.get("deployment_id") or ""),
-            applied_at=str(item.get("applied_at") or ""),
-            configs={str(k): str(v) for k, v in dict(item.get("configs") or {}).items()},
-            aliases={
-                str(name): {str(a): int(v) for a, v in dict(mapping).items()}
-                for name, mapping in dict(item.get("aliases") or {}).items()
-            },
-            lifecycle={
-                str(name): {str(v): str(stage) for v, stage in dict(mapping).items()}
-                for name, mapping in dict(item.get("lifecycle") or {}).items()
-            },
-            pointers={
-                int(profile): (str(value[0]), str(value[1]))
-                for profile, value in dict(item.get("pointers") or {}).items()
-            },
-            mirror_stages=bool(item.get("mirror_stages", True)),
-            bots={str(name): (str(v[0]), str(v[1])) for name, v in dict(item.get("bots") or {}).items()},
-            config_tags={
-                str(name): {
-                    str(version): {str(k): str(v) for k, v in dict(tags).items()}
-                    for version, tags in dict(versions).items()
-                }
-                for name, versions in dict(item.get("config_tags") or {}).items()
-            },
-        )
-
-
 # --- live ----------------------------------------------------------------------------------------------
 
 
@@ -312,12 +205,6 @@ class LiveBots:
     undeclared: Mapping[BotKey, RunningBot] = field(default_factory=dict)  # running, declared by no manifest
 
 
-def read_applied(releases: KeyValueTable, env: str) -> AppliedState | None:
-    """The record of the last successful apply of ``env`` (one consistent get), or None."""
-    item = releases.get(release_key(env, STATE_KEY))
-    return AppliedState.from_item(item) if item is not None else None
-
-
 def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
     """Read the live state that matters for ``desired``.
 
@@ -328,7 +215,7 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
     read (ECS: one describe per 10 services, plus a task definition only when its revision is not the
     recorded one) and listing of the bots no manifest declares (ECS: one list per 100 services).
     """
-    applied = read_applied(backends.releases, desired.env)
+    applied = ReleaseTable(backends.releases, desired.env).applied()
     active = backends.configs.active_by_strategy()
     by_hash: dict[str, ConfigVersion | None] = {}
     for name, config in desired.configs.items():

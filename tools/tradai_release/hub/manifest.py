@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.bundle_metadata import ModelMetadata, is_metadata
 from tradai_release.confighash import canonical_json
 from tradai_release.errors import (
     HubError,
@@ -266,22 +267,21 @@ def bundle_metadata(models_dir: Path, files: Iterable[str]) -> dict[str, Any]:
         if len(parts) < 2:
             continue
         strategy, name = parts[0], parts[-1]
-        if not (name.endswith("metadata.json") or (len(parts) == 2 and name == COMPAT_FILE)):
+        if not (is_metadata(name) or (len(parts) == 2 and name == COMPAT_FILE)):
             continue
-        data = read_json_object(models_dir / relpath, relpath)
         entry = metadata.setdefault(strategy, {})
         if name == COMPAT_FILE:
-            if "feature_count" in data:
-                entry["feature_count"] = data["feature_count"]
+            compat = read_json_object(models_dir / relpath, relpath)
+            if "feature_count" in compat:
+                entry["feature_count"] = compat["feature_count"]
             continue
-        model = "/".join(parts[1:-1]) or name
+        model = ModelMetadata.read(models_dir / relpath, relpath)
         summary: dict[str, Any] = {}
-        if _is_number(data.get("accuracy")):
-            summary["accuracy"] = data["accuracy"]
-        metrics = data.get("metrics")
-        if isinstance(metrics, dict):
-            summary["metrics"] = {k: v for k, v in sorted(metrics.items()) if _is_number(v)}
-        entry[model] = summary
+        if model.accuracy is not None:
+            summary["accuracy"] = model.accuracy
+        if model.metrics is not None:
+            summary["metrics"] = dict(model.metrics)
+        entry["/".join(parts[1:-1]) or name] = summary
     return metadata
 
 
@@ -289,7 +289,3 @@ def _optional_str(value: Any, where: str, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise InputError(where, name, f"not a string: {value!r}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

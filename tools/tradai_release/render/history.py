@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tradai_release.render import console, short, titled_table
 
 if TYPE_CHECKING:
-    from tradai_release.engine.history import Change, History, LiveAt
+    from tradai_release.engine.history.values import Change, History, LiveAt
 
 
 def describe_change(change: Change) -> str:
