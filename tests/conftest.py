@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,44 +54,65 @@ def isolated_environment(
     yield state
 
 
+def _servers_root(factory: pytest.TempPathFactory) -> Path:
+    """Where this run's shared servers live: the run's base temp dir, which xdist workers' dirs are in."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a real moto_server (S3 + DynamoDB) on 127.0.0.1, one per test run.
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a real moto_server (S3 + DynamoDB) on 127.0.0.1, one per test run (shared by the workers).
 
     Tests sharing it must use unique bucket/table names (e.g. from ``uuid4().hex[:8]``).
     """
-    from servers import start_moto
+    from servers import shared_server, start_moto
 
-    server = start_moto(tmp_path_factory.mktemp("moto"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    return shared_server(_servers_root(tmp_path_factory), "moto", start_moto)
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a real ``mlflow server`` on SQLite at 127.0.0.1, one per test run.
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a real ``mlflow server`` on SQLite at 127.0.0.1, one per test run (shared by the workers).
 
     Tests sharing it must use unique registered-model names.
     """
-    from servers import start_mlflow
+    from servers import shared_server, start_mlflow
 
-    server = start_mlflow(tmp_path_factory.mktemp("mlflow"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    return shared_server(_servers_root(tmp_path_factory), "mlflow", start_mlflow)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) stops the run's shared servers once every worker is done."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    # pytest keeps the factory here; it is the one whose base temp dir the workers' dirs are in.
+    factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        from servers import stop_shared_servers
+
+        stop_shared_servers(factory.getbasetemp())
 
 
 SERVER_FIXTURES = frozenset({"moto_server", "mlflow_server"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Ask ``pytest -n 2 --dist loadgroup`` to run every test that needs a loopback server on one worker.
+    """A test that asks for a loopback server must be marked e2e, so ``--quick`` never starts one."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("e2e") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("tests using moto_server / mlflow_server must be marked e2e: "
+                                + ", ".join(unmarked))
 
-    pytest-xdist 3.8 does not honour the group under pytest 9 (it appends the group to ``_nodeid``,
-    which pytest 9 no longer reads), so today each worker starts its own pair once per run."""
-    for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("servers"))
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Only a test marked e2e may start a server process, even one it starts itself (servers.py)."""
+    from servers import allow_servers
+
+    allow_servers(item.nodeid, item.get_closest_marker("e2e") is not None)
