@@ -83,12 +83,17 @@ def allow_servers(test: str, e2e: bool) -> None:
     _Permission.test = None if e2e else test
 
 
-def _start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def require_e2e(program: str) -> None:
+    """Refuse to start ``program`` (a server, act) for a test not marked e2e."""
     if _Permission.test is not None:
         raise RuntimeError(
-            f"{_Permission.test} starts {Path(cmd[0]).name} but is not marked e2e "
+            f"{_Permission.test} starts {program} but is not marked e2e "
             "(invoke test --quick must start no server): mark it pytest.mark.e2e"
         )
+
+
+def _start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    require_e2e(Path(cmd[0]).name)
     with log.open("wb") as out:
         return subprocess.Popen(
             cmd,

@@ -35,6 +35,7 @@ def repo(tmp_path: Path) -> Path:
     return make_training_repo(tmp_path / "repo", (STRATEGY,))
 
 
+@pytest.mark.slow
 def test_train_then_push_and_register_in_one_go(repo: Path, tmp_path: Path) -> None:
     done = invoke(repo, "train", "--strategy", STRATEGY)
     assert done.returncode == 0, done.stderr
@@ -122,6 +123,7 @@ def test_bad_flags_fail_before_training(repo: Path, args: list[str], env: dict[s
     assert not (repo / "models").exists()
 
 
+@pytest.mark.slow
 def test_bad_data_is_one_line_and_keeps_models(repo: Path) -> None:
     assert invoke(repo, "train", "--strategy", STRATEGY).returncode == 0
     before = file_hashes(repo / "models")
