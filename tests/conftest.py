@@ -60,6 +60,16 @@ def _servers_root(factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A small valid release repository (two strategies, three manifests), committed once on main.
+
+    Modules whose tests need another repository (this project's, the embedded default's) override it."""
+    from helpers import make_release_repo
+
+    return make_release_repo(tmp_path / "repo")
+
+
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     """URL of a real moto_server (S3 + DynamoDB) on 127.0.0.1, one per test run (shared by the workers).

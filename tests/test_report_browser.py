@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from test_plan_mermaid import mermaid_blocks, parse_xychart
+from helpers import mermaid_blocks, parse_xychart
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("TRADAI_TEST_CHROMIUM", "/usr/bin/chromium"))

@@ -21,17 +21,13 @@ from typing import Any
 import pytest
 
 from act_runner import REPOSITORY, SOURCE, URL, Act, build_wheelhouse
+from helpers import git
 from servers import Server, start_mlflow
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ENVS = ("dev", "staging", "prod")
 ZERO = "0" * 40
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 @dataclass
