@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tradai_release.bots import VARIABLES
+
+if TYPE_CHECKING:
+    from tradai_release.training.result import TrainingResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,8 +58,9 @@ def isolated_environment(
     yield state
 
 
-def _servers_root(factory: pytest.TempPathFactory) -> Path:
-    """Where this run's shared servers live: the run's base temp dir, which xdist workers' dirs are in."""
+def _run_root(factory: pytest.TempPathFactory) -> Path:
+    """What the whole run shares (its servers, its trained models): the run's base temp dir, which the
+    xdist workers' dirs are in."""
     base = factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
@@ -78,7 +83,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     """
     from servers import shared_server, start_moto
 
-    return shared_server(_servers_root(tmp_path_factory), "moto", start_moto)
+    return shared_server(_run_root(tmp_path_factory), "moto", start_moto)
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +94,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     """
     from servers import shared_server, start_mlflow
 
-    return shared_server(_servers_root(tmp_path_factory), "mlflow", start_mlflow)
+    return shared_server(_run_root(tmp_path_factory), "mlflow", start_mlflow)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -103,6 +108,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from servers import stop_shared_servers
 
         stop_shared_servers(factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[TrainingResult]]:
+    """Every strategy of this checkout trained once per run from the committed candles (deterministic,
+    ~6 s): the models dir and the results. Shared by the workers, so read-only: copy before changing."""
+    import pickle
+
+    from filelock import FileLock
+
+    from tradai_release.training import train_all
+
+    root = _run_root(tmp_path_factory)
+    models, saved = root / "trained" / "models", root / "trained" / "results.pickle"
+    with FileLock(root / "trained.lock"):
+        if not saved.exists():
+            saved.write_bytes(pickle.dumps(train_all(REPO_ROOT, models)))
+        results: list[TrainingResult] = pickle.loads(saved.read_bytes())
+    return models, results
 
 
 SERVER_FIXTURES = frozenset({"moto_server", "mlflow_server"})

@@ -25,12 +25,9 @@ STRATEGIES = ("KeplerStrategy", "MyStrategy", "PascalStrategy")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[TrainingResult]]:
-    """Every strategy trained once from the committed candles (deterministic, ~6 s)."""
-    from tradai_release.training import train_all
-
-    models = tmp_path_factory.mktemp("trained") / "models"
-    return models, train_all(SOURCE, models)
+def trained(trained_models: tuple[Path, list[TrainingResult]]) -> tuple[Path, list[TrainingResult]]:
+    """Every strategy trained once per run (conftest's trained_models; read-only)."""
+    return trained_models
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from pydantic import SecretStr
 from fake_registry import FakeRegistry
 from retrain_helpers import (
     CREATED_AT,
-    SOURCE,
     TAG,
     append_shifted,
     commit_all,
@@ -57,11 +56,9 @@ WORSE = {
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[TrainingResult]]:
-    from tradai_release.training import train_all
-
-    models = tmp_path_factory.mktemp("trained") / "models"
-    return models, train_all(SOURCE, models)
+def trained(trained_models: tuple[Path, list[TrainingResult]]) -> tuple[Path, list[TrainingResult]]:
+    """Every strategy trained once per run (conftest's trained_models; read-only)."""
+    return trained_models
 
 
 @pytest.fixture
