@@ -132,8 +132,21 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
 SERVER_FIXTURES = frozenset({"moto_server", "mlflow_server"})
 
 
+# The modules that take longest (invoke test --durations), started first: xdist's loadscope hands
+# whole modules to the workers in collection order, and the act run (about three minutes) collected
+# last, as its name sorts, was the run's tail while the other worker idled.
+LONGEST_FIRST = ("test_workflows_run.py", "test_apply_failfast.py", "test_report_browser.py",
+                 "test_bootstrap.py", "test_engine_embedded.py", "test_base_install.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test that asks for a loopback server must be marked e2e, so ``--quick`` never starts one."""
+    """Start the longest modules first; and a test that asks for a loopback server must be marked e2e,
+    so ``--quick`` never starts one."""
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside each module, and of the other modules, stays
     unmarked = [
         item.nodeid
         for item in items
