@@ -45,8 +45,8 @@ def demo(c: Context, workdir: str | None = None, json: bool = False) -> None:
     emit(json, outcome, lambda: render_summary(outcome))
 
 
-@task(help={"quick": "skip the end-to-end tests that start moto_server and mlflow server (marked e2e) "
-                     "and the slow ones (marked slow: a base-install venv, the workflows run under act)",
+@task(help={"quick": "skip the end-to-end tests (marked e2e: moto_server, mlflow server, act, a browser) "
+                     "and the slow ones (marked slow: model training, a base-install venv)",
             "workers": "pytest-xdist workers (default 2; 0: one process)"})
 def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     """Check the import layers, then run the test suite (unit + end-to-end; --quick skips end-to-end)."""

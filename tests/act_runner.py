@@ -182,6 +182,9 @@ class Act:
 
     def run(self, event_name: str, workflow: str, event: Mapping[str, Any], timeout: float = 900) -> ActRun:
         """Run ``.github/workflows/<workflow>`` of the scratch repository for ``event``."""
+        from servers import require_e2e
+
+        require_e2e("act")
         self.runs += 1
         record = self.workdir / f"run-{self.runs}-{workflow.removesuffix('.yml')}"
         record.mkdir()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tradai_release.bots import VARIABLES
+
+if TYPE_CHECKING:
+    from tradai_release.training.result import TrainingResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,44 +58,108 @@ def isolated_environment(
     yield state
 
 
+def _run_root(factory: pytest.TempPathFactory) -> Path:
+    """What the whole run shares (its servers, its trained models): the run's base temp dir, which the
+    xdist workers' dirs are in."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A small valid release repository (two strategies, three manifests), committed once on main.
+
+    Modules whose tests need another repository (this project's, the embedded default's) override it."""
+    from helpers import make_release_repo
+
+    return make_release_repo(tmp_path / "repo")
+
+
 @pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a real moto_server (S3 + DynamoDB) on 127.0.0.1, one per test run.
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a real moto_server (S3 + DynamoDB) on 127.0.0.1, one per test run (shared by the workers).
 
     Tests sharing it must use unique bucket/table names (e.g. from ``uuid4().hex[:8]``).
     """
-    from servers import start_moto
+    from servers import shared_server, start_moto
 
-    server = start_moto(tmp_path_factory.mktemp("moto"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    return shared_server(_run_root(tmp_path_factory), "moto", start_moto)
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a real ``mlflow server`` on SQLite at 127.0.0.1, one per test run.
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a real ``mlflow server`` on SQLite at 127.0.0.1, one per test run (shared by the workers).
 
     Tests sharing it must use unique registered-model names.
     """
-    from servers import start_mlflow
+    from servers import shared_server, start_mlflow
 
-    server = start_mlflow(tmp_path_factory.mktemp("mlflow"))
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    return shared_server(_run_root(tmp_path_factory), "mlflow", start_mlflow)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) stops the run's shared servers once every worker is done."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    # pytest keeps the factory here; it is the one whose base temp dir the workers' dirs are in.
+    factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        from servers import stop_shared_servers
+
+        stop_shared_servers(factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[TrainingResult]]:
+    """Every strategy of this checkout trained once per run from the committed candles (deterministic,
+    ~6 s): the models dir and the results. Shared by the workers, so read-only: copy before changing."""
+    import pickle
+
+    from filelock import FileLock
+
+    from tradai_release.training import train_all
+
+    root = _run_root(tmp_path_factory)
+    models, saved = root / "trained" / "models", root / "trained" / "results.pickle"
+    with FileLock(root / "trained.lock"):
+        if not saved.exists():
+            saved.write_bytes(pickle.dumps(train_all(REPO_ROOT, models)))
+        results: list[TrainingResult] = pickle.loads(saved.read_bytes())
+    return models, results
 
 
 SERVER_FIXTURES = frozenset({"moto_server", "mlflow_server"})
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Ask ``pytest -n 2 --dist loadgroup`` to run every test that needs a loopback server on one worker.
+# The modules that take longest (invoke test --durations), started first: xdist's loadscope hands
+# whole modules to the workers in collection order, and the act run (about three minutes) collected
+# last, as its name sorts, was the run's tail while the other worker idled.
+LONGEST_FIRST = ("test_workflows_run.py", "test_apply_failfast.py", "test_report_browser.py",
+                 "test_bootstrap.py", "test_engine_embedded.py", "test_base_install.py")
 
-    pytest-xdist 3.8 does not honour the group under pytest 9 (it appends the group to ``_nodeid``,
-    which pytest 9 no longer reads), so today each worker starts its own pair once per run."""
-    for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("servers"))
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the longest modules first; and a test that asks for a loopback server must be marked e2e,
+    so ``--quick`` never starts one."""
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside each module, and of the other modules, stays
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("e2e") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("tests using moto_server / mlflow_server must be marked e2e: "
+                                + ", ".join(unmarked))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Only a test marked e2e may start a server process, even one it starts itself (servers.py)."""
+    from servers import allow_servers
+
+    allow_servers(item.nodeid, item.get_closest_marker("e2e") is not None)

@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import subprocess
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from fake_registry import FakeRegistry
+from helpers import commit_all, git
 from hub_helpers import make_models_dir
 from tradai_release.bots import BotKey, BotSpec
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TABLE_NAME
+from tradai_release.engine import plan as P
+from tradai_release.engine.apply import apply_env
+from tradai_release.engine.plan import plan_env
 from tradai_release.engine.release_table import RELEASE_TABLE
 from tradai_release.engine.state import EngineBackends
 from tradai_release.hub.hub import ModelHub
 from tradai_release.manifest_edit import edit_manifest
 from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.registry.adapter import MlflowRegistry, ModelRegistry, ModelVersionInfo
-from tradai_release.settings import Settings
+from tradai_release.registry.lifecycle import current_lifecycle
+from tradai_release.settings import EnvOverrides, Settings
 from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.stores.sqlite import SqliteTable
@@ -40,17 +46,6 @@ REGISTRATION_TAGS = {
     "git_commit": "0" * 40,
     "lifecycle": "None",
 }
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 def features_of(strategy: str) -> list[str]:
@@ -358,3 +353,110 @@ def counted_from_settings(settings: Settings, env: str) -> Counted:
         target=CountingTarget(real.target),
     )
     return Counted(backends, [config_table, release_table], [config_store, hub_store])
+
+
+# --- against the loopback servers (the e2e modules) ----------------------------------------------------
+
+E2E_METRICS = {"total_profit": 100.0, "max_drawdown": 0.1, "win_rate": 0.5, "total_trades": 40.0}
+
+
+def server_settings(moto_server: str, mlflow_server: str, repo: Path, uid: str) -> Settings:
+    return Settings(
+        repo=repo,
+        aws_endpoint_url=moto_server,
+        hub_uri=f"s3://hub-{uid}",
+        hub_endpoint_url=moto_server,
+        r2_access_key_id="testing",  # type: ignore[arg-type]
+        r2_secret_access_key="testing",  # type: ignore[arg-type]
+        envs={
+            "prod": EnvOverrides(
+                config_store_uri=f"s3://configs-{uid}",
+                config_table_uri=f"dynamodb://tradai-config-versions-prod-{uid}",
+                release_table_uri=f"dynamodb://tradai-releases-prod-{uid}",
+                mlflow_tracking_uri=mlflow_server,
+            )
+        },
+    )
+
+
+def register_runs(registry: MlflowRegistry, suffix: str, sharpes: tuple[float, ...]) -> None:
+    """One version per sharpe of each strategy's model ``<strategy>_<suffix>`` (names unique on the
+    shared mlflow server), each from a run with backtest metrics and that sharpe."""
+    for strategy in STRATEGIES:
+        name = f"{strategy}_{suffix}"
+        registry.create_registered_model_if_missing(name)
+        count = str(len(features_of(strategy)))
+        tags = {**REGISTRATION_TAGS, "strategy_name": strategy, "feature_count": count}
+        experiment = registry.experiment_id(f"e2e-{name}")
+        for sharpe in sharpes:
+            run = registry.client.create_run(experiment)
+            for key, value in {**E2E_METRICS, "sharpe_ratio": sharpe}.items():
+                registry.client.log_metric(run.info.run_id, key, value)
+            source = f"runs:/{run.info.run_id}/model"
+            registry.client.create_model_version(name, source, run_id=run.info.run_id, tags=tags)
+
+
+def rename_models(repo: Path, suffix: str) -> None:
+    """Unique registered-model names: the mlflow server is shared by the whole test run."""
+    for path in (repo / "releases").rglob("profile-*.yaml"):
+        text = path.read_text()
+        path.write_text(re.sub(r"(?m)^(\s+name: )(\w+)$", rf"\g<1>\g<2>_{suffix}", text))
+
+
+# --- a world on the fake registry (the plan/apply unit tests) -----------------------------------------
+
+@dataclass
+class World:
+    repo: Path
+    settings: Settings
+    registry: FakeRegistry
+    counted: Counted
+    hub: ModelHub
+    sha: str
+
+    def plan(self, commit: str = "HEAD") -> P.Plan:
+        return plan_env(self.settings, "dev", commit=commit, repo=self.repo, backends=self.counted.backends)
+
+    def apply(self, commit: str = "HEAD", **kwargs: object):  # type: ignore[no-untyped-def]
+        return apply_env(
+            self.settings,
+            "dev",
+            commit=commit,
+            repo=self.repo,
+            actor="tester",
+            backends=self.counted.backends,
+            **kwargs,
+        )  # type: ignore[arg-type]
+
+    def live(self) -> dict[str, object]:
+        """Everything apply manages, as plain values (to compare two runs)."""
+        versions = self.registry.versions(STRATEGIES)
+        configs = self.counted.backends.configs.active_by_strategy()
+        pointers = {p: self.hub.get_profile_pointer("dev", p) for p in range(1, 6)}
+        return {
+            "aliases": {
+                n: sorted((a, i.version) for i in vs for a in i.aliases) for n, vs in versions.items()
+            },
+            "lifecycle": {
+                n: [(i.version, current_lifecycle(i), i.stage) for i in vs] for n, vs in versions.items()
+            },
+            "configs": {n: c.config_hash for n, c in configs.items()},
+            "pointers": {p: (x.tag, x.sha256) if x else None for p, x in pointers.items()},
+        }
+
+
+def make_world(tmp_path: Path, state: Path, versions: int = 2, template: World | None = None) -> World:
+    """A repo, a hub with one tag, a fake registry; ``template`` is copied instead of built (faster)."""
+    hub_root = tmp_path / "hub"
+    if template is None:
+        hub = ModelHub(LocalObjectStore(hub_root), workers=1)
+        sha = push_tag(hub, tmp_path)
+        repo = make_repo(tmp_path, TAG, sha)
+    else:
+        shutil.copytree(template.repo.parent / "hub", hub_root)
+        shutil.copytree(template.repo, tmp_path / "repo")
+        hub, sha, repo = ModelHub(LocalObjectStore(hub_root), workers=1), template.sha, tmp_path / "repo"
+    registry = FakeRegistry()
+    register_versions(registry, versions)
+    counted = local_backends(state, "dev", registry, hub_root)
+    return World(repo, Settings(repo=repo), registry, counted, hub, sha)

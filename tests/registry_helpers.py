@@ -41,7 +41,12 @@ def training_result(root: Path, name: str | None = None, **metrics: float) -> Tr
 
 
 def apply(registry: FakeRegistry, desired: DesiredLifecycle) -> None:
-    """What the engine does with a DesiredLifecycle (enough to test convergence)."""
+    """What the engine does with a DesiredLifecycle (enough to test convergence): tag writes, then
+    aliases, then stage mirrors, as apply's lifecycle and alias actions do.
+
+    Not the engine's own path: apply runs the Actions of a whole Plan (built from a release
+    repository's desired state and the live state) through a private executor; nothing public takes
+    a DesiredLifecycle alone, and the lifecycle tests need exactly that unit."""
     for tag in desired.tag_changes:
         if tag.value is None:
             registry.delete_version_tag(tag.name, tag.version, tag.key)

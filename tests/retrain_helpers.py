@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,15 +18,9 @@ CREATED_AT = "2026-11-01T00:00:00Z"
 
 def invoke(repo: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """Run an invoke task of this checkout in ``repo`` against ``settings``' state dir."""
-    env = dict(os.environ, TRADAI_REPO=str(repo), TRADAI_STATE_DIR=str(settings.state_dir), COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(SOURCE), *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    from helpers import invoke as run
+
+    return run(repo, *args, env={"TRADAI_STATE_DIR": str(settings.state_dir)})
 
 
 def make_live_repo(

@@ -1,10 +1,14 @@
 """Real loopback servers for the end-to-end suite: moto_server (S3 + DynamoDB) and mlflow server.
 
-Each is started once per test run by a session fixture in conftest.py and stopped by PID.
+Each is started once per test run, by the first xdist worker whose test needs it (``shared_server``),
+reused by the other workers, and stopped by PID when the run ends (``stop_shared_servers``).
+Only tests marked ``e2e`` may start one (``allow_servers``): the quick run starts none.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -13,11 +17,13 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 BIN = Path(sys.executable).parent
 
@@ -66,7 +72,28 @@ def _wait_until_up(server: Server, probe: str, timeout: float) -> None:
     )
 
 
+class _Permission:
+    """Whether the running test may start a server: conftest sets it before each test's setup."""
+
+    test: str | None = None  # the running test's node id when it is not marked e2e
+
+
+def allow_servers(test: str, e2e: bool) -> None:
+    """Before ``test`` runs: it may start servers only when it is marked e2e."""
+    _Permission.test = None if e2e else test
+
+
+def require_e2e(program: str) -> None:
+    """Refuse to start ``program`` (a server, act) for a test not marked e2e."""
+    if _Permission.test is not None:
+        raise RuntimeError(
+            f"{_Permission.test} starts {program} but is not marked e2e "
+            "(invoke test --quick must start no server): mark it pytest.mark.e2e"
+        )
+
+
 def _start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    require_e2e(Path(cmd[0]).name)
     with log.open("wb") as out:
         return subprocess.Popen(
             cmd,
@@ -160,3 +187,78 @@ class OneWriteAtATime:
 
     def transact(self, *args: Any, **kwargs: Any) -> None:
         self._serialized("transact", *args, **kwargs)
+
+
+# --- one pair per test run, shared by the xdist workers ------------------------------------------------
+
+STATE = "servers.json"
+
+
+def _proc_stat(pid: str) -> tuple[str, int] | None:
+    """The state letter and process group of process ``pid`` (None when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return fields[0], int(fields[2])
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, killed but not yet reaped by its parent, does not)."""
+    stat = _proc_stat(str(pid))
+    return stat is not None and stat[0] != "Z"
+
+
+def _group_running(pgid: int) -> bool:
+    """True while any process of group ``pgid`` runs (mlflow server's workers are its children)."""
+    for entry in Path("/proc").iterdir():
+        stat = _proc_stat(entry.name) if entry.name.isdigit() else None
+        if stat is not None and stat[0] != "Z" and stat[1] == pgid:
+            return True
+    return False
+
+
+def shared_server(root: Path, name: str, start: Callable[[Path], Server]) -> str:
+    """The URL of server ``name`` for this test run: started in ``root/name`` by the first caller, found
+    in ``root/servers.json`` by the others (``root`` is shared by every worker of the run)."""
+    with FileLock(root / f"{STATE}.lock"):
+        state_file = root / STATE
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+        known = state.get(name)
+        if known is not None and _running(known["pid"]):
+            return str(known["url"])
+        workdir = root / name
+        workdir.mkdir(exist_ok=True)
+        server = start(workdir)
+        state[name] = {"url": server.url, "pid": server.process.pid, "log": str(server.log)}
+        state_file.write_text(json.dumps(state, indent=2) + "\n")
+        return server.url
+
+
+def stop_shared_servers(root: Path) -> list[str]:
+    """Stop every server ``root/servers.json`` records, by PID (each leads its own process group);
+    returns the names of those that were still running."""
+    with FileLock(root / f"{STATE}.lock"):
+        state_file = root / STATE
+        if not state_file.exists():
+            return []
+        state = json.loads(state_file.read_text())
+        stopped = [name for name, known in sorted(state.items()) if _stop_group(int(known["pid"]))]
+        state_file.unlink()
+        return stopped
+
+
+def _stop_group(pgid: int) -> bool:
+    """SIGTERM the process group ``pgid``, SIGKILL it after 15 s; False when it was gone already."""
+    if not _group_running(pgid):
+        return False
+    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        deadline = time.monotonic() + wait
+        while _group_running(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not _group_running(pgid):
+            return True
+    raise RuntimeError(f"server process group {pgid} survived SIGKILL")

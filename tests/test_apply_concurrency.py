@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from engine_helpers import commit_all, set_production
+from engine_helpers import World, commit_all, make_world, set_production
 from fake_registry import FakeRegistry
-from test_engine_plan import World, make_world
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import action_key, phases
 from tradai_release.engine.deployments import deployments_in, read_journal

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine_helpers import TAG, commit_all, make_repo, push_tag
+from engine_helpers import TAG, commit_all, make_repo, push_tag, register_runs, rename_models, server_settings
 from servers import free_port, start_mlflow
-from test_engine_e2e import register_runs, rename_models, server_settings
 from tradai_release.clock import use_clock
 from tradai_release.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env

@@ -13,8 +13,6 @@ from tradai_release.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.e2e  # trains every strategy: slow, so out of the quick run
-
 
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
@@ -27,6 +25,7 @@ def clone(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow  # trains every strategy
 def test_committed_pins_are_what_bootstrap_produces_and_all_envs_apply(clone: Path, tmp_path: Path) -> None:
     from tradai_release.engine.plan import plan_env
 
@@ -51,6 +50,7 @@ def test_committed_pins_are_what_bootstrap_produces_and_all_envs_apply(clone: Pa
     assert again.applied["prod"]["actions"] == []
 
 
+@pytest.mark.slow  # trains every strategy
 def test_changed_strategy_rewrites_pins_under_a_new_tag_and_refuses_to_reuse_the_old_tag(
     clone: Path, tmp_path: Path
 ) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -13,9 +11,9 @@ from typing import cast
 
 import pytest
 
+from config_helpers import Clock, create_aws_resources, run_threads
+from helpers import commit_all, invoke, tradai_data
 from servers import OneWriteAtATime
-from test_config_service import Clock, _run_threads, create_aws_resources
-from test_validate import commit_all, make_release_repo
 from tradai_release.configs import ConfigRepository, ConfigStatus, ConfigVersionService
 from tradai_release.configs.loader import StrategyConfigLoader
 from tradai_release.configs.strategies import list_strategies, upload_strategy
@@ -24,25 +22,7 @@ from tradai_release.errors import ConfigConflict, InputError, SettingsError, Val
 from tradai_release.settings import EnvOverrides, Settings
 from tradai_release.stores import KeyValueTable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TRADAI = "strategies/PascalStrategy/tradai.yaml"
-
-
-def invoke(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, TRADAI_REPO=str(repo), COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_release_repo(tmp_path / "repo")
 
 
 def bump_stake(repo: Path, stake: int) -> None:
@@ -210,7 +190,7 @@ def test_concurrent_activations_against_moto_server(moto_settings: Settings) -> 
         service = ConfigVersionService(table, built.repository)
         return service.activate("KeplerStrategy", versions[index].config_id)
 
-    _, errors = _run_threads(8, activate)
+    _, errors = run_threads(8, activate)
     assert all(isinstance(err, ConfigConflict) for err in errors), errors
     statuses = [v.status for v in setup.list_versions("KeplerStrategy")]
     assert statuses.count(ConfigStatus.ACTIVE) == 1
@@ -219,7 +199,6 @@ def test_concurrent_activations_against_moto_server(moto_settings: Settings) -> 
 
 @pytest.mark.e2e
 def test_loader_reads_the_active_config_from_moto_server(moto_settings: Settings) -> None:
-    from test_config_loader import tradai_data
 
     service = ConfigVersionService.for_env("dev", moto_settings)
     version = service.create_version(

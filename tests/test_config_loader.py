@@ -9,43 +9,12 @@ from typing import Any
 
 import pytest
 
-from test_config_service import Backend, make_backend
+from config_helpers import Backend, make_backend
+from helpers import TRADAI_YAML, tradai_data
 from tradai_release.configs.loader import ModelTagSource, StrategyConfig, StrategyConfigLoader
 from tradai_release.configs.merge import ConfigLayer, ConfigMergeService
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.errors import StartupError
-from tradai_release.yamlio import load_yaml
-
-TRADAI_YAML = """\
-# comments and formatting do not matter
-strategy:
-  name: "PascalStrategy"
-  version: "2.3.1"
-  entry_point: "pascal.strategy:PascalStrategy"
-  category: "trend"
-  timeframe: "1h"
-strategy_service:
-  source: {KIND: Binance}
-  adapter: {KIND: AWS, bucket_name: tradai-data, library: ohlcv}
-  defaults:
-    timerange: "20240101-20241201"
-    symbols: ["BTC/USDT:USDT"]
-    stake_amount: 2500
-    max_open_trades: 2
-mlflow:
-  tracking_uri: ${MLFLOW_TRACKING_URI:-http://localhost:5001}
-  experiment_name: "strategies/pascalstrategy"
-  auto_log_params: true
-optimization:
-  defaults: {epochs: 150, loss_function: sharpe, spaces: [buy, sell]}
-  presets:
-    quick: {epochs: 50, spaces: [buy]}
-    standard: {epochs: 200, spaces: [buy, sell]}
-    production: {epochs: 1000, spaces: [buy, sell, roi, stoploss, trailing], walk_forward: true}
-deployment:
-  ecr: {repository: "tradai/strategies/pascalstrategy"}
-  ecs: {cpu: 512, memory: 1024}
-"""
 
 STAKE = "strategy_service.defaults.stake_amount"
 TRADES = "strategy_service.defaults.max_open_trades"
@@ -64,12 +33,6 @@ class FakeTags:
     def model_version_tags(self, model_name: str, version: int) -> dict[str, str]:
         self.calls.append((model_name, version))
         return dict(self.tags.get((model_name, version), {}))
-
-
-def tradai_data() -> dict[str, Any]:
-    """TRADAI_YAML parsed (a loader also takes the parsed content instead of a path)."""
-    data: dict[str, Any] = load_yaml(TRADAI_YAML.encode(), "tradai.yaml").data
-    return data
 
 
 @pytest.fixture

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from config_helpers import START, Backend, Clock, make_backend, run_threads
 from tradai_release.confighash import canonical_json, config_hash
 from tradai_release.configs import (
     ConfigRepository,
@@ -21,8 +18,7 @@ from tradai_release.configs import (
     ConfigVersionService,
     S3ConfigRepository,
 )
-from tradai_release.configs.table import HEAD, PARTITION_KEY, SORT_KEY, TABLE_NAME, TTL_ATTRIBUTE
-from tradai_release.endpoints import AwsOptions
+from tradai_release.configs.table import HEAD, PARTITION_KEY, SORT_KEY
 from tradai_release.errors import (
     ConfigConflict,
     ConfigIntegrityError,
@@ -30,64 +26,7 @@ from tradai_release.errors import (
     InputError,
     ObjectNotFound,
 )
-from tradai_release.stores import KeyValueTable, ObjectStore, open_object_store, open_table
-from tradai_release.stores.dynamodb import ensure_table
-from tradai_release.stores.s3 import ensure_bucket
-
-START = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
-AWS = AwsOptions(region="us-east-1")
-
-
-class Clock:
-    """A settable UTC clock, so tests can step past the 90-day TTL."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@dataclass
-class Backend:
-    """Where one test's registry lives; ``open`` builds a fresh table + store on it (one per thread)."""
-
-    kind: str
-    table_uri: str
-    store_uri: str
-
-    def table(self) -> KeyValueTable:
-        return open_table(
-            self.table_uri, table=TABLE_NAME, partition_key=PARTITION_KEY, sort_key=SORT_KEY, aws=AWS
-        )
-
-    def store(self) -> ObjectStore:
-        return open_object_store(self.store_uri, aws=AWS)
-
-    def service(self, clock: Callable[[], datetime] | None = None) -> ConfigVersionService:
-        return ConfigVersionService(self.table(), ConfigRepository(self.store()), clock=clock)
-
-
-def create_aws_resources(client_options: AwsOptions, table: str, bucket: str) -> None:
-    """The DynamoDB table (TTL on expires_at) and S3 bucket, created as provisioning creates them."""
-    ensure_table(client_options, table, PARTITION_KEY, SORT_KEY, ttl_attribute=TTL_ATTRIBUTE)
-    ensure_bucket(client_options, bucket)
-
-
-@contextmanager
-def make_backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
-    if kind == "sqlite":
-        yield Backend(kind, f"sqlite:///{tmp_path / 'state.db'}", f"file://{tmp_path / 'configs'}")
-        return
-    from moto import mock_aws
-
-    suffix = uuid.uuid4().hex[:8]
-    with mock_aws():
-        create_aws_resources(AWS, f"tradai-config-versions-{suffix}", f"tradai-configs-{suffix}")
-        yield Backend(kind, f"dynamodb://tradai-config-versions-{suffix}", f"s3://tradai-configs-{suffix}")
+from tradai_release.stores import KeyValueTable, ObjectStore
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -474,28 +413,6 @@ def test_crash_during_activation_keeps_the_previous_active(backend: Backend, clo
 # --- concurrency ----------------------------------------------------------------------------------------
 
 
-def _run_threads(count: int, body: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = body(index)
-        except BaseException as err:  # collected and checked by the test
-            with lock:
-                errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results, errors
-
-
 def _check_one_active(service: ConfigVersionService, strategy: str) -> ConfigVersion:
     versions = service.list_versions(strategy)
     active = [v for v in versions if v.status is ConfigStatus.ACTIVE]
@@ -519,7 +436,7 @@ def test_concurrent_activations_leave_exactly_one_active(backend: Backend, clock
     def activate(index: int) -> ConfigVersion:
         return backend.service(clock).activate("PascalStrategy", versions[index].config_id)
 
-    results, errors = _run_threads(8, activate)
+    results, errors = run_threads(8, activate)
     assert all(isinstance(err, ConfigConflict) for err in errors), errors
     assert len(errors) < 8
     active = _check_one_active(setup, "PascalStrategy")
@@ -543,7 +460,7 @@ def test_concurrent_creates_get_unique_sequential_numbers(backend: Backend, cloc
             strategy_name="PascalStrategy", config_data=config(index + 1), description=f"writer {index}"
         )
 
-    results, errors = _run_threads(8, create)
+    results, errors = run_threads(8, create)
     assert all(isinstance(err, ConfigConflict) for err in errors), errors
     created = [result for result in results if result is not None]
     numbers = sorted(version.version_number for version in created)
@@ -559,7 +476,7 @@ def test_concurrent_uploads_of_one_config_create_it_once(backend: Backend, clock
             strategy_name="PascalStrategy", config_data=config(), description=f"writer {index}"
         )
 
-    results, errors = _run_threads(8, create)
+    results, errors = run_threads(8, create)
     assert all(isinstance(err, ConfigConflict) for err in errors), errors
     done = [result for result in results if result is not None]
     assert len({version.config_id for version in done}) == 1
@@ -582,7 +499,7 @@ def test_concurrent_activate_and_create_mixed(backend: Backend, clock: Clock) ->
             strategy_name="PascalStrategy", config_data=config(100 + index), description=""
         )
 
-    _, errors = _run_threads(8, work)
+    _, errors = run_threads(8, work)
     assert all(isinstance(err, ConfigConflict) for err in errors), errors
     _check_one_active(setup, "PascalStrategy")
     numbers = sorted(v.version_number for v in setup.list_versions("PascalStrategy"))

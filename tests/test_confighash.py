@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_validate import SEED_TRADAI
+from helpers import SEED_TRADAI
 from tradai_release.confighash import config_hash, config_id
 from tradai_release.yamlio import load_yaml
 

@@ -13,7 +13,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.e2e
+@pytest.mark.slow  # trains a challenger, on the embedded backends (no server)
 def test_demo_promotes_applies_reverts_and_ends_in_sync(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     env = {**os.environ, "TRADAI_HUB_URI": "s3://must-not-be-used"}  # the demo ignores the caller's backends
@@ -61,7 +61,6 @@ def test_demo_promotes_applies_reverts_and_ends_in_sync(tmp_path: Path) -> None:
     assert "production: 1" in profile_3 and "v20261101" in profile_3
 
 
-@pytest.mark.e2e
 def test_demo_refuses_a_used_workdir(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     done = subprocess.run(

@@ -17,8 +17,10 @@ from engine_helpers import (
     git,
     make_repo,
     push_tag,
+    register_runs,
+    rename_models,
+    server_settings,
 )
-from test_engine_e2e import register_runs, rename_models, server_settings
 from tradai_release.bots import BotPins
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.endpoints import AwsOptions

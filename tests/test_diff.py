@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_validate import ML_CONFIG, commit_all, git, make_release_repo
+from helpers import ML_CONFIG, commit_all, git, make_release_repo
 from tradai_release.diff import FieldChange, PinDiff, diff_refs
 
 

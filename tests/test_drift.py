@@ -25,12 +25,9 @@ STRATEGIES = ("KeplerStrategy", "MyStrategy", "PascalStrategy")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[TrainingResult]]:
-    """Every strategy trained once from the committed candles (deterministic, ~6 s)."""
-    from tradai_release.training import train_all
-
-    models = tmp_path_factory.mktemp("trained") / "models"
-    return models, train_all(SOURCE, models)
+def trained(trained_models: tuple[Path, list[TrainingResult]]) -> tuple[Path, list[TrainingResult]]:
+    """Every strategy trained once per run (conftest's trained_models; read-only)."""
+    return trained_models
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +59,7 @@ def test_threshold_levels() -> None:
         Thresholds.from_settings(Settings(drift_moderate=0.3, drift_significant=0.2))
 
 
+@pytest.mark.slow
 def test_default_window_report(live: tuple[Path, Settings]) -> None:
     repo, settings = live
     report = check_drift(settings, "dev", state=False)
@@ -87,6 +85,7 @@ def test_default_window_report(live: tuple[Path, Settings]) -> None:
     assert {entry["strategy"] for entry in data["strategies"]} == set(STRATEGIES)
 
 
+@pytest.mark.slow
 def test_shifted_window_is_significant_and_notified(live: tuple[Path, Settings], tmp_path: Path) -> None:
     _, settings = live
     window = write_window(tmp_path / "recent.csv", rows=400, vol=0.03)
@@ -108,6 +107,7 @@ def test_shifted_window_is_significant_and_notified(live: tuple[Path, Settings],
         assert "vol_24" in json.dumps(body)
 
 
+@pytest.mark.slow
 def test_stable_window_sends_nothing(live: tuple[Path, Settings]) -> None:
     _, settings = live
     with serve() as hook:
@@ -117,6 +117,7 @@ def test_stable_window_sends_nothing(live: tuple[Path, Settings]) -> None:
         assert report.notified is False and hook.bodies == []
 
 
+@pytest.mark.slow
 def test_models_dir_gives_the_same_psi_as_the_hub(
     live: tuple[Path, Settings], trained: tuple[Path, list[TrainingResult]]
 ) -> None:
@@ -127,6 +128,7 @@ def test_models_dir_gives_the_same_psi_as_the_hub(
     assert local.strategies[0].reference == str(trained[0])
 
 
+@pytest.mark.slow
 def test_onnx_predictions_reproduce_the_recorded_reference(
     trained: tuple[Path, list[TrainingResult]],
 ) -> None:
@@ -146,6 +148,7 @@ def test_onnx_predictions_reproduce_the_recorded_reference(
         assert psi(dict(reference.prediction_ref), probability.tolist()) < 1e-3
 
 
+@pytest.mark.slow
 def test_state_drift_comes_from_the_plan(live: tuple[Path, Settings]) -> None:
     _, settings = live
     report = check_drift(settings, "dev", strategies=["KeplerStrategy"])
@@ -155,6 +158,7 @@ def test_state_drift_comes_from_the_plan(live: tuple[Path, Settings]) -> None:
     assert report.state_drift == ()
 
 
+@pytest.mark.slow
 def test_bundle_without_references_is_one_clear_error(
     tmp_path: Path, live: tuple[Path, Settings], trained: tuple[Path, list[TrainingResult]]
 ) -> None:
@@ -178,6 +182,7 @@ def test_data_options() -> None:
         parse_data_options(["recent.csv"], None)
 
 
+@pytest.mark.slow
 def test_drift_task(live: tuple[Path, Settings], tmp_path: Path) -> None:
     repo, settings = live
     window = write_window(tmp_path / "recent.csv", rows=300)
@@ -215,6 +220,7 @@ def test_drift_task(live: tuple[Path, Settings], tmp_path: Path) -> None:
         ),
     ],
 )
+@pytest.mark.slow
 def test_drift_task_bad_input(live: tuple[Path, Settings], args: tuple[str, ...], message: str) -> None:
     repo, settings = live
     done = invoke(repo, settings, "drift", "--psi-only", *args)
@@ -223,6 +229,7 @@ def test_drift_task_bad_input(live: tuple[Path, Settings], args: tuple[str, ...]
     assert done.stderr.startswith(message), done.stderr
 
 
+@pytest.mark.slow
 def test_short_window_is_refused(live: tuple[Path, Settings], tmp_path: Path) -> None:
     _, settings = live
     window = write_window(tmp_path / "short.csv", rows=80)
@@ -230,6 +237,7 @@ def test_short_window_is_refused(live: tuple[Path, Settings], tmp_path: Path) ->
         check_drift(settings, "dev", data={"PascalStrategy": window}, state=False)
 
 
+@pytest.mark.slow
 def test_record_keeps_each_check_per_strategy_for_the_report(
     live: tuple[Path, Settings], tmp_path: Path
 ) -> None:

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 
 import pytest
 
 from engine_helpers import (
-    REGISTRATION_TAGS,
     STRATEGIES,
     TAG,
     commit_all,
     counted_from_settings,
-    features_of,
     git,
     make_repo,
     push_tag,
+    register_runs,
+    rename_models,
+    server_settings,
 )
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.endpoints import AwsOptions
@@ -29,55 +29,11 @@ from tradai_release.provision import provision
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.render.plan import render_markdown
-from tradai_release.settings import EnvOverrides, Settings
 from tradai_release.stores.aws import client
 from tradai_release.validate import validate_repository
 
 pytestmark = pytest.mark.e2e
 METRICS = {"total_profit": 100.0, "max_drawdown": 0.1, "win_rate": 0.5, "total_trades": 40.0}
-
-
-def server_settings(moto_server: str, mlflow_server: str, repo: Path, uid: str) -> Settings:
-    return Settings(
-        repo=repo,
-        aws_endpoint_url=moto_server,
-        hub_uri=f"s3://hub-{uid}",
-        hub_endpoint_url=moto_server,
-        r2_access_key_id="testing",  # type: ignore[arg-type]
-        r2_secret_access_key="testing",  # type: ignore[arg-type]
-        envs={
-            "prod": EnvOverrides(
-                config_store_uri=f"s3://configs-{uid}",
-                config_table_uri=f"dynamodb://tradai-config-versions-prod-{uid}",
-                release_table_uri=f"dynamodb://tradai-releases-prod-{uid}",
-                mlflow_tracking_uri=mlflow_server,
-            )
-        },
-    )
-
-
-def register_runs(registry: MlflowRegistry, suffix: str, sharpes: tuple[float, ...]) -> None:
-    """One version per sharpe of each strategy's model ``<strategy>_<suffix>`` (names unique on the
-    shared mlflow server), each from a run with backtest metrics and that sharpe."""
-    for strategy in STRATEGIES:
-        name = f"{strategy}_{suffix}"
-        registry.create_registered_model_if_missing(name)
-        count = str(len(features_of(strategy)))
-        tags = {**REGISTRATION_TAGS, "strategy_name": strategy, "feature_count": count}
-        experiment = registry.experiment_id(f"e2e-{name}")
-        for sharpe in sharpes:
-            run = registry.client.create_run(experiment)
-            for key, value in {**METRICS, "sharpe_ratio": sharpe}.items():
-                registry.client.log_metric(run.info.run_id, key, value)
-            source = f"runs:/{run.info.run_id}/model"
-            registry.client.create_model_version(name, source, run_id=run.info.run_id, tags=tags)
-
-
-def rename_models(repo: Path, suffix: str) -> None:
-    """Unique registered-model names: the mlflow server is shared by the whole test run."""
-    for path in (repo / "releases").rglob("profile-*.yaml"):
-        text = path.read_text()
-        path.write_text(re.sub(r"(?m)^(\s+name: )(\w+)$", rf"\g<1>\g<2>_{suffix}", text))
 
 
 def model_state(registry: MlflowRegistry, name: str) -> dict[int, tuple[str, tuple[str, ...]]]:

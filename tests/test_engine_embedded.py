@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from engine_helpers import (
     git,
     set_production,
 )
+from helpers import invoke
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
@@ -25,8 +23,6 @@ from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.settings import Settings
 from tradai_release.validate import validate_repository
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def lifecycle_of(registry: MlflowRegistry, name: str) -> dict[int, tuple[str, str, tuple[str, ...]]]:
@@ -79,41 +75,33 @@ def test_apply_revert_and_drift_on_the_embedded_default(repo: Path) -> None:
     assert history[-1].deployment_id == first.deployment_id and history[-1].actor == "ci"
 
 
-def run_task(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
-        cwd=repo, capture_output=True, text=True, check=False,
-        env={**os.environ, "TRADAI_REPO": str(repo)},
-    )
-
-
 def test_plan_and_apply_tasks(repo: Path) -> None:
-    done = run_task(repo, "plan", "--env", "dev", "--format", "json")
+    done = invoke(repo, "plan", "--env", "dev", "--format", "json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert set(data) == {"env", "commit", "actions", "drift", "orphans", "prune"} and data["actions"]
 
-    done = run_task(repo, "apply", "--env", "dev", "--dry-run")
+    done = invoke(repo, "apply", "--env", "dev", "--dry-run")
     assert done.returncode == 0 and "activate_config" in done.stdout
-    replanned = json.loads(run_task(repo, "plan", "--env", "dev", "--format", "json").stdout)
+    replanned = json.loads(invoke(repo, "plan", "--env", "dev", "--format", "json").stdout)
     assert targets(replanned) == targets(data)  # the dry run wrote nothing
 
-    done = run_task(repo, "apply", "--env", "dev", "--json")
+    done = invoke(repo, "apply", "--env", "dev", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result) == {"env", "commit", "deployment_id", "outcome", "actions"}
     assert result["outcome"] == "succeeded"
 
-    done = run_task(repo, "plan", "--env", "dev", "--format", "json")
+    done = invoke(repo, "plan", "--env", "dev", "--format", "json")
     assert json.loads(done.stdout)["actions"] == []
-    done = run_task(repo, "plan", "--env", "dev", "--format", "markdown")
+    done = invoke(repo, "plan", "--env", "dev", "--format", "markdown")
     assert "In sync" in done.stdout
 
-    done = run_task(repo, "apply", "--env", "qa")
+    done = invoke(repo, "apply", "--env", "qa")
     assert done.returncode == 1 and done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1
-    done = run_task(repo, "plan", "--env", "dev", "--format", "yaml")
+    done = invoke(repo, "plan", "--env", "dev", "--format", "yaml")
     assert done.returncode == 1 and "--format" in done.stderr
-    done = run_task(repo, "apply", "--env", "dev", "--commit", "no-such-ref")
+    done = invoke(repo, "apply", "--env", "dev", "--commit", "no-such-ref")
     assert done.returncode == 1 and done.stderr.startswith("error: git: no-such-ref")
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,85 +12,19 @@ import pytest
 from engine_helpers import (
     STRATEGIES,
     TAG,
-    Counted,
+    World,
     commit_all,
     git,
-    local_backends,
-    make_repo,
+    make_world,
     push_tag,
-    register_versions,
     set_production,
 )
-from fake_registry import FakeRegistry
 from tradai_release.clock import use_clock
 from tradai_release.engine import plan as P
-from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import deployments_in, read_journal
 from tradai_release.engine.lock import acquire
-from tradai_release.engine.plan import plan_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.errors import ApplyFailed, LockHeld, StaleCommit, ValidationFailed
-from tradai_release.hub.hub import ModelHub
-from tradai_release.registry.lifecycle import current_lifecycle
-from tradai_release.settings import Settings
-from tradai_release.stores.local import LocalObjectStore
-
-
-@dataclass
-class World:
-    repo: Path
-    settings: Settings
-    registry: FakeRegistry
-    counted: Counted
-    hub: ModelHub
-    sha: str
-
-    def plan(self, commit: str = "HEAD") -> P.Plan:
-        return plan_env(self.settings, "dev", commit=commit, repo=self.repo, backends=self.counted.backends)
-
-    def apply(self, commit: str = "HEAD", **kwargs: object):  # type: ignore[no-untyped-def]
-        return apply_env(
-            self.settings,
-            "dev",
-            commit=commit,
-            repo=self.repo,
-            actor="tester",
-            backends=self.counted.backends,
-            **kwargs,
-        )  # type: ignore[arg-type]
-
-    def live(self) -> dict[str, object]:
-        """Everything apply manages, as plain values (to compare two runs)."""
-        versions = self.registry.versions(STRATEGIES)
-        configs = self.counted.backends.configs.active_by_strategy()
-        pointers = {p: self.hub.get_profile_pointer("dev", p) for p in range(1, 6)}
-        return {
-            "aliases": {
-                n: sorted((a, i.version) for i in vs for a in i.aliases) for n, vs in versions.items()
-            },
-            "lifecycle": {
-                n: [(i.version, current_lifecycle(i), i.stage) for i in vs] for n, vs in versions.items()
-            },
-            "configs": {n: c.config_hash for n, c in configs.items()},
-            "pointers": {p: (x.tag, x.sha256) if x else None for p, x in pointers.items()},
-        }
-
-
-def make_world(tmp_path: Path, state: Path, versions: int = 2, template: World | None = None) -> World:
-    """A repo, a hub with one tag, a fake registry; ``template`` is copied instead of built (faster)."""
-    hub_root = tmp_path / "hub"
-    if template is None:
-        hub = ModelHub(LocalObjectStore(hub_root), workers=1)
-        sha = push_tag(hub, tmp_path)
-        repo = make_repo(tmp_path, TAG, sha)
-    else:
-        shutil.copytree(template.repo.parent / "hub", hub_root)
-        shutil.copytree(template.repo, tmp_path / "repo")
-        hub, sha, repo = ModelHub(LocalObjectStore(hub_root), workers=1), template.sha, tmp_path / "repo"
-    registry = FakeRegistry()
-    register_versions(registry, versions)
-    counted = local_backends(state, "dev", registry, hub_root)
-    return World(repo, Settings(repo=repo), registry, counted, hub, sha)
 
 
 @pytest.fixture

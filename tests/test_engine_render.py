@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fake_registry import FakeRegistry
-from test_plan_mermaid import mermaid_blocks, parse_xychart
+from helpers import mermaid_blocks, parse_xychart
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.engine.plan import build_plan
 from tradai_release.engine.release_table import AppliedState

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from engine_helpers import TAG, commit_all, make_repo, push_tag, register_mlflow
+from helpers import invoke
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.plan import plan_env
 from tradai_release.environments import environment, environments
@@ -19,9 +17,6 @@ from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.repo import ReleaseTree
 from tradai_release.settings import Settings
 from tradai_release.validate import validate_repository
-
-SOURCE = Path(__file__).resolve().parent.parent
-INVOKE = Path(sys.executable).parent / "invoke"
 
 
 def copy_manifest(repo: Path, source: tuple[str, int], target: tuple[str, int]) -> None:
@@ -92,11 +87,6 @@ def test_a_declared_paper_environment_validates_plans_and_applies(paper: Path) -
     assert dev.outcome == "succeeded"
     dev_registry = MlflowRegistry.for_env("dev", settings)
     assert "p6" in dev_registry.versions(["PascalStrategy"])["PascalStrategy"][0].aliases
-
-
-def invoke(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(INVOKE), "--search-root", str(SOURCE), *args], cwd=repo, capture_output=True,
-                          text=True, env={**os.environ, "TRADAI_REPO": str(repo)}, timeout=300, check=False)
 
 
 def test_an_undeclared_directory_under_releases_is_one_error_line(paper: Path) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +21,7 @@ from engine_helpers import (
     register_mlflow,
     set_production,
 )
+from helpers import invoke
 from tradai_release.clock import stamp, use_clock
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.engine.apply import apply_env
@@ -38,7 +36,6 @@ from tradai_release.manifest_edit import edit_manifest
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 TAG2 = "v20261102"
 DAY = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
@@ -366,29 +363,18 @@ def test_pull_request_number_from_merge_and_squash_messages(message: str, number
     assert pull_request_number(message) == number
 
 
-def run_task(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "TRADAI_REPO": str(repo)},
-    )
-
-
 def test_history_task(story: Story) -> None:
-    done = run_task(story.repo, "history", "--env", "dev", "--at", at(4), "--json")
+    done = invoke(story.repo, "history", "--env", "dev", "--at", at(4), "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["deployment_id"] == story.ids["revert"] and len(data["pins"]) == 12
     assert {p["version"] for p in data["pins"] if p["strategy"] == "PascalStrategy"} == {2}
 
-    done = run_task(story.repo, "history", "--env", "dev", "--strategy", "KeplerStrategy")
+    done = invoke(story.repo, "history", "--env", "dev", "--strategy", "KeplerStrategy")
     assert done.returncode == 0, done.stderr
     assert "KeplerStrategy p3: v1 -> v2" in done.stdout and "#8" in done.stdout
 
-    done = run_task(story.repo, "history", "--env", "dev", "--at", at(4), "--since", at(1))
+    done = invoke(story.repo, "history", "--env", "dev", "--at", at(4), "--since", at(1))
     assert done.returncode == 1 and done.stderr.startswith("error: history: --at:")
     assert len(done.stderr.splitlines()) == 1
 

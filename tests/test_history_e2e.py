@@ -8,8 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from engine_helpers import PROFILES, TAG, CountingTable, commit_all, git, make_repo, push_tag, set_production
-from test_engine_e2e import register_runs, rename_models, server_settings
+from engine_helpers import (
+    PROFILES,
+    TAG,
+    CountingTable,
+    commit_all,
+    git,
+    make_repo,
+    push_tag,
+    register_runs,
+    rename_models,
+    server_settings,
+    set_production,
+)
 from tradai_release.clock import stamp, use_clock
 from tradai_release.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env

@@ -86,6 +86,7 @@ def _many_files(root: Path, count: int) -> Path:
     return root
 
 
+@pytest.mark.e2e
 def test_unchanged_repush_requests_do_not_grow_with_files(moto_server: str, tmp_path: Path) -> None:
     counts = {}
     for files in (60, 600):

@@ -29,6 +29,7 @@ from engine_helpers import (
     register_versions,
 )
 from fake_registry import FakeRegistry
+from helpers import invoke
 from hub_helpers import CountingStore, make_models_dir
 from tradai_release.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env
@@ -286,14 +287,6 @@ def test_live_validation_deep_refuses_the_tampered_blob(moto_server: str, tmp_pa
     assert (blob_key(sha) in "".join(log.blob_gets())) == (how == "plain")
 
 
-def run_task(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-        cwd=repo, capture_output=True, text=True, check=False, timeout=300,
-        env={**os.environ, "TRADAI_REPO": str(repo), **(env or {})},
-    )
-
-
 def test_validate_task_deep_flag(tmp_path: Path) -> None:
     hub = ModelHub.from_settings(Settings())  # the embedded default hub under TRADAI_STATE_DIR
     repo = make_repo(tmp_path, TAG, push_tag(hub, tmp_path))
@@ -301,7 +294,7 @@ def test_validate_task_deep_flag(tmp_path: Path) -> None:
     sha = tamper(hub.store, hub, TAG, "plain")
 
     def hub_problems(*flags: str) -> list[dict[str, str]]:
-        done = run_task(repo, "validate", "--json", *flags)
+        done = invoke(repo, "validate", "--json", *flags)
         assert done.returncode == 1, done.stderr  # the empty embedded registries fail it anyway
         report = json.loads(done.stdout)
         assert report["deep"] == ("--deep" in flags)
@@ -312,7 +305,7 @@ def test_validate_task_deep_flag(tmp_path: Path) -> None:
     assert [p["file"] for p in found] == ["releases/dev/profile-1.yaml"]
     assert found[0]["reason"].startswith(f"tag {TAG}: {TAMPERED_PATH}: blob {sha[:12]}")
 
-    done = run_task(repo, "validate", "--offline", "--deep")
+    done = invoke(repo, "validate", "--offline", "--deep")
     assert done.returncode == 1
     assert done.stderr == (
         "error: validate: --deep: checks the hub, so it cannot be combined with --offline\n"
@@ -515,7 +508,7 @@ def test_r2_style_settings_provision_push_verify_pull_against_moto_server(
         "TRADAI_HUB_REGION": "us-east-1",
         "TRADAI_REPO": str(repo),
     }
-    provisioned = run_task(repo, "provision", "--env", "dev", "--json", env=env)
+    provisioned = invoke(repo, "provision", "--env", "dev", "--json", env=env)
     assert provisioned.returncode == 0, provisioned.stderr
     assert json.loads(provisioned.stdout)["created"] == [f"s3://{bucket}"]
 

@@ -9,72 +9,13 @@ emits: an optional ``%%{init: JSON}%%`` directive, the ``xychart-beta`` header, 
 
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 
+from helpers import MermaidSyntaxError, mermaid_blocks, parse_xychart
 from tradai_release.engine.plan import ModelChange, Plan
 from tradai_release.equity import EQUITY_TAG, MAX_POINTS, EquityCurve, downsample, from_tags
 from tradai_release.registry.comparator import ModelComparator
 from tradai_release.render.plan import EQUITY_POINTS, render_markdown
-
-NUMBER = r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)"
-TEXT = r'"[^"\n]*"'
-DIRECTIVE = re.compile(r"^%%\{init:\s*(\{.*\})\s*\}%%$")
-TITLE = re.compile(rf"^title\s+{TEXT}$")
-X_RANGE = re.compile(rf"^x-axis(?:\s+{TEXT})?\s+({NUMBER})\s*-->\s*({NUMBER})$")
-X_BANDS = re.compile(rf"^x-axis(?:\s+{TEXT})?\s+\[([^\]]*)\]$")
-Y_AXIS = re.compile(rf"^y-axis(?:\s+{TEXT})?(?:\s+({NUMBER})\s*-->\s*({NUMBER}))?$")
-SERIES = re.compile(rf"^(line|bar)(?:\s+{TEXT})?\s+\[\s*({NUMBER}(?:\s*,\s*{NUMBER})*)\s*\]$")
-
-
-class MermaidSyntaxError(AssertionError):
-    pass
-
-
-def mermaid_blocks(markdown: str) -> list[str]:
-    return re.findall(r"^```mermaid\n(.*?)^```$", markdown, flags=re.S | re.M)
-
-
-def parse_xychart(block: str) -> dict[str, object]:
-    """The statements of one xychart block; raises MermaidSyntaxError on anything the grammar rejects."""
-    lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
-    chart: dict[str, object] = {"series": []}
-    if lines and lines[0].startswith("%%{"):
-        match = DIRECTIVE.match(lines.pop(0))
-        if not match:
-            raise MermaidSyntaxError("malformed init directive")
-        try:
-            chart["init"] = json.loads(match.group(1))
-        except ValueError as err:
-            raise MermaidSyntaxError(f"init directive is not JSON: {err}") from None
-    if not lines or lines.pop(0) not in ("xychart-beta", "xychart-beta horizontal"):
-        raise MermaidSyntaxError("no xychart-beta header")
-    series: list[tuple[str, list[float]]] = []
-    for line in lines:
-        if TITLE.match(line):
-            chart["title"] = line
-        elif match := X_RANGE.match(line):
-            low, high = float(match.group(1)), float(match.group(2))
-            if not low < high:
-                raise MermaidSyntaxError(f"x-axis range {low} --> {high} is empty")
-            chart["x"] = (low, high)
-        elif match := X_BANDS.match(line):
-            chart["x"] = [band.strip() for band in match.group(1).split(",")]
-        elif match := Y_AXIS.match(line):
-            if match.group(1) is not None:
-                chart["y"] = (float(match.group(1)), float(match.group(2)))
-        elif match := SERIES.match(line):
-            series.append((match.group(1), [float(value) for value in match.group(2).split(",")]))
-        else:
-            raise MermaidSyntaxError(f"not an xychart statement: {line!r}")
-    if not series:
-        raise MermaidSyntaxError("no line or bar")
-    if len({len(values) for _, values in series}) != 1:
-        raise MermaidSyntaxError("series of different lengths")
-    chart["series"] = series
-    return chart
 
 
 def curve(final: float, points: int = 300) -> EquityCurve:

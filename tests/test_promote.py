@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers import copy_project_repo, git, invoke
 from registry_helpers import training_result
 from tradai_release.engine.promote import Promotion, promote
 from tradai_release.errors import InputError, SettingsError
@@ -20,8 +17,6 @@ from tradai_release.registry.lifecycle import ENTERED_TAG
 from tradai_release.registry.registrar import ModelRegistrar
 from tradai_release.settings import Settings
 
-SOURCE = Path(__file__).resolve().parent.parent
-INVOKE = Path(sys.executable).parent / "invoke"
 STRATEGY = "PascalStrategy"
 P3 = "releases/prod/profile-3.yaml"
 
@@ -30,11 +25,6 @@ BETTER = {"total_profit": 300.0, "sharpe_ratio": 2.0, "max_drawdown": 0.08, "win
           "total_trades": 80.0}
 WORSE = {"sharpe_ratio": 0.2}
 THIN = {"total_trades": 3.0}
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +45,7 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def repo(tmp_path: Path, tracking: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A git repository with this project's strategies/ and releases/, one commit on main."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    shutil.copytree(SOURCE / "strategies", repo / "strategies", ignore=shutil.ignore_patterns("data"))
-    shutil.copytree(SOURCE / "releases", repo / "releases")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "initial")
+    repo = copy_project_repo(tmp_path / "repo", "initial")
     monkeypatch.setenv("TRADAI_REPO", str(repo))
     monkeypatch.setenv("TRADAI_MLFLOW_TRACKING_URI", tracking)
     return repo
@@ -243,11 +227,6 @@ def test_plan_of_the_edit_is_shown(repo: Path) -> None:
                for a in plan.actions)
     assert git(repo, "status", "--porcelain") == f"M {P3}"  # the preview commit moved no ref
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
-
-
-def invoke(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(INVOKE), "--search-root", str(SOURCE), *args], cwd=repo, capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=300, check=False)
 
 
 def test_task_json_and_blocked_exit(repo: Path) -> None:

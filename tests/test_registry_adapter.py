@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from registry_helpers import training_result
+from fake_registry import FakeRegistry
+from registry_helpers import METRICS, training_result
 from tradai_release.errors import ModelVersionNotFound, RegistryError
 from tradai_release.registry.adapter import MlflowRegistry, MlflowTagSource, ModelRegistry
 from tradai_release.registry.registrar import ModelRegistrar
@@ -129,3 +131,107 @@ def test_http_registry_contract(mlflow_server: str, tmp_path: Path, monkeypatch:
     monkeypatch.chdir(tmp_path)
     exercise(MlflowRegistry(mlflow_server, str(tmp_path / "unused")), tmp_path)
     assert not (tmp_path / "unused").exists()  # the server keeps its own artifacts
+
+
+# --- the ModelRegistry protocol: one contract for the fake and the MLflow adapters ----------------------
+
+
+Seed = Callable[[str, float], None]  # adds the next version of a model, its run's sharpe_ratio given
+
+
+def fake_seed(registry: FakeRegistry) -> Seed:
+    """Versions as the fake holds them: the registration tags and the run's metrics."""
+
+    def seed(name: str, sharpe: float) -> None:
+        registry.add_version(name, tags={"strategy_name": name, "lifecycle": "None"},
+                             metrics={**METRICS, "sharpe_ratio": sharpe}, run_id=f"run-{uuid.uuid4().hex}")
+
+    return seed
+
+
+def mlflow_seed(registry: MlflowRegistry, root: Path) -> Seed:
+    """Versions as registration makes them (a run with the result's metrics, then a new version)."""
+
+    def seed(name: str, sharpe: float) -> None:
+        ModelRegistrar(registry).register(training_result(root, name, sharpe_ratio=sharpe))
+
+    return seed
+
+
+def exercise_protocol(registry: ModelRegistry, seed: Seed) -> None:
+    """What plan/apply, the lifecycle and the read views rely on, whatever the registry behind it."""
+    assert isinstance(registry, ModelRegistry)
+    name, other, absent = (f"contract_{uuid.uuid4().hex[:8]}" for _ in range(3))
+    for sharpe in (1.1, 1.2, 1.3):
+        seed(name, sharpe)
+    seed(other, 2.0)
+    before = registry.calls
+    found = registry.versions([name, other, absent, name])
+    assert registry.calls > before
+    assert sorted(found) == sorted([name, other, absent])
+    assert [info.version for info in found[name]] == [1, 2, 3] and found[absent] == []
+    first = found[name][0]
+    assert (first.name, first.status, first.stage, first.aliases, first.lifecycle) == (
+        name, "READY", "None", (), "None")
+    assert first.tags["strategy_name"] == name and first.run_id and first.created_at is not None
+    assert [info.metrics["sharpe_ratio"] for info in found[name]] == pytest.approx([1.1, 1.2, 1.3])
+    assert found[name][0].metrics["total_trades"] == 42.0
+
+    registry.set_alias(name, "p1", 2)
+    registry.set_alias(name, "p2", 2)
+    registry.set_alias(other, "p1", 1)
+    assert registry.get_version(name, 2).aliases == ("p1", "p2")
+    assert {i.version: i.aliases for i in registry.versions([name])[name]} == {1: (), 2: ("p1", "p2"), 3: ()}
+    aliased = registry.aliased_models()
+    assert aliased[name] == ["p1", "p2"] and aliased[other] == ["p1"]
+    registry.set_alias(name, "p1", 3)  # an alias moves: it names one version
+    assert registry.get_version(name, 3).aliases == ("p1",)
+    assert registry.get_version(name, 2).aliases == ("p2",)
+    registry.delete_alias(other, "p1")
+    assert other not in registry.aliased_models() and registry.get_version(other, 1).aliases == ()
+
+    registry.set_version_tag(name, 2, "lifecycle", "Production")
+    registry.set_version_tag(name, 2, "scratch", "x")
+    registry.delete_version_tag(name, 2, "scratch")
+    assert registry.set_stage(name, 2, "Production") is True
+    two = registry.get_version(name, 2)
+    assert (two.lifecycle, two.stage) == ("Production", "Production") and "scratch" not in two.tags
+    assert registry.versions([name])[name][1] == two
+    assert registry.get_version(name, 1).tags == first.tags  # writes touch only the version named
+
+    with pytest.raises(ModelVersionNotFound, match=f"{name} version 99: model version not found"):
+        registry.get_version(name, 99)
+    with pytest.raises(ModelVersionNotFound):
+        registry.get_version(absent, 1)
+    with pytest.raises(ModelVersionNotFound):
+        registry.set_alias(name, "p3", 99)
+    with pytest.raises(ModelVersionNotFound):
+        registry.set_version_tag(name, 99, "lifecycle", "Production")
+    with pytest.raises(RegistryError, match="unknown stage"):
+        registry.set_stage(name, 1, "Live")
+
+    registry.create_registered_model_if_missing(absent)
+    registry.create_registered_model_if_missing(name)  # existing: no error, nothing changes
+    assert registry.versions([absent]) == {absent: []}
+    assert [info.version for info in registry.versions([name])[name]] == [1, 2, 3]
+
+
+@pytest.fixture(params=["fake", "sqlite"])
+def protocol_registry(request: pytest.FixtureRequest, workdir: Path) -> tuple[ModelRegistry, Seed]:
+    if request.param == "fake":
+        fake = FakeRegistry()
+        return fake, fake_seed(fake)
+    registry = MlflowRegistry(f"sqlite:///{workdir}/mlflow.db", str(workdir / "artifacts"))
+    return registry, mlflow_seed(registry, workdir)
+
+
+def test_registry_protocol_contract(protocol_registry: tuple[ModelRegistry, Seed]) -> None:
+    exercise_protocol(*protocol_registry)
+
+
+@pytest.mark.e2e
+def test_http_registry_protocol_contract(mlflow_server: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    registry = MlflowRegistry(mlflow_server, str(tmp_path / "unused"))
+    exercise_protocol(registry, mlflow_seed(registry, tmp_path))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fake_registry import FakeRegistry
+from helpers import invoke
 from registry_helpers import apply, training_result
 from tradai_release.registry.lifecycle import (
     ENTERED_TAG,
@@ -23,7 +21,6 @@ from tradai_release.registry.views import model_versions, rollback_candidates
 from tradai_release.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
-INVOKE = Path(sys.executable).parent / "invoke"
 
 
 def history() -> FakeRegistry:
@@ -68,41 +65,36 @@ def test_a_live_version_is_not_a_rollback_candidate() -> None:
     assert [c.version for c in rollback_candidates(registry, "s", "dev")] == [2]
 
 
-def run_task(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(INVOKE), *args], cwd=REPO, capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=120, check=False)
-
-
 def test_models_and_rollback_candidates_tasks(tmp_path: Path, isolated_environment: Path) -> None:
     settings = Settings()
     assert settings.state_dir == isolated_environment
     result = training_result(tmp_path)
     register_training(settings, result, r2_tag="t-1", envs=["dev"])
 
-    listed = run_task("models", "--strategy", result.strategy_name, "--env", "dev", "--json")
+    listed = invoke(REPO, "models", "--strategy", result.strategy_name, "--env", "dev", "--json")
     assert listed.returncode == 0, listed.stderr
     document = json.loads(listed.stdout)
     assert [(v["env"], v["version"], v["lifecycle"], v["r2_tag"]) for v in document["versions"]] == [
         ("dev", 1, "None", "t-1")]
     assert document["versions"][0]["metrics"]["total_trades"] == 42.0
 
-    table = run_task("models", "--strategy", result.strategy_name)
+    table = invoke(REPO, "models", "--strategy", result.strategy_name)
     assert table.returncode == 0, table.stderr
     assert "t-1" in table.stdout and "None" in table.stdout
 
-    empty = run_task("rollback-candidates", "--strategy", result.strategy_name, "--env", "dev", "--json")
+    empty = invoke(REPO, "rollback-candidates", "--strategy", result.strategy_name, "--env", "dev", "--json")
     assert empty.returncode == 0, empty.stderr
     assert json.loads(empty.stdout)["candidates"] == []
-    text = run_task("rollback-candidates", "--strategy", result.strategy_name, "--env", "prod")
+    text = invoke(REPO, "rollback-candidates", "--strategy", result.strategy_name, "--env", "prod")
     assert "no rollback candidates" in text.stdout
     assert not (isolated_environment / "prod" / "mlflow.db").exists()  # reading created nothing
 
 
 def test_tasks_reject_bad_input() -> None:
-    missing = run_task("models")
+    missing = invoke(REPO, "models")
     assert missing.returncode == 1 and missing.stderr == "error: models: --strategy: required " \
         "(the strategy whose model versions to list)\n"
-    bad_env = run_task("rollback-candidates", "--strategy", "s", "--env", "qa")
+    bad_env = invoke(REPO, "rollback-candidates", "--strategy", "s", "--env", "qa")
     assert bad_env.returncode == 1 and bad_env.stderr.startswith("error: settings: env: unknown environment")
-    no_env = run_task("rollback-candidates", "--strategy", "s")
+    no_env = invoke(REPO, "rollback-candidates", "--strategy", "s")
     assert no_env.returncode == 1 and "--env: required" in no_env.stderr

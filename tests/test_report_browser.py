@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from test_plan_mermaid import mermaid_blocks, parse_xychart
+from helpers import mermaid_blocks, parse_xychart
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("TRADAI_TEST_CHROMIUM", "/usr/bin/chromium"))
 
-# Asks for one worker for the whole module, so its demo (the module fixture) is made once per run
-# (pytest-xdist 3.8 ignores the group under pytest 9; see conftest.py).
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("report")]
+# e2e: a headless chromium; slow: its demo (the module fixture, made once: invoke test distributes whole
+# modules) trains a challenger.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MERMAID_JS = os.environ.get("TRADAI_TEST_MERMAID_JS")
 
 

@@ -14,7 +14,6 @@ from pydantic import SecretStr
 from fake_registry import FakeRegistry
 from retrain_helpers import (
     CREATED_AT,
-    SOURCE,
     TAG,
     append_shifted,
     commit_all,
@@ -57,11 +56,9 @@ WORSE = {
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[TrainingResult]]:
-    from tradai_release.training import train_all
-
-    models = tmp_path_factory.mktemp("trained") / "models"
-    return models, train_all(SOURCE, models)
+def trained(trained_models: tuple[Path, list[TrainingResult]]) -> tuple[Path, list[TrainingResult]]:
+    """Every strategy trained once per run (conftest's trained_models; read-only)."""
+    return trained_models
 
 
 @pytest.fixture
@@ -93,6 +90,7 @@ def hooked(settings: Settings, hook: Webhook) -> Settings:
 # --- end to end --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_shifted_data_drift_retrain_proposes_a_branch(live: tuple[Path, Settings], hook: Webhook) -> None:
     repo, settings = live
     settings = hooked(settings, hook)
@@ -161,6 +159,7 @@ def test_shifted_data_drift_retrain_proposes_a_branch(live: tuple[Path, Settings
     assert result.branch in json.dumps(hook.bodies[-1])
 
 
+@pytest.mark.slow
 def test_worse_challenger_is_not_proposed(live: tuple[Path, Settings], hook: Webhook) -> None:
     repo, settings = live
     settings = hooked(settings, hook)
@@ -182,6 +181,7 @@ def test_worse_challenger_is_not_proposed(live: tuple[Path, Settings], hook: Web
     assert "max_drawdown = 0.65 fails" in json.dumps(hook.bodies[0])
 
 
+@pytest.mark.slow
 def test_too_few_trades_is_manual_review_and_not_proposed(live: tuple[Path, Settings]) -> None:
     repo, settings = live
     result = retrain(
@@ -192,6 +192,7 @@ def test_too_few_trades_is_manual_review_and_not_proposed(live: tuple[Path, Sett
     assert "insufficient data" in result.reasons[0]
 
 
+@pytest.mark.slow
 def test_one_profile_only_and_the_same_proposal_again(live: tuple[Path, Settings], hook: Webhook) -> None:
     repo, settings = live
     settings = hooked(settings, hook)
@@ -215,6 +216,7 @@ def test_one_profile_only_and_the_same_proposal_again(live: tuple[Path, Settings
     assert not again.notified and len(hook.bodies) == 1  # the first proposal was notified
 
 
+@pytest.mark.slow
 def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> None:
     """The proposal is the edit ``promote`` makes for the same move: the champion's override is dropped
     with its pin, keep_production follows promote's rule, and the strategy's config pin is refreshed in
@@ -255,6 +257,7 @@ def registry_state(settings: Settings) -> dict[str, list[tuple[int, dict[str, st
     return {name: [(v.version, dict(v.tags)) for v in versions] for name, versions in listed.items()}
 
 
+@pytest.mark.slow
 def test_retrain_on_committed_data_is_unchanged(live: tuple[Path, Settings], hook: Webhook) -> None:
     """Training on the committed candles reproduces the champion's files byte for byte: nothing is
     pushed, registered, tagged or proposed, and the outcome says so."""
@@ -290,6 +293,7 @@ def test_retrain_on_committed_data_is_unchanged(live: tuple[Path, Settings], hoo
     )
 
 
+@pytest.mark.slow
 def test_partly_unchanged_registers_the_duplicate_and_compares_the_rest(
     live: tuple[Path, Settings], trained: tuple[Path, list[TrainingResult]]
 ) -> None:
@@ -352,6 +356,7 @@ def never_train(*args: object, **kwargs: object) -> TrainingResult:
         ("MyStrategy", [1], "MyStrategy is not pinned in profile 1 of dev"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_trains_nothing(
     live: tuple[Path, Settings], strategy: str, profiles: list[int] | None, match: str
 ) -> None:
@@ -363,6 +368,7 @@ def test_bad_input_trains_nothing(
     assert [info.tag for info in hub.list_tags()] == tags and branches(repo) == []
 
 
+@pytest.mark.slow
 def test_uncommitted_data_is_refused(live: tuple[Path, Settings]) -> None:
     repo, settings = live
     append_shifted(repo, "PascalStrategy", rows=10)
@@ -384,6 +390,7 @@ def test_parse_profiles() -> None:
 # --- the retraining check -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_age_from_registry_against_tradai_yaml_and_settings(live: tuple[Path, Settings]) -> None:
     _, settings = live
     registered = MlflowRegistry.for_env("dev", settings).get_version("PascalStrategy", 1).created_at
@@ -407,6 +414,7 @@ def test_age_from_registry_against_tradai_yaml_and_settings(live: tuple[Path, Se
     ]
 
 
+@pytest.mark.slow
 def test_age_falls_back_to_the_hub_tag(live: tuple[Path, Settings]) -> None:
     _, settings = live
     from datetime import datetime
@@ -419,6 +427,7 @@ def test_age_falls_back_to_the_hub_tag(live: tuple[Path, Settings]) -> None:
     assert check.retrain == ["PascalStrategy"]
 
 
+@pytest.mark.slow
 def test_manual_request(live: tuple[Path, Settings]) -> None:
     _, settings = live
     check = check_retraining(settings, "dev", manual=["KeplerStrategy"])
@@ -433,6 +442,7 @@ def test_manual_request(live: tuple[Path, Settings]) -> None:
         check_retraining(settings, "dev", manual=["NoSuch"])
 
 
+@pytest.mark.slow
 def test_nothing_needed(live: tuple[Path, Settings]) -> None:
     _, settings = live
     report = check_drift(settings, "dev", strategies=["KeplerStrategy"], state=False)
@@ -443,6 +453,7 @@ def test_nothing_needed(live: tuple[Path, Settings]) -> None:
 # --- tasks ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
     repo, settings = live
     check = invoke(

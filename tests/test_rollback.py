@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from engine_helpers import TAG, make_repo, push_tag, register_mlflow
+from helpers import copy_project_repo, git, invoke
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.promote import promote
 from tradai_release.engine.rollback import Rollback, rollback
@@ -22,27 +19,14 @@ from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.settings import Settings
 
-SOURCE = Path(__file__).resolve().parent.parent
-INVOKE = Path(sys.executable).parent / "invoke"
 P3 = "releases/prod/profile-3.yaml"
 PIN = "strategies.PascalStrategy.model.production"
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Commit A (this project's releases) then commit B: prod profile 3 runs PascalStrategy v2."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    shutil.copytree(SOURCE / "strategies", repo / "strategies", ignore=shutil.ignore_patterns("data"))
-    shutil.copytree(SOURCE / "releases", repo / "releases")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "A: initial")
+    repo = copy_project_repo(tmp_path / "repo", "A: initial")
     with edit_manifest(repo / P3) as editor:
         editor.set_production("PascalStrategy", 2)
         editor.set_override("PascalStrategy", "alice", "approved in review")
@@ -169,11 +153,6 @@ def test_bad_inputs_change_nothing(repo: Path) -> None:
     assert snapshot(repo) == dirty and git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
     assert git(repo, "branch", "--list", "rollback/*") == ""
     (repo / P3).write_text(before[P3])
-
-
-def invoke(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(INVOKE), "--search-root", str(SOURCE), *args], cwd=repo, capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=300, check=False)
 
 
 def test_task_json_and_one_line_errors(repo: Path) -> None:

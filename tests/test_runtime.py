@@ -16,12 +16,13 @@ from conftest import REPO_ROOT
 from engine_helpers import (
     STRATEGIES,
     TAG,
+    World,
     embedded_repo,
     features_of,
     git,
+    make_world,
 )
 from hub_helpers import make_models_dir, snapshot
-from test_engine_plan import World, make_world
 from tradai_release import bots
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.release_table import ReleaseTable

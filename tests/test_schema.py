@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from test_validate import ML_CONFIG, SEED_TRADAI, TAG_SHA, manifest_yaml
+from helpers import ML_CONFIG, SEED_TRADAI, TAG_SHA, manifest_yaml
 from tradai_release.manifest import ReleaseManifest, check_manifest
 from tradai_release.schema import SCHEMAS, check, load_schema
 from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig, check_ml_config, check_tradai

@@ -3,34 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from test_validate import commit_all, git, make_release_repo
-from test_yamlio import BILLION_LAUGHS
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def invoke(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, TRADAI_REPO=str(repo), COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-@pytest.fixture()
-def repo(tmp_path: Path) -> Path:
-    return make_release_repo(tmp_path / "repo")
+from helpers import BILLION_LAUGHS, commit_all, git, invoke
 
 
 def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:

@@ -94,6 +94,7 @@ def test_features_never_look_ahead() -> None:
     pd.testing.assert_frame_equal(before, after)
 
 
+@pytest.mark.slow
 def test_split_is_time_ordered_and_purged(trained: tuple[Path, TrainingResult]) -> None:
     repo, _ = trained
     path = next((repo / "strategies" / STRATEGY / "data").glob("*.csv"))
@@ -160,6 +161,7 @@ def test_periods_per_year() -> None:
 # ---------------------------------------------------------------------------------------- the bundle
 
 
+@pytest.mark.slow
 def test_bundle_has_the_hub_layout_and_metadata(trained: tuple[Path, TrainingResult]) -> None:
     repo, result = trained
     bundle = result.model_dir
@@ -205,6 +207,7 @@ def test_bundle_has_the_hub_layout_and_metadata(trained: tuple[Path, TrainingRes
     assert summary[STRATEGY]["feature_count"] == result.feature_count
 
 
+@pytest.mark.slow
 def test_model_compat_passes_the_hub_check(trained: tuple[Path, TrainingResult]) -> None:
     repo, result = trained
     compat = json.loads((result.model_dir / "model_compat.json").read_text())
@@ -215,6 +218,7 @@ def test_model_compat_passes_the_hub_check(trained: tuple[Path, TrainingResult])
     check_compat(repo / "models", [STRATEGY], ReleaseTree.work(repo).features([STRATEGY]), where="test")
 
 
+@pytest.mark.slow
 def test_files_hold_no_paths_or_clock(trained: tuple[Path, TrainingResult]) -> None:
     repo, result = trained
     needles = [str(repo).encode(), str(Path.home()).encode(), b"trace-1", b"c0ffee"]
@@ -224,6 +228,7 @@ def test_files_hold_no_paths_or_clock(trained: tuple[Path, TrainingResult]) -> N
             assert not [n for n in needles if n in data], path
 
 
+@pytest.mark.slow
 def test_training_twice_gives_byte_identical_files(tmp_path: Path) -> None:
     """Once here, once in a fresh interpreter with another hash seed (as CI on another machine would)."""
     repo = make_training_repo(tmp_path / "repo", ("MyStrategy", "PascalStrategy"))
@@ -265,6 +270,7 @@ def _native(model: str, member: str, bundle: Path) -> object:
     return _Lgb()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["signal", "position"])
 @pytest.mark.parametrize("member", ["rf", "xgb", "lgb"])
 def test_onnx_files_reproduce_the_native_files_on_held_out_rows(
@@ -296,6 +302,7 @@ def test_onnx_files_reproduce_the_native_files_on_held_out_rows(
     assert result.extra["onnx_parity"][model][member] == pytest.approx(diff, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_parity_failure_is_loud_and_leaves_previous_models(
     trained: tuple[Path, TrainingResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,9 @@ DATA = f"strategies/{STRATEGY}/data/btc_usdt_1h.csv"
 ML_CONFIG = f"strategies/{STRATEGY}/ml_config.json"
 
 
+pytestmark = pytest.mark.slow  # every test starts from a trained bundle
+
+
 @pytest.fixture(scope="module")
 def trained_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = make_training_repo(tmp_path_factory.mktemp("repo"), (STRATEGY,))

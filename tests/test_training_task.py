@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
+from helpers import invoke
 from tradai_release.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.settings import Settings
@@ -19,22 +17,12 @@ from training_helpers import file_hashes, make_training_repo
 STRATEGY = "MyStrategy"
 
 
-def invoke(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-        cwd=repo,
-        env={**os.environ, "TRADAI_REPO": str(repo), "COLUMNS": "200", **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_training_repo(tmp_path / "repo", (STRATEGY,))
 
 
+@pytest.mark.slow
 def test_train_then_push_and_register_in_one_go(repo: Path, tmp_path: Path) -> None:
     done = invoke(repo, "train", "--strategy", STRATEGY)
     assert done.returncode == 0, done.stderr
@@ -115,13 +103,14 @@ def test_train_then_push_and_register_in_one_go(repo: Path, tmp_path: Path) -> N
     ],
 )
 def test_bad_flags_fail_before_training(repo: Path, args: list[str], env: dict[str, str], line: str) -> None:
-    done = invoke(repo, "train", *args, **env)
+    done = invoke(repo, "train", *args, env=env)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [line]
     assert done.stdout == ""
     assert not (repo / "models").exists()
 
 
+@pytest.mark.slow
 def test_bad_data_is_one_line_and_keeps_models(repo: Path) -> None:
     assert invoke(repo, "train", "--strategy", STRATEGY).returncode == 0
     before = file_hashes(repo / "models")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from helpers import ML_CONFIG, TAG_SHA, git
 from tradai_release.confighash import config_hash
 from tradai_release.diff import changed_since
 from tradai_release.errors import GitError
@@ -15,138 +15,6 @@ from tradai_release.gitrepo import GitTree
 from tradai_release.repo import WorkTree, load_release_repo
 from tradai_release.rules import tracked_files, validate_offline
 from tradai_release.yamlio import load_yaml
-
-# The seed's MyStrategy example, verbatim (docs/architecture.md §3).
-SEED_TRADAI = """\
-strategy:
-  name: "MyStrategy"
-  version: "1.0.0"
-  entry_point: "mystrategy.strategy:MyStrategy"
-  category: "momentum"
-  timeframe: "1h"
-
-strategy_service:
-  source:
-    KIND: Binance
-  adapter:
-    KIND: AWS
-    bucket_name: tradai-data
-    library: ohlcv
-  defaults:
-    timerange: "20240101-20241201"
-    symbols:
-      - "BTC/USDT:USDT"
-      - "ETH/USDT:USDT"
-    stake_amount: 1000
-    max_open_trades: 3
-
-mlflow:
-  tracking_uri: ${MLFLOW_TRACKING_URI:-http://localhost:5001}
-  experiment_name: "strategies/mystrategy"
-  auto_log_params: true
-
-optimization:
-  defaults:
-    epochs: 100
-    loss_function: sharpe
-    spaces: [buy, sell]
-  presets:
-    quick:
-      epochs: 50
-      spaces: [buy]
-    standard:
-      epochs: 200
-      spaces: [buy, sell]
-    production:
-      epochs: 1000
-      spaces: [buy, sell, roi, stoploss, trailing]
-      walk_forward: true
-
-deployment:
-  ecr:
-    repository: "tradai/strategies/mystrategy"
-  ecs:
-    cpu: 512
-    memory: 1024
-"""
-
-ML_CONFIG = {
-    "features": ["ret_1", "ret_3", "rsi_14", "macd_hist", "hour_sin", "hour_cos"],
-    "signal": {"horizon": 4, "threshold": 0.001},
-    "position": {"horizon": 12},
-    "test_fraction": 0.25,
-    "fee": 0.0006,
-    "seed": 42,
-}
-
-TAG_SHA = "5d41402abc4b2a76b9719d911017c592ae1f1c2d7fd08d1e2a7a5d94e0b0c0de"
-
-
-def strategy_yaml(name: str) -> str:
-    """The seed's tradai.yaml with the strategy renamed (so each test repo has several strategies)."""
-    return SEED_TRADAI.replace("MyStrategy", name).replace("mystrategy", name.lower())
-
-
-def manifest_yaml(environment: str, profile: int, pins: dict[str, str], production: int = 1) -> str:
-    lines = [
-        f"# Release manifest: profile {profile} in {environment}.",
-        f"profile: {profile}",
-        f"environment: {environment}",
-        "description: test profile",
-        "artifacts:",
-        "  tag: v20260415-p1   # model-hub tag",
-        f"  sha256: {TAG_SHA}",
-        "strategies:",
-    ]
-    for name, digest in pins.items():
-        lines += [
-            f"  {name}:",
-            f"    config: {digest}  # config hash of strategies/{name}/tradai.yaml",
-            "    model:",
-            f"      name: {name}",
-            f"      production: {production}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def commit_all(root: Path, message: str) -> str:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-    return git(root, "rev-parse", "HEAD")
-
-
-def make_release_repo(
-    root: Path,
-    strategies: tuple[str, ...] = ("MyStrategy", "PascalStrategy"),
-    manifests: tuple[tuple[str, int], ...] = (("dev", 1), ("dev", 2), ("prod", 1)),
-) -> Path:
-    """A valid release repository in ``root``, committed once on branch main."""
-    root.mkdir(parents=True, exist_ok=True)
-    git(root, "init", "-q", "-b", "main")
-    pins = {}
-    for name in strategies:
-        directory = root / "strategies" / name
-        directory.mkdir(parents=True)
-        text = strategy_yaml(name)
-        (directory / "tradai.yaml").write_text(text)
-        (directory / "ml_config.json").write_text(json.dumps(ML_CONFIG, indent=2))
-        pins[name] = config_hash(load_yaml(text.encode(), "t").data)
-    for environment, profile in manifests:
-        path = root / "releases" / environment / f"profile-{profile}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(manifest_yaml(environment, profile, pins))
-    commit_all(root, "initial release repository")
-    return root
-
-
-@pytest.fixture()
-def repo(tmp_path: Path) -> Path:
-    return make_release_repo(tmp_path / "repo")
 
 
 def problems_of(root: Path) -> list[str]:

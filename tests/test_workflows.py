@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers import git
+
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
 OWN = ("ci.yml", "plan.yml", "release.yml")
@@ -167,11 +169,6 @@ def test_release_applies_one_env_at_a_time_with_an_oidc_role() -> None:
     steps = {step.get("uses", "").split("@")[0]: step for step in apply["steps"]}
     assert "role-to-assume" in steps["aws-actions/configure-aws-credentials"]["with"]
     assert any("invoke apply" in script for script in run_scripts(apply))
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 def test_affected_task_names_the_envs_a_change_touches(tmp_path: Path) -> None:

@@ -21,17 +21,13 @@ from typing import Any
 import pytest
 
 from act_runner import REPOSITORY, SOURCE, URL, Act, build_wheelhouse
-from servers import Server, start_mlflow
+from helpers import git
+from servers import Server, start_mlflow, start_moto
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ENVS = ("dev", "staging", "prod")
 ZERO = "0" * 40
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 @dataclass
@@ -96,16 +92,21 @@ def subnet(moto_server: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, moto_server: str) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("workflows")
     uid = uuid.uuid4().hex[:8]
     with ThreadPoolExecutor(4) as pool:
         wheels = pool.submit(build_wheelhouse, root / "wheelhouse")
+        # Its own moto_server, not the run's: ECS task-definition families (tradai-prod-<S>-p<N>) are
+        # account-wide, and test_deploy_e2e counts the revisions of one.
+        own_moto = pool.submit(start_moto, root)
         for env in ENVS:
             (root / f"mlflow-{env}").mkdir()
         started = pool.map(lambda env: start_mlflow(root / f"mlflow-{env}"), ENVS)
         servers: dict[str, Server] = dict(zip(ENVS, started, strict=True))
+        servers["moto"] = own_moto.result()
         wheelhouse = wheels.result()
+    moto_server = servers["moto"].url
     try:
         variables = {
             "TRADAI_AWS_ENDPOINT_URL": moto_server,

@@ -6,19 +6,10 @@ import time
 
 import pytest
 
+from helpers import BILLION_LAUGHS
 from tradai_release.errors import InputError
 from tradai_release.interpolate import interpolate, references
 from tradai_release.yamlio import MAX_BYTES, load_json, load_yaml
-
-BILLION_LAUGHS = "\n".join(
-    [
-        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
-        *(
-            f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]"
-            for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
-        ),
-    ]
-)
 
 
 def test_billion_laughs_fails_fast_with_one_line() -> None:
