@@ -12,9 +12,8 @@ import pytest
 
 from engine_helpers import World, commit_all, make_world, set_production
 from fake_registry import FakeRegistry
-from tradai_release.engine import plan as P
-from tradai_release.engine.apply import action_key, phases
-from tradai_release.engine.deployments import deployments_in, read_journal
+from tradai_release.engine import actions as A
+from tradai_release.engine.apply import phases
 from tradai_release.engine.release_table import Deployment, ReleaseTable
 from tradai_release.errors import ApplyFailed, RegistryError
 
@@ -66,13 +65,13 @@ def template(tmp_path: Path, isolated_environment: Path) -> World:
 
 def journal_set(world: World, deployment: Deployment) -> set[tuple[int, str, str, str]]:
     assert deployment.deployment_id is not None
-    entries = read_journal(world.counted.backends.releases, "dev", deployment.deployment_id)
-    return {(e["index"], e["action"]["kind"], e["action"]["target"], e["status"]) for e in entries}
+    entries = ReleaseTable(world.counted.backends.releases, "dev").journal(deployment.deployment_id)
+    return {(e.index, e.action.kind, e.action.target, e.status) for e in entries}
 
 
 def record_of(world: World, deployment: Deployment) -> list[tuple[Any, ...]]:
     stored = next(
-        d for d in deployments_in(world.counted.backends.releases, "dev")
+        d for d in ReleaseTable(world.counted.backends.releases, "dev").deployments()
         if d.deployment_id == deployment.deployment_id
     )
     return [(a["kind"], a["target"], a["status"]) for a in stored.actions]
@@ -108,7 +107,7 @@ def test_concurrent_apply_matches_sequential_state_journal_and_record(
     assert sequential.registry.most_in_flight == 1
     assert 1 < concurrent.registry.most_in_flight <= 8
     kinds = [kind for _, kind, *_ in sorted(results[8][1][1])]
-    assert P.ARCHIVE_VERSION in kinds and P.SET_ALIAS in kinds  # the second apply demoted versions
+    assert A.ArchiveVersion.kind in kinds and A.SetAlias.kind in kinds  # the second apply demoted versions
 
 
 def test_phases_finish_in_plan_order_and_one_key_keeps_its_order(
@@ -126,7 +125,7 @@ def test_phases_finish_in_plan_order_and_one_key_keeps_its_order(
     assert [phase_of[i] for i in completed] == sorted(phase_of[i] for i in completed)
     by_key: dict[str, list[int]] = {}
     for index in completed:
-        by_key.setdefault(action_key(plan.actions[index]), []).append(index)
+        by_key.setdefault(plan.actions[index].key, []).append(index)
     assert all(indexes == sorted(indexes) for indexes in by_key.values())
     assert any(len(indexes) > 1 for indexes in by_key.values())  # e.g. p1..p5 aliases of one model
 
@@ -138,31 +137,31 @@ def test_a_failure_mid_phase_stops_the_apply_records_it_and_a_rerun_converges(
     reference.apply(concurrency=1)
     world = slow_world(tmp_path, isolated_environment, "fail", template)
     plan = world.plan()
-    aliases = [a for a in plan.actions if a.kind == P.SET_ALIAS]
+    aliases = [a for a in plan.actions if isinstance(a, A.SetAlias)]
     failing = aliases[len(aliases) // 2]
-    world.registry.fail_alias = (failing.details["model"], failing.details["alias"])
+    world.registry.fail_alias = (failing.model, failing.alias)
 
     with pytest.raises(ApplyFailed) as caught:
         world.apply(concurrency=8)
     assert "injected failure" in str(caught.value)
     table = world.counted.backends.releases
-    failed = deployments_in(table, "dev")[0]
+    failed = ReleaseTable(table, "dev").deployments()[0]
     assert failed.outcome == "failed" and "injected failure" in str(failed.error)
     statuses = {(a["kind"], a["target"]): a["status"] for a in failed.actions}
     assert statuses[(failing.kind, failing.target)] == "failed"
     assert list(statuses.values()).count("failed") == 1
     # nothing of a later phase started; every earlier phase finished
-    assert all(statuses[(a.kind, a.target)] == "pending" for a in plan.actions if a.kind == P.WRITE_POINTER)
+    assert all(statuses[(a.kind, a.target)] == "pending" for a in plan.actions if a.phase == "pointer")
     assert all(
         statuses[(a.kind, a.target)] == "done"
         for a in plan.actions
-        if a.kind in (P.UPLOAD_CONFIG, P.CREATE_VERSION, P.ACTIVATE_CONFIG, P.VERIFY_ARTIFACTS)
+        if isinstance(a, A.UploadConfig | A.CreateConfigVersion | A.ActivateConfig | A.VerifyArtifacts)
     )
     # the journal holds exactly the actions that ran, with the status the record gives them
     assert failed.deployment_id is not None
     journaled = {
-        (e["action"]["kind"], e["action"]["target"]): e["status"]
-        for e in read_journal(table, "dev", failed.deployment_id)
+        (e.action.kind, e.action.target): e.status
+        for e in ReleaseTable(table, "dev").journal(failed.deployment_id)
     }
     assert journaled == {key: status for key, status in statuses.items() if status != "pending"}
     assert ReleaseTable(table, "dev").lease() is None

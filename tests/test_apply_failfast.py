@@ -16,9 +16,9 @@ from engine_helpers import TAG, commit_all, make_repo, push_tag, register_runs, 
 from servers import free_port, start_mlflow
 from tradai_release.clock import use_clock
 from tradai_release.endpoints import AwsOptions
+from tradai_release.engine.actions import Action
 from tradai_release.engine.apply import apply_env
-from tradai_release.engine.deployments import deployments_in
-from tradai_release.engine.plan import Action, plan_env
+from tradai_release.engine.plan import plan_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
 from tradai_release.errors import ApplyFailed, LockHeld
@@ -84,7 +84,7 @@ def test_mlflow_killed_mid_apply_fails_within_budget_releases_the_lease_and_a_re
         assert elapsed < BUDGET + SLACK, f"{elapsed:.1f}s"
         releases = EngineBackends.from_settings(settings, "prod").releases
         assert ReleaseTable(releases, "prod").lease() is None
-        failed = deployments_in(releases, "prod")[0]
+        failed = ReleaseTable(releases, "prod").deployments()[0]
         assert failed.outcome == "failed"
         statuses = {a["status"] for a in failed.actions}
         assert {"done", "failed"} <= statuses

@@ -24,9 +24,10 @@ from engine_helpers import (
 from tradai_release.bots import BotPins
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.endpoints import AwsOptions
+from tradai_release.engine.actions import DeployBot
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
-from tradai_release.engine.plan import DEPLOY_BOT, plan_env
+from tradai_release.engine.plan import plan_env
 from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import IN_SYNC, bot_statuses
 from tradai_release.errors import ApplyFailed, BackendError
@@ -147,7 +148,7 @@ def test_ecs_services_follow_merge_revert_drift_and_a_failed_apply(
     api.client.update_service(cluster=cluster, service=service_name, taskDefinition=v2_arn)
     plan = plan_env(settings, "prod", backends=backends(settings, api))
     assert [(d.kind, d.target) for d in plan.drift] == [("deployment", "PascalStrategy-p3")]
-    assert [a.target for a in plan.actions if a.kind == DEPLOY_BOT] == ["prod/PascalStrategy-p3"]
+    assert [a.target for a in plan.actions if isinstance(a, DeployBot)] == ["prod/PascalStrategy-p3"]
     apply_env(settings, "prod", backends=backends(settings, api))
     assert api.describe_services(cluster, [service_name])[service_name]["taskDefinition"] == v1_arn
 

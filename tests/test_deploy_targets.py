@@ -24,9 +24,10 @@ from engine_helpers import (
 )
 from tradai_release.bots import BotPins, parse_env_file
 from tradai_release.configs.service import ConfigVersionService
+from tradai_release.engine.actions import DeployBot, RetireBot, WaitRollout
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
-from tradai_release.engine.plan import DEPLOY_BOT, RETIRE_BOT, WAIT_ROLLOUT, plan_env
+from tradai_release.engine.plan import plan_env
 from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
 from tradai_release.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
@@ -84,10 +85,10 @@ def test_env_files_pin_each_bot_and_only_changed_bots_are_rewritten(repo: Path) 
     set_production(repo, "dev", "PascalStrategy", 2, profiles=[3])
     commit_all(repo, "promote PascalStrategy v2 in dev profile 3")
     plan = plan_env(settings, "dev")
-    deploys = [a for a in plan.actions if a.kind == DEPLOY_BOT]
+    deploys = [a for a in plan.actions if isinstance(a, DeployBot)]
     assert [a.target for a in deploys] == ["dev/PascalStrategy-p3"]
     assert "model_version 1 -> 2" in deploys[0].reason
-    assert WAIT_ROLLOUT not in [a.kind for a in plan.actions]  # a host's file needs no rollout wait
+    assert WaitRollout.kind not in [a.kind for a in plan.actions]  # a host's file needs no rollout wait
     apply_env(settings, "dev")
     after = env_files(settings)
     changed = sorted(name for name in files if after[name] != files[name])
@@ -103,14 +104,14 @@ def test_a_hand_edited_env_file_is_drift_that_apply_repairs(repo: Path) -> None:
 
     plan = plan_env(settings, "dev")
     assert [(d.kind, d.target) for d in plan.drift] == [("deployment", "KeplerStrategy-p2")]
-    deploy = next(a for a in plan.actions if a.kind == DEPLOY_BOT)
+    deploy = next(a for a in plan.actions if isinstance(a, DeployBot))
     assert deploy.target == "dev/KeplerStrategy-p2" and deploy.reason.startswith("drift:")
     assert apply_env(settings, "dev").outcome == "succeeded"
     assert "TRADAI_MODEL_VERSION=1" in path.read_text()
     assert plan_env(settings, "dev").empty
 
     path.unlink()  # a host lost its file: planned again, not ignored
-    assert [a.target for a in plan_env(settings, "dev").actions if a.kind == DEPLOY_BOT] == [
+    assert [a.target for a in plan_env(settings, "dev").actions if isinstance(a, DeployBot)] == [
         "dev/KeplerStrategy-p2"
     ]
 
@@ -199,7 +200,7 @@ def test_ecs_services_follow_promote_revert_and_hand_changes(repo: Path, aws: No
     assert sent[-1]["deploymentConfiguration"]["deploymentCircuitBreaker"] == breaker
     p3 = services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]
     environment = container_environment(api, p3["taskDefinition"])
-    pins = next(b for b in deployment.plan["actions"] if b["kind"] == DEPLOY_BOT)
+    pins = next(b for b in deployment.plan["actions"] if b["kind"] == DeployBot.kind)
     assert environment["TRADAI_MODEL_VERSION"] == "2" == str(pins["version"])
     assert environment["TRADAI_HUB_SHA256"] == pins["sha256"]
     assert environment["TRADAI_CONFIG_HASH"] == pins["config_hash"]
@@ -225,7 +226,7 @@ def test_ecs_services_follow_promote_revert_and_hand_changes(repo: Path, aws: No
     api.client.update_service(cluster="tradai-dev", service=family, taskDefinition=v2_arn)
     plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
     assert [(d.kind, d.target) for d in plan.drift] == [("deployment", "PascalStrategy-p3")]
-    assert [a.kind for a in plan.actions] == [DEPLOY_BOT, WAIT_ROLLOUT, "record_deployment"]
+    assert [a.kind for a in plan.actions] == [DeployBot.kind, WaitRollout.kind, "record_deployment"]
     apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
     assert services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]["taskDefinition"] == v1_arn
     assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
@@ -377,7 +378,7 @@ def test_prune_scales_undeclared_ecs_services_to_zero_and_a_returning_strategy_s
     retired = [f"dev/MyStrategy-p{p}" for p in (3, 4, 5)]
 
     plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
-    assert [a.target for a in plan.orphans if a.kind == RETIRE_BOT] == retired
+    assert [a.target for a in plan.orphans if isinstance(a, RetireBot)] == retired
     assert "scale to zero tradai-dev/tradai-dev-MyStrategy-p3" in render_text(plan)
     api.writes.clear()
     apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))  # prune off: records the commit
@@ -400,7 +401,7 @@ def test_prune_scales_undeclared_ecs_services_to_zero_and_a_returning_strategy_s
 
     git(repo, "revert", "--no-edit", removed)  # MyStrategy comes back: the same services scale back up
     plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
-    deploys = [a for a in plan.actions if a.kind == DEPLOY_BOT]
+    deploys = [a for a in plan.actions if isinstance(a, DeployBot)]
     assert [a.target for a in deploys] == retired and "scaled to zero (retired)" in deploys[0].reason
     statuses = bot_statuses(settings, "dev", backends=ecs_backends(settings, "dev", api))
     assert {s.state for s in statuses if s.bot.startswith("MyStrategy")} == {NOT_DEPLOYED}

@@ -11,7 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from retrain_helpers import SOURCE, TAG, invoke, make_live_repo, write_window
-from tradai_release.drift import check_drift, monitor, recorded_checks
+from tradai_release.drift import check_drift, monitor
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.errors import InputError, SettingsError
 from tradai_release.monitor.options import parse_data_options
 from tradai_release.monitor.predict import predict
@@ -246,13 +247,13 @@ def test_record_keeps_each_check_per_strategy_for_the_report(
     repo, settings = live
     window = write_window(tmp_path / "recent.csv", rows=300, vol=0.03)
     releases = EngineBackends.from_settings(settings, "dev").releases
-    before = recorded_checks(releases, "dev")
+    before = ReleaseTable(releases, "dev").recorded_checks()
     first = monitor(settings, "dev", strategies=["KeplerStrategy"], state=False, record=True)
     second = monitor(settings, "dev", data={"PascalStrategy": window}, state=False, record=True)
     unrecorded = monitor(settings, "dev", strategies=["MyStrategy"], state=False)
     assert unrecorded.strategies  # checked, but not kept
 
-    after = recorded_checks(releases, "dev")
+    after = ReleaseTable(releases, "dev").recorded_checks()
     assert set(after) - set(before) <= {"KeplerStrategy", "PascalStrategy"}
     assert len(after["KeplerStrategy"]) == len(before.get("KeplerStrategy", [])) + 1
     assert "MyStrategy" not in after or len(after["MyStrategy"]) == len(before["MyStrategy"])
@@ -269,4 +270,5 @@ def test_record_keeps_each_check_per_strategy_for_the_report(
     done = invoke(repo, settings, "drift", "--env", "dev", "--strategy", "KeplerStrategy", "--psi-only",
                   "--record", "--json")
     assert done.returncode == 0, done.stderr
-    assert len(recorded_checks(releases, "dev")["KeplerStrategy"]) == len(after["KeplerStrategy"]) + 1
+    recorded = ReleaseTable(releases, "dev").recorded_checks()
+    assert len(recorded["KeplerStrategy"]) == len(after["KeplerStrategy"]) + 1

@@ -109,7 +109,7 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
     from servers import OneWriteAtATime
     from tradai_release.configs.repository import ConfigRepository
     from tradai_release.configs.service import ConfigVersionService as Service
-    from tradai_release.engine.deployments import deployments_in
+    from tradai_release.engine.release_table import ReleaseTable
     from tradai_release.engine.state import EngineBackends
     from tradai_release.errors import LockHeld
     from tradai_release.stores import KeyValueTable, open_object_store, open_table
@@ -152,5 +152,5 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
     for thread in threads:
         thread.join()
     assert sorted(results) in (["LockHeld", "succeeded"], ["noop", "succeeded"])  # type: ignore[type-var]
-    assert [d.outcome for d in deployments_in(engine().releases, "prod")] == ["succeeded"]
+    assert [d.outcome for d in ReleaseTable(engine().releases, "prod").deployments()] == ["succeeded"]
     assert plan_env(settings, "prod", repo=repo, backends=engine()).empty

@@ -20,9 +20,9 @@ from engine_helpers import (
     set_production,
 )
 from tradai_release.clock import use_clock
-from tradai_release.engine import plan as P
-from tradai_release.engine.deployments import deployments_in, read_journal
+from tradai_release.engine import actions as A
 from tradai_release.engine.lock import acquire
+from tradai_release.engine.plan import Plan
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.errors import ApplyFailed, LockHeld, StaleCommit, ValidationFailed
 
@@ -32,24 +32,24 @@ def world(tmp_path: Path, isolated_environment: Path) -> World:
     return make_world(tmp_path, isolated_environment)
 
 
-def kinds(plan: P.Plan) -> list[str]:
+def kinds(plan: Plan) -> list[str]:
     return [action.kind for action in plan.actions]
 
 
 def test_first_plan_orders_actions_safely_and_renders_the_json_contract(world: World) -> None:
     plan = world.plan()
     order = kinds(plan)
-    assert order[-1] == P.RECORD_DEPLOYMENT
+    assert order[-1] == A.RecordDeployment.kind
     # the hub tag verified before any write, then configs, aliases, pointers last (before the record)
-    verify = order.index(P.VERIFY_ARTIFACTS)
-    first_config = order.index(P.UPLOAD_CONFIG)
-    last_config = max(i for i, k in enumerate(order) if k == P.ACTIVATE_CONFIG)
-    first_alias = order.index(P.SET_ALIAS)
-    first_pointer = order.index(P.WRITE_POINTER)
+    verify = order.index(A.VerifyArtifacts.kind)
+    first_config = order.index(A.UploadConfig.kind)
+    last_config = max(i for i, k in enumerate(order) if k == A.ActivateConfig.kind)
+    first_alias = order.index(A.SetAlias.kind)
+    first_pointer = order.index(A.WriteProfilePointer.kind)
     assert verify == 0 and verify < first_config < last_config < first_alias < first_pointer
-    assert all(k in (P.WRITE_POINTER, P.RECORD_DEPLOYMENT) for k in order[first_pointer:])
-    assert order.count(P.WRITE_POINTER) == 5
-    assert order.count(P.CREATE_VERSION) == len(STRATEGIES)
+    assert all(k in (A.WriteProfilePointer.kind, A.RecordDeployment.kind) for k in order[first_pointer:])
+    assert order.count(A.WriteProfilePointer.kind) == 5
+    assert order.count(A.CreateConfigVersion.kind) == len(STRATEGIES)
     data = json.loads(json.dumps(plan.to_dict()))
     assert set(data) == {"env", "commit", "actions", "drift", "orphans", "prune"}
     assert data["orphans"] == [] and data["prune"] is False
@@ -77,11 +77,12 @@ def test_apply_converges_then_replan_is_empty_and_a_second_apply_writes_nothing(
     live = world.live()
     assert live["pointers"] == {p: (TAG, world.sha) for p in range(1, 6)}
     assert ("p3", 1) in live["aliases"]["PascalStrategy"]  # type: ignore[index]
-    history = deployments_in(world.counted.backends.releases, "dev")
+    history = ReleaseTable(world.counted.backends.releases, "dev").deployments()
     assert [d.deployment_id for d in history] == [deployment.deployment_id]
     assert history[0].actor == "tester" and history[0].plan["commit"] == deployment.commit
-    journal = read_journal(world.counted.backends.releases, "dev", str(deployment.deployment_id))
-    assert len(journal) == len(deployment.actions) and {e["status"] for e in journal} == {"done"}
+    journal = ReleaseTable(world.counted.backends.releases, "dev").journal(str(deployment.deployment_id))
+    assert len(journal) == len(deployment.actions) and {e.status for e in journal} == {"done"}
+    assert [e.action for e in journal] == [action for action, _ in deployment.steps()]  # typed, both ways
 
 
 def test_plan_reads_a_constant_number_of_times_whatever_the_profiles(world: World) -> None:
@@ -105,7 +106,7 @@ def test_pin_change_moves_alias_and_archives_then_revert_restores(world: World) 
     set_production(world.repo, "dev", "PascalStrategy", 2)
     promoted = commit_all(world.repo, "promote PascalStrategy v2 in dev")
     plan = world.plan()
-    assert P.ARCHIVE_VERSION in kinds(plan)
+    assert A.ArchiveVersion.kind in kinds(plan)
     changes = [c for c in plan.model_changes if c.model == "PascalStrategy" and c.alias == "p1"]
     assert changes and changes[0].champion == 1 and changes[0].challenger == 2 and not changes[0].rollback
     world.apply()
@@ -135,7 +136,7 @@ def test_no_archive_keeps_the_replaced_version_in_production(world: World) -> No
             if "PascalStrategy" in editor.strategies():
                 editor.set_keep_production("PascalStrategy", [1])
     commit_all(world.repo, "promote PascalStrategy v2 in dev, keeping v1 in Production")
-    assert P.ARCHIVE_VERSION not in kinds(world.plan())
+    assert A.ArchiveVersion.kind not in kinds(world.plan())
     world.apply()
     live = world.live()
     assert ("p1", 2) in live["aliases"]["PascalStrategy"]  # type: ignore[index]
@@ -176,7 +177,7 @@ def test_a_rewritten_pointer_is_drift(world: World, tmp_path: Path) -> None:
     world.hub.set_profile_pointer("dev", 2, "v20261102", other_sha)
     plan = world.plan()
     assert [(d.kind, d.target) for d in plan.drift] == [("pointer", "profile-2")]
-    assert [a.kind for a in plan.actions] == [P.VERIFY_ARTIFACTS, P.WRITE_POINTER, P.RECORD_DEPLOYMENT]
+    assert [type(a) for a in plan.actions] == [A.VerifyArtifacts, A.WriteProfilePointer, A.RecordDeployment]
     world.apply()
     assert world.plan().empty
 
@@ -225,13 +226,13 @@ def test_a_crash_after_any_action_converges_on_rerun_to_the_uninterrupted_state(
     for index in range(count):
         world = make_world(tmp_path / f"w{index}", isolated_environment / f"w{index}", template=template)
 
-        def crash(at: int, action: P.Action, index: int = index) -> None:
+        def crash(at: int, action: A.Action, index: int = index) -> None:
             if at == index:
                 raise Crash(f"killed after {action.kind}")
 
         with pytest.raises(Crash):
             world.apply(after_action=crash)
-        failed = deployments_in(world.counted.backends.releases, "dev")[0]
+        failed = ReleaseTable(world.counted.backends.releases, "dev").deployments()[0]
         assert failed.outcome == "failed" and "killed" in str(failed.error)
         assert ReleaseTable(world.counted.backends.releases, "dev").lease() is None
         rerun = world.apply()
@@ -267,7 +268,8 @@ def test_two_applies_started_together_make_one_deployment(world: World) -> None:
         thread.join()
     outcomes = sorted(getattr(r, "outcome", type(r).__name__) for r in results)
     assert outcomes in (["LockHeld", "succeeded"], ["noop", "succeeded"])
-    assert [d.outcome for d in deployments_in(world.counted.backends.releases, "dev")] == ["succeeded"]
+    recorded = ReleaseTable(world.counted.backends.releases, "dev").deployments()
+    assert [d.outcome for d in recorded] == ["succeeded"]
     assert world.plan().empty
 
 
@@ -311,7 +313,7 @@ def test_apply_notifies_success_and_failure(world: World, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(tradai_release.notify, "notify", record)
 
-    def crash(at: int, action: P.Action) -> None:
+    def crash(at: int, action: A.Action) -> None:
         raise Crash("boom")
 
     with pytest.raises(Crash):

@@ -24,10 +24,10 @@ from engine_helpers import (
 from helpers import invoke
 from tradai_release.clock import stamp, use_clock
 from tradai_release.configs.service import ConfigVersionService
+from tradai_release.engine.actions import Action, SetAlias
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments, pull_request_number
 from tradai_release.engine.history import history, live_at
-from tradai_release.engine.plan import Action
 from tradai_release.engine.release_table import Deployment, ReleaseTable, open_release_table
 from tradai_release.environments import environment
 from tradai_release.errors import InputError, UnknownEnvironment
@@ -136,8 +136,8 @@ def run_story(tmp_path: Path) -> Iterator[Story]:
 
         def crash(index: int, action: Action) -> None:
             clock.tick(index, action)
-            if action.kind == "set_alias":
-                moved.append((int(action.details["profile"]), "MyStrategy"))
+            if isinstance(action, SetAlias):
+                moved.append((action.profile, "MyStrategy"))
                 raise RuntimeError("injected crash after the first alias")
 
         clock.set(5)
@@ -161,10 +161,11 @@ def run_story(tmp_path: Path) -> Iterator[Story]:
         journal = [
             entry
             for entry in ReleaseTable(table.inner, "dev").journal(ids["pascal"])
-            if entry.action["kind"] == "set_alias"
+            if isinstance(entry.action, SetAlias)
         ]
         first = journal[0]
-        inside_alias = (int(first.action["profile"]), "PascalStrategy")
+        assert isinstance(first.action, SetAlias)
+        inside_alias = (first.action.profile, "PascalStrategy")
         yield Story(
             settings,
             repo,

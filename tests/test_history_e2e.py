@@ -23,10 +23,10 @@ from engine_helpers import (
 )
 from tradai_release.clock import stamp, use_clock
 from tradai_release.endpoints import AwsOptions
+from tradai_release.engine.actions import Action
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.history import history, live_at
-from tradai_release.engine.plan import Action
 from tradai_release.engine.release_table import open_release_table
 from tradai_release.environments import environment
 from tradai_release.hub.hub import ModelHub

@@ -34,7 +34,6 @@ from hub_helpers import CountingStore, make_models_dir
 from tradai_release.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.checks import check_artifacts
-from tradai_release.engine.deployments import deployments_in, read_journal
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.errors import ApplyFailed
 from tradai_release.hub.hub import ModelHub
@@ -385,10 +384,10 @@ def test_apply_refuses_a_newly_pinned_tampered_tag_before_anything_is_written(
     assert sum(config_table.writes.values()) == 0
     assert all(sum(store.writes.values()) == 0 for store in world.counted.stores)
     releases = world.backends.releases
-    failed = deployments_in(releases, "dev")[0]
+    failed = ReleaseTable(releases, "dev").deployments()[0]
     assert failed.outcome == "failed" and blob[:12] in str(failed.to_record())
-    entries = read_journal(releases, "dev", str(failed.deployment_id))
-    assert [(e["action"]["kind"], e["status"]) for e in entries] == [("verify_artifacts", "failed")]
+    entries = ReleaseTable(releases, "dev").journal(str(failed.deployment_id))
+    assert [(e.action.kind, e.status) for e in entries] == [("verify_artifacts", "failed")]
     assert ReleaseTable(releases, "dev").lease() is None  # the lease is released
     assert log.methods()["PUT"] == 0  # nothing written to the hub
     if how == "checksum":

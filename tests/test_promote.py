@@ -10,6 +10,7 @@ import pytest
 
 from helpers import copy_project_repo, git, invoke
 from registry_helpers import training_result
+from tradai_release.engine.actions import SetAlias
 from tradai_release.engine.promote import Promotion, promote
 from tradai_release.errors import InputError, SettingsError
 from tradai_release.registry.adapter import MlflowRegistry
@@ -223,7 +224,7 @@ def test_plan_of_the_edit_is_shown(repo: Path) -> None:
     assert result.plan_error is None, result.plan_error
     plan = result.plan
     assert plan is not None and plan.env == "prod"
-    assert any(a.kind == "set_alias" and a.details["alias"] == "p3" and a.details["version"] == 2
+    assert any(isinstance(a, SetAlias) and a.alias == "p3" and a.version == 2
                for a in plan.actions)
     assert git(repo, "status", "--porcelain") == f"M {P3}"  # the preview commit moved no ref
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"

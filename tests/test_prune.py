@@ -13,10 +13,10 @@ from engine_helpers import commit_all, embedded_repo, git, set_production
 from tradai_release.bots import BotKey
 from tradai_release.configs.entities import ConfigStatus
 from tradai_release.configs.service import DEPRECATED_TTL, ConfigVersionService
-from tradai_release.engine import plan as P
+from tradai_release.engine import actions as A
 from tradai_release.engine.apply import apply_env
-from tradai_release.engine.deployments import read_journal
 from tradai_release.engine.plan import Plan, plan_env
+from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
 from tradai_release.errors import ConfigConflict, InputError
 from tradai_release.hub.hub import ModelHub
@@ -51,8 +51,8 @@ def remove_strategy(repo: Path, strategy: str, profiles: tuple[int, ...]) -> str
     return commit_all(repo, f"stop running {strategy} in dev")
 
 
-def retire_targets(actions: tuple[P.Action, ...] | list[P.Action]) -> list[tuple[str, str]]:
-    return [(a.kind, a.target) for a in actions if a.kind in P.RETIRE_KINDS]
+def retire_targets(actions: tuple[A.Action, ...] | list[A.Action]) -> list[tuple[str, str]]:
+    return [(a.kind, a.target) for a in actions if a.retires]
 
 
 def aliases(registry: MlflowRegistry, name: str) -> dict[str, int]:
@@ -75,10 +75,10 @@ def assert_converged(settings: Settings) -> Plan:
 
 
 MY_ORPHANS = [
-    *[(P.RETIRE_BOT, f"dev/MyStrategy-p{p}") for p in PRUNED_PROFILES],
-    *[(P.RETIRE_ALIAS, f"MyStrategy@p{p}") for p in PRUNED_PROFILES],
-    (P.RETIRE_VERSION, "MyStrategy/v1"),
-    (P.RETIRE_CONFIG, "MyStrategy"),
+    *[(A.RetireBot.kind, f"dev/MyStrategy-p{p}") for p in PRUNED_PROFILES],
+    *[(A.RetireAlias.kind, f"MyStrategy@p{p}") for p in PRUNED_PROFILES],
+    (A.RetireVersion.kind, "MyStrategy/v1"),
+    (A.RetireConfig.kind, "MyStrategy"),
 ]
 
 
@@ -98,7 +98,7 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
     removed = remove_strategy(repo, "MyStrategy", PRUNED_PROFILES)
     plan = plan_env(settings, "dev")
     assert retire_targets(plan.orphans) == MY_ORPHANS and retire_targets(plan.actions) == []
-    assert [a.kind for a in plan.actions] == [P.RECORD_DEPLOYMENT]
+    assert [a.kind for a in plan.actions] == [A.RecordDeployment.kind]
     assert plan.actions[0].reason.endswith("8 orphan(s) left as they are: prune is off)")
     assert plan.to_dict()["prune"] is False and len(plan.to_dict()["orphans"]) == len(MY_ORPHANS)
     markdown = render_markdown(plan)
@@ -108,7 +108,7 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
     assert "~ retire_config MyStrategy: ACTIVE " in text
 
     deployment = apply_env(settings, "dev")
-    assert [a["kind"] for a in deployment.actions] == [P.RECORD_DEPLOYMENT]
+    assert [a["kind"] for a in deployment.actions] == [A.RecordDeployment.kind]
     assert aliases(registry, "MyStrategy") == {f"p{p}": 1 for p in PRUNED_PROFILES}
     assert lifecycle(registry, "MyStrategy", 1) == ("Production", "Production")
     assert configs.get_active("MyStrategy") == active
@@ -122,16 +122,15 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
     plan = plan_env(settings, "dev")
     assert plan.orphans == () and plan.prune
     assert retire_targets(plan.actions) == MY_ORPHANS
-    assert [a.kind for a in plan.actions][-1] == P.RECORD_DEPLOYMENT
+    assert [a.kind for a in plan.actions][-1] == A.RecordDeployment.kind
     assert "### Retire (prune)" in render_markdown(plan)
     before = time.time()
     deployment = apply_env(settings, "dev")
     assert deployment.outcome == "succeeded"
     releases = EngineBackends.from_settings(settings, "dev").releases
-    journal = read_journal(releases, "dev", str(deployment.deployment_id))
-    done = [(e["action"]["kind"], e["action"]["target"]) for e in journal]
-    assert [entry for entry in done if entry[0] in P.RETIRE_KINDS] == MY_ORPHANS
-    assert {e["status"] for e in journal} == {"done"}
+    journal = ReleaseTable(releases, "dev").journal(str(deployment.deployment_id))
+    assert retire_targets([e.action for e in journal]) == MY_ORPHANS
+    assert {e.status for e in journal} == {"done"}
 
     assert aliases(registry, "MyStrategy") == {}
     assert lifecycle(registry, "MyStrategy", 1) == ("Archived", "Archived")
@@ -173,14 +172,14 @@ def test_a_deleted_profile_is_an_orphan_until_prune_retires_it_and_comes_back_on
     (repo / "releases" / "dev" / "profile-5.yaml").unlink()
     deleted = commit_all(repo, "delete dev profile 5")
     orphans = [
-        *[(P.RETIRE_BOT, f"dev/{name.removesuffix('.env')}") for name in sorted(profile_5)],
-        *[(P.RETIRE_ALIAS, f"{name}@p5") for name in ("KeplerStrategy", "MyStrategy", "PascalStrategy")],
-        (P.RETIRE_VERSION, "MyStrategy/v2"),
-        (P.RETIRE_POINTER, "dev/profile-5"),
+        *[(A.RetireBot.kind, f"dev/{name.removesuffix('.env')}") for name in sorted(profile_5)],
+        *[(A.RetireAlias.kind, f"{name}@p5") for name in ("KeplerStrategy", "MyStrategy", "PascalStrategy")],
+        (A.RetireVersion.kind, "MyStrategy/v2"),
+        (A.RetirePointer.kind, "dev/profile-5"),
     ]
     plan = plan_env(settings, "dev")
     assert retire_targets(plan.orphans) == orphans and retire_targets(plan.actions) == []
-    reasons = {a.reason for a in plan.orphans if a.kind != P.RETIRE_VERSION}
+    reasons = {a.reason for a in plan.orphans if a.kind != A.RetireVersion.kind}
     assert reasons == {"profile 5 has no manifest in dev any more"}
     apply_env(settings, "dev")
     assert hub.get_profile_pointer("dev", 5) == pointer
@@ -222,9 +221,9 @@ def test_a_strategy_dropped_from_one_profile_stops_its_bot_in_the_same_apply_pru
     remove_strategy(repo, "MyStrategy", (3,))
     plan = plan_env(settings, "dev")
     assert plan.orphans == ()
-    stops = [(a.kind, a.target, a.reason) for a in plan.actions if a.kind == P.RETIRE_BOT]
-    assert stops == [(P.RETIRE_BOT, "dev/MyStrategy-p3", "profile 3 no longer runs MyStrategy")]
-    assert [a.target for a in plan.actions if a.kind == P.DELETE_ALIAS] == ["MyStrategy@p3"]
+    stops = [(a.kind, a.target, a.reason) for a in plan.actions if a.kind == A.RetireBot.kind]
+    assert stops == [(A.RetireBot.kind, "dev/MyStrategy-p3", "profile 3 no longer runs MyStrategy")]
+    assert [a.target for a in plan.actions if a.kind == A.DeleteAlias.kind] == ["MyStrategy@p3"]
 
     deployment = apply_env(settings, "dev")
     assert deployment.outcome == "succeeded"
@@ -249,7 +248,7 @@ def test_a_strategy_moved_to_another_model_is_a_pin_change_not_prune(repo: Path)
     commit_all(repo, "MyStrategy runs the MyStrategyNext model")
     plan = plan_env(settings, "dev")
     assert plan.orphans == ()
-    deletes = sorted(a.target for a in plan.actions if a.kind == P.DELETE_ALIAS)
+    deletes = sorted(a.target for a in plan.actions if a.kind == A.DeleteAlias.kind)
     assert deletes == [f"MyStrategy@p{p}" for p in PRUNED_PROFILES]
 
 
@@ -266,12 +265,12 @@ def test_an_alias_set_by_hand_on_a_model_no_apply_recorded_is_an_orphan_and_stay
 
     plan = plan_env(settings, "dev")
     assert plan.empty and [(a.kind, a.target, a.reason) for a in plan.orphans] == [
-        (P.RETIRE_ALIAS, "Stray@p2", "no manifest of dev pins Stray (found through its live aliases)")
+        (A.RetireAlias.kind, "Stray@p2", "no manifest of dev pins Stray (found through its live aliases)")
     ]
     assert apply_env(settings, "dev").outcome == "noop"  # nothing recorded: Stray is not this env's
 
     set_prune(repo, True)
-    assert retire_targets(plan_env(settings, "dev").actions) == [(P.RETIRE_ALIAS, "Stray@p2")]
+    assert retire_targets(plan_env(settings, "dev").actions) == [(A.RetireAlias.kind, "Stray@p2")]
     apply_env(settings, "dev")
     assert aliases(registry, "Stray") == {"champion": 1}
     assert_converged(settings)
@@ -336,14 +335,14 @@ def test_a_prune_that_dies_half_way_converges_when_run_again(repo: Path) -> None
     set_prune(repo, True)
     remove_strategy(repo, "MyStrategy", PRUNED_PROFILES)
 
-    def crash(index: int, action: P.Action) -> None:
-        if action.kind == P.RETIRE_ALIAS:
+    def crash(index: int, action: A.Action) -> None:
+        if action.kind == A.RetireAlias.kind:
             raise Crash(f"killed after {action.target}")
 
     with pytest.raises(Crash):
         apply_env(settings, "dev", after_action=crash)
     left = retire_targets(plan_env(settings, "dev").actions)  # the bots and one alias are retired already
-    assert left == [(k, t) for k, t in MY_ORPHANS if k != P.RETIRE_BOT and t != "MyStrategy@p3"]
+    assert left == [(k, t) for k, t in MY_ORPHANS if k != A.RetireBot.kind and t != "MyStrategy@p3"]
     assert apply_env(settings, "dev").outcome == "succeeded"
     assert aliases(registry, "MyStrategy") == {}
     assert lifecycle(registry, "MyStrategy", 1) == ("Archived", "Archived")

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tradai_release.engine.plan import Action, Drift, ModelChange
+from tradai_release.engine import actions as A
+from tradai_release.engine.drift import Drift
 from tradai_release.engine.release_table import Deployment, RecordedCheck
 from tradai_release.equity import EQUITY_TAG, EquityCurve
 from tradai_release.errors import InputError
+from tradai_release.gate import ModelChange
 from tradai_release.monitor.scores import FEATURE, PsiRow, Thresholds
 from tradai_release.registry.adapter import ModelVersionInfo
 from tradai_release.registry.comparator import ModelComparator
@@ -36,26 +38,43 @@ def change(challenger: int, champion: int | None, metrics: dict[str, float], *, 
 def test_a_production_move_the_comparator_refuses_is_blocked_only_where_the_gate_applies() -> None:
     worse = change(2, 1, BAD)
     assert worse.comparison.decision != "promote"
-    assert rules._blocked(worse, gated=True, overridden=False)
-    assert not rules._blocked(worse, gated=False, overridden=False)  # dev and staging are not gated
-    assert not rules._blocked(worse, gated=True, overridden=True)  # the manifest records an override
-    assert not rules._blocked(change(2, 1, BAD, rollback=True), gated=True, overridden=False)
-    assert not rules._blocked(change(2, 1, BAD, alias="p3-staging"), gated=True, overridden=False)
-    assert not rules._blocked(change(1, 2, BAD), gated=True, overridden=False)  # back to an older one
+    assert worse.blocked(gated=True, overridden=False)
+    assert not worse.blocked(gated=False, overridden=False)  # dev and staging are not gated
+    assert not worse.blocked(gated=True, overridden=True)  # the manifest records an override
+    assert not change(2, 1, BAD, rollback=True).blocked(gated=True, overridden=False)
+    assert not change(2, 1, BAD, alias="p3-staging").blocked(gated=True, overridden=False)
+    assert not change(1, 2, BAD).blocked(gated=True, overridden=False)  # back to an older one
     assert change(2, 1, BETTER).comparison.decision == "promote"
-    assert not rules._blocked(change(2, 1, BETTER), gated=True, overridden=False)
+    assert not change(2, 1, BETTER).blocked(gated=True, overridden=False)
 
 
 def test_which_actions_and_drift_concern_a_cell() -> None:
     touches = rules._action_touches
-    assert touches(Action("set_alias", "S@p3", "", {"model": "S", "profile": 3}), 3, "S", "S", 1)
-    assert not touches(Action("set_alias", "S@p2", "", {"model": "S", "profile": 2}), 3, "S", "S", 1)
-    assert touches(Action("activate_config", "S", "", {"strategy": "S"}), 3, "S", "S", 1)
-    assert touches(Action("verify_artifacts", "hub/t", "", {"profiles": [1, 3]}), 3, "S", "S", 1)
-    assert touches(Action("deploy_bot", "prod/S-p3", "", {"profile": 3, "strategy": "S"}), 3, "S", "S", 1)
-    assert not touches(Action("deploy_bot", "prod/T-p3", "", {"profile": 3, "strategy": "T"}), 3, "S", "S", 1)
-    assert not touches(Action("archive_version", "S/v0", "", {"model": "S", "version": 0}), 3, "S", "S", 1)
-    assert not touches(Action("record_deployment", "prod", "", {}), 3, "S", "S", 1)
+
+    def alias(profile: int) -> A.SetAlias:
+        return A.SetAlias(target=f"S@p{profile}", reason="", model="S", alias=f"p{profile}", profile=profile,
+                          version=2, previous=1)
+
+    def deploy(strategy: str) -> A.DeployBot:
+        return A.DeployBot(target=f"prod/{strategy}-p3", reason="", bot=f"{strategy}-p3", profile=3,
+                           strategy=strategy, deployed_on="ecs", content_sha256=None, config_hash="h",
+                           config_id=None, model=strategy, version=1, tag="t", sha256="s", image=None,
+                           previous=None)
+
+    assert touches(alias(3), 3, "S", "S", 1)
+    assert not touches(alias(2), 3, "S", "S", 1)
+    activate = A.ActivateConfig(target="S", reason="", strategy="S", config_hash="h", config_id=None,
+                                previous=None)
+    assert touches(activate, 3, "S", "S", 1)
+    verify = A.VerifyArtifacts(target="hub/t", reason="", tag="t", sha256="s", profile_list=(1, 3))
+    assert touches(verify, 3, "S", "S", 1)
+    assert touches(deploy("S"), 3, "S", "S", 1)
+    assert not touches(deploy("T"), 3, "S", "S", 1)
+    archive = A.ArchiveVersion(target="S/v0", reason="", model="S", version=0, from_="Production",
+                               to="Archived", tags={}, stage=None)
+    assert not touches(archive, 3, "S", "S", 1)
+    record = A.RecordDeployment(target="prod", reason="", commit="c", previous=None)
+    assert not touches(record, 3, "S", "S", 1)
     drifted = rules._drift_touches
     assert drifted(Drift("alias", "S@p3", 1, 2, ""), "prod", 3, "S", "S", 1)
     assert drifted(Drift("pointer", "profile-3", [], [], ""), "prod", 3, "S", "S", 1)
@@ -75,7 +94,7 @@ def deployment(number: int, outcome: str, *targets: tuple[str, str]) -> Deployme
 
 
 def test_since_is_the_newest_deployment_that_moved_the_cell() -> None:
-    history = [  # newest first, as deployments_in returns them
+    history = [  # newest first, as ReleaseTable.deployments returns them
         deployment(4, "running", ("set_alias", "S@p3")),  # still running: not live yet
         deployment(3, "succeeded", ("set_alias", "S@p2"), ("deploy_bot", "prod/T-p3")),
         deployment(2, "succeeded", ("write_profile_pointer", "prod/profile-3")),

@@ -9,6 +9,7 @@ import pytest
 
 from engine_helpers import TAG, make_repo, push_tag, register_mlflow
 from helpers import copy_project_repo, git, invoke
+from tradai_release.engine.actions import SetAlias
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.promote import promote
 from tradai_release.engine.rollback import Rollback, rollback
@@ -200,7 +201,7 @@ def test_promote_apply_rollback_apply_on_the_embedded_default(tmp_path: Path) ->
     restored = rollback(settings, "dev", commit=True)
     assert (restored.deployment_id, restored.source) == (first.deployment_id, first.commit)
     assert restored.plan is not None and any(
-        a.kind == "set_alias" and a.details["version"] == 1 for a in restored.plan.actions)
+        isinstance(a, SetAlias) and a.version == 1 for a in restored.plan.actions)
     git(repo, "switch", "-q", "main")
     git(repo, "merge", "-q", "--ff-only", str(restored.branch))
     third = apply_env(settings, "dev")

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from tradai_release.environments import Environment
     from tradai_release.hub.hub import ModelHub
     from tradai_release.settings import Settings
-    from tradai_release.stores import KeyValueTable
 
 
 @dataclass(frozen=True)
@@ -140,13 +139,6 @@ def record_checks(settings: Settings, report: DriftReport) -> int:
         )
         releases.record_check(check, moment)
     return len(report.strategies)
-
-
-def recorded_checks(releases: KeyValueTable, env: str) -> dict[str, list[RecordedCheck]]:
-    """Every recorded check of ``env`` (one query), per strategy, newest first."""
-    from tradai_release.engine.release_table import ReleaseTable
-
-    return ReleaseTable(releases, env).recorded_checks()
 
 
 def monitor(

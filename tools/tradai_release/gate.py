@@ -16,15 +16,17 @@ propose a challenger at all):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.registry.comparator import PROMOTE, Comparison, ModelComparator
-from tradai_release.registry.lifecycle import production_alias, was_production
+from tradai_release.registry.lifecycle import alias_profile, production_alias, was_production
 
 if TYPE_CHECKING:
+    from tradai_release.equity import EquityCurve
     from tradai_release.registry.adapter import ModelVersionInfo
+    from tradai_release.registry.lifecycle import DesiredLifecycle
 
 ROLLBACK = "rollback"
 """The decision shown for a return to a former Production version (no comparison is made)."""
@@ -153,3 +155,76 @@ def production_move(
     if not was_production(info) and current is not None and challenger < current.version:
         return None
     return judge(profile, model, current, info, comparator, path=path)
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """A profile's alias moving to another version in a plan: the challenger judged against the champion."""
+
+    profile: int
+    model: str
+    alias: str
+    champion: int | None
+    challenger: int
+    champion_metrics: Mapping[str, float]
+    challenger_metrics: Mapping[str, float]
+    rollback: bool  # the challenger was Production before: no comparison is required
+    comparison: Comparison
+    champion_equity: EquityCurve | None = None  # held-out backtest curves, from the versions' tags
+    challenger_equity: EquityCurve | None = None
+
+    @property
+    def staging(self) -> bool:
+        """A dry-run (staging) pin: shown against the production pin, never gated."""
+        return self.alias.endswith("-staging")
+
+    def blocked(self, *, gated: bool, overridden: bool) -> bool:
+        """The gate refuses this move: a production move in a ``gated`` environment that the comparator
+        does not approve and no override lets through. Rollbacks and moves back to an older version
+        are not gated."""
+        if self.rollback or self.staging or not gated or overridden:
+            return False
+        if self.champion is not None and self.challenger < self.champion:
+            return False
+        return self.comparison.decision != PROMOTE
+
+
+def pin_moves(
+    lifecycle: DesiredLifecycle,
+    history: Mapping[str, Sequence[ModelVersionInfo]],
+    applied_aliases: Mapping[str, Mapping[str, int]],
+) -> list[ModelChange]:
+    """The aliases a plan moves because git changed (a drift repair restores what was applied and is not
+    judged again), each judged against the champion: the version live for the profile, or for a
+    staging (dry-run) challenger the profile's production pin."""
+    from tradai_release.equity import from_tags
+
+    comparator = ModelComparator()
+    changes = []
+    for change in lifecycle.alias_changes:
+        if change.version is None or applied_aliases.get(change.name, {}).get(change.alias) == change.version:
+            continue
+        profile = alias_profile(change.alias)
+        versions = by_version(history.get(change.name, ()))
+        if change.alias.endswith("-staging"):
+            pinned = lifecycle.aliases.get(change.name, {}).get(production_alias(profile))
+            current = versions.get(pinned) if pinned is not None else None
+        else:
+            current = champion(profile, versions)
+        challenger = versions.get(change.version)
+        changes.append(
+            ModelChange(
+                profile=profile,
+                model=change.name,
+                alias=change.alias,
+                champion=current.version if current is not None else None,
+                challenger=change.version,
+                champion_metrics=dict(current.metrics) if current is not None else {},
+                challenger_metrics=dict(challenger.metrics) if challenger is not None else {},
+                rollback=challenger is not None and was_production(challenger),
+                comparison=compare(challenger, current, comparator),
+                champion_equity=from_tags(current.tags) if current is not None else None,
+                challenger_equity=from_tags(challenger.tags) if challenger is not None else None,
+            )
+        )
+    return changes

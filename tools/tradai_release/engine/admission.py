@@ -30,9 +30,10 @@ from tradai_release.policy import POLICY_PATH, PolicyVerdict, Soak
 
 if TYPE_CHECKING:
     from tradai_release.engine.history.timeline import Timeline
-    from tradai_release.engine.plan import ModelChange, Plan
+    from tradai_release.engine.plan import Plan
     from tradai_release.engine.state import EngineBackends
     from tradai_release.environments import Environment
+    from tradai_release.gate import ModelChange
     from tradai_release.hub import ModelHub
     from tradai_release.manifest import Override, ReleaseManifest
     from tradai_release.settings import Settings

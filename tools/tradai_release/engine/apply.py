@@ -19,7 +19,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.clock import stamp
-from tradai_release.engine import plan as P
+from tradai_release.engine.actions import (
+    Action,
+    ActivateConfig,
+    CreateConfigVersion,
+    DeleteAlias,
+    DeployBot,
+    LifecycleWrite,
+    RecordDeployment,
+    RetireAlias,
+    RetireBot,
+    RetireConfig,
+    RetirePointer,
+    SetAlias,
+    UploadConfig,
+    VerifyArtifacts,
+    WaitRollout,
+    WriteProfilePointer,
+)
 from tradai_release.engine.admission import judge_plan, override_records, refuse_blocked
 from tradai_release.engine.deployments import (
     FAILED,
@@ -32,7 +49,7 @@ from tradai_release.engine.deployments import (
     recorded_pins,
 )
 from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, Lease, acquire
-from tradai_release.engine.plan import Action, Plan, build_plan
+from tradai_release.engine.plan import Plan, build_plan
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends, load_desired, read_live
 from tradai_release.environments import environment
@@ -50,7 +67,7 @@ if TYPE_CHECKING:
     from tradai_release.environments import Environment
     from tradai_release.settings import Settings
     from tradai_release.stores import KeyValueTable
-    from tradai_release.targets import RunningBot
+    from tradai_release.targets import DeployStamp, RunningBot
 
 AfterAction = Callable[[int, Action], None]
 
@@ -220,51 +237,20 @@ def _workers(backends: EngineBackends, requested: int) -> int:
     return 1 if embedded else max(1, requested)
 
 
-# Actions of one phase touch different keys and may run at once; the plan lists a phase's actions
-# together, so a phase is a run of consecutive actions whose kinds share a phase. Lifecycle changes
-# appear twice (versions entering Production before the aliases move, versions leaving after).
-_PHASES: dict[str, str] = {
-    P.UPLOAD_CONFIG: "upload",
-    P.CREATE_VERSION: "create",
-    P.ACTIVATE_CONFIG: "activate",
-    P.VERIFY_ARTIFACTS: "verify",
-    P.SET_LIFECYCLE: "lifecycle",
-    P.ARCHIVE_VERSION: "lifecycle",
-    P.SET_ALIAS: "alias",
-    P.DELETE_ALIAS: "alias",
-    P.WRITE_POINTER: "pointer",
-    P.DEPLOY_BOT: "deploy",
-    P.WAIT_ROLLOUT: "wait",
-    P.RETIRE_BOT: "retire-bot",
-    P.RETIRE_ALIAS: "retire-alias",
-    P.RETIRE_VERSION: "retire-lifecycle",
-    P.RETIRE_POINTER: "retire-pointer",
-    P.RETIRE_CONFIG: "retire-config",
-    P.RECORD_DEPLOYMENT: "record",
-}
-
-
 def phases(actions: Sequence[Action]) -> list[list[tuple[int, Action]]]:
-    """The plan's actions (with their plan index) cut into phases, in plan order."""
+    """The plan's actions (with their plan index) cut into phases, in plan order.
+
+    Actions of one phase touch different keys and may run at once; the plan lists a phase's actions
+    together, so a phase is a run of consecutive actions of one ``phase``. Lifecycle changes appear
+    twice (versions entering Production before the aliases move, versions leaving after).
+    """
     cut: list[list[tuple[int, Action]]] = []
     for index, action in enumerate(actions):
-        phase = _PHASES.get(action.kind, action.kind)
-        if cut and _PHASES.get(cut[-1][-1][1].kind, cut[-1][-1][1].kind) == phase:
+        if cut and cut[-1][-1][1].phase == action.phase:
             cut[-1].append((index, action))
         else:
             cut.append([(index, action)])
     return cut
-
-
-def action_key(action: Action) -> str:
-    """What an action writes to: actions with one key keep their plan order (one model, one strategy)."""
-    details = action.details
-    for name in ("strategy", "model", "bot", "tag"):
-        if name in details:
-            return f"{name}:{details[name]}"
-    if "profile" in details:
-        return f"profile:{details['profile']}"
-    return f"{action.kind}:{action.target}"
 
 
 class _Schedule:
@@ -306,7 +292,7 @@ class _Schedule:
     def _phase(self, pool: ThreadPoolExecutor, phase: list[tuple[int, Action]]) -> None:
         lanes: dict[str, deque[tuple[int, Action]]] = {}
         for index, action in phase:
-            lanes.setdefault(action_key(action), deque()).append((index, action))
+            lanes.setdefault(action.key, deque()).append((index, action))
         ready = [(lane[0][0], key) for key, lane in lanes.items()]  # lowest plan index first
         heapq.heapify(ready)
         running: dict[Future[None], tuple[str, int, Action]] = {}
@@ -342,10 +328,10 @@ class _Schedule:
             self.statuses[index]["status"] = "failed"
             if not _failed_table(err, table):
                 with contextlib.suppress(TradaiError):  # the action's own error is the one to report
-                    ReleaseTable(table, env).write_journal(deployment_id, index, action.to_dict(), "failed")
+                    ReleaseTable(table, env).write_journal(deployment_id, index, action, "failed")
             raise
         self.statuses[index]["status"] = "done"
-        ReleaseTable(table, env).write_journal(deployment_id, index, action.to_dict(), "done")
+        ReleaseTable(table, env).write_journal(deployment_id, index, action, "done")
 
     def _completed(self, index: int, action: Action) -> None:
         self.lease.renew_if_due()
@@ -387,15 +373,48 @@ class _Executor:
         return self.plan.desired
 
     def run(self, action: Action) -> None:
-        handler: Callable[[Mapping[str, Any]], None] = getattr(self, "_" + action.kind)
-        handler(action.details)
+        match action:
+            case UploadConfig():
+                self._upload_config(action)
+            case CreateConfigVersion():
+                self._create_config_version(action)
+            case ActivateConfig():
+                self._activate_config(action)
+            case RetireConfig():
+                self.backends.configs.deprecate(action.strategy, action.config_id)
+            case VerifyArtifacts():
+                self._verify_artifacts(action)
+            case LifecycleWrite():  # set_lifecycle, archive_version, retire_version
+                self._lifecycle(action)
+            case SetAlias():
+                assert action.version is not None
+                self.backends.registry.set_alias(action.model, action.alias, action.version)
+            case DeleteAlias() | RetireAlias():
+                self.backends.registry.delete_alias(action.model, action.alias)
+            case WriteProfilePointer():
+                self.backends.hub.set_profile_pointer(
+                    self.plan.env, action.profile, action.tag, action.sha256,
+                    deployment_id=self.deployment.deployment_id,
+                )
+            case RetirePointer():
+                self.backends.hub.delete_profile_pointer(self.plan.env, action.profile)
+            case DeployBot():
+                self._deploy_bot(action)
+            case WaitRollout():
+                self.backends.target.wait([b.key for b in self.desired.bots if b.key.name in action.bots])
+            case RetireBot():
+                self._retire_bot(action)
+            case RecordDeployment():
+                self._record_deployment()
+            case _:
+                raise TypeError(f"apply cannot run a {type(action).__name__}")
 
-    def _upload_config(self, details: Mapping[str, Any]) -> None:
-        config = self.desired.configs[details["strategy"]]
+    def _upload_config(self, action: UploadConfig) -> None:
+        config = self.desired.configs[action.strategy]
         self.backends.configs.repository.save(config.strategy, dict(config.data))
 
-    def _create_config_version(self, details: Mapping[str, Any]) -> None:
-        config = self.desired.configs[details["strategy"]]
+    def _create_config_version(self, action: CreateConfigVersion) -> None:
+        config = self.desired.configs[action.strategy]
         self.backends.configs.create_version(
             strategy_name=config.strategy,
             config_data=dict(config.data),
@@ -404,59 +423,38 @@ class _Executor:
             trace_id=self.deployment.trace_id,
         )
 
-    def _activate_config(self, details: Mapping[str, Any]) -> None:
+    def _activate_config(self, action: ActivateConfig) -> None:
         from tradai_release.errors import ConfigVersionNotFound
 
-        strategy, digest = details["strategy"], details["config_hash"]
-        version = self.backends.configs.find_by_hash(strategy, digest)
+        version = self.backends.configs.find_by_hash(action.strategy, action.config_hash)
         if version is None:
-            raise ConfigVersionNotFound(strategy, f"hash {digest[:12]}")
-        self.backends.configs.activate(strategy, version.config_id)
+            raise ConfigVersionNotFound(action.strategy, f"hash {action.config_hash[:12]}")
+        self.backends.configs.activate(action.strategy, version.config_id)
 
-    def _verify_artifacts(self, details: Mapping[str, Any]) -> None:
+    def _verify_artifacts(self, action: VerifyArtifacts) -> None:
         # Deep: a same-size blob with other bytes must not become live; the store's checksums
         # make this a HEAD per blob, and only tags this apply pins are checked.
-        problems = self.backends.hub.verify_tag(details["tag"], details["sha256"], deep=True)
+        problems = self.backends.hub.verify_tag(action.tag, action.sha256, deep=True)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise HubIntegrityError(f"tag {details['tag']}", problems[0] + more)
+            raise HubIntegrityError(f"tag {action.tag}", problems[0] + more)
 
-    def _lifecycle(self, details: Mapping[str, Any]) -> None:
+    def _lifecycle(self, action: LifecycleWrite) -> None:
         registry = self.backends.registry
-        name, version = details["model"], int(details["version"])
-        for key, value in dict(details["tags"]).items():
+        for key, value in action.tags.items():
             if value is None:
-                registry.delete_version_tag(name, version, key)
+                registry.delete_version_tag(action.model, action.version, key)
             else:
-                registry.set_version_tag(name, version, key, str(value))
-        stage = details.get("stage")
-        if stage and self.stages_supported and not registry.set_stage(name, version, stage):
+                registry.set_version_tag(action.model, action.version, key, str(value))
+        stage = action.stage
+        if stage and self.stages_supported and not registry.set_stage(action.model, action.version, stage):
             self.stages_supported = False
 
-    _set_lifecycle = _lifecycle
-    _archive_version = _lifecycle
-
-    def _set_alias(self, details: Mapping[str, Any]) -> None:
-        self.backends.registry.set_alias(details["model"], details["alias"], int(details["version"]))
-
-    def _delete_alias(self, details: Mapping[str, Any]) -> None:
-        self.backends.registry.delete_alias(details["model"], details["alias"])
-
-    def _write_profile_pointer(self, details: Mapping[str, Any]) -> None:
-        self.backends.hub.set_profile_pointer(
-            self.plan.env,
-            int(details["profile"]),
-            details["tag"],
-            details["sha256"],
-            deployment_id=self.deployment.deployment_id,
-        )
-
-    def _deploy_bot(self, details: Mapping[str, Any]) -> None:
+    def _deploy_bot(self, action: DeployBot) -> None:
         """Deploy the bot's pins, with the config id the config registry has now (created above)."""
         from tradai_release.errors import ConfigVersionNotFound
-        from tradai_release.targets import DeployStamp
 
-        spec = next(bot for bot in self.desired.bots if bot.key.name == details["bot"])
+        spec = next(bot for bot in self.desired.bots if bot.key.name == action.bot)
         strategy, digest = spec.pins.strategy, spec.pins.config_hash
         config_id = self.config_ids.get((strategy, digest))
         if config_id is None:
@@ -465,33 +463,19 @@ class _Executor:
                 raise ConfigVersionNotFound(strategy, f"hash {digest[:12]}")
             config_id = self.config_ids.setdefault((strategy, digest), stored.config_id)
         spec = replace(spec, pins=replace(spec.pins, config_id=config_id))
-        stamp_ = DeployStamp(self.plan.commit, self.deployment.deployment_id or "", self.deployment.trace_id)
-        self.deployed[spec.key.name] = self.backends.target.deploy(spec, stamp_)
+        self.deployed[spec.key.name] = self.backends.target.deploy(spec, self._stamp())
 
-    # --- prune (policy.yaml ``prune: true``): what no manifest declares any more -----------------------
-
-    def _retire_bot(self, details: Mapping[str, Any]) -> None:
+    def _retire_bot(self, action: RetireBot) -> None:
         from tradai_release.bots import BotKey
+
+        self.backends.target.retire(BotKey(self.plan.env, action.profile, action.strategy), self._stamp())
+
+    def _stamp(self) -> DeployStamp:
         from tradai_release.targets import DeployStamp
 
-        key = BotKey(self.plan.env, int(details["profile"]), details["strategy"])
-        stamp_ = DeployStamp(self.plan.commit, self.deployment.deployment_id or "", self.deployment.trace_id)
-        self.backends.target.retire(key, stamp_)
+        return DeployStamp(self.plan.commit, self.deployment.deployment_id or "", self.deployment.trace_id)
 
-    _retire_alias = _delete_alias
-    _retire_version = _lifecycle
-
-    def _retire_pointer(self, details: Mapping[str, Any]) -> None:
-        self.backends.hub.delete_profile_pointer(self.plan.env, int(details["profile"]))
-
-    def _retire_config(self, details: Mapping[str, Any]) -> None:
-        self.backends.configs.deprecate(details["strategy"], details["config_id"])
-
-    def _wait_rollout(self, details: Mapping[str, Any]) -> None:
-        keys = [bot.key for bot in self.desired.bots if bot.key.name in set(details["bots"])]
-        self.backends.target.wait(keys)
-
-    def _record_deployment(self, details: Mapping[str, Any]) -> None:
+    def _record_deployment(self) -> None:
         assert self.plan.target is not None
         bots = dict(self.plan.target.bots)
         for name, running in self.deployed.items():

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from tradai_release.engine.state import DesiredState
     from tradai_release.environments import Environment
     from tradai_release.settings import Settings
-    from tradai_release.stores import KeyValueTable
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -72,16 +71,6 @@ def pull_request_number(message: str) -> int | None:
     first = message.strip().splitlines()[0] if message.strip() else ""
     match = _MERGE_PR.match(first) or _SQUASH_PR.search(first)
     return int(match.group(1)) if match else None
-
-
-def deployments_in(table: KeyValueTable, env: str) -> list[Deployment]:
-    """Every recorded deployment of ``env``, newest first (one query)."""
-    return ReleaseTable(table, env).deployments()
-
-
-def read_journal(table: KeyValueTable, env: str, deployment_id: str) -> list[dict[str, Any]]:
-    """The journal entries of one deployment, in action order, as stored (the board reads them so)."""
-    return [entry.to_item(env) for entry in ReleaseTable(table, env).journal(deployment_id)]
 
 
 def list_deployments(settings: Settings, env: str | Environment) -> list[Deployment]:

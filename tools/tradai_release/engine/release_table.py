@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.clock import stamp
+from tradai_release.engine.actions import Action
 from tradai_release.monitor.scores import STABLE, PsiRow, Thresholds
 from tradai_release.stores import Condition
 
@@ -243,6 +244,10 @@ class Deployment:
             "overrides": [dict(entry) for entry in self.overrides],
         }
 
+    def steps(self) -> list[tuple[Action, str]]:
+        """The plan's actions, typed, each with its status (pending / done / failed)."""
+        return [(Action.from_dict(action), str(action.get("status") or "")) for action in self.actions]
+
     def with_outcome(
         self, outcome: str, actions: Sequence[Mapping[str, Any]], error: str | None = None
     ) -> Deployment:
@@ -270,13 +275,13 @@ class Deployment:
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """Action ``index`` of a deployment (``action``: its ``Action.to_dict``) reached ``status`` at ``at``."""
+    """Action ``index`` of a deployment reached ``status`` at ``at`` (the item holds ``Action.to_dict``)."""
 
     deployment_id: str
     index: int
     status: str
     at: str
-    action: Mapping[str, Any]
+    action: Action
 
     def to_item(self, env: str) -> dict[str, Any]:
         return {
@@ -285,7 +290,7 @@ class JournalEntry:
             "index": self.index,
             "status": self.status,
             "at": self.at,
-            "action": dict(self.action),
+            "action": self.action.to_dict(),
         }
 
     @classmethod
@@ -295,7 +300,7 @@ class JournalEntry:
             index=int(item.get("index") or 0),
             status=str(item.get("status") or ""),
             at=str(item.get("at") or ""),
-            action=dict(item.get("action") or {}),
+            action=Action.from_dict(item.get("action") or {}),
         )
 
 
@@ -414,7 +419,7 @@ class ReleaseTable:
         items = self.table.query(self.env, prefix=_DEPLOYMENT, descending=True)
         return [Deployment.from_item(item) for item in items]
 
-    def write_journal(self, deployment_id: str, index: int, action: Mapping[str, Any], status: str) -> None:
+    def write_journal(self, deployment_id: str, index: int, action: Action, status: str) -> None:
         """Record that action ``index`` of a deployment reached ``status`` (done / failed) now."""
         self.table.put(JournalEntry(deployment_id, index, status, stamp(), action).to_item(self.env))
 

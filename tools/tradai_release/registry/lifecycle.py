@@ -41,6 +41,11 @@ def staging_alias(profile: int) -> str:
     return f"p{profile}-staging"
 
 
+def alias_profile(alias: str) -> int:
+    """The profile a managed alias (``p<N>`` or ``p<N>-staging``) belongs to."""
+    return int(alias[1:].split("-", 1)[0])
+
+
 @dataclass(frozen=True)
 class ProfilePin:
     """One profile's pin of one registered model in an environment's manifest."""

@@ -5,18 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.engine.actions import (
+    ActivateConfig,
+    ConfigWrite,
+    CreateConfigVersion,
+    DeleteAlias,
+    DeployBot,
+    LifecycleWrite,
+    RecordDeployment,
+    RetireAlias,
+    RetireBot,
+    RetireConfig,
+    RetirePointer,
+    SetAlias,
+    UploadConfig,
+    VerifyArtifacts,
+    WaitRollout,
+    WriteProfilePointer,
+)
 from tradai_release.errors import InputError
 
 if TYPE_CHECKING:
+    from tradai_release.engine.actions import Action
     from tradai_release.engine.deployments import Deployment
-    from tradai_release.engine.plan import Action, ModelChange, Plan
+    from tradai_release.engine.plan import Plan
+    from tradai_release.gate import ModelChange
     from tradai_release.validate import ValidationReport
-
-_CONFIG_KINDS = ("upload_config", "create_config_version", "activate_config")
-_LIFECYCLE_KINDS = ("set_lifecycle", "archive_version")
-_PROFILE_KINDS = ("set_alias", "delete_alias", "write_profile_pointer")
-_RETIRE_KINDS = ("retire_bot", "retire_alias", "retire_version", "retire_pointer", "retire_config")
-
 
 def _short(value: Any) -> str:
     if value is None:
@@ -27,41 +41,40 @@ def _short(value: Any) -> str:
 
 def _summary(action: Action) -> str:
     """What the action changes, in a few words (from -> to)."""
-    d = action.details
-    kind = action.kind
-    if kind == "upload_config":
-        return f"store body {_short(d['config_hash'])}"
-    if kind == "create_config_version":
-        return f"new DRAFT version with hash {_short(d['config_hash'])}"
-    if kind == "activate_config":
-        target = d.get("config_id") or f"hash {_short(d['config_hash'])}"
-        return f"ACTIVE {d.get('previous') or 'none'} -> {target}"
-    if kind == "verify_artifacts":
-        return f"tag {d['tag']} sha256 {_short(d['sha256'])}"
-    if kind in (*_LIFECYCLE_KINDS, "retire_version"):
-        return f"v{d['version']} {d['from']} -> {d['to']}"
-    if kind == "set_alias":
-        previous = f"v{d['previous']}" if d.get("previous") is not None else "-"
-        return f"{d['alias']}: {previous} -> v{d['version']}"
-    if kind in ("delete_alias", "retire_alias"):
-        return f"{d['alias']}: v{d['previous']} -> -"
-    if kind == "retire_bot":
-        how = "remove" if d.get("deployed_on") == "env-file" else "scale to zero"
-        return f"{how} {d.get('where') or d['bot']}"
-    if kind == "retire_pointer":
-        return f"{d['tag']} -> - (pointer deleted)"
-    if kind == "retire_config":
-        return f"ACTIVE {d['config_id']} -> DEPRECATED (expires in 90 days)"
-    if kind == "write_profile_pointer":
-        was = d.get("previous")
-        return f"{was[0] if was else '-'} -> {d['tag']} ({_short(d['sha256'])})"
-    if kind == "deploy_bot":
-        config = d.get("config_id") or _short(d["config_hash"])
-        return f"{d['model']} v{d['version']}, tag {d['tag']}, config {config}"
-    if kind == "wait_rollout":
-        return f"{len(d['bots'])} rollout(s) stable"
-    if kind == "record_deployment":
-        return f"last applied {_short(d.get('previous'))} -> {_short(d['commit'])}"
+    match action:
+        case UploadConfig():
+            return f"store body {_short(action.config_hash)}"
+        case CreateConfigVersion():
+            return f"new DRAFT version with hash {_short(action.config_hash)}"
+        case ActivateConfig():
+            target = action.config_id or f"hash {_short(action.config_hash)}"
+            return f"ACTIVE {action.previous or 'none'} -> {target}"
+        case RetireConfig():
+            return f"ACTIVE {action.config_id} -> DEPRECATED (expires in 90 days)"
+        case VerifyArtifacts():
+            return f"tag {action.tag} sha256 {_short(action.sha256)}"
+        case LifecycleWrite():
+            return f"v{action.version} {action.from_} -> {action.to}"
+        case SetAlias():
+            previous = f"v{action.previous}" if action.previous is not None else "-"
+            return f"{action.alias}: {previous} -> v{action.version}"
+        case DeleteAlias() | RetireAlias():
+            return f"{action.alias}: v{action.previous} -> -"
+        case RetireBot():
+            how = "remove" if action.deployed_on == "env-file" else "scale to zero"
+            return f"{how} {action.where or action.bot}"
+        case RetirePointer():
+            return f"{action.tag} -> - (pointer deleted)"
+        case WriteProfilePointer():
+            was = action.previous
+            return f"{was[0] if was else '-'} -> {action.tag} ({_short(action.sha256)})"
+        case DeployBot():
+            config = action.config_id or _short(action.config_hash)
+            return f"{action.model} v{action.version}, tag {action.tag}, config {config}"
+        case WaitRollout():
+            return f"{len(action.bots)} rollout(s) stable"
+        case RecordDeployment():
+            return f"last applied {_short(action.previous)} -> {_short(action.commit)}"
     return ""
 
 
@@ -177,24 +190,24 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
         )
         out.append("")
         out += _retire_table(plan.orphans)
-    configs = [a for a in plan.actions if a.kind in _CONFIG_KINDS]
+    configs = [a for a in plan.actions if isinstance(a, ConfigWrite) and not a.retires]
     if configs:
         out += ["### Configs", ""]
         out += _table(
             ["strategy", "action", "change", "reason"],
-            [(a.details["strategy"], a.kind, _summary(a), a.reason) for a in configs],
+            [(a.strategy, a.kind, _summary(a), a.reason) for a in configs],
         )
         out.append("")
-    verify = [a for a in plan.actions if a.kind == "verify_artifacts"]
+    verify = [a for a in plan.actions if isinstance(a, VerifyArtifacts)]
     if verify:
         out += ["### Model artifacts", ""]
         out += _table(
             ["tag", "sha256", "profiles", "check"],
             [
                 (
-                    f"`{a.details['tag']}`",
-                    f"`{_short(a.details['sha256'])}`",
-                    ", ".join(map(str, a.details["profiles"])),
+                    f"`{a.tag}`",
+                    f"`{_short(a.sha256)}`",
+                    ", ".join(map(str, a.profiles)),
                     "sha256 + every blob's content, before any write",
                 )
                 for a in verify
@@ -202,7 +215,10 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
         )
         out.append("")
     for profile in plan.profiles():
-        rows = [a for a in plan.actions if a.kind in _PROFILE_KINDS and a.details.get("profile") == profile]
+        rows = [
+            a for a in plan.actions
+            if isinstance(a, SetAlias | DeleteAlias | WriteProfilePointer) and a.profile == profile
+        ]
         if not rows:
             continue
         out += [f"### Profile {profile}", ""]
@@ -211,25 +227,25 @@ def render_markdown(plan: Plan, validation: ValidationReport | None = None) -> s
             [(a.kind, f"`{a.target}`", _summary(a), a.reason) for a in rows],
         )
         out.append("")
-    deploys = [a for a in plan.actions if a.kind == "deploy_bot"]
+    deploys = [a for a in plan.actions if isinstance(a, DeployBot)]
     if deploys:
-        out += [f"### Bots ({deploys[0].details['target']})", ""]
+        out += [f"### Bots ({deploys[0].deployed_on})", ""]
         out += _table(
             ["bot", "runs after apply", "reason"],
-            [(f"`{a.details['bot']}`", _summary(a), a.reason) for a in deploys],
+            [(f"`{a.bot}`", _summary(a), a.reason) for a in deploys],
         )
         out.append("")
-    retire = [a for a in plan.actions if a.kind in _RETIRE_KINDS]
+    retire = [a for a in plan.actions if a.retires]
     if retire:
         out += ["### Retire (prune)", ""]
         out += _retire_table(retire)
-    lifecycle = [a for a in plan.actions if a.kind in _LIFECYCLE_KINDS]
+    lifecycle = [a for a in plan.actions if isinstance(a, LifecycleWrite) and not a.retires]
     if lifecycle:
         out += ["### Model lifecycle", ""]
         out += _table(
             ["model", "version", "from", "to", "reason"],
             [
-                (a.details["model"], a.details["version"], a.details["from"], a.details["to"], a.reason)
+                (a.model, a.version, a.from_, a.to, a.reason)
                 for a in lifecycle
             ],
         )

@@ -11,6 +11,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from tradai_release.engine.actions import (
+    Action,
+    ActivateConfig,
+    ArchiveVersion,
+    CreateConfigVersion,
+    DeleteAlias,
+    DeployBot,
+    SetAlias,
+    SetLifecycle,
+    UploadConfig,
+    VerifyArtifacts,
+    WriteProfilePointer,
+)
 from tradai_release.registry.lifecycle import (
     ARCHIVED,
     LEFT_TAG,
@@ -22,9 +35,10 @@ from tradai_release.registry.lifecycle import (
 )
 
 if TYPE_CHECKING:
-    from tradai_release.drift import RecordedCheck
     from tradai_release.engine.deployments import Deployment
-    from tradai_release.engine.plan import Action, Drift, ModelChange, Plan
+    from tradai_release.engine.drift import Drift
+    from tradai_release.engine.plan import Plan
+    from tradai_release.engine.release_table import JournalEntry, RecordedCheck
     from tradai_release.engine.state import DesiredState, LiveState
     from tradai_release.environments import Environment
     from tradai_release.equity import EquityCurve
@@ -38,7 +52,7 @@ BLOCKED = "policy blocked"
 STATES: tuple[str, ...] = (IN_SYNC, PENDING, DRIFT, BLOCKED)  # the worst wins
 
 JOURNAL_DEPTH = 20  # deployments whose journal is read for "what moved" (newest first)
-MOVED_KINDS = ("activate_config", "set_alias", "delete_alias", "write_profile_pointer", "deploy_bot")
+_MOVES = (ActivateConfig, SetAlias, DeleteAlias, WriteProfilePointer, DeployBot)  # what moves a cell
 MAX_CHALLENGERS = 3  # newest challengers drawn next to the champion
 
 
@@ -169,23 +183,23 @@ def _subjects(settings: Settings, commits: Iterable[str]) -> dict[str, str]:
 def _read_env(
     settings: Settings, target: Environment, commit: str
 ) -> tuple[EnvBoard, dict[str, StrategyEnv]]:
-    from tradai_release.drift import recorded_checks
-    from tradai_release.engine.deployments import deployments_in, read_journal
     from tradai_release.engine.plan import build_plan
+    from tradai_release.engine.release_table import ReleaseTable
     from tradai_release.engine.state import EngineBackends, load_desired, read_live
 
     desired = load_desired(settings.repo, target.name, commit)
     backends = EngineBackends.from_settings(settings, target)
     live = read_live(backends, desired)
     plan = build_plan(desired, live)
-    deployments = deployments_in(backends.releases, target.name)
+    table = ReleaseTable(backends.releases, target.name)
+    deployments = table.deployments()
     moved = tuple(
-        _moved(deployment, read_journal(backends.releases, target.name, str(deployment.deployment_id)))
+        _moved(deployment, table.journal(str(deployment.deployment_id)))
         if index < JOURNAL_DEPTH
         else Moved(deployment, (), 0)
         for index, deployment in enumerate(deployments)
     )
-    checks = recorded_checks(backends.releases, target.name)
+    checks = table.recorded_checks()
     cells = _cells(desired, live, plan, deployments, checks, gated=target.gated)
     strategies = _strategies(desired, live, checks)
     env_board = EnvBoard(
@@ -200,19 +214,18 @@ def _read_env(
     return env_board, strategies
 
 
-def _moved(deployment: Deployment, journal: Sequence[Mapping[str, object]]) -> Moved:
+def _moved(deployment: Deployment, journal: Sequence[JournalEntry]) -> Moved:
+    """The reasons of the journaled actions that moved a pin (config, alias, pointer, bot)."""
     reasons = []
     for entry in journal:
-        action = entry.get("action")
-        if not isinstance(action, Mapping) or entry.get("status") != "done":
+        action = entry.action
+        if entry.status != "done":
             continue
-        if action.get("kind") in MOVED_KINDS:
-            reason = str(action.get("reason") or action.get("kind"))
-            target = str(action.get("target") or "")
-            # An alias's reason names the profile, not the model: lead with the target.
-            if action.get("kind") in ("set_alias", "delete_alias"):
-                reason = f"{target}: {reason}"
-            reasons.append(reason)
+        match action:
+            case SetAlias() | DeleteAlias():  # the reason names the profile, not the model
+                reasons.append(f"{action.target}: {action.reason}")
+            case ActivateConfig() | WriteProfilePointer() | DeployBot():
+                reasons.append(action.reason or action.kind)
     shown = 12
     return Moved(deployment, tuple(reasons[:shown]), max(0, len(reasons) - shown))
 
@@ -246,7 +259,7 @@ def _cells(
             overridden = pin.model.override is not None
             blocked = [
                 c for c in plan.model_changes
-                if c.model == model and c.profile == profile and _blocked(c, gated, overridden)
+                if c.model == model and c.profile == profile and c.blocked(gated=gated, overridden=overridden)
             ]
             if pending:
                 state = PENDING
@@ -286,32 +299,20 @@ def _cells(
     return cells
 
 
-def _blocked(change: ModelChange, gated: bool, overridden: bool) -> bool:
-    """The gate would refuse this pin: a production move the comparator does not approve, no override."""
-    from tradai_release.registry.comparator import PROMOTE
-
-    if change.rollback or change.alias.endswith("-staging") or not gated or overridden:
-        return False
-    if change.champion is not None and change.challenger < change.champion:
-        return False  # moving back to an older version is not gated
-    return change.comparison.decision != PROMOTE
-
-
 def _action_touches(action: Action, profile: int, strategy: str, model: str, version: int) -> bool:
-    details = action.details
-    kind = action.kind
-    if kind in ("upload_config", "create_config_version", "activate_config"):
-        return details.get("strategy") == strategy
-    if kind in ("set_alias", "delete_alias"):
-        return details.get("model") == model and details.get("profile") == profile
-    if kind in ("write_profile_pointer",):
-        return details.get("profile") == profile
-    if kind == "verify_artifacts":
-        return profile in (details.get("profiles") or ())
-    if kind == "deploy_bot":
-        return details.get("profile") == profile and details.get("strategy") == strategy
-    if kind in ("set_lifecycle", "archive_version"):
-        return details.get("model") == model and details.get("version") == version
+    match action:
+        case UploadConfig() | CreateConfigVersion() | ActivateConfig():
+            return action.strategy == strategy
+        case SetAlias() | DeleteAlias():
+            return action.model == model and action.profile == profile
+        case WriteProfilePointer():
+            return action.profile == profile
+        case VerifyArtifacts():
+            return profile in action.profiles
+        case DeployBot():
+            return action.profile == profile and action.strategy == strategy
+        case SetLifecycle() | ArchiveVersion():
+            return action.model == model and action.version == version
     return False
 
 
@@ -338,9 +339,9 @@ def _since(
     for deployment in deployments:  # newest first
         if deployment.outcome not in ("succeeded", "failed"):
             continue
-        for action in deployment.actions:
-            moved = action.get("status") == "done" and action.get("kind") in MOVED_KINDS
-            if moved and action.get("target") in targets:
+        for action, status in deployment.steps():
+            moved = status == "done" and isinstance(action, _MOVES)
+            if moved and action.target in targets:
                 return deployment.finished_at or deployment.started_at
     return None
 

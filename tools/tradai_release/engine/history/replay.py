@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from tradai_release.clock import parse_stamp, stamp
+from tradai_release.engine.actions import Action, ActivateConfig, DeleteAlias, SetAlias, WriteProfilePointer
 from tradai_release.engine.deployments import FAILED, RUNNING, SUCCEEDED
 from tradai_release.engine.history.timeline import Timeline
 from tradai_release.engine.history.values import (
@@ -62,32 +62,27 @@ def _overlay(
     pins = {key: held.pin for key, held in state.items()}
     at = ""
     for entry in entries:
-        action, at = entry.action, entry.at or at
-        kind = action.get("kind")
+        at = entry.at or at
         for key, pin in list(pins.items()):
-            moved = _moved(pin, kind, action)
+            moved = _moved(pin, entry.action)
             if moved is not None:
                 pins[key] = moved
     after, changes = _advance(state, pins, deployment_id, at)
     return after, changes
 
 
-def _moved(pin: LivePin, kind: Any, action: Mapping[str, Any]) -> LivePin | None:
+def _moved(pin: LivePin, action: Action) -> LivePin | None:
     """``pin`` as one done action left it, or None when the action does not concern it."""
-    if kind in ("set_alias", "delete_alias"):
-        if int(action.get("profile", 0)) != pin.profile or action.get("model") != pin.model:
-            return None
-        version = action.get("version") if kind == "set_alias" else None
-        if str(action.get("alias", "")).endswith("-staging"):
-            return replace(pin, staging=int(version) if version is not None else None)
-        return replace(pin, version=int(version)) if version is not None else None
-    if kind == "write_profile_pointer" and int(action.get("profile", 0)) == pin.profile:
-        return replace(pin, tag=str(action["tag"]), sha256=str(action["sha256"]))
-    if kind == "activate_config" and action.get("strategy") == pin.strategy:
-        config_id = action.get("config_id")
-        return replace(
-            pin, config_hash=str(action["config_hash"]), config_id=str(config_id) if config_id else None
-        )
+    match action:
+        case SetAlias() | DeleteAlias() if action.profile == pin.profile and action.model == pin.model:
+            version = action.version if isinstance(action, SetAlias) else None
+            if action.staging:
+                return replace(pin, staging=version)
+            return replace(pin, version=version) if version is not None else None
+        case WriteProfilePointer() if action.profile == pin.profile:
+            return replace(pin, tag=action.tag, sha256=action.sha256)
+        case ActivateConfig() if action.strategy == pin.strategy:
+            return replace(pin, config_hash=action.config_hash, config_id=action.config_id or None)
     return None
 
 
@@ -109,7 +104,7 @@ def _partial(
         state = "interrupted"
     else:
         state = "in progress"
-    names = tuple(f"{e.action.get('kind')} {e.action.get('target')}" for e in done)
+    names = tuple(f"{e.action.kind} {e.action.target}" for e in done)
     return Partial(
         deployment_id=str(deployment.deployment_id),
         state=state,
