@@ -12,13 +12,13 @@ from invoke import Collection, Context, task
 from tradai_release.cli import emit, handle_errors, required, required_env
 
 if TYPE_CHECKING:
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
 
 ENV = "the environment (one of those releases/policy.yaml declares; default dev, staging, prod)"
 
 
 def _settings() -> Settings:
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
 
     return Settings()
 
@@ -73,7 +73,7 @@ def validate(
 ) -> None:
     """Validate strategies/ and releases/; every problem is one `error:` line, exit 1."""
     from tradai_release.render.validation import render_report
-    from tradai_release.validate import validate_repository
+    from tradai_release.workflows.validate import validate_repository
 
     settings = _settings()
     report = validate_repository(settings.repo, offline=offline, base=base, settings=settings, deep=deep)
@@ -95,7 +95,7 @@ def hash_(c: Context, write: bool = False, json: bool = False) -> None:
     """Print each strategy's config hash (SHA-256 of its normalized tradai.yaml); --write refreshes pins."""
     from tradai_release.render import print_errors
     from tradai_release.render.validation import render_hashes
-    from tradai_release.validate import hash_strategies
+    from tradai_release.workflows.validate import hash_strategies
 
     report = hash_strategies(_settings().repo, write=write)
     emit(json, report, lambda: render_hashes(report.hashes, report.updates))
@@ -112,7 +112,7 @@ def hash_(c: Context, write: bool = False, json: bool = False) -> None:
 @handle_errors
 def diff(c: Context, base: str | None = None, head: str = "HEAD", json: bool = False) -> None:
     """Semantic diff between two commits: strategies, config fields and release pins that changed."""
-    from tradai_release.diff import diff_refs
+    from tradai_release.domain.diff import diff_refs
     from tradai_release.render.diff import render_diff
 
     older = required("diff", "--base", base, "the older git ref to compare with")
@@ -140,7 +140,7 @@ def affected(c: Context, base: str = "", head: str = "HEAD", json: bool = False)
 @handle_errors
 def environments(c: Context, json: bool = False) -> None:
     """The environments releases/policy.yaml declares, in promotion order (default dev, staging, prod)."""
-    from tradai_release.environments import declared_environments
+    from tradai_release.repository.environments import declared_environments
 
     envs = list(declared_environments(_settings()))
     emit(json, {"envs": envs}, lambda: print("\n".join(envs)))
@@ -227,8 +227,8 @@ def strategy_list(c: Context, env: str = "dev", json: bool = False) -> None:
 @handle_errors
 def provision(c: Context, env: str = "", json: bool = False) -> None:
     """Create the env's DynamoDB tables (TTL on) and S3 buckets if missing; safe to re-run."""
-    from tradai_release.provision import provision as provision_env
     from tradai_release.render.configs import render_provisioned
+    from tradai_release.workflows.provision import provision as provision_env
 
     settings = _settings()
     done = provision_env(settings, required_env("provision", env, settings))
@@ -258,9 +258,9 @@ def train(c: Context, strategy: str = "", push_to_hub: bool = False, register_en
     and the version is registered in MLflow in each --register-env with r2_tag = that tag.
     Prints the held-out metrics, the tag and the version(s).
     """
-    from tradai_release.publish import train_and_publish
     from tradai_release.render.hub import transfer_progress
     from tradai_release.render.training import render_training
+    from tradai_release.workflows.publish import train_and_publish
 
     with transfer_progress(enabled=not json) as progress:  # bars only on a terminal
         outcome = train_and_publish(_settings(), strategy, push_to_hub=push_to_hub, tag=tag, message=message,
@@ -341,9 +341,9 @@ def deploy_status(c: Context, env: str = "", commit: str = "HEAD", json: bool = 
 def history(c: Context, env: str = "", profile: str = "", strategy: str = "", since: str = "",
             until: str = "", at: str = "", json: bool = False) -> None:
     """What each apply of ENV moved, newest first; --at T: what was live at T (from deployment records)."""
+    from tradai_release.core.errors import InputError
     from tradai_release.engine.history import history as read_history
     from tradai_release.engine.history import live_at
-    from tradai_release.errors import InputError
     from tradai_release.render.history import render_history, render_live
 
     settings = _settings()
@@ -379,9 +379,9 @@ def promote(c: Context, env: str = "", profile: str = "", strategy: str = "", ve
             stage: str = "Production", no_archive: bool = False, override_reason: str = "",
             commit: bool = False, json: bool = False) -> None:
     """Pin a model version in manifests (seed `strategy set-version`), run the comparator, show the plan."""
-    from tradai_release.engine.promote import promote as promote_pins
-    from tradai_release.errors import TradaiError
+    from tradai_release.core.errors import TradaiError
     from tradai_release.render.promote import render_promotion
+    from tradai_release.workflows.promote import promote as promote_pins
 
     flags = {"--env": env, "--profile": profile, "--strategy": strategy, "--version": version}
     for flag, value in flags.items():
@@ -406,8 +406,8 @@ def promote(c: Context, env: str = "", profile: str = "", strategy: str = "", ve
 def rollback(c: Context, env: str = "", profile: str = "", strategy: str = "", to: str = "",
              deployment: str = "", commit: bool = False, json: bool = False) -> None:
     """Restore pins from an earlier commit or deployment (seed `deploy rollback`); applying it rolls back."""
-    from tradai_release.engine.rollback import rollback as restore_pins
     from tradai_release.render.promote import render_rollback
+    from tradai_release.workflows.rollback import rollback as restore_pins
 
     settings = _settings()
     result = restore_pins(settings, required_env("rollback", env, settings), profile=profile or None,
@@ -436,9 +436,9 @@ def drift(c: Context, env: str = "", data: list[str] | None = None, strategy: li
     """PSI drift of recent data and predictions vs the live models' training data; notifies if significant."""
     from pathlib import Path
 
-    from tradai_release.drift import monitor
-    from tradai_release.monitor.options import parse_data_options
+    from tradai_release.domain.monitor.options import parse_data_options
     from tradai_release.render.drift import render_drift
+    from tradai_release.workflows.drift import monitor
 
     settings = _settings()
     where = required_env("drift", env, settings)
@@ -460,7 +460,7 @@ def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
                   manual: list[str] | None = None, data: list[str] | None = None, json: bool = False) -> None:
     """Is retraining needed? Significant PSI drift, a model older than its max age, or --manual."""
     from tradai_release.render.drift import render_check
-    from tradai_release.retrain_check import retraining_needed
+    from tradai_release.workflows.retrain_check import retraining_needed
 
     settings = _settings()
     where = required_env("retrain-check", env, settings)
@@ -482,8 +482,8 @@ def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all",
     A profile whose champion already has the retrained files is unchanged: nothing pushed or registered.
     """
     from tradai_release.render.drift import render_retrain
-    from tradai_release.retrain import parse_profiles
-    from tradai_release.retrain import retrain as run_retrain
+    from tradai_release.workflows.retrain import parse_profiles
+    from tradai_release.workflows.retrain import retrain as run_retrain
 
     settings = _settings()
     name = required("retrain", "--strategy", strategy, "the strategy to retrain")
@@ -502,8 +502,8 @@ def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all",
 def bootstrap(c: Context, env: list[str] | None = None, commit: bool = False, no_apply: bool = False,
               json: bool = False) -> None:
     """Train every strategy, push hub tag v20261101, register version 1 per env, pin, apply."""
-    from tradai_release.bootstrap import bootstrap as run_bootstrap
     from tradai_release.render.bootstrap import render_bootstrap
+    from tradai_release.workflows.bootstrap import bootstrap as run_bootstrap
 
     result = run_bootstrap(_settings(), envs=env or None, commit=commit, apply=not no_apply)
     emit(json, result, lambda: render_bootstrap(result))

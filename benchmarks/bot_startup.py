@@ -49,15 +49,15 @@ def _world(work: Path, hub: Any, strategies: int, file_kb: int) -> tuple[Any, di
     from engine_helpers import features_of
     from fake_registry import FakeRegistry
     from hub_helpers import make_models_dir
-    from tradai_release import bots
     from tradai_release.configs.repository import ConfigRepository
     from tradai_release.configs.service import ConfigVersionService
     from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TABLE_NAME
+    from tradai_release.core.yamlio import load_yaml
     from tradai_release.engine.release_table import RELEASE_TABLE
     from tradai_release.engine.state import EngineBackends
+    from tradai_release.repository import bots
     from tradai_release.stores.local import LocalObjectStore
     from tradai_release.stores.sqlite import SqliteTable
-    from tradai_release.yamlio import load_yaml
 
     models = work / "bundle"
     names = [STRATEGY] + [f"Bench{n:02d}Strategy" for n in range(strategies - 1)]
@@ -99,8 +99,8 @@ def _world(work: Path, hub: Any, strategies: int, file_kb: int) -> tuple[Any, di
 
 
 def _measure(name: str, hub: Any, work: Path, args: argparse.Namespace) -> None:
+    from tradai_release.core.settings import Settings
     from tradai_release.runtime import start_bot
-    from tradai_release.settings import Settings
 
     backends, pins, total = _world(work, hub, args.strategies, args.file_kb)
     settings = Settings(repo=ROOT, state_dir=work / "state")
@@ -162,7 +162,7 @@ def main() -> int:
         _measure("local hub", ModelHub(LocalObjectStore(work / "local" / "hub")), work / "local", args)
         if args.moto:
             import servers
-            from tradai_release.endpoints import AwsOptions
+            from tradai_release.core.endpoints import AwsOptions
             from tradai_release.stores.aws import client
             from tradai_release.stores.s3 import S3ObjectStore
 

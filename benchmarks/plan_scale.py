@@ -36,9 +36,9 @@ PROFILES = (1, 2, 3, 4, 5)
 
 
 def generate(root: Path, count: int, prefix: str, tag: str, sha: str) -> list[str]:
-    from tradai_release.confighash import config_hash
-    from tradai_release.manifest import manifest_path
-    from tradai_release.yamlio import load_yaml
+    from tradai_release.core.confighash import config_hash
+    from tradai_release.core.yamlio import load_yaml
+    from tradai_release.repository.manifest import manifest_path
 
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
     names = [f"S{prefix}{index:03d}" for index in range(count)]
@@ -72,7 +72,7 @@ def generate(root: Path, count: int, prefix: str, tag: str, sha: str) -> list[st
 
 
 def settings_for(root: Path, moto: str, mlflow: str, uid: str) -> Any:
-    from tradai_release.settings import EnvOverrides, Settings
+    from tradai_release.core.settings import EnvOverrides, Settings
 
     envs = {
         env: EnvOverrides(
@@ -89,8 +89,8 @@ def settings_for(root: Path, moto: str, mlflow: str, uid: str) -> Any:
 def build(count: int, moto: str, mlflow: str, scratch: Path, envs: tuple[str, ...] = ENVS) -> Any:
     """Fresh state: a generated repository, its tag pushed, tables and buckets, one version per model."""
     from tradai_release.hub.hub import ModelHub
-    from tradai_release.provision import provision
     from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.workflows.provision import provision
 
     uid = uuid.uuid4().hex[:6]
     root = scratch / f"repo-{uid}"

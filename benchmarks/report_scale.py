@@ -34,12 +34,12 @@ import servers  # noqa: E402
 
 def decorate(settings: Any, names: list[str]) -> None:
     """A distinct equity curve tag on every version, and a recorded drift check of every strategy in prod."""
-    from tradai_release.drift import DriftReport, record_checks
-    from tradai_release.equity import EQUITY_TAG, EquityCurve, downsample
-    from tradai_release.monitor.check import LiveModel, StrategyDrift
-    from tradai_release.monitor.scores import FEATURE, PsiRow, Thresholds
-    from tradai_release.monitor.window import Window
+    from tradai_release.core.equity import EQUITY_TAG, EquityCurve, downsample
+    from tradai_release.domain.monitor.check import LiveModel, StrategyDrift
+    from tradai_release.domain.monitor.scores import FEATURE, PsiRow, Thresholds
+    from tradai_release.domain.monitor.window import Window
     from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.workflows.drift import DriftReport, record_checks
 
     for env in ENVS:
         registry = MlflowRegistry.for_env(env, settings)
@@ -84,7 +84,7 @@ def main() -> None:
             settings = settings.model_copy(update={"backend_timeout_seconds": 60.0})
             for env in ENVS:
                 apply_env(settings, env, actor="bench")
-            from tradai_release.repo import ReleaseTree
+            from tradai_release.repository.tree import ReleaseTree
 
             names = ReleaseTree.work(settings.repo).strategy_names()
             started = time.perf_counter()

@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from test_validate import ML_CONFIG, TAG_SHA, strategy_yaml  # noqa: E402
-from tradai_release.confighash import config_hash  # noqa: E402
-from tradai_release.manifest import manifest_path  # noqa: E402
-from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS  # noqa: E402
-from tradai_release.yamlio import load_yaml  # noqa: E402
+from tradai_release.core.confighash import config_hash  # noqa: E402
+from tradai_release.core.yamlio import load_yaml  # noqa: E402
+from tradai_release.repository.manifest import manifest_path  # noqa: E402
+from tradai_release.repository.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS  # noqa: E402
 
 PROFILES = (1, 2, 3, 4, 5)
 
@@ -109,9 +109,9 @@ def main() -> None:
 
     import yaml
 
-    from tradai_release.gitrepo import GitTree
-    from tradai_release.repo import WorkTree, load_release_repo
-    from tradai_release.rules import validate_offline
+    from tradai_release.repository.gitrepo import GitTree
+    from tradai_release.repository.rules import validate_offline
+    from tradai_release.repository.tree import WorkTree, load_release_repo
 
     with tempfile.TemporaryDirectory(prefix="tradai-bench-") as temp:
         root = Path(temp) / "repo"
@@ -139,7 +139,7 @@ def main() -> None:
                         yaml.load(handle, Loader=loader)
 
         baseline = best_of(3, plain)
-        from tradai_release import schema
+        from tradai_release.core import schema
 
         def fresh() -> None:
             schema._checker.cache_clear()  # no memo carried over from the previous run

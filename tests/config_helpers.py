@@ -14,7 +14,7 @@ from typing import Any
 
 from tradai_release.configs import ConfigRepository, ConfigVersionService
 from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TABLE_NAME, TTL_ATTRIBUTE
-from tradai_release.endpoints import AwsOptions
+from tradai_release.core.endpoints import AwsOptions
 from tradai_release.stores import KeyValueTable, ObjectStore, open_object_store, open_table
 from tradai_release.stores.dynamodb import ensure_table
 from tradai_release.stores.s3 import ensure_bucket

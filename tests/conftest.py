@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tradai_release.bots import VARIABLES
+from tradai_release.repository.bots import VARIABLES
 
 if TYPE_CHECKING:
     from tradai_release.training.result import TrainingResult

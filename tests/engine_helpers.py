@@ -14,21 +14,21 @@ from typing import IO, Any
 from fake_registry import FakeRegistry
 from helpers import commit_all, git
 from hub_helpers import make_models_dir
-from tradai_release.bots import BotKey, BotSpec
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TABLE_NAME
+from tradai_release.core.settings import EnvOverrides, Settings
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.release_table import RELEASE_TABLE
 from tradai_release.engine.state import EngineBackends
 from tradai_release.hub.hub import ModelHub
-from tradai_release.manifest_edit import edit_manifest
-from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.registry.adapter import MlflowRegistry, ModelRegistry, ModelVersionInfo
 from tradai_release.registry.lifecycle import current_lifecycle
-from tradai_release.settings import EnvOverrides, Settings
+from tradai_release.repository.bots import BotKey, BotSpec
+from tradai_release.repository.manifest_edit import edit_manifest
+from tradai_release.repository.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.stores.sqlite import SqliteTable

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from tradai_release.errors import ModelVersionNotFound, RegistryError
+from tradai_release.core.errors import ModelVersionNotFound, RegistryError
 from tradai_release.registry.adapter import STAGES, ModelVersionInfo
 
 

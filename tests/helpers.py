@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tradai_release.confighash import config_hash
-from tradai_release.yamlio import load_yaml
+from tradai_release.core.confighash import config_hash
+from tradai_release.core.yamlio import load_yaml
 
 SOURCE = Path(__file__).resolve().parent.parent  # this checkout: its tasks.py, strategies/ and releases/
 

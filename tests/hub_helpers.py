@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from tradai_release.errors import BackendError, ObjectExists, ObjectNotFound
+from tradai_release.core.errors import BackendError, ObjectExists, ObjectNotFound
 from tradai_release.stores import ObjectInfo, ObjectStore
 
 SIGNAL_FILES = (

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine_helpers import commit_all, git
-from tradai_release.settings import Settings
+from tradai_release.core.settings import Settings
 from tradai_release.training.result import TrainingResult
 
 SOURCE = Path(__file__).resolve().parent.parent
@@ -33,8 +33,8 @@ def make_live_repo(
     """
     from engine_helpers import PROFILES
     from tradai_release.hub import ModelHub
-    from tradai_release.manifest_edit import edit_manifest
     from tradai_release.registry.registrar import register_training
+    from tradai_release.repository.manifest_edit import edit_manifest
 
     repo = root / "repo"
     repo.mkdir()

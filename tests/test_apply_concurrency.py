@@ -12,10 +12,10 @@ import pytest
 
 from engine_helpers import World, commit_all, make_world, set_production
 from fake_registry import FakeRegistry
+from tradai_release.core.errors import ApplyFailed, RegistryError
 from tradai_release.engine import actions as A
 from tradai_release.engine.apply import phases
 from tradai_release.engine.release_table import Deployment, ReleaseTable
-from tradai_release.errors import ApplyFailed, RegistryError
 
 
 class SlowRegistry(FakeRegistry):
@@ -175,7 +175,7 @@ def test_a_failure_mid_phase_stops_the_apply_records_it_and_a_rerun_converges(
 def test_concurrency_is_a_setting_and_one_means_plan_order(
     template: World, tmp_path: Path, isolated_environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
 
     monkeypatch.setenv("TRADAI_APPLY_CONCURRENCY", "1")
     world = slow_world(tmp_path, isolated_environment, "one", template)

@@ -14,19 +14,19 @@ import pytest
 
 from engine_helpers import TAG, commit_all, make_repo, push_tag, register_runs, rename_models, server_settings
 from servers import free_port, start_mlflow
-from tradai_release.clock import use_clock
-from tradai_release.endpoints import AwsOptions
+from tradai_release.core.clock import use_clock
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import ApplyFailed, LockHeld
+from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import Action
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
-from tradai_release.errors import ApplyFailed, LockHeld
 from tradai_release.hub.hub import ModelHub
-from tradai_release.provision import provision
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.settings import Settings
 from tradai_release.stores.aws import client
+from tradai_release.workflows.provision import provision
 
 pytestmark = pytest.mark.e2e
 

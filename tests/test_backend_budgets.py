@@ -9,10 +9,10 @@ import time
 import pytest
 
 from servers import free_port
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import BackendError, RegistryError
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import BackendError, RegistryError
+from tradai_release.core.settings import Settings
 from tradai_release.registry.adapter import MlflowRegistry, connection
-from tradai_release.settings import Settings
 from tradai_release.stores.aws import client
 from tradai_release.stores.dynamodb import DynamoTable
 

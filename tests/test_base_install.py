@@ -16,9 +16,9 @@ import pytest
 from conftest import REPO_ROOT
 from engine_helpers import TAG, embedded_repo, git
 from tradai_release.configs import ConfigVersionService
+from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
 from tradai_release.runtime.ready import RECORD_FIELDS
-from tradai_release.settings import Settings
 
 STRATEGY = "PascalStrategy"
 HEAVY = (

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tradai_release.bootstrap import BOOTSTRAP_TAG, bootstrap
-from tradai_release.errors import HubError
-from tradai_release.settings import Settings
+from tradai_release.core.errors import HubError
+from tradai_release.core.settings import Settings
+from tradai_release.workflows.bootstrap import BOOTSTRAP_TAG, bootstrap
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def test_changed_strategy_rewrites_pins_under_a_new_tag_and_refuses_to_reuse_the
 
 
 def test_unknown_env_is_refused_before_anything_is_trained_or_pushed(tmp_path: Path) -> None:
-    from tradai_release.errors import SettingsError
+    from tradai_release.core.errors import SettingsError
 
     settings = Settings(repo=REPO_ROOT, state_dir=tmp_path / "state")
     with pytest.raises(SettingsError, match="unknown environment 'nope'"):

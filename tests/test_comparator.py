@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tradai_release.errors import InputError
+from tradai_release.core.errors import InputError
 from tradai_release.registry.comparator import (
     DEFAULT_THRESHOLDS,
     KEEP,

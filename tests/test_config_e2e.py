@@ -17,9 +17,9 @@ from servers import OneWriteAtATime
 from tradai_release.configs import ConfigRepository, ConfigStatus, ConfigVersionService
 from tradai_release.configs.loader import StrategyConfigLoader
 from tradai_release.configs.strategies import list_strategies, upload_strategy
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import ConfigConflict, InputError, SettingsError, ValidationFailed
-from tradai_release.settings import EnvOverrides, Settings
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import ConfigConflict, InputError, SettingsError, ValidationFailed
+from tradai_release.core.settings import EnvOverrides, Settings
 from tradai_release.stores import KeyValueTable
 
 TRADAI = "strategies/PascalStrategy/tradai.yaml"

@@ -14,7 +14,7 @@ from helpers import TRADAI_YAML, tradai_data
 from tradai_release.configs.loader import ModelTagSource, StrategyConfig, StrategyConfigLoader
 from tradai_release.configs.merge import ConfigLayer, ConfigMergeService
 from tradai_release.configs.service import ConfigVersionService
-from tradai_release.errors import StartupError
+from tradai_release.core.errors import StartupError
 
 STAKE = "strategy_service.defaults.stake_amount"
 TRADES = "strategy_service.defaults.max_open_trades"

@@ -8,10 +8,10 @@ import pytest
 
 from registry_helpers import training_result
 from tradai_release.configs.loader import StrategyConfigLoader
-from tradai_release.errors import StartupError
+from tradai_release.core.errors import StartupError
+from tradai_release.core.settings import Settings
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.registrar import ModelRegistrar
-from tradai_release.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRADES = "strategy_service.defaults.max_open_trades"

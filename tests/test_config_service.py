@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from config_helpers import START, Backend, Clock, make_backend, run_threads
-from tradai_release.confighash import canonical_json, config_hash
 from tradai_release.configs import (
     ConfigRepository,
     ConfigStatus,
@@ -19,7 +18,8 @@ from tradai_release.configs import (
     S3ConfigRepository,
 )
 from tradai_release.configs.table import HEAD, PARTITION_KEY, SORT_KEY
-from tradai_release.errors import (
+from tradai_release.core.confighash import canonical_json, config_hash
+from tradai_release.core.errors import (
     ConfigConflict,
     ConfigIntegrityError,
     ConfigVersionNotFound,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import SEED_TRADAI
-from tradai_release.confighash import config_hash, config_id
-from tradai_release.yamlio import load_yaml
+from tradai_release.core.confighash import config_hash, config_id
+from tradai_release.core.yamlio import load_yaml
 
 
 def hash_of(text: str) -> str:

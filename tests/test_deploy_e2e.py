@@ -21,24 +21,24 @@ from engine_helpers import (
     rename_models,
     server_settings,
 )
-from tradai_release.bots import BotPins
 from tradai_release.configs.service import ConfigVersionService
-from tradai_release.endpoints import AwsOptions
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import ApplyFailed, BackendError
+from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import DeployBot
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import IN_SYNC, bot_statuses
-from tradai_release.errors import ApplyFailed, BackendError
 from tradai_release.hub.hub import ModelHub
-from tradai_release.manifest_edit import edit_manifest
-from tradai_release.provision import provision
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.settings import Settings
+from tradai_release.repository.bots import BotPins
+from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.stores.aws import client
 from tradai_release.stores.ecs import EcsApi
 from tradai_release.targets.ecs import EcsTarget
+from tradai_release.workflows.provision import provision
 
 pytestmark = pytest.mark.e2e
 

@@ -22,21 +22,21 @@ from engine_helpers import (
     git,
     set_production,
 )
-from tradai_release.bots import BotPins, parse_env_file
 from tradai_release.configs.service import ConfigVersionService
+from tradai_release.core.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
+from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import DeployBot, RetireBot, WaitRollout
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
-from tradai_release.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
-from tradai_release.manifest_edit import edit_manifest
-from tradai_release.provision import provision
 from tradai_release.render.plan import render_text
-from tradai_release.settings import Settings
+from tradai_release.repository.bots import BotPins, parse_env_file
+from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.stores.ecs import EcsApi
 from tradai_release.targets.ecs import EcsTarget, poll_until_stable, rollout_state
+from tradai_release.workflows.provision import provision
 
 BOTS_PER_ENV = 12  # dev: profile 1 runs one strategy, profile 2 two, profiles 3-5 three
 

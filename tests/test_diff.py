@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from helpers import ML_CONFIG, commit_all, git, make_release_repo
-from tradai_release.diff import FieldChange, PinDiff, diff_refs
+from tradai_release.domain.diff import FieldChange, PinDiff, diff_refs
 
 
 def test_diff_between_two_commits(tmp_path: Path) -> None:

@@ -11,15 +11,22 @@ import pytest
 from pydantic import SecretStr
 
 from retrain_helpers import SOURCE, TAG, invoke, make_live_repo, write_window
-from tradai_release.drift import check_drift, monitor
+from tradai_release.core.errors import InputError, SettingsError
+from tradai_release.core.settings import Settings
+from tradai_release.domain.monitor.options import parse_data_options
+from tradai_release.domain.monitor.predict import predict
+from tradai_release.domain.monitor.reference import model_references
+from tradai_release.domain.monitor.scores import (
+    FEATURE,
+    MODERATE,
+    PREDICTION,
+    SIGNIFICANT,
+    STABLE,
+    Thresholds,
+)
 from tradai_release.engine.release_table import ReleaseTable
-from tradai_release.errors import InputError, SettingsError
-from tradai_release.monitor.options import parse_data_options
-from tradai_release.monitor.predict import predict
-from tradai_release.monitor.reference import model_references
-from tradai_release.monitor.scores import FEATURE, MODERATE, PREDICTION, SIGNIFICANT, STABLE, Thresholds
-from tradai_release.settings import Settings
 from tradai_release.training.result import TrainingResult
+from tradai_release.workflows.drift import check_drift, monitor
 from webhook_server import serve
 
 STRATEGIES = ("KeplerStrategy", "MyStrategy", "PascalStrategy")
@@ -134,7 +141,7 @@ def test_onnx_predictions_reproduce_the_recorded_reference(
     trained: tuple[Path, list[TrainingResult]],
 ) -> None:
     """The prediction reference was recorded on the held-out rows: scoring those rows gives PSI ~0."""
-    from tradai_release.psi import psi
+    from tradai_release.core.psi import psi
     from tradai_release.training.features import build_dataset, load_candles
     from tradai_release.training.train import data_file, load_strategy
 

@@ -14,11 +14,11 @@ from hub_helpers import make_models_dir
 from tradai_release.engine.checks import check_artifacts, check_registry, manifests_in_scope
 from tradai_release.hub.hub import ModelHub
 from tradai_release.hub.names import blob_key
-from tradai_release.manifest_edit import edit_manifest
 from tradai_release.registry.comparator import ModelComparator
-from tradai_release.repo import ReleaseRepo, WorkTree, load_release_repo
+from tradai_release.repository.manifest_edit import edit_manifest
+from tradai_release.repository.tree import ReleaseRepo, WorkTree, load_release_repo
 from tradai_release.stores.local import LocalObjectStore
-from tradai_release.validate import Changes
+from tradai_release.workflows.validate import Changes
 
 
 @pytest.fixture

@@ -20,17 +20,17 @@ from engine_helpers import (
     server_settings,
 )
 from tradai_release.configs.service import ConfigVersionService
-from tradai_release.endpoints import AwsOptions
+from tradai_release.core.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.plan import plan_env
 from tradai_release.hub.hub import ModelHub
-from tradai_release.manifest_edit import edit_manifest
-from tradai_release.provision import provision
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.render.plan import render_markdown
+from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.stores.aws import client
-from tradai_release.validate import validate_repository
+from tradai_release.workflows.provision import provision
+from tradai_release.workflows.validate import validate_repository
 
 pytestmark = pytest.mark.e2e
 METRICS = {"total_profit": 100.0, "max_drawdown": 0.1, "win_rate": 0.5, "total_trades": 40.0}
@@ -109,9 +109,9 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
     from servers import OneWriteAtATime
     from tradai_release.configs.repository import ConfigRepository
     from tradai_release.configs.service import ConfigVersionService as Service
+    from tradai_release.core.errors import LockHeld
     from tradai_release.engine.release_table import ReleaseTable
     from tradai_release.engine.state import EngineBackends
-    from tradai_release.errors import LockHeld
     from tradai_release.stores import KeyValueTable, open_object_store, open_table
     from tradai_release.stores.local import LocalObjectStore
 

@@ -16,13 +16,13 @@ from engine_helpers import (
     set_production,
 )
 from helpers import invoke
+from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
-from tradai_release.settings import Settings
-from tradai_release.validate import validate_repository
+from tradai_release.workflows.validate import validate_repository
 
 
 def lifecycle_of(registry: MlflowRegistry, name: str) -> dict[int, tuple[str, str, tuple[str, ...]]]:

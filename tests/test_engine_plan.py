@@ -19,12 +19,12 @@ from engine_helpers import (
     push_tag,
     set_production,
 )
-from tradai_release.clock import use_clock
+from tradai_release.core.clock import use_clock
+from tradai_release.core.errors import ApplyFailed, LockHeld, StaleCommit, ValidationFailed
 from tradai_release.engine import actions as A
 from tradai_release.engine.lock import acquire
 from tradai_release.engine.plan import Plan
 from tradai_release.engine.release_table import ReleaseTable
-from tradai_release.errors import ApplyFailed, LockHeld, StaleCommit, ValidationFailed
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_pin_change_moves_alias_and_archives_then_revert_restores(world: World) 
 
 
 def test_no_archive_keeps_the_replaced_version_in_production(world: World) -> None:
-    from tradai_release.manifest_edit import edit_manifest
+    from tradai_release.repository.manifest_edit import edit_manifest
 
     world.apply()
     set_production(world.repo, "dev", "PascalStrategy", 2)
@@ -303,7 +303,7 @@ def test_a_failing_hub_tag_stops_apply_before_any_alias_moves(world: World, tmp_
 
 
 def test_apply_notifies_success_and_failure(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tradai_release.notify
+    import tradai_release.domain.notify
 
     events: list[tuple[str, str]] = []
 
@@ -311,7 +311,7 @@ def test_apply_notifies_success_and_failure(world: World, monkeypatch: pytest.Mo
         events.append((event, summary))
         return True
 
-    monkeypatch.setattr(tradai_release.notify, "notify", record)
+    monkeypatch.setattr(tradai_release.domain.notify, "notify", record)
 
     def crash(at: int, action: A.Action) -> None:
         raise Crash("boom")

@@ -9,14 +9,14 @@ from pathlib import Path
 from fake_registry import FakeRegistry
 from helpers import mermaid_blocks, parse_xychart
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
+from tradai_release.core.equity import EQUITY_TAG, EquityCurve
 from tradai_release.engine.plan import build_plan
 from tradai_release.engine.release_table import AppliedState
 from tradai_release.engine.state import DesiredConfig, DesiredState, LiveState
-from tradai_release.equity import EQUITY_TAG, EquityCurve
 from tradai_release.hub.pointers import ProfilePointer
-from tradai_release.manifest import ReleaseManifest
 from tradai_release.render.plan import render_deployment, render_markdown, render_text
-from tradai_release.validate import ValidationReport
+from tradai_release.repository.manifest import ReleaseManifest
+from tradai_release.workflows.validate import ValidationReport
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "engine_plan.md"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

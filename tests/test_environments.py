@@ -8,15 +8,15 @@ import pytest
 
 from engine_helpers import TAG, commit_all, make_repo, push_tag, register_mlflow
 from helpers import invoke
+from tradai_release.core.errors import InputError, UnknownEnvironment
+from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.plan import plan_env
-from tradai_release.environments import environment, environments
-from tradai_release.errors import InputError, UnknownEnvironment
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.repo import ReleaseTree
-from tradai_release.settings import Settings
-from tradai_release.validate import validate_repository
+from tradai_release.repository.environments import environment, environments
+from tradai_release.repository.tree import ReleaseTree
+from tradai_release.workflows.validate import validate_repository
 
 
 def copy_manifest(repo: Path, source: tuple[str, int], target: tuple[str, int]) -> None:

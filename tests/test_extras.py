@@ -12,8 +12,8 @@ import pytest
 
 from engine_helpers import commit_all, git
 from tradai_release.cli import handle_errors
-from tradai_release.errors import EXTRA_OF, InputError, MissingExtra, user_error
-from tradai_release.gitrepo import head_commit
+from tradai_release.core.errors import EXTRA_OF, InputError, MissingExtra, user_error
+from tradai_release.repository.gitrepo import head_commit
 from tradai_release.runtime.__main__ import main as runtime_main
 
 

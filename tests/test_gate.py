@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradai_release.gate import by_version, champion, production_move
+from tradai_release.domain.gate import by_version, champion, production_move
 from tradai_release.registry.adapter import ModelVersionInfo
 from tradai_release.registry.comparator import ModelComparator
 from tradai_release.registry.lifecycle import ENTERED_TAG

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine_helpers import commit_all, git
-from tradai_release.errors import GitError, InputError
-from tradai_release.gitrepo import GitRepo, GitTree
+from tradai_release.core.errors import GitError, InputError
+from tradai_release.repository.gitrepo import GitRepo, GitTree
 
 
 @pytest.fixture

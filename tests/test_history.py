@@ -22,19 +22,19 @@ from engine_helpers import (
     set_production,
 )
 from helpers import invoke
-from tradai_release.clock import stamp, use_clock
 from tradai_release.configs.service import ConfigVersionService
+from tradai_release.core.clock import stamp, use_clock
+from tradai_release.core.errors import InputError, UnknownEnvironment
+from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import Action, SetAlias
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments, pull_request_number
 from tradai_release.engine.history import history, live_at
 from tradai_release.engine.release_table import Deployment, ReleaseTable, open_release_table
-from tradai_release.environments import environment
-from tradai_release.errors import InputError, UnknownEnvironment
 from tradai_release.hub.hub import ModelHub
-from tradai_release.manifest_edit import edit_manifest
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.settings import Settings
+from tradai_release.repository.environments import environment
+from tradai_release.repository.manifest_edit import edit_manifest
 
 TAG2 = "v20261102"
 DAY = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

@@ -21,18 +21,18 @@ from engine_helpers import (
     server_settings,
     set_production,
 )
-from tradai_release.clock import stamp, use_clock
-from tradai_release.endpoints import AwsOptions
+from tradai_release.core.clock import stamp, use_clock
+from tradai_release.core.endpoints import AwsOptions
 from tradai_release.engine.actions import Action
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.history import history, live_at
 from tradai_release.engine.release_table import open_release_table
-from tradai_release.environments import environment
 from tradai_release.hub.hub import ModelHub
-from tradai_release.provision import provision
 from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.repository.environments import environment
 from tradai_release.stores.aws import client
+from tradai_release.workflows.provision import provision
 
 pytestmark = pytest.mark.e2e
 DAY = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

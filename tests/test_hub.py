@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from hub_helpers import CountingStore, MemoryStore, make_models_dir, snapshot
-from tradai_release.bundles import ensure_models_present
-from tradai_release.confighash import canonical_json
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import (
+from tradai_release.core.confighash import canonical_json
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import (
     HubError,
     HubIntegrityError,
     InputError,
@@ -23,6 +22,7 @@ from tradai_release.errors import (
     TagExists,
     TagNotFound,
 )
+from tradai_release.domain.bundles import ensure_models_present
 from tradai_release.hub import ModelHub, local_differences
 from tradai_release.hub.names import check_relpath, check_tag
 from tradai_release.stores import ObjectStore
@@ -485,7 +485,7 @@ def test_progress_reports_every_byte(hub: ModelHub, bundle: Path, tmp_path: Path
 
 
 def test_from_settings_needs_r2_credentials_for_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
 
     monkeypatch.setenv("TRADAI_HUB_URI", "s3://novosky-models")
     with pytest.raises(MissingCredentials, match="CF_R2_ACCESS_KEY_ID"):

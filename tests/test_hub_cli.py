@@ -173,7 +173,7 @@ def test_cli_pull_checks_features_of_the_working_tree(
 
 @pytest.mark.e2e
 def test_push_then_pull_revision_against_moto_server(moto_server: str, tmp_path: Path) -> None:
-    from tradai_release.endpoints import AwsOptions
+    from tradai_release.core.endpoints import AwsOptions
     from tradai_release.stores.aws import client
 
     bucket = f"hub-e2e-{uuid.uuid4().hex[:8]}"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from hub_helpers import CountingStore, MemoryStore, make_models_dir
-from tradai_release.errors import HubError, HubIntegrityError, TagExists
+from tradai_release.core.errors import HubError, HubIntegrityError, TagExists
 from tradai_release.hub import ModelHub
-from tradai_release.manifest import ReleaseManifest
+from tradai_release.repository.manifest import ReleaseManifest
 
 CREATED = "2026-11-01T00:00:00Z"
 
@@ -88,10 +88,10 @@ def _manifest(tag: str, sha: str) -> ReleaseManifest:
 
 
 def test_promote_pins_the_versions_own_tag_or_a_spliced_one(tmp_path: Path) -> None:
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.gitops import make_tag
-    from tradai_release.engine.promote import tag_for_version
     from tradai_release.registry.adapter import ModelVersionInfo
-    from tradai_release.settings import Settings
+    from tradai_release.workflows.promote import tag_for_version
 
     settings = Settings(repo=tmp_path, state_dir=tmp_path / "state")
     hub = ModelHub.from_settings(settings)

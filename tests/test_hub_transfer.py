@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from hub_helpers import CountingStore, MemoryStore, make_models_dir, snapshot
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import BackendError, HubIntegrityError, ObjectNotFound
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import BackendError, HubIntegrityError, ObjectNotFound
 from tradai_release.hub import ModelHub, upload
 from tradai_release.hub.names import blob_key
 from tradai_release.stores import ObjectStore

@@ -31,16 +31,16 @@ from engine_helpers import (
 from fake_registry import FakeRegistry
 from helpers import invoke
 from hub_helpers import CountingStore, make_models_dir
-from tradai_release.endpoints import AwsOptions
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import ApplyFailed
+from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.checks import check_artifacts
 from tradai_release.engine.release_table import ReleaseTable
-from tradai_release.errors import ApplyFailed
 from tradai_release.hub.hub import ModelHub
 from tradai_release.hub.names import blob_key
-from tradai_release.manifest_edit import edit_manifest
-from tradai_release.repo import WorkTree, load_release_repo
-from tradai_release.settings import Settings
+from tradai_release.repository.manifest_edit import edit_manifest
+from tradai_release.repository.tree import WorkTree, load_release_repo
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.stores.s3 import S3ObjectStore, _full_object_sha256
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from tradai_release.notify import EVENTS, REDACTED, build_payload, notify
-from tradai_release.settings import Settings
+from tradai_release.core.settings import Settings
+from tradai_release.domain.notify import EVENTS, REDACTED, build_payload, notify
 from webhook_server import Webhook, serve
 
 
@@ -80,7 +80,7 @@ def test_retry_after_is_honoured(webhook: Webhook) -> None:
 def test_retry_after_is_capped(webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from tradai_release import notify as notify_module
+    from tradai_release.domain import notify as notify_module
 
     monkeypatch.setattr(notify_module, "_MAX_RETRY_AFTER", 1)
     webhook.statuses = [503]

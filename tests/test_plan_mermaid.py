@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from helpers import MermaidSyntaxError, mermaid_blocks, parse_xychart
+from tradai_release.core.equity import EQUITY_TAG, MAX_POINTS, EquityCurve, downsample, from_tags
+from tradai_release.domain.gate import ModelChange
 from tradai_release.engine.plan import Plan
-from tradai_release.equity import EQUITY_TAG, MAX_POINTS, EquityCurve, downsample, from_tags
-from tradai_release.gate import ModelChange
 from tradai_release.registry.comparator import ModelComparator
 from tradai_release.render.plan import EQUITY_POINTS, render_markdown
 

@@ -22,22 +22,22 @@ from engine_helpers import (
     register_mlflow,
     set_production,
 )
-from tradai_release.clock import parse_stamp, stamp, use_clock
+from tradai_release.core.clock import parse_stamp, stamp, use_clock
+from tradai_release.core.errors import PolicyBlocked
+from tradai_release.core.settings import Settings
 from tradai_release.engine.admission import judged_plan
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.history import history
 from tradai_release.engine.release_table import ReleaseTable
-from tradai_release.errors import PolicyBlocked
 from tradai_release.hub.hub import ModelHub
-from tradai_release.manifest_edit import edit_manifest
-from tradai_release.policy import Freeze, Policy, Weekly, Window
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.render.plan import render_markdown, render_text
-from tradai_release.repo import ReleaseTree
-from tradai_release.rules import validate_offline
-from tradai_release.settings import Settings
-from tradai_release.validate import validate_repository
+from tradai_release.repository.manifest_edit import edit_manifest
+from tradai_release.repository.policy import Freeze, Policy, Weekly, Window
+from tradai_release.repository.rules import validate_offline
+from tradai_release.repository.tree import ReleaseTree
+from tradai_release.workflows.validate import validate_repository
 
 TAG2 = "v20261102"
 

@@ -10,13 +10,13 @@ import pytest
 
 from helpers import copy_project_repo, git, invoke
 from registry_helpers import training_result
+from tradai_release.core.errors import InputError, SettingsError
+from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import SetAlias
-from tradai_release.engine.promote import Promotion, promote
-from tradai_release.errors import InputError, SettingsError
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import ENTERED_TAG
 from tradai_release.registry.registrar import ModelRegistrar
-from tradai_release.settings import Settings
+from tradai_release.workflows.promote import Promotion, promote
 
 STRATEGY = "PascalStrategy"
 P3 = "releases/prod/profile-3.yaml"
@@ -107,7 +107,7 @@ def test_override_records_who_and_why(repo: Path, monkeypatch: pytest.MonkeyPatc
     text = (repo / P3).read_text()
     assert ("      production: 3\n      override:\n        approved_by: alice\n"
             "        reason: regime change, approved in risk review\n") in text
-    from tradai_release.repo import WorkTree, load_release_repo
+    from tradai_release.repository.tree import WorkTree, load_release_repo
 
     loaded = load_release_repo(WorkTree(repo))
     assert not loaded.problems
@@ -148,7 +148,7 @@ def test_staging_pin_then_graduating_it_removes_the_staging_pin(repo: Path) -> N
 def test_no_archive_records_the_replaced_version(repo: Path) -> None:
     run_promote(repo, version=2, no_archive=True)
     assert "      production: 2\n      keep_production: [1]\n" in (repo / P3).read_text()
-    from tradai_release.repo import WorkTree, load_release_repo
+    from tradai_release.repository.tree import WorkTree, load_release_repo
 
     loaded = load_release_repo(WorkTree(repo))
     assert not loaded.problems

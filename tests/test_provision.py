@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tradai_release.endpoints import AwsOptions
-from tradai_release.provision import provision
-from tradai_release.settings import EnvOverrides, Settings
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.settings import EnvOverrides, Settings
 from tradai_release.stores.aws import client
+from tradai_release.workflows.provision import provision
 
 AWS = AwsOptions(region="us-east-1")
 
@@ -65,7 +65,7 @@ def test_embedded_env_needs_no_provisioning(aws_settings: Settings) -> None:
 
 
 def test_unreachable_endpoint_is_one_backend_error_naming_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tradai_release.errors import BackendError
+    from tradai_release.core.errors import BackendError
 
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     settings = Settings(

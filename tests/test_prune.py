@@ -10,25 +10,25 @@ from pathlib import Path
 import pytest
 
 from engine_helpers import commit_all, embedded_repo, git, set_production
-from tradai_release.bots import BotKey
 from tradai_release.configs.entities import ConfigStatus
 from tradai_release.configs.service import DEPRECATED_TTL, ConfigVersionService
+from tradai_release.core.errors import ConfigConflict, InputError
+from tradai_release.core.settings import Settings
 from tradai_release.engine import actions as A
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.plan import Plan, plan_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
-from tradai_release.errors import ConfigConflict, InputError
 from tradai_release.hub.hub import ModelHub
-from tradai_release.manifest_edit import edit_manifest
-from tradai_release.policy import Policy
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.render.plan import render_markdown, render_text
-from tradai_release.settings import Settings
+from tradai_release.repository.bots import BotKey
+from tradai_release.repository.manifest_edit import edit_manifest
+from tradai_release.repository.policy import Policy
 from tradai_release.targets import DeployStamp
 from tradai_release.targets.envfile import EnvFileTarget
-from tradai_release.validate import validate_repository
+from tradai_release.workflows.validate import validate_repository
 
 PRUNED_PROFILES = (3, 4, 5)  # the dev profiles that run MyStrategy
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tradai_release.psi import EPSILON, psi, reference_distribution
+from tradai_release.core.psi import EPSILON, psi, reference_distribution
 
 
 def test_reference_distribution_quantile_edges() -> None:

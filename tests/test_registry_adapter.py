@@ -11,10 +11,10 @@ import pytest
 
 from fake_registry import FakeRegistry
 from registry_helpers import METRICS, training_result
-from tradai_release.errors import ModelVersionNotFound, RegistryError
+from tradai_release.core.errors import ModelVersionNotFound, RegistryError
+from tradai_release.core.settings import Settings
 from tradai_release.registry.adapter import MlflowRegistry, MlflowTagSource, ModelRegistry
 from tradai_release.registry.registrar import ModelRegistrar
-from tradai_release.settings import Settings
 
 
 @pytest.fixture(scope="module")

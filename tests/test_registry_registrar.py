@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from registry_helpers import training_result
-from tradai_release.errors import RegistryError
-from tradai_release.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
+from tradai_release.core.errors import RegistryError
+from tradai_release.core.settings import Settings
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.registrar import (
     CONTENT_TAG,
@@ -20,7 +20,7 @@ from tradai_release.registry.registrar import (
     content_sha256,
     register_training,
 )
-from tradai_release.settings import Settings
+from tradai_release.repository.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 
 
 def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,7 +72,7 @@ def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.
 def test_the_equity_curve_is_a_version_tag_read_with_every_listing(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from tradai_release.equity import EQUITY_TAG, EquityCurve, downsample, from_tags
+    from tradai_release.core.equity import EQUITY_TAG, EquityCurve, downsample, from_tags
 
     registry = MlflowRegistry(f"sqlite:///{tmp_path}/db/mlflow.db", str(tmp_path / "artifacts"))
     curve = EquityCurve(downsample([1 + i / 1000 for i in range(1, 900)]), 899, "2024-04-01", "2024-05-01")

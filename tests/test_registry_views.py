@@ -9,6 +9,7 @@ from pathlib import Path
 from fake_registry import FakeRegistry
 from helpers import invoke
 from registry_helpers import apply, training_result
+from tradai_release.core.settings import Settings
 from tradai_release.registry.lifecycle import (
     ENTERED_TAG,
     LEFT_TAG,
@@ -18,7 +19,6 @@ from tradai_release.registry.lifecycle import (
 )
 from tradai_release.registry.registrar import register_training
 from tradai_release.registry.views import model_versions, rollback_candidates
-from tradai_release.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tradai_release.core.equity import EQUITY_TAG, EquityCurve
+from tradai_release.core.errors import InputError
+from tradai_release.domain.gate import ModelChange
+from tradai_release.domain.monitor.scores import FEATURE, PsiRow, Thresholds
 from tradai_release.engine import actions as A
 from tradai_release.engine.drift import Drift
 from tradai_release.engine.release_table import Deployment, RecordedCheck
-from tradai_release.equity import EQUITY_TAG, EquityCurve
-from tradai_release.errors import InputError
-from tradai_release.gate import ModelChange
-from tradai_release.monitor.scores import FEATURE, PsiRow, Thresholds
 from tradai_release.registry.adapter import ModelVersionInfo
 from tradai_release.registry.comparator import ModelComparator
 from tradai_release.report import board as rules

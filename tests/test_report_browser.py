@@ -164,9 +164,9 @@ def test_the_plan_comment_chart_renders_in_mermaid(demo: dict[str, Any], browser
 def test_report_shows_hand_made_drift_and_pending_changes(demo: dict[str, Any], tmp_path: Path) -> None:
     """A copy of the demo's state: an alias moved by hand is drift; a committed promotion is pending."""
     from tradai_release.demo import embedded_settings
-    from tradai_release.engine.promote import promote
     from tradai_release.registry.adapter import MlflowRegistry
     from tradai_release.report import build_site
+    from tradai_release.workflows.promote import promote
 
     source = Path(demo["workdir"])
     copy = tmp_path / "demo"

@@ -23,18 +23,18 @@ from retrain_helpers import (
     make_live_repo,
     with_metrics,
 )
-from tradai_release.clock import parse_stamp, stamp
-from tradai_release.drift import check_drift, monitor
-from tradai_release.errors import InputError
-from tradai_release.gitrepo import GitTree
+from tradai_release.core.clock import parse_stamp, stamp
+from tradai_release.core.errors import InputError
+from tradai_release.core.settings import Settings
+from tradai_release.domain.monitor.scores import SIGNIFICANT
 from tradai_release.hub import ModelHub
-from tradai_release.monitor.scores import SIGNIFICANT
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.repo import load_release_repo
-from tradai_release.retrain import DECISION_TAG, parse_profiles, retrain
-from tradai_release.retrain_check import check_retraining
-from tradai_release.settings import Settings
+from tradai_release.repository.gitrepo import GitTree
+from tradai_release.repository.tree import load_release_repo
 from tradai_release.training.result import TrainingResult
+from tradai_release.workflows.drift import check_drift, monitor
+from tradai_release.workflows.retrain import DECISION_TAG, parse_profiles, retrain
+from tradai_release.workflows.retrain_check import check_retraining
 from webhook_server import Webhook, serve
 
 # Metrics a challenger is given on purpose, so the outcome does not hang on how well a model trained on
@@ -221,8 +221,8 @@ def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> 
     """The proposal is the edit ``promote`` makes for the same move: the champion's override is dropped
     with its pin, keep_production follows promote's rule, and the strategy's config pin is refreshed in
     every manifest of the environment that pins it."""
-    from tradai_release.engine.promote import promote
-    from tradai_release.manifest_edit import edit_manifest
+    from tradai_release.repository.manifest_edit import edit_manifest
+    from tradai_release.workflows.promote import promote
 
     repo, settings = live
     tradai = repo / "strategies" / "KeplerStrategy" / "tradai.yaml"
@@ -304,8 +304,8 @@ def test_partly_unchanged_registers_the_duplicate_and_compares_the_rest(
     from dataclasses import replace
 
     from retrain_helpers import record_metrics
-    from tradai_release.manifest_edit import edit_manifest
     from tradai_release.registry.registrar import register_training
+    from tradai_release.repository.manifest_edit import edit_manifest
 
     repo, settings = live
     hub = ModelHub.from_settings(settings)
@@ -507,7 +507,7 @@ def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
 
 def test_compose_replaces_one_strategy_and_uploads_only_its_new_blobs(tmp_path: Path) -> None:
     from hub_helpers import MemoryStore, make_models_dir
-    from tradai_release.errors import TagExists
+    from tradai_release.core.errors import TagExists
 
     hub = ModelHub(MemoryStore(), workers=1)
     make_models_dir(tmp_path / "old", ("AlphaStrategy", "BetaStrategy"))

@@ -9,16 +9,16 @@ import pytest
 
 from engine_helpers import TAG, make_repo, push_tag, register_mlflow
 from helpers import copy_project_repo, git, invoke
+from tradai_release.core.errors import GitError, InputError
+from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import SetAlias
 from tradai_release.engine.apply import apply_env
-from tradai_release.engine.promote import promote
-from tradai_release.engine.rollback import Rollback, rollback
-from tradai_release.errors import GitError, InputError
 from tradai_release.hub.hub import ModelHub
-from tradai_release.manifest_edit import edit_manifest
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
-from tradai_release.settings import Settings
+from tradai_release.repository.manifest_edit import edit_manifest
+from tradai_release.workflows.promote import promote
+from tradai_release.workflows.rollback import Rollback, rollback
 
 P3 = "releases/prod/profile-3.yaml"
 PIN = "strategies.PascalStrategy.model.production"

@@ -23,15 +23,15 @@ from engine_helpers import (
     make_world,
 )
 from hub_helpers import make_models_dir, snapshot
-from tradai_release import bots
+from tradai_release.core.errors import HubIntegrityError, InputError, PinMismatch
+from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
-from tradai_release.errors import HubIntegrityError, InputError, PinMismatch
+from tradai_release.repository import bots
 from tradai_release.runtime import start_bot
 from tradai_release.runtime.__main__ import main
 from tradai_release.runtime.ready import RECORD_FIELDS, Ready
-from tradai_release.settings import Settings
 
 STRATEGY = "PascalStrategy"
 CHANGED = ("signal/ensemble_rf.onnx", "position/position_rf.onnx")

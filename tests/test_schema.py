@@ -7,10 +7,10 @@ import json
 import pytest
 
 from helpers import ML_CONFIG, SEED_TRADAI, TAG_SHA, manifest_yaml
-from tradai_release.manifest import ReleaseManifest, check_manifest
-from tradai_release.schema import SCHEMAS, check, load_schema
-from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig, check_ml_config, check_tradai
-from tradai_release.yamlio import load_json, load_yaml
+from tradai_release.core.schema import SCHEMAS, check, load_schema
+from tradai_release.core.yamlio import load_json, load_yaml
+from tradai_release.repository.manifest import ReleaseManifest, check_manifest
+from tradai_release.repository.strategy import FEATURE_CATALOGUE, MLConfig, check_ml_config, check_tradai
 
 
 def tradai_problems(text: str, name: str = "MyStrategy") -> list[str]:

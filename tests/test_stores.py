@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import BackendError, ConditionFailed, InputError, ObjectExists, ObjectNotFound
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import BackendError, ConditionFailed, InputError, ObjectExists, ObjectNotFound
 from tradai_release.stores import (
     Check,
     Condition,
@@ -406,7 +406,7 @@ def test_dynamodb_missing_table_is_one_clear_error(aws: None) -> None:
 
 
 def test_unknown_uri_schemes_are_settings_errors() -> None:
-    from tradai_release.errors import SettingsError
+    from tradai_release.core.errors import SettingsError
 
     with pytest.raises(SettingsError):
         open_object_store("ftp://x")

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 
 from hub_helpers import SIGNAL_FILES
-from tradai_release.equity import MAX_POINTS
-from tradai_release.errors import OnnxParityError
+from tradai_release.core.equity import MAX_POINTS
+from tradai_release.core.errors import OnnxParityError
+from tradai_release.core.psi import psi
 from tradai_release.hub import check_compat
 from tradai_release.hub.manifest import bundle_metadata
-from tradai_release.psi import psi
-from tradai_release.repo import ReleaseTree
-from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig
+from tradai_release.repository.strategy import FEATURE_CATALOGUE, MLConfig
+from tradai_release.repository.tree import ReleaseTree
 from tradai_release.training import BACKTEST_METRICS, TrainingResult, train_all, train_strategy
 from tradai_release.training.backtest import backtest, equity_curve, periods_per_year
 from tradai_release.training.features import WARMUP_ROWS, build_dataset, compute_features, load_candles

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tradai_release.errors import InputError
+from tradai_release.core.errors import InputError
 from tradai_release.training import train_strategy
 from training_helpers import file_hashes, make_training_repo
 

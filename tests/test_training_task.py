@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from helpers import invoke
+from tradai_release.core.settings import Settings
 from tradai_release.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
-from tradai_release.settings import Settings
 from training_helpers import file_hashes, make_training_repo
 
 STRATEGY = "MyStrategy"

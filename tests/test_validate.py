@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from helpers import ML_CONFIG, TAG_SHA, git
-from tradai_release.confighash import config_hash
-from tradai_release.diff import changed_since
-from tradai_release.errors import GitError
-from tradai_release.gitrepo import GitTree
-from tradai_release.repo import WorkTree, load_release_repo
-from tradai_release.rules import tracked_files, validate_offline
-from tradai_release.yamlio import load_yaml
+from tradai_release.core.confighash import config_hash
+from tradai_release.core.errors import GitError
+from tradai_release.core.yamlio import load_yaml
+from tradai_release.domain.diff import changed_since
+from tradai_release.repository.gitrepo import GitTree
+from tradai_release.repository.rules import tracked_files, validate_offline
+from tradai_release.repository.tree import WorkTree, load_release_repo
 
 
 def problems_of(root: Path) -> list[str]:
@@ -169,8 +169,8 @@ def test_changed_since_names_strategies_and_manifests(repo: Path) -> None:
 
 
 def test_manifest_edits_keep_comments_and_order(repo: Path) -> None:
-    from tradai_release.errors import InputError
-    from tradai_release.manifest_edit import edit_manifest
+    from tradai_release.core.errors import InputError
+    from tradai_release.repository.manifest_edit import edit_manifest
 
     path = repo / "releases" / "prod" / "profile-1.yaml"
     before = path.read_text()

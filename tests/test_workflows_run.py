@@ -55,7 +55,7 @@ class World:
         return git(self.repo, "rev-parse", "HEAD")
 
     def settings(self) -> Any:
-        from tradai_release.settings import Settings
+        from tradai_release.core.settings import Settings
 
         with pytest.MonkeyPatch.context() as patch:
             for name, value in self.environment.items():
@@ -234,7 +234,7 @@ def test_release_applies_every_environment_on_a_push_and_the_same_push_again_wri
 def test_plan_comments_the_plan_on_a_same_repository_pull_request_and_gives_a_fork_no_secret(
     world: World,
 ) -> None:
-    from tradai_release.manifest_edit import edit_manifest
+    from tradai_release.repository.manifest_edit import edit_manifest
 
     base = world.head()
     git(world.repo, "checkout", "-q", "-b", "drop-kepler-p3")

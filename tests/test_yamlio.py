@@ -7,9 +7,9 @@ import time
 import pytest
 
 from helpers import BILLION_LAUGHS
-from tradai_release.errors import InputError
-from tradai_release.interpolate import interpolate, references
-from tradai_release.yamlio import MAX_BYTES, load_json, load_yaml
+from tradai_release.core.errors import InputError
+from tradai_release.core.interpolate import interpolate, references
+from tradai_release.core.yamlio import MAX_BYTES, load_json, load_yaml
 
 
 def test_billion_laughs_fails_fast_with_one_line() -> None:

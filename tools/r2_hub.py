@@ -91,9 +91,9 @@ def _check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 @handle_errors
 def run(args: argparse.Namespace) -> int:
+    from tradai_release.core.settings import Settings
     from tradai_release.hub import ModelHub
     from tradai_release.render import hub as render
-    from tradai_release.settings import Settings
 
     settings = Settings()
     hub = ModelHub.from_settings(settings)
@@ -105,14 +105,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             render.render_tags(infos)
     elif args.push:
-        from tradai_release.gitrepo import head_commit
+        from tradai_release.repository.gitrepo import head_commit
 
         with render.transfer_progress() as progress:
             pushed = hub.push(models_dir, tag=args.tag, message=args.message,
                               git_commit=head_commit(settings.repo), progress=progress)
         render.render_push(pushed)
     elif args.verify:
-        from tradai_release.errors import TagNotFound
+        from tradai_release.core.errors import TagNotFound
         from tradai_release.hub.names import check_tag
 
         if args.revision is not None:
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         sha = hub.tag_only(name, source=args.source, message=" ".join(words) or args.message)
         render.render_tag_only(name, sha, args.source)
     else:
-        from tradai_release.bundles import pull_models
+        from tradai_release.domain.bundles import pull_models
 
         with render.transfer_progress() as progress:
             pulled = pull_models(settings, hub, models_dir, tag=args.revision, progress=progress,

@@ -11,7 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Settings": "tradai_release.settings",
+    "Settings": "tradai_release.core.settings",
     "ConfigVersionService": "tradai_release.configs.service",
     "StrategyConfigLoader": "tradai_release.configs.loader",
     "ConfigMergeService": "tradai_release.configs.merge",

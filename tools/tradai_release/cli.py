@@ -8,10 +8,10 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tradai_release.errors import InputError, TradaiError, user_error
+from tradai_release.core.errors import InputError, TradaiError, user_error
 
 if TYPE_CHECKING:
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,7 +62,7 @@ def required_env(command: str, value: str | None, settings: Settings) -> str:
     """``--env``, naming the declared environments when it is missing (``dev, staging or prod``)."""
     if value:
         return value
-    from tradai_release.environments import declared_environments
+    from tradai_release.repository.environments import declared_environments
 
     names = declared_environments(settings)
     hint = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.clock import utc_now
-from tradai_release.errors import TradaiError
-from tradai_release.gitrepo import GitRepo
-from tradai_release.repo import ReleaseTree
+from tradai_release.core.clock import utc_now
+from tradai_release.core.errors import TradaiError
+from tradai_release.repository.gitrepo import GitRepo
+from tradai_release.repository.tree import ReleaseTree
 
 if TYPE_CHECKING:
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.plan import Plan
-    from tradai_release.settings import Settings
-    from tradai_release.validate import ValidationReport
+    from tradai_release.workflows.validate import ValidationReport
 
 DEMO_ENV = "prod"
 DEMO_PROFILE = 3
@@ -81,7 +81,7 @@ Board = Callable[["Settings", Path], Path]
 
 def embedded_settings(repo: Path, state_dir: Path) -> Settings:
     """Settings for ``repo`` on the embedded default, whatever the caller's environment says."""
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
 
     defaults = {
         name: info.default
@@ -139,7 +139,7 @@ def run_demo(
         note.append(f"{repo} with {counts}")
 
     with step("bootstrap: train, push, register, pin, apply dev/staging/prod") as note:
-        from tradai_release.bootstrap import bootstrap
+        from tradai_release.workflows.bootstrap import bootstrap
 
         booted = bootstrap(settings, commit=True)
         note.append(f"hub tag {booted.tag} sha256 {booted.sha256[:12]}")
@@ -160,7 +160,7 @@ def run_demo(
 
     title = f"release branch: promote {DEMO_STRATEGY} v{version} in {DEMO_ENV} profile {DEMO_PROFILE}"
     with step(title) as note:
-        from tradai_release.engine.promote import promote
+        from tradai_release.workflows.promote import promote
 
         promotion = promote(
             settings, DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY, version, commit=True, plan=False
@@ -175,7 +175,7 @@ def run_demo(
 
     with step("CI on the pull request: full validation and the Markdown plan") as note:
         from tradai_release.engine.plan import plan_env
-        from tradai_release.validate import validate_repository
+        from tradai_release.workflows.validate import validate_repository
 
         git.run("checkout", "-q", branch)
         validation = validate_repository(repo, offline=False, base="main", settings=settings)
@@ -215,7 +215,7 @@ def run_demo(
 
     if board is not None:
         with step("drift check of prod (recorded), the release board") as note:
-            from tradai_release.drift import check_drift, record_checks
+            from tradai_release.workflows.drift import check_drift, record_checks
 
             checked = check_drift(settings, DEMO_ENV, state=False)
             note.append(f"{record_checks(settings, checked)} strategies' PSI recorded, level {checked.level}")
@@ -280,7 +280,7 @@ def _challenger(settings: Settings, git: GitRepo, source_tag: str, source_sha: s
 
 def _start_bot(settings: Settings, workdir: Path, note: list[str]) -> dict[str, Any]:
     """The bot's start-up as its host runs it: pins from the env file apply wrote, its own models dir."""
-    from tradai_release.bots import BotKey
+    from tradai_release.repository.bots import BotKey
     from tradai_release.runtime import read_variables, start_bot
     from tradai_release.targets.envfile import EnvFileTarget
 

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tradai_release.configs.merge import ConfigLayer, ConfigMergeService, MergedConfig
-from tradai_release.errors import InputError, StartupError
-from tradai_release.yamlio import dotted
+from tradai_release.core.errors import InputError, StartupError
+from tradai_release.core.yamlio import dotted
 
 if TYPE_CHECKING:
     from tradai_release.configs.service import ConfigVersionService
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.environments import Environment
 
 ENV_PREFIX = "TRADAI_CFG__"
 TAG_PREFIX = "config."
@@ -169,8 +169,8 @@ class StrategyConfigLoader:
         The registry is only read when ``load`` is given a ``model_version``.
         """
         from tradai_release.configs.service import ConfigVersionService
-        from tradai_release.environments import environment
-        from tradai_release.settings import Settings
+        from tradai_release.core.settings import Settings
+        from tradai_release.repository.environments import environment
 
         settings = settings or Settings()
         target = environment(settings, env)
@@ -294,7 +294,7 @@ class StrategyConfigLoader:
     ) -> ConfigLayer:
         if isinstance(tradai_yaml, Mapping):
             return ConfigLayer(TRADAI_SOURCE, self._interpolate(dict(tradai_yaml), TRADAI_SOURCE, environ))
-        from tradai_release.yamlio import load_yaml
+        from tradai_release.core.yamlio import load_yaml
 
         path = Path(tradai_yaml)
         try:
@@ -309,7 +309,7 @@ class StrategyConfigLoader:
 
     def _interpolate(self, data: dict[str, Any], source: str, environ: Mapping[str, str]) -> dict[str, Any]:
         """Interpolate ``${VAR}`` strings; a string that was a reference gets the schema's type back."""
-        from tradai_release.interpolate import interpolate_string
+        from tradai_release.core.interpolate import interpolate_string
 
         def walk(value: Any, path: tuple[str | int, ...]) -> Any:
             if isinstance(value, str):

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradai_release.errors import StartupError
-from tradai_release.yamlio import Document, dotted
+from tradai_release.core.errors import StartupError
+from tradai_release.core.yamlio import Document, dotted
 
 Path = tuple[str | int, ...]
 _INT = re.compile(r"^[+-]?[0-9]+$")
@@ -70,7 +70,7 @@ class ConfigMergeService:
 
     def validate(self, merged: MergedConfig) -> None:
         """Raise StartupError naming the first bad field and its source when the schema rejects ``merged``."""
-        from tradai_release.schema import check
+        from tradai_release.core.schema import check
 
         problems = check(self.schema_name, Document(file="merged config", data=merged.data))
         if problems:
@@ -81,7 +81,7 @@ class ConfigMergeService:
 
     def schema_node(self, path: Sequence[str | int]) -> dict[str, Any] | None:
         """The schema that applies at ``path``, or None when the schema knows no such field."""
-        from tradai_release.schema import load_schema
+        from tradai_release.core.schema import load_schema
 
         root = load_schema(self.schema_name)
         node: dict[str, Any] | None = _resolve(root, root)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tradai_release.confighash import canonical_json, config_hash
-from tradai_release.errors import ConfigIntegrityError, ObjectExists
+from tradai_release.core.confighash import canonical_json, config_hash
+from tradai_release.core.errors import ConfigIntegrityError, ObjectExists
 from tradai_release.stores import ObjectStore
 
 PREFIX = "configs"

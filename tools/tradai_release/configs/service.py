@@ -16,8 +16,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.clock import utc_now
-from tradai_release.confighash import canonical_json, config_hash, config_id
 from tradai_release.configs.entities import ConfigStatus, ConfigVersion
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.table import (
@@ -31,12 +29,14 @@ from tradai_release.configs.table import (
     head_condition,
     head_item,
 )
-from tradai_release.errors import ConditionFailed, ConfigConflict, ConfigVersionNotFound, InputError
+from tradai_release.core.clock import utc_now
+from tradai_release.core.confighash import canonical_json, config_hash, config_id
+from tradai_release.core.errors import ConditionFailed, ConfigConflict, ConfigVersionNotFound, InputError
 from tradai_release.stores import Condition, KeyValueTable, Operation, Put
 
 if TYPE_CHECKING:
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.environments import Environment
 
 DEPRECATED_TTL = timedelta(days=90)
 MAX_ATTEMPTS = 40
@@ -76,8 +76,8 @@ class ConfigVersionService:
     @classmethod
     def for_env(cls, env: str | Environment, settings: Settings | None = None) -> ConfigVersionService:
         """The registry of ``env`` from settings (SQLite + local directory unless configured otherwise)."""
-        from tradai_release.environments import environment
-        from tradai_release.settings import Settings
+        from tradai_release.core.settings import Settings
+        from tradai_release.repository.environments import environment
         from tradai_release.stores import open_object_store, open_table
 
         settings = settings or Settings()

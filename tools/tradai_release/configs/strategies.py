@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.confighash import config_hash
 from tradai_release.configs.entities import ConfigVersion
 from tradai_release.configs.service import ConfigVersionService, check_strategy_name
-from tradai_release.errors import InputError
+from tradai_release.core.confighash import config_hash
+from tradai_release.core.errors import InputError
 
 if TYPE_CHECKING:
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.environments import Environment
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,9 @@ def upload_strategy(
     is committed unchanged there; ``trace_id`` defaults to ``settings.new_trace_id()``.
     The returned version has ``duplicate`` set when the registry already had this config.
     """
-    from tradai_release.environments import environment
-    from tradai_release.repo import ReleaseTree
-    from tradai_release.strategy import tradai_path
+    from tradai_release.repository.environments import environment
+    from tradai_release.repository.strategy import tradai_path
+    from tradai_release.repository.tree import ReleaseTree
 
     target = environment(settings, env)  # an unknown env fails before any file is read
     check_strategy_name(strategy)
@@ -81,8 +81,8 @@ def upload_strategy(
 
 def list_strategies(settings: Settings, env: str | Environment) -> list[StrategyListing]:
     """Each strategy of the working tree (or only in the registry) with its registry state in ``env``."""
-    from tradai_release.environments import environment
-    from tradai_release.repo import ReleaseTree
+    from tradai_release.repository.environments import environment
+    from tradai_release.repository.tree import ReleaseTree
 
     target = environment(settings, env)
     tree = ReleaseTree.work(settings.repo)
@@ -118,8 +118,8 @@ def list_strategies(settings: Settings, env: str | Environment) -> list[Strategy
 
 def _committed_head(repo: Path, path: str) -> str | None:
     """HEAD's commit when ``path`` is tracked and unchanged there, else None (no git, or local edits)."""
-    from tradai_release.errors import GitError
-    from tradai_release.gitrepo import GitRepo
+    from tradai_release.core.errors import GitError
+    from tradai_release.repository.gitrepo import GitRepo
 
     try:
         with GitRepo(repo) as git:

@@ -23,20 +23,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.clock import parse_stamp, stamp, utc_now
+from tradai_release.core.clock import parse_stamp, stamp, utc_now
+from tradai_release.core.errors import HubError, InputError, PolicyBlocked
 from tradai_release.engine.deployments import SUCCEEDED
-from tradai_release.errors import HubError, InputError, PolicyBlocked
-from tradai_release.policy import POLICY_PATH, PolicyVerdict, Soak
+from tradai_release.repository.policy import POLICY_PATH, PolicyVerdict, Soak
 
 if TYPE_CHECKING:
+    from tradai_release.core.settings import Settings
+    from tradai_release.domain.gate import ModelChange
     from tradai_release.engine.history.timeline import Timeline
     from tradai_release.engine.plan import Plan
     from tradai_release.engine.state import EngineBackends
-    from tradai_release.environments import Environment
-    from tradai_release.gate import ModelChange
     from tradai_release.hub import ModelHub
-    from tradai_release.manifest import Override, ReleaseManifest
-    from tradai_release.settings import Settings
+    from tradai_release.repository.environments import Environment
+    from tradai_release.repository.manifest import Override, ReleaseManifest
     from tradai_release.stores import KeyValueTable
 
 
@@ -128,7 +128,7 @@ def judged_plan(
     """``plan_env``'s plan with the policy's verdicts on applying it now (what plan and validate show)."""
     from tradai_release.engine.plan import plan_env
     from tradai_release.engine.state import EngineBackends
-    from tradai_release.environments import environment
+    from tradai_release.repository.environments import environment
 
     target = environment(settings, env)
     root = repo if repo is not None else settings.repo
@@ -154,7 +154,7 @@ def new_overrides(
             found[manifest.profile] = (manifest.path, manifest.policy_override)
     if not found or applied_commit is None:
         return found
-    from tradai_release.repo import ReleaseTree
+    from tradai_release.repository.tree import ReleaseTree
 
     with ReleaseTree.at(repo, applied_commit) as tree:
         for profile in list(found):
@@ -198,7 +198,7 @@ class _SoakJudge:
         if self._timeline is None:
             from tradai_release.engine.history.timeline import Timeline
             from tradai_release.engine.release_table import open_release_table
-            from tradai_release.environments import environment
+            from tradai_release.repository.environments import environment
 
             after = self.soak.after
             table = self.tables.get(after) or open_release_table(

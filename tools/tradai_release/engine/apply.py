@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.clock import stamp
+from tradai_release.core.clock import stamp
+from tradai_release.core.errors import (
+    ApplyFailed,
+    BackendError,
+    HubIntegrityError,
+    PolicyBlocked,
+    StaleCommit,
+    TradaiError,
+)
 from tradai_release.engine.actions import (
     Action,
     ActivateConfig,
@@ -52,20 +60,12 @@ from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, Lease, acquire
 from tradai_release.engine.plan import Plan, build_plan
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends, load_desired, read_live
-from tradai_release.environments import environment
-from tradai_release.errors import (
-    ApplyFailed,
-    BackendError,
-    HubIntegrityError,
-    PolicyBlocked,
-    StaleCommit,
-    TradaiError,
-)
+from tradai_release.repository.environments import environment
 
 if TYPE_CHECKING:
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.state import AppliedState, DesiredState
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.repository.environments import Environment
     from tradai_release.stores import KeyValueTable
     from tradai_release.targets import DeployStamp, RunningBot
 
@@ -186,7 +186,7 @@ def apply_env(
 
 def _pull_request(root: Path, commit: str) -> int | None:
     """The pull request number ``commit``'s message names (history shows it), None when it names none."""
-    from tradai_release.gitrepo import GitRepo
+    from tradai_release.repository.gitrepo import GitRepo
 
     with GitRepo(root) as git:
         return pull_request_number(git.message(commit))
@@ -343,7 +343,7 @@ def check_descends(repo_root: Path, env: str, commit: str, applied: AppliedState
     """Refuse ``commit`` unless it is the last applied commit or a descendant of it."""
     if applied is None or applied.commit == commit:
         return
-    from tradai_release.gitrepo import GitRepo
+    from tradai_release.repository.gitrepo import GitRepo
 
     with GitRepo(repo_root) as git:
         if not git.has_commit(applied.commit):
@@ -424,7 +424,7 @@ class _Executor:
         )
 
     def _activate_config(self, action: ActivateConfig) -> None:
-        from tradai_release.errors import ConfigVersionNotFound
+        from tradai_release.core.errors import ConfigVersionNotFound
 
         version = self.backends.configs.find_by_hash(action.strategy, action.config_hash)
         if version is None:
@@ -452,7 +452,7 @@ class _Executor:
 
     def _deploy_bot(self, action: DeployBot) -> None:
         """Deploy the bot's pins, with the config id the config registry has now (created above)."""
-        from tradai_release.errors import ConfigVersionNotFound
+        from tradai_release.core.errors import ConfigVersionNotFound
 
         spec = next(bot for bot in self.desired.bots if bot.key.name == action.bot)
         strategy, digest = spec.pins.strategy, spec.pins.config_hash
@@ -466,7 +466,7 @@ class _Executor:
         self.deployed[spec.key.name] = self.backends.target.deploy(spec, self._stamp())
 
     def _retire_bot(self, action: RetireBot) -> None:
-        from tradai_release.bots import BotKey
+        from tradai_release.repository.bots import BotKey
 
         self.backends.target.retire(BotKey(self.plan.env, action.profile, action.strategy), self._stamp())
 
@@ -492,6 +492,6 @@ class _Executor:
 
 def _notify(settings: Settings, event: str, summary: str, details: Mapping[str, Any]) -> None:
     """Post to the webhook, if one is set; a failed notification never fails the apply."""
-    from tradai_release.notify import notify
+    from tradai_release.domain.notify import notify
 
     notify(settings, event, summary, dict(details))

@@ -12,16 +12,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from tradai_release.errors import HubError, InputError, TradaiError
+from tradai_release.core.errors import HubError, InputError, TradaiError
 
 if TYPE_CHECKING:
-    from tradai_release.diff import Changes
+    from tradai_release.core.settings import Settings
+    from tradai_release.domain.diff import Changes
     from tradai_release.hub import ModelHub, TagManifest
-    from tradai_release.manifest import ReleaseManifest
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.registry.comparator import ModelComparator
-    from tradai_release.repo import ReleaseRepo
-    from tradai_release.settings import Settings
+    from tradai_release.repository.manifest import ReleaseManifest
+    from tradai_release.repository.tree import ReleaseRepo
 
 REGISTRATION_TAGS: tuple[str, ...] = ("strategy_name", "feature_count", "trace_id", "git_commit")
 """Version tags the registrar writes on every version; ``r2_tag`` only when it pushed to the hub."""
@@ -187,7 +187,7 @@ def gate_problem(
 ) -> InputError | None:
     """The gate on a production pin: moving forward past the live champion needs the comparator's
     approval or a recorded override; returning to a former Production version needs neither."""
-    from tradai_release.gate import champion, production_move
+    from tradai_release.domain.gate import champion, production_move
 
     pin = manifest.strategies[strategy].model
     live = champion(manifest.profile, listed)

@@ -11,15 +11,15 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.clock import utc_now
+from tradai_release.core.clock import utc_now
 from tradai_release.engine.release_table import Deployment, ReleaseTable
 from tradai_release.engine.state import EngineBackends
 
 if TYPE_CHECKING:
     from tradai_release.configs.entities import ConfigVersion
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.state import DesiredState
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.repository.environments import Environment
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from tradai_release.core.errors import InputError, ValidationFailed
 from tradai_release.engine.actions import (
     ActivateConfig,
     ArchiveVersion,
@@ -25,7 +26,6 @@ from tradai_release.engine.actions import (
     WaitRollout,
     WriteProfilePointer,
 )
-from tradai_release.errors import InputError, ValidationFailed
 from tradai_release.registry.lifecycle import (
     ARCHIVED,
     NONE,
@@ -36,10 +36,10 @@ from tradai_release.registry.lifecycle import (
 )
 
 if TYPE_CHECKING:
-    from tradai_release.bots import BotSpec
     from tradai_release.engine.actions import Action
     from tradai_release.engine.state import AppliedState, DesiredState, LiveState
     from tradai_release.registry.adapter import ModelVersionInfo
+    from tradai_release.repository.bots import BotSpec
     from tradai_release.targets import RunningBot
 
 

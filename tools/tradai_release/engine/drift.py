@@ -1,6 +1,6 @@
 """Live drift: a live value that differs from what the last apply left there (someone changed it by hand).
 
-See docs/architecture.md §7. Not to be confused with PSI monitoring (``tradai_release.monitor``),
+See docs/architecture.md §7. Not to be confused with PSI monitoring (``tradai_release.domain.monitor``),
 which watches how the live model's inputs and predictions move.
 """
 

@@ -1,6 +1,6 @@
 """Writing release edits: to the working tree, or as a commit on a new branch; then the plan of the result.
 
-promote and rollback compute their edits first (:mod:`tradai_release.pins`), and only then come
+promote and rollback compute their edits first (:mod:`tradai_release.domain.pins`), and only then come
 here to write them, to make the hub tag an edit needs, and to plan the environment at the result.
 """
 
@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release.errors import InputError, TradaiError
-from tradai_release.gitrepo import GitRepo
+from tradai_release.core.errors import InputError, TradaiError
+from tradai_release.repository.gitrepo import GitRepo
 
 if TYPE_CHECKING:
-    from tradai_release.diff import ReleaseDiff
+    from tradai_release.core.settings import Settings
+    from tradai_release.domain.diff import ReleaseDiff
+    from tradai_release.domain.pins import TagChoice
     from tradai_release.engine.plan import Plan
-    from tradai_release.environments import Environment
     from tradai_release.hub import ModelHub
-    from tradai_release.pins import TagChoice
-    from tradai_release.settings import Settings
+    from tradai_release.repository.environments import Environment
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def write_edits(
     """Write ``texts`` (path -> new text) to the working tree, or with ``commit`` commit them on the new
     ``branch`` and check it out (refusing uncommitted changes in them or in ``clean``); then plan
     ``env`` at the result."""
-    from tradai_release.manifest_edit import write_atomic
+    from tradai_release.repository.manifest_edit import write_atomic
 
     root = Path(root)
     sha: str | None = None
@@ -105,8 +105,8 @@ def make_tag(hub: ModelHub, choice: TagChoice) -> tuple[str, str]:
 
 def affected_between(settings: Settings, base: str, head: str = "HEAD") -> list[str]:
     """The environments whose desired state changed between commits ``base`` and ``head``."""
-    from tradai_release.diff import diff_refs
-    from tradai_release.environments import declared_environments
+    from tradai_release.domain.diff import diff_refs
+    from tradai_release.repository.environments import declared_environments
 
     return affected_envs(diff_refs(settings.repo, base, head), declared_environments(settings))
 

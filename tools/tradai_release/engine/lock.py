@@ -1,6 +1,6 @@
 """One lease lock per env in the release-state table: one apply at a time, expiring when its holder dies.
 
-Expiry is read on the one clock (:func:`tradai_release.clock.utc_now`), so a test moves past a lease by
+Expiry is read on the one clock (:func:`tradai_release.core.clock.utc_now`), so a test moves past a lease by
 moving the clock, not by waiting.
 """
 
@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tradai_release.clock import stamp, utc_now
+from tradai_release.core.clock import stamp, utc_now
+from tradai_release.core.errors import ApplyFailed, ConditionFailed, LockHeld
 from tradai_release.engine.release_table import LeaseRecord, ReleaseTable
-from tradai_release.errors import ApplyFailed, ConditionFailed, LockHeld
 from tradai_release.stores import KeyValueTable
 
 DEFAULT_LEASE_SECONDS = 900

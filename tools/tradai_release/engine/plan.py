@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.clock import stamp, utc_now
 from tradai_release.configs.loader import TAG_PREFIX as CONFIG_TAG_PREFIX
+from tradai_release.core.clock import stamp, utc_now
+from tradai_release.domain.gate import ModelChange, pin_moves
 from tradai_release.engine.actions import RecordDeployment
 from tradai_release.engine.differs import (
     alias_actions,
@@ -28,16 +29,15 @@ from tradai_release.engine.differs import (
 )
 from tradai_release.engine.drift import Drift, find_drift
 from tradai_release.engine.prune import Undeclared, retire_bots, retire_configs, retire_pointers
-from tradai_release.gate import ModelChange, pin_moves
 from tradai_release.registry.lifecycle import NONE, DesiredLifecycle, ProfilePin, derive_lifecycle
 
 if TYPE_CHECKING:
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.actions import Action
     from tradai_release.engine.state import AppliedState, DesiredState, EngineBackends, LiveState
-    from tradai_release.environments import Environment
-    from tradai_release.policy import PolicyVerdict
     from tradai_release.registry.adapter import ModelVersionInfo
-    from tradai_release.settings import Settings
+    from tradai_release.repository.environments import Environment
+    from tradai_release.repository.policy import PolicyVerdict
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def plan_env(
 ) -> Plan:
     """The plan that makes ``env`` match ``commit`` of the repository (default ``settings.repo``)."""
     from tradai_release.engine.state import EngineBackends, load_desired, read_live
-    from tradai_release.environments import environment
+    from tradai_release.repository.environments import environment
 
     target = environment(settings, env)  # an unknown env is one clear line before anything is read
     desired = load_desired(repo if repo is not None else settings.repo, target.name, commit)

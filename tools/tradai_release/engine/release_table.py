@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.clock import stamp
+from tradai_release.core.clock import stamp
+from tradai_release.domain.monitor.scores import STABLE, PsiRow, Thresholds
 from tradai_release.engine.actions import Action
-from tradai_release.monitor.scores import STABLE, PsiRow, Thresholds
 from tradai_release.stores import Condition
 
 if TYPE_CHECKING:
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.environments import Environment
     from tradai_release.stores import KeyValueTable
 
 RELEASE_TABLE = "releases"

@@ -10,21 +10,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.core.errors import ValidationFailed
 from tradai_release.engine.release_table import AppliedState, ReleaseTable, open_release_table
-from tradai_release.errors import ValidationFailed
 from tradai_release.registry.lifecycle import MANAGED_ALIAS
 
 if TYPE_CHECKING:
-    from tradai_release.bots import BotKey, BotSpec
     from tradai_release.configs.entities import ConfigVersion
     from tradai_release.configs.service import ConfigVersionService
-    from tradai_release.environments import Environment
+    from tradai_release.core.settings import Settings
     from tradai_release.hub.hub import ModelHub
     from tradai_release.hub.pointers import ProfilePointer
-    from tradai_release.manifest import ReleaseManifest
-    from tradai_release.policy import Policy
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
-    from tradai_release.settings import Settings
+    from tradai_release.repository.bots import BotKey, BotSpec
+    from tradai_release.repository.environments import Environment
+    from tradai_release.repository.manifest import ReleaseManifest
+    from tradai_release.repository.policy import Policy
     from tradai_release.stores import KeyValueTable
     from tradai_release.targets import DeploymentTarget, RunningBot
 
@@ -44,9 +44,9 @@ class EngineBackends:
     def from_settings(cls, settings: Settings, env: str | Environment) -> EngineBackends:
         """Every backend of ``env`` (clients are created lazily by each adapter)."""
         from tradai_release.configs.service import ConfigVersionService
-        from tradai_release.environments import environment
         from tradai_release.hub.hub import ModelHub
         from tradai_release.registry.adapter import MlflowRegistry
+        from tradai_release.repository.environments import environment
         from tradai_release.targets import open_target
 
         target = environment(settings, env)
@@ -118,8 +118,8 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
 
     The commit must pass offline validation: a plan is never made from a broken repository.
     """
-    from tradai_release.repo import ReleaseTree
-    from tradai_release.rules import validate_offline
+    from tradai_release.repository.rules import validate_offline
+    from tradai_release.repository.tree import ReleaseTree
 
     with ReleaseTree.at(repo_root, commit) as tree:
         repo = tree.load()
@@ -127,7 +127,7 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
         resolved = str(tree.commit)
     if problems:
         raise ValidationFailed(problems)
-    from tradai_release.bots import BotPins, BotSpec, image_reference
+    from tradai_release.repository.bots import BotPins, BotSpec, image_reference
 
     manifests = tuple(repo.manifests_of(env))
     configs: dict[str, DesiredConfig] = {}
@@ -164,7 +164,7 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
 
 
 def _default_policy() -> Policy:
-    from tradai_release.policy import Policy
+    from tradai_release.repository.policy import Policy
 
     return Policy()
 

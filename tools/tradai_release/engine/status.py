@@ -9,12 +9,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.bots import VARIABLES
+from tradai_release.repository.bots import VARIABLES
 
 if TYPE_CHECKING:
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.state import EngineBackends
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.repository.environments import Environment
 
 IN_SYNC = "in sync"
 DIFFERS = "differs"
@@ -58,7 +58,7 @@ def bot_statuses(
 ) -> list[BotStatus]:
     """Every bot of ``env`` at ``commit``: pinned values against the variables its target runs."""
     from tradai_release.engine.state import EngineBackends, load_desired
-    from tradai_release.environments import environment
+    from tradai_release.repository.environments import environment
 
     target_env = environment(settings, env)
     desired = load_desired(repo if repo is not None else settings.repo, target_env.name, commit)

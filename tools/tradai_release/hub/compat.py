@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tradai_release.errors import InputError, ModelCompatError
+from tradai_release.core.errors import InputError, ModelCompatError
 
 COMPAT_FILE = "model_compat.json"
 

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from tradai_release.errors import HubIntegrityError, ObjectNotFound
+from tradai_release.core.errors import HubIntegrityError, ObjectNotFound
 from tradai_release.hub.manifest import FileEntry
 from tradai_release.hub.names import blob_key
 from tradai_release.hub.transfer import CHUNK, HashingSink, TransferProgress, has_content, parallel_map

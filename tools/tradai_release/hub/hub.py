@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release.clock import stamp
-from tradai_release.errors import HubError, SettingsError
+from tradai_release.core.clock import stamp
+from tradai_release.core.errors import HubError, SettingsError
 from tradai_release.hub import pointers, pull, tagging, verification
 from tradai_release.hub.download import read_verified
 from tradai_release.hub.manifest import TagInfo, TagManifest, load_tag, tag_infos
@@ -30,7 +30,7 @@ from tradai_release.hub.transfer import DEFAULT_WORKERS, TransferProgress
 from tradai_release.hub.verification import Verification
 
 if TYPE_CHECKING:
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
     from tradai_release.stores import ObjectStore
 
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.bundle_metadata import ModelMetadata, is_metadata
-from tradai_release.confighash import canonical_json
-from tradai_release.errors import (
+from tradai_release.core.confighash import canonical_json
+from tradai_release.core.errors import (
     HubError,
     HubIntegrityError,
     InputError,
@@ -26,6 +25,7 @@ from tradai_release.errors import (
 )
 from tradai_release.hub.compat import COMPAT_FILE, read_json_object
 from tradai_release.hub.names import check_relpath, check_sha256, check_tag, tag_key
+from tradai_release.repository.bundle_metadata import ModelMetadata, is_metadata
 
 if TYPE_CHECKING:
     from tradai_release.stores import ObjectStore

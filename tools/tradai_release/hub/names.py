@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tradai_release.errors import InputError
-from tradai_release.settings import ENVIRONMENT_NAME
+from tradai_release.core.errors import InputError
+from tradai_release.core.settings import ENVIRONMENT_NAME
 
 TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")

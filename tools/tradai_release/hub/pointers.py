@@ -10,8 +10,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.confighash import canonical_json
-from tradai_release.errors import HubIntegrityError, InputError, ObjectNotFound, TagNotFound
+from tradai_release.core.confighash import canonical_json
+from tradai_release.core.errors import HubIntegrityError, InputError, ObjectNotFound, TagNotFound
 from tradai_release.hub.names import LATEST_KEY, check_sha256, check_tag, profile_pointer_key
 
 if TYPE_CHECKING:

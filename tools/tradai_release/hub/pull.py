@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release.errors import HubError
-from tradai_release.fsutil import swap_into_place
+from tradai_release.core.errors import HubError
+from tradai_release.core.fsutil import swap_into_place
 from tradai_release.hub.compat import check_compat
 from tradai_release.hub.download import stage_files
 from tradai_release.hub.manifest import TagManifest, strategies_without_files

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release.clock import stamp
-from tradai_release.errors import HubError, InputError, TagExists
+from tradai_release.core.clock import stamp
+from tradai_release.core.errors import HubError, InputError, TagExists
 from tradai_release.hub.manifest import (
     TagManifest,
     bundle_metadata,

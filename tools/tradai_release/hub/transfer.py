@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
-from tradai_release.errors import InputError
-from tradai_release.fsutil import file_sha256
+from tradai_release.core.errors import InputError
+from tradai_release.core.fsutil import file_sha256
 from tradai_release.hub.manifest import FileEntry, strategy_of
 from tradai_release.hub.names import check_relpath
 

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, cast
 
-from tradai_release.errors import HubError, InputError, ObjectNotFound
+from tradai_release.core.errors import HubError, InputError, ObjectNotFound
 from tradai_release.hub.manifest import FileEntry, load_tag
 from tradai_release.hub.names import blob_key
 from tradai_release.hub.transfer import HashingSink, parallel_map

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tradai_release.errors import InputError
+from tradai_release.core.errors import InputError
 
 Decision = Literal["promote", "keep", "manual-review"]
 PROMOTE: Decision = "promote"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tradai_release.clock import stamp
+from tradai_release.core.clock import stamp
 
 if TYPE_CHECKING:
     from tradai_release.registry.adapter import ModelVersionInfo

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.equity import EQUITY_TAG
-from tradai_release.errors import RegistryError
-from tradai_release.fsutil import file_sha256
+from tradai_release.core.equity import EQUITY_TAG
+from tradai_release.core.errors import RegistryError
+from tradai_release.core.fsutil import file_sha256
 from tradai_release.registry.adapter import MlflowRegistry, ModelFiles
 from tradai_release.registry.lifecycle import LIFECYCLE_TAG, NONE
 
 if TYPE_CHECKING:
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.environments import Environment
     from tradai_release.training.result import TrainingResult
 
 EXPERIMENT_PREFIX = "tradai/"
@@ -192,7 +192,7 @@ def register_training(settings: Settings, result: TrainingResult, r2_tag: str | 
     Each environment has its own registry, so a version pinned in an env must be registered there. In
     an environment that already has a version with the same files, that version comes back (duplicate).
     """
-    from tradai_release.environments import environments
+    from tradai_release.repository.environments import environments
 
     return {
         env.name: ModelRegistrar.for_env(env, settings).register(result, r2_tag=r2_tag, config=config)

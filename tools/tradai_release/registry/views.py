@@ -16,8 +16,8 @@ from tradai_release.registry.lifecycle import (
 )
 
 if TYPE_CHECKING:
+    from tradai_release.core.settings import Settings
     from tradai_release.registry.adapter import ModelRegistry
-    from tradai_release.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ def models_in_envs(
 ) -> tuple[ModelVersionView, ...]:
     """``model_versions`` of each environment's own registry, in the order of ``envs`` (default: every
     declared environment); every name is checked before any registry is opened."""
-    from tradai_release.environments import environments
     from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.repository.environments import environments
 
     return tuple(
         view
@@ -113,8 +113,8 @@ def models_in_envs(
 
 def rollback_candidates_in(settings: Settings, strategy: str, env: str) -> tuple[RollbackCandidate, ...]:
     """``rollback_candidates`` of ``env``'s registry (the name is checked before the registry is opened)."""
-    from tradai_release.environments import environment
     from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.repository.environments import environment
 
     target = environment(settings, env)
     return rollback_candidates(MlflowRegistry.for_env(target, settings), strategy, target.name)

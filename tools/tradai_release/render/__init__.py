@@ -9,7 +9,7 @@ import sys
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.errors import InputError, TradaiError
+from tradai_release.core.errors import InputError, TradaiError
 
 if TYPE_CHECKING:
     from rich.console import Console

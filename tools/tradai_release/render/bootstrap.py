@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tradai_release.render import console
 
 if TYPE_CHECKING:
-    from tradai_release.bootstrap import BootstrapResult
+    from tradai_release.workflows.bootstrap import BootstrapResult
 
 
 def render_bootstrap(result: BootstrapResult) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tradai_release.diff import ReleaseDiff
+from tradai_release.domain.diff import ReleaseDiff
 from tradai_release.render import console, print_errors, short
 
 

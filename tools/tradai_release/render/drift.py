@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from tradai_release.render import console
 
 if TYPE_CHECKING:
-    from tradai_release.drift import DriftReport
-    from tradai_release.retrain import RetrainResult
-    from tradai_release.retrain_check import RetrainingCheck
+    from tradai_release.workflows.drift import DriftReport
+    from tradai_release.workflows.retrain import RetrainResult
+    from tradai_release.workflows.retrain_check import RetrainingCheck
 
 _STYLE = {"stable": "green", "moderate": "yellow", "significant": "bold red"}
 

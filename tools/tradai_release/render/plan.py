@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.core.errors import InputError
 from tradai_release.engine.actions import (
     ActivateConfig,
     ConfigWrite,
@@ -23,14 +24,13 @@ from tradai_release.engine.actions import (
     WaitRollout,
     WriteProfilePointer,
 )
-from tradai_release.errors import InputError
 
 if TYPE_CHECKING:
+    from tradai_release.domain.gate import ModelChange
     from tradai_release.engine.actions import Action
     from tradai_release.engine.deployments import Deployment
     from tradai_release.engine.plan import Plan
-    from tradai_release.gate import ModelChange
-    from tradai_release.validate import ValidationReport
+    from tradai_release.workflows.validate import ValidationReport
 
 def _short(value: Any) -> str:
     if value is None:

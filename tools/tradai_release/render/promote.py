@@ -11,11 +11,11 @@ from tradai_release.render import console, titled_table
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from tradai_release.domain.gate import Verdict
+    from tradai_release.domain.pins import PinChange
     from tradai_release.engine.plan import Plan
-    from tradai_release.engine.promote import Promotion
-    from tradai_release.engine.rollback import Rollback
-    from tradai_release.gate import Verdict
-    from tradai_release.pins import PinChange
+    from tradai_release.workflows.promote import Promotion
+    from tradai_release.workflows.rollback import Rollback
 
 
 def _value(value: float | None, metric: str) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tradai_release.render import console
 
 if TYPE_CHECKING:
-    from tradai_release.publish import TrainOutcome
+    from tradai_release.workflows.publish import TrainOutcome
 
 _PERCENT = ("total_profit", "max_drawdown", "win_rate")
 

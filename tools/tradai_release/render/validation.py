@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from tradai_release.pins import PinChange
+from tradai_release.domain.pins import PinChange
 from tradai_release.render import console, print_errors
-from tradai_release.validate import ValidationReport
+from tradai_release.workflows.validate import ValidationReport
 
 
 def render_report(report: ValidationReport) -> None:

@@ -35,15 +35,15 @@ from tradai_release.registry.lifecycle import (
 )
 
 if TYPE_CHECKING:
+    from tradai_release.core.equity import EquityCurve
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.deployments import Deployment
     from tradai_release.engine.drift import Drift
     from tradai_release.engine.plan import Plan
     from tradai_release.engine.release_table import JournalEntry, RecordedCheck
     from tradai_release.engine.state import DesiredState, LiveState
-    from tradai_release.environments import Environment
-    from tradai_release.equity import EquityCurve
     from tradai_release.registry.adapter import ModelVersionInfo
-    from tradai_release.settings import Settings
+    from tradai_release.repository.environments import Environment
 
 IN_SYNC = "in sync"
 DRIFT = "drift"
@@ -140,9 +140,9 @@ class Board:
 
 def read_board(settings: Settings, envs: Iterable[str] | None = None, commit: str = "HEAD") -> Board:
     """The board of ``envs`` (default: every declared environment) at ``commit`` of ``settings.repo``."""
-    from tradai_release.clock import stamp
-    from tradai_release.environments import environments
-    from tradai_release.errors import TradaiError
+    from tradai_release.core.clock import stamp
+    from tradai_release.core.errors import TradaiError
+    from tradai_release.repository.environments import environments
 
     board = Board(generated_at=stamp(), repository_url=settings.repository_url)
     # The last of the promotion order (production) first: what trades is what a reader looks for first.
@@ -166,8 +166,8 @@ def read_board(settings: Settings, envs: Iterable[str] | None = None, commit: st
 
 def _subjects(settings: Settings, commits: Iterable[str]) -> dict[str, str]:
     """Subject lines of ``commits`` in one git call; none when the clone lacks one (a shallow CI clone)."""
-    from tradai_release.errors import TradaiError
-    from tradai_release.gitrepo import GitRepo
+    from tradai_release.core.errors import TradaiError
+    from tradai_release.repository.gitrepo import GitRepo
 
     wanted = sorted(commits)
     if not wanted:
@@ -352,8 +352,8 @@ def _since(
 def _strategies(
     desired: DesiredState, live: LiveState, checks: Mapping[str, Sequence[RecordedCheck]]
 ) -> dict[str, StrategyEnv]:
-    from tradai_release.equity import from_tags
-    from tradai_release.gate import by_version, champion, compare
+    from tradai_release.core.equity import from_tags
+    from tradai_release.domain.gate import by_version, champion, compare
     from tradai_release.registry.comparator import ModelComparator
 
     comparator = ModelComparator()

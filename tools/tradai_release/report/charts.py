@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from tradai_release.core.equity import EquityCurve
     from tradai_release.engine.release_table import RecordedCheck
-    from tradai_release.equity import EquityCurve
 
 # Colour-blind-safe (Okabe-Ito) and told apart by line style as well, so a grey print still reads.
 ROLE_STYLES: dict[str, tuple[str, str, float]] = {

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.errors import InputError
+from tradai_release.core.errors import InputError
 
 if TYPE_CHECKING:
     from jinja2 import Environment as Templates
 
+    from tradai_release.core.settings import Settings
     from tradai_release.report.board import Board, Cell, EnvBoard, StrategyEnv
-    from tradai_release.settings import Settings
 
 MARKER = ".tradai-report"
 MAX_WORKERS = 4  # chart-drawing processes at most (each imports matplotlib once, about a second)
@@ -75,7 +75,7 @@ def build_site(
     try:
         pages, charts = write_site(board, scratch)
         scratch.chmod(0o755)
-        from tradai_release.fsutil import swap_into_place
+        from tradai_release.core.fsutil import swap_into_place
 
         swap_into_place(scratch, out)
     finally:
@@ -239,7 +239,7 @@ def _when(value: str | None) -> str:
     """A stored instant as ``2026-11-23 12:25 UTC`` (the seconds and offset only make a cell wrap)."""
     if not value:
         return "-"
-    from tradai_release.clock import parse_stamp
+    from tradai_release.core.clock import parse_stamp
 
     try:
         moment = parse_stamp(value)

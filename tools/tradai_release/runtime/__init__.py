@@ -21,18 +21,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release import bots
-from tradai_release.errors import ConfigError, InputError, PinMismatch
+from tradai_release.core.errors import ConfigError, InputError, PinMismatch
+from tradai_release.repository import bots
 from tradai_release.runtime.config import load_config
 from tradai_release.runtime.models import sync_models
 from tradai_release.runtime.pinning import Choice, active_subject, check_config, choose, live_pins
 from tradai_release.runtime.ready import DEPLOYMENT, LATEST, LIVE, Ready
 
 if TYPE_CHECKING:
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.release_table import AppliedState, ReleaseTable
     from tradai_release.engine.state import EngineBackends
     from tradai_release.hub import TransferProgress
-    from tradai_release.settings import Settings
 
 
 def start_bot(
@@ -60,10 +60,10 @@ def start_bot(
     come from ``ml_config`` (a strategy's ml_config.json), else the release repository at
     ``settings.repo``. ``backends`` defaults to the environment's, from settings.
     """
+    from tradai_release.core.settings import Settings
     from tradai_release.engine.release_table import ReleaseTable
     from tradai_release.engine.state import EngineBackends
-    from tradai_release.environments import environment
-    from tradai_release.settings import Settings
+    from tradai_release.repository.environments import environment
 
     settings = settings or Settings()
     variables = os.environ if variables is None else variables
@@ -143,10 +143,10 @@ def read_variables(env_file: Path | None) -> tuple[dict[str, str], str]:
 def strategy_features(settings: Settings, strategy: str, ml_config: Path | None) -> list[str]:
     """The features the strategy's models must have been trained on: ``ml_config`` (an ml_config.json),
     else the release repository's ``strategies/<strategy>/ml_config.json``; one of them must exist."""
-    from tradai_release.errors import ValidationFailed
-    from tradai_release.repo import ReleaseTree
-    from tradai_release.strategy import check_ml_config
-    from tradai_release.yamlio import load_json
+    from tradai_release.core.errors import ValidationFailed
+    from tradai_release.core.yamlio import load_json
+    from tradai_release.repository.strategy import check_ml_config
+    from tradai_release.repository.tree import ReleaseTree
 
     if ml_config is not None:
         try:
@@ -173,7 +173,7 @@ def _start_from_latest(
     backends: EngineBackends, choice: Choice, models: Path, features: Sequence[str]
 ) -> Ready:
     """The seed's start-up: pull the latest tag when the strategy's models are missing; the ACTIVE config."""
-    from tradai_release.bundles import ensure_models_present
+    from tradai_release.domain.bundles import ensure_models_present
 
     pulled = ensure_models_present(models, backends.hub, features={choice.strategy: list(features)})
     config = load_config(backends, choice.strategy, None, None, None)

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tradai_release.errors import TradaiError, user_error
+from tradai_release.core.errors import TradaiError, user_error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,7 +71,7 @@ def ready_line(record: dict[str, object]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradai_release.manifest import parse_profile
+    from tradai_release.repository.manifest import parse_profile
     from tradai_release.runtime import read_variables, start_bot
 
     variables, source = read_variables(args.env_file)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release import bots
-from tradai_release.errors import HubError
+from tradai_release.core.errors import HubError
+from tradai_release.repository import bots
 
 if TYPE_CHECKING:
     from tradai_release.engine.state import EngineBackends

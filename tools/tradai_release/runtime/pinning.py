@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tradai_release import bots
-from tradai_release.errors import InputError, PinMismatch, RegistryError
+from tradai_release.core.errors import InputError, PinMismatch, RegistryError
+from tradai_release.repository import bots
 
 if TYPE_CHECKING:
     from tradai_release.configs.entities import ConfigVersion
@@ -36,7 +36,7 @@ def choose(
     where: str,
 ) -> Choice:
     """The flags, each defaulted from its variable and refused when both are given and differ."""
-    from tradai_release.manifest import parse_profile
+    from tradai_release.repository.manifest import parse_profile
 
     pinned_profile = variables.get(bots.PROFILE) or None
     chosen_env = _agree(where, bots.ENV, "--env", env, variables.get(bots.ENV) or None)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import SettingsError
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import SettingsError
 
 MAX_OPERATIONS = 25
 """Most operations in one transaction (DynamoDB's limit, kept by every implementation)."""
@@ -25,7 +25,7 @@ def check_key(store: str, key: str) -> str:
     Refused: empty keys or segments, ``.``/``..`` segments, a leading ``/``, backslashes and
     control characters, so no key can escape a directory or a bucket prefix.
     """
-    from tradai_release.errors import InputError
+    from tradai_release.core.errors import InputError
 
     reason = None
     if not key:
@@ -215,7 +215,7 @@ def operation_key(operation: Operation, partition_key: str, sort_key: str) -> tu
 
 def string_key(table: str, key: Mapping[str, Any], partition_key: str, sort_key: str) -> tuple[str, str]:
     """The (partition, sort) strings of an item or key; both tables keep keys as non-empty strings."""
-    from tradai_release.errors import BackendError
+    from tradai_release.core.errors import BackendError
 
     try:
         partition, sort = key[partition_key], key[sort_key]
@@ -228,7 +228,7 @@ def string_key(table: str, key: Mapping[str, Any], partition_key: str, sort_key:
 
 def check_transaction(table: str, operations: Sequence[Operation], partition_key: str, sort_key: str) -> None:
     """Refuse what DynamoDB would refuse: more than MAX_OPERATIONS, or two operations on one item."""
-    from tradai_release.errors import BackendError
+    from tradai_release.core.errors import BackendError
 
     if len(operations) > MAX_OPERATIONS:
         count = len(operations)

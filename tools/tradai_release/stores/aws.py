@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tradai_release.endpoints import AwsOptions
+from tradai_release.core.endpoints import AwsOptions
 
 _CLIENT_LOCK = threading.Lock()
 

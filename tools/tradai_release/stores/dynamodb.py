@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import BackendError, ConditionFailed, MissingCredentials
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import BackendError, ConditionFailed, MissingCredentials
 from tradai_release.stores import (
     Check,
     Condition,

@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import BackendError
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import BackendError
 from tradai_release.stores.aws import client as make_client
 from tradai_release.stores.aws import error_code
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from tradai_release.errors import BackendError, InputError, ObjectExists, ObjectNotFound
+from tradai_release.core.errors import BackendError, InputError, ObjectExists, ObjectNotFound
 from tradai_release.stores import ObjectInfo, check_key
 
 _CHUNK = 1 << 20

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from tradai_release.endpoints import AwsOptions
-from tradai_release.errors import BackendError, MissingCredentials, ObjectExists, ObjectNotFound
+from tradai_release.core.endpoints import AwsOptions
+from tradai_release.core.errors import BackendError, MissingCredentials, ObjectExists, ObjectNotFound
 from tradai_release.stores import ObjectInfo, check_key
 from tradai_release.stores.aws import client as make_client
 from tradai_release.stores.aws import error_code, unreachable

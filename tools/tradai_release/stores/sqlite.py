@@ -11,7 +11,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from tradai_release.errors import BackendError, ConditionFailed
+from tradai_release.core.errors import BackendError, ConditionFailed
 from tradai_release.stores import (
     Check,
     Condition,

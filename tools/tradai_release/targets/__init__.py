@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from tradai_release.bots import BotKey, BotSpec
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.bots import BotKey, BotSpec
+    from tradai_release.repository.environments import Environment
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class NoTarget:
         return {}
 
     def deploy(self, spec: BotSpec, stamp: DeployStamp) -> RunningBot:
-        from tradai_release.errors import DeploymentFailed
+        from tradai_release.core.errors import DeploymentFailed
 
         raise DeploymentFailed(str(spec.key), "the environment's deployment target is 'none'")
 
@@ -111,14 +111,14 @@ class NoTarget:
         return {}
 
     def retire(self, key: BotKey, stamp: DeployStamp) -> None:
-        from tradai_release.errors import DeploymentFailed
+        from tradai_release.core.errors import DeploymentFailed
 
         raise DeploymentFailed(str(key), "the environment's deployment target is 'none'")
 
 
 def open_target(settings: Settings, env: str | Environment) -> DeploymentTarget:
     """The deployment target ``settings`` select for ``env`` (``deploy_target``, per-env overrides)."""
-    from tradai_release.environments import environment
+    from tradai_release.repository.environments import environment
 
     name = environment(settings, env).name
     kind = settings.deploy_target_of(name)

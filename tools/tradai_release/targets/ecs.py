@@ -20,13 +20,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.bots import VARIABLES, BotKey
-from tradai_release.errors import DeploymentFailed
+from tradai_release.core.errors import DeploymentFailed
+from tradai_release.repository.bots import VARIABLES, BotKey
 from tradai_release.targets import DeployStamp, RunningBot
 
 if TYPE_CHECKING:
-    from tradai_release.bots import BotSpec
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.bots import BotSpec
     from tradai_release.stores.ecs import EcsApi
 
 CONTENT_TAG = "tradai:content-sha256"

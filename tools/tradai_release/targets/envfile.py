@@ -18,13 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release.bots import ENV, BotKey, format_env_file, has_pins, parse_env_file, variables_hash
-from tradai_release.errors import DeploymentFailed, InputError
+from tradai_release.core.errors import DeploymentFailed, InputError
+from tradai_release.repository.bots import (
+    ENV,
+    BotKey,
+    format_env_file,
+    has_pins,
+    parse_env_file,
+    variables_hash,
+)
 from tradai_release.targets import DeployStamp, RunningBot
 
 if TYPE_CHECKING:
-    from tradai_release.bots import BotSpec
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.bots import BotSpec
 
 
 _BOT_FILE = re.compile(r"(?P<strategy>[A-Za-z][A-Za-z0-9_]{0,63})-p(?P<profile>[1-9][0-9]*)\.env")

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from tradai_release.errors import InputError
+from tradai_release.core.errors import InputError
 
 _TIMEFRAME = re.compile(r"^(\d+)([mhdw])$")
 _MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tradai_release.errors import InputError
-from tradai_release.strategy import FEATURE_CATALOGUE, MLConfig
+from tradai_release.core.errors import InputError
+from tradai_release.repository.strategy import FEATURE_CATALOGUE, MLConfig
 
 if TYPE_CHECKING:
     import numpy as np

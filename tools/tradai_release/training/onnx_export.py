@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.errors import OnnxParityError, TrainingError
+from tradai_release.core.errors import OnnxParityError, TrainingError
 
 if TYPE_CHECKING:
     from tradai_release.training.ensemble import Ensemble

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tradai_release.equity import EquityCurve
+    from tradai_release.core.equity import EquityCurve
 
 # The held-out metrics every registered version carries (docs/architecture.md §5); the comparator reads them.
 BACKTEST_METRICS: tuple[str, ...] = (

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.errors import InputError
-from tradai_release.fsutil import swap_into_place
-from tradai_release.strategy import STRATEGIES_DIR, StrategySpec, ml_config_path
+from tradai_release.core.errors import InputError
+from tradai_release.core.fsutil import swap_into_place
+from tradai_release.repository.strategy import STRATEGIES_DIR, StrategySpec, ml_config_path
 from tradai_release.training.result import TrainingResult
 
 if TYPE_CHECKING:
-    from tradai_release.equity import EquityCurve
+    from tradai_release.core.equity import EquityCurve
     from tradai_release.training.ensemble import Ensemble
     from tradai_release.training.features import Dataset
     from tradai_release.training.onnx_export import Parity
@@ -60,14 +60,14 @@ POSITION = ModelSpec("position", "position")
 
 def load_strategy(repo: Path, name: str) -> StrategySpec:
     """The strategy ``strategies/<name>`` of the working tree at ``repo``, schema-checked."""
-    from tradai_release.repo import ReleaseTree
+    from tradai_release.repository.tree import ReleaseTree
 
     return ReleaseTree.work(repo).strategy(name)
 
 
 def strategy_names(repo: Path) -> list[str]:
     """Every strategy of the working tree at ``repo``, sorted."""
-    from tradai_release.repo import ReleaseTree
+    from tradai_release.repository.tree import ReleaseTree
 
     names = ReleaseTree.work(repo).strategy_names()
     if not names:
@@ -77,7 +77,7 @@ def strategy_names(repo: Path) -> list[str]:
 
 def data_file(repo: Path, name: str) -> tuple[Path, str]:
     """The strategy's one candles CSV: its path and how messages name it (relative to the repo)."""
-    from tradai_release.repo import ReleaseTree
+    from tradai_release.repository.tree import ReleaseTree
 
     directory = f"{STRATEGIES_DIR}/{name}/{DATA_DIR}"
     found = ReleaseTree.work(repo).data_sets(name)
@@ -116,7 +116,7 @@ def train_strategy(
     spec = load_strategy(repo, strategy)
     csv_path, csv_display = data_file(repo, strategy)
 
-    from tradai_release.equity import EquityCurve, downsample
+    from tradai_release.core.equity import EquityCurve, downsample
     from tradai_release.training.backtest import backtest, equity_curve, periods_per_year
     from tradai_release.training.features import build_dataset, load_candles
 
@@ -280,7 +280,7 @@ def _write_metadata(
     metrics: Mapping[str, float],
     curve: EquityCurve | None = None,
 ) -> None:
-    from tradai_release.psi import reference_distribution
+    from tradai_release.core.psi import reference_distribution
     from tradai_release.training.ensemble import MEMBERS, native_files, training_params
     from tradai_release.training.onnx_export import INPUT_NAME, onnx_files
 

@@ -25,8 +25,8 @@ from tradai_release.engine.history.timeline import Timeline
 from tradai_release.engine.history.values import History, LiveAt
 
 if TYPE_CHECKING:
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.environments import Environment
     from tradai_release.stores import KeyValueTable
 
 
@@ -34,7 +34,7 @@ def _timeline(
     settings: Settings, env: str | Environment, table: KeyValueTable | None, repo: Path | str | None
 ) -> Timeline:
     from tradai_release.engine.release_table import open_release_table
-    from tradai_release.environments import environment
+    from tradai_release.repository.environments import environment
 
     target = environment(settings, env)  # an unknown env is one line before anything is read
     return Timeline(

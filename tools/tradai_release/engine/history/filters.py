@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tradai_release.clock import parse_stamp
+from tradai_release.core.clock import parse_stamp
+from tradai_release.core.errors import InputError
 from tradai_release.engine.history.values import Held, HistoryRow
-from tradai_release.errors import InputError
-from tradai_release.manifest import parse_profile
+from tradai_release.repository.manifest import parse_profile
 
 
 def parse_instant(command: str, flag: str, text: str) -> datetime:

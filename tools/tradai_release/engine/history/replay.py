@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from tradai_release.clock import parse_stamp, stamp
+from tradai_release.core.clock import parse_stamp, stamp
 from tradai_release.engine.actions import Action, ActivateConfig, DeleteAlias, SetAlias, WriteProfilePointer
 from tradai_release.engine.deployments import FAILED, RUNNING, SUCCEEDED
 from tradai_release.engine.history.timeline import Timeline

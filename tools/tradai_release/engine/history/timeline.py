@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tradai_release.core.errors import GitError, InputError
 from tradai_release.engine.deployments import pull_request_number
 from tradai_release.engine.history.values import Key, LivePin
 from tradai_release.engine.release_table import Deployment, JournalEntry, ReleaseTable
-from tradai_release.errors import GitError, InputError
 
 if TYPE_CHECKING:
     from tradai_release.stores import KeyValueTable
@@ -44,7 +44,7 @@ class Timeline:
         return dict(self._at_commit[commit])
 
     def _manifest_pins(self, deployment: Deployment) -> dict[Key, LivePin]:
-        from tradai_release.repo import ReleaseTree
+        from tradai_release.repository.tree import ReleaseTree
 
         try:
             with ReleaseTree.at(self.root, deployment.commit) as tree:
@@ -77,7 +77,7 @@ class Timeline:
         if deployment.pins is not None or deployment.pull_request is not None:
             return deployment.pull_request
         if deployment.commit not in self._messages:
-            from tradai_release.gitrepo import GitRepo
+            from tradai_release.repository.gitrepo import GitRepo
 
             try:
                 with GitRepo(self.root) as git:

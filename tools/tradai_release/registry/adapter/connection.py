@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tradai_release.errors import ModelVersionNotFound, RegistryError
+from tradai_release.core.errors import ModelVersionNotFound, RegistryError
 from tradai_release.registry.adapter.interface import ModelVersionInfo
 
 if TYPE_CHECKING:

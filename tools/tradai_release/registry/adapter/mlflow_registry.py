@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tradai_release.errors import ModelVersionNotFound, RegistryError
+from tradai_release.core.errors import ModelVersionNotFound, RegistryError
 from tradai_release.registry.adapter.connection import version_info
 from tradai_release.registry.adapter.interface import STAGES, ModelRegistry, ModelVersionInfo
 from tradai_release.registry.adapter.runs import MlflowRuns
@@ -15,8 +15,8 @@ from tradai_release.registry.adapter.runs import MlflowRuns
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 
-    from tradai_release.environments import Environment
-    from tradai_release.settings import Settings
+    from tradai_release.core.settings import Settings
+    from tradai_release.repository.environments import Environment
 
 T = TypeVar("T")
 
@@ -46,8 +46,8 @@ class MlflowRegistry(MlflowRuns):
     @classmethod
     def for_env(cls, env: str | Environment, settings: Settings | None = None) -> MlflowRegistry:
         """The registry of ``env`` (each environment has its own tracking URI)."""
-        from tradai_release.environments import environment
-        from tradai_release.settings import Settings
+        from tradai_release.core.settings import Settings
+        from tradai_release.repository.environments import environment
 
         settings = settings or Settings()
         backends = environment(settings, env).backends

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from tradai_release.errors import RegistryError
+from tradai_release.core.errors import RegistryError
 from tradai_release.registry.adapter.connection import MlflowConnection, version_info
 from tradai_release.registry.adapter.interface import LoggedRun, ModelFiles, ModelVersionInfo
 

@@ -1,0 +1,1 @@
+"""Rules several workflows share: the gate, pins, diffs, bundles, notifications, PSI monitoring."""

@@ -1,0 +1,185 @@
+"""What a bot runs: the pinned values of one (environment, profile, strategy), as a deployment carries them.
+
+See docs/architecture.md §14.
+
+A deployment target (an ECS task definition's container environment, a host's env file) carries
+exactly these variables; the bot's start-up (``tradai_release.runtime``) reads them back and
+checks that the files, the config and the model are these. The variables are the release content
+only: which commit or trace put them live is recorded next to them (service tags, the deployment
+record), so a change elsewhere in the repository never rewrites a bot's definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+from tradai_release.core.errors import InputError
+
+ENV = "TRADAI_ENV"
+PROFILE = "TRADAI_PROFILE"
+STRATEGY = "TRADAI_STRATEGY"
+CONFIG_ID = "TRADAI_CONFIG_ID"
+CONFIG_HASH = "TRADAI_CONFIG_HASH"
+MODEL_NAME = "TRADAI_MODEL_NAME"
+MODEL_VERSION = "TRADAI_MODEL_VERSION"
+HUB_TAG = "TRADAI_HUB_TAG"
+HUB_SHA256 = "TRADAI_HUB_SHA256"
+IMAGE = "TRADAI_IMAGE"
+
+VARIABLES: tuple[str, ...] = (
+    ENV,
+    PROFILE,
+    STRATEGY,
+    CONFIG_ID,
+    CONFIG_HASH,
+    MODEL_NAME,
+    MODEL_VERSION,
+    HUB_TAG,
+    HUB_SHA256,
+    IMAGE,
+)
+"""Every variable a deployment pins, in the order they are written."""
+
+
+@dataclass(frozen=True)
+class BotKey:
+    """One bot: a strategy trading in one profile of one environment."""
+
+    env: str
+    profile: int
+    strategy: str
+
+    @property
+    def name(self) -> str:
+        """``<strategy>-p<N>``: the bot's name inside its environment (env file, plan targets)."""
+        return f"{self.strategy}-p{self.profile}"
+
+    def __str__(self) -> str:
+        return f"{self.env}/{self.name}"
+
+
+@dataclass(frozen=True)
+class BotPins:
+    """The release content one bot must run. ``config_id`` is None while the config is not stored yet."""
+
+    env: str
+    profile: int
+    strategy: str
+    config_id: str | None
+    config_hash: str
+    model_name: str
+    model_version: int
+    hub_tag: str
+    hub_sha256: str
+    image: str
+
+    @property
+    def key(self) -> BotKey:
+        return BotKey(self.env, self.profile, self.strategy)
+
+    def variables(self) -> dict[str, str]:
+        """The environment variables of the deployment, in ``VARIABLES`` order."""
+        return {
+            ENV: self.env,
+            PROFILE: str(self.profile),
+            STRATEGY: self.strategy,
+            CONFIG_ID: self.config_id or "",
+            CONFIG_HASH: self.config_hash,
+            MODEL_NAME: self.model_name,
+            MODEL_VERSION: str(self.model_version),
+            HUB_TAG: self.hub_tag,
+            HUB_SHA256: self.hub_sha256,
+            IMAGE: self.image,
+        }
+
+    def content_hash(self) -> str:
+        """SHA-256 of the variables: equal pins, equal hash (a definition with this hash can be reused)."""
+        return variables_hash(self.variables())
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_variables(cls, variables: Mapping[str, str], *, where: str) -> BotPins:
+        """Pins read back from a deployment's variables; a missing or malformed one is an InputError."""
+
+        def value(name: str) -> str:
+            text = variables.get(name)
+            if text is None or not str(text).strip():
+                raise InputError(where, name, "not set")
+            return str(text).strip()
+
+        def number(name: str) -> int:
+            text = value(name)
+            if not text.isdigit() or int(text) < 1:
+                raise InputError(where, name, f"{text!r} is not a positive integer")
+            return int(text)
+
+        return cls(
+            env=value(ENV),
+            profile=number(PROFILE),
+            strategy=value(STRATEGY),
+            config_id=value(CONFIG_ID),
+            config_hash=value(CONFIG_HASH),
+            model_name=value(MODEL_NAME),
+            model_version=number(MODEL_VERSION),
+            hub_tag=value(HUB_TAG),
+            hub_sha256=value(HUB_SHA256),
+            image=value(IMAGE),
+        )
+
+
+@dataclass(frozen=True)
+class BotSpec:
+    """A bot as the repository describes it: its pins and the resources its strategy's tradai.yaml asks
+    for (``deployment.ecs``). Deployment targets turn it into what they run."""
+
+    pins: BotPins
+    cpu: int
+    memory: int
+
+    @property
+    def key(self) -> BotKey:
+        return self.pins.key
+
+
+def variables_hash(variables: Mapping[str, str]) -> str:
+    """SHA-256 of a deployment's variables (canonical JSON of the pinned names only)."""
+    pinned = {name: str(variables.get(name, "")) for name in VARIABLES}
+    return hashlib.sha256(json.dumps(pinned, sort_keys=True).encode()).hexdigest()
+
+
+def has_pins(variables: Mapping[str, str]) -> bool:
+    """True when ``variables`` (a process environment, an env file) carry a deployment's pins."""
+    return bool(variables.get(HUB_TAG))
+
+
+def image_reference(repository: str, pinned: str, registry: str = "") -> str:
+    """The container image of a bot: ``[registry/]repository`` at a tag, or ``@sha256:...`` for a digest."""
+    base = f"{registry.rstrip('/')}/{repository}" if registry else repository
+    return f"{base}@{pinned}" if pinned.startswith("sha256:") else f"{base}:{pinned}"
+
+
+def format_env_file(variables: Mapping[str, str], header: list[str]) -> str:
+    """An env file for systemd ``EnvironmentFile=`` and ``docker --env-file``: ``# header`` lines, then
+    ``NAME=value`` in ``VARIABLES`` order (values never hold newlines or quotes: names, digits, hashes)."""
+    lines = [f"# {line}" for line in header]
+    lines += [f"{name}={variables.get(name, '')}" for name in VARIABLES]
+    return "\n".join(lines) + "\n"
+
+
+def parse_env_file(text: str, *, where: str) -> dict[str, str]:
+    """The ``NAME=value`` lines of an env file (comments and blank lines skipped)."""
+    variables: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        name, sep, value = stripped.partition("=")
+        if not sep or not name.strip():
+            raise InputError(where, f"line {number}", f"not NAME=value: {stripped[:40]!r}")
+        variables[name.strip()] = value.strip()
+    return variables

@@ -1,0 +1,1 @@
+"""Verbs that edit git, train or check: validate, promote, rollback, retrain, bootstrap, drift, provision."""

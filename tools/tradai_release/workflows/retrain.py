@@ -1,0 +1,509 @@
+"""Retraining: retrain -> compare -> propose as a git branch (the check is in ``retrain_check``).
+
+The seed ran this as Lambdas (check-retraining-needed, compare-models, promote-model); here a
+promotion is a proposal: ``retrain`` trains a challenger, pushes it to the hub as a tag that still
+carries every other strategy of the profiles, registers it in the environment, judges it against
+each profile's champion with the ModelComparator, and when the comparator says promote writes the
+pin change as a commit on a new branch (``retrain/<env>-<strategy>-v<V>``) whose message is the
+pull-request body. It never applies anything and never touches the working tree, the index or
+the checked-out branch: the commit is built from git objects. When the comparator says keep or
+manual-review, nothing is proposed; the reasons are returned, tagged on the challenger version
+(``retrain.decision`` / ``retrain.reasons``) and notified.
+
+A profile whose pinned hub tag already holds exactly the retrained files of the strategy (same paths,
+SHA-256 and sizes) is **unchanged**: there is nothing to compare or propose for it. When every selected
+profile is unchanged, nothing is pushed, registered or proposed; otherwise only the changed profiles'
+tags are composed and compared, and a challenger whose files some version already has is that version
+(the registrar returns it marked duplicate instead of minting a new one).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradai_release.core.errors import InputError, TradaiError
+
+if TYPE_CHECKING:
+    from tradai_release.core.settings import Settings
+    from tradai_release.hub import ModelHub
+    from tradai_release.hub.manifest import FileEntry
+    from tradai_release.registry.adapter import ModelRegistry
+    from tradai_release.registry.comparator import Comparison, ModelComparator
+    from tradai_release.repository.environments import Environment
+    from tradai_release.repository.manifest import ReleaseManifest
+    from tradai_release.training.result import TrainingResult
+
+# ``trainer(repo, strategy, models_dir, *, git_commit=..., trace_id=...)``: training.train_strategy.
+Trainer = Callable[..., "TrainingResult"]
+BRANCH_PREFIX = "retrain"
+DECISION_TAG = "retrain.decision"
+REASONS_TAG = "retrain.reasons"
+# The decision of a profile whose champion already holds the retrained files (beside the comparator's
+# promote / keep / manual-review).
+UNCHANGED = "unchanged"
+_TAG_VALUE_LIMIT = 4900
+
+
+# --- retrain -> compare -> propose ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileVerdict:
+    """The outcome for one profile: unchanged (``comparison`` None: the champion's pinned hub tag ``tag``
+    already holds the retrained files), or the comparator's judgement of the challenger against it."""
+
+    profile: int
+    champion: int
+    comparison: Comparison | None
+    manifest: str
+    tag: str = ""
+
+    @property
+    def decision(self) -> str:
+        return UNCHANGED if self.comparison is None else self.comparison.decision
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        if self.comparison is None:
+            return (f"the retrained files are the champion's (hub tag {self.tag}): nothing new",)
+        return self.comparison.reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        comparison = self.comparison
+        return {
+            "profile": self.profile,
+            "manifest": self.manifest,
+            "champion": self.champion,
+            "tag": self.tag,
+            "decision": self.decision,
+            "reasons": list(self.reasons),
+            "score_challenger": comparison.score_challenger if comparison else None,
+            "score_champion": comparison.score_champion if comparison else None,
+            "metrics": [
+                {
+                    "metric": row.metric,
+                    "challenger": row.challenger,
+                    "champion": row.champion,
+                    "operator": row.operator,
+                    "threshold": row.threshold,
+                    "required": row.required,
+                    "passed": row.passed,
+                }
+                for row in (comparison.rows if comparison else ())
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """What ``retrain`` did: the challenger, each profile's verdict, and the branch it wrote (if any).
+
+    ``challenger`` is None when every profile is unchanged (nothing registered, ``tags`` empty);
+    ``duplicate`` when the registry already had a version with the challenger's files (it is that one);
+    ``already_proposed`` when that version's retrain branch already existed (it was left as it is).
+    """
+
+    env: str
+    strategy: str
+    model: str
+    challenger: int | None
+    tags: Mapping[str, tuple[str, str]]  # source tag -> (new tag, its manifest sha256)
+    metrics: Mapping[str, float]
+    trace_id: str
+    base_commit: str
+    verdicts: tuple[ProfileVerdict, ...]
+    duplicate: bool = False
+    branch: str | None = None
+    already_proposed: bool = False  # ``branch`` existed: an earlier retrain proposed the same version
+    commit: str | None = None
+    message: str = ""
+    notified: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def proposed(self) -> bool:
+        return self.branch is not None
+
+    @property
+    def promoted_profiles(self) -> list[int]:
+        from tradai_release.registry.comparator import PROMOTE
+
+        return [v.profile for v in self.verdicts if v.decision == PROMOTE]
+
+    @property
+    def unchanged_profiles(self) -> list[int]:
+        return [v.profile for v in self.verdicts if v.decision == UNCHANGED]
+
+    @property
+    def decision(self) -> str:
+        """promote when any profile is proposed; unchanged when every profile is; else manual-review
+        when any profile needs it, else keep."""
+        from tradai_release.registry.comparator import KEEP, MANUAL_REVIEW, PROMOTE
+
+        decisions = {v.decision for v in self.verdicts}
+        if PROMOTE in decisions:
+            return PROMOTE
+        if decisions == {UNCHANGED}:
+            return UNCHANGED
+        return MANUAL_REVIEW if MANUAL_REVIEW in decisions else KEEP
+
+    @property
+    def event(self) -> str:
+        """The notification this outcome sends."""
+        from tradai_release.registry.comparator import PROMOTE
+
+        if self.decision == PROMOTE:
+            return "retraining_proposed"
+        return "retraining_unchanged" if self.decision == UNCHANGED else "retraining_kept"
+
+    def groups(self) -> list[tuple[tuple[int, ...], ProfileVerdict]]:
+        """Verdicts of profiles that share a champion (and so a comparison), merged: (profiles, verdict)."""
+        merged: dict[tuple[int, str, str], list[ProfileVerdict]] = {}
+        for verdict in self.verdicts:
+            key = (verdict.champion, verdict.decision, verdict.tag if verdict.comparison is None else "")
+            merged.setdefault(key, []).append(verdict)
+        return [(tuple(v.profile for v in group), group[0]) for group in merged.values()]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why nothing (or only part) was proposed: the reasons of every verdict that is not promote."""
+        from tradai_release.registry.comparator import PROMOTE
+
+        return [
+            f"{_profiles_label(profiles)} (champion v{verdict.champion}): {verdict.decision}: {reason}"
+            for profiles, verdict in self.groups()
+            if verdict.decision != PROMOTE
+            for reason in verdict.reasons
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "strategy": self.strategy,
+            "model": self.model,
+            "challenger": self.challenger,
+            "duplicate": self.duplicate,
+            "decision": self.decision,
+            "tags": {source: {"tag": tag, "sha256": sha} for source, (tag, sha) in self.tags.items()},
+            "metrics": dict(self.metrics),
+            "trace_id": self.trace_id,
+            "base_commit": self.base_commit,
+            "proposed": self.proposed,
+            "promoted_profiles": self.promoted_profiles,
+            "unchanged_profiles": self.unchanged_profiles,
+            "branch": self.branch,
+            "commit": self.commit,
+            "already_proposed": self.already_proposed,
+            "reasons": self.reasons,
+            "verdicts": [v.to_dict() for v in self.verdicts],
+            "notified": self.notified,
+        }
+
+
+def _profiles_label(profiles: Sequence[int]) -> str:
+    return ("profile " if len(profiles) == 1 else "profiles ") + ", ".join(str(p) for p in profiles)
+
+
+def parse_profiles(value: str | int | None) -> list[int] | None:
+    """``--profile``: a number, ``all`` (None) or a comma-separated list (which exist is checked later,
+    against the environment's manifests)."""
+    if value is None or str(value).strip() in ("", "all"):
+        return None
+    from tradai_release.repository.manifest import parse_profile
+
+    return sorted({parse_profile(part) for part in str(value).split(",")})
+
+
+def retrain(
+    settings: Settings,
+    strategy: str,
+    env: str | Environment,
+    *,
+    profiles: Sequence[int] | None = None,
+    trainer: Trainer | None = None,
+    comparator: ModelComparator | None = None,
+    commit: str = "HEAD",
+    send: bool = True,
+) -> RetrainResult:
+    """Train a challenger, push it, register it in ``env``, compare per profile, propose a branch on promote.
+
+    ``profiles`` = None means every profile of ``env`` that pins ``strategy``. A profile whose pinned
+    hub tag holds exactly the retrained files is unchanged (no tag, no comparison); when all are,
+    nothing is pushed or registered. ``trainer`` defaults to
+    ``training.train_strategy``; it trains from the working tree, so ``strategies/<strategy>`` must
+    have no uncommitted changes (the challenger must be reproducible from ``commit``). The proposal
+    moves the pins with the same rules as ``promote`` (staging graduation, keep_production, overrides,
+    config pins), then points each promoted profile at its challenger tag.
+    """
+    from tradai_release.hub import ModelHub
+    from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.registry.comparator import PROMOTE, ModelComparator
+    from tradai_release.registry.registrar import register_training
+    from tradai_release.repository.environments import environment
+    from tradai_release.repository.gitrepo import GitRepo
+    from tradai_release.repository.tree import ReleaseTree
+
+    target = environment(settings, env)
+    repo = settings.repo
+    with ReleaseTree.at(repo, commit) as tree:
+        release = tree.load()
+        base = str(tree.commit)
+        texts = {m.path: tree.text(m.path) for m in release.manifests_of(target.name)}
+    release.require_valid()
+    spec = release.strategies.get(strategy)
+    if spec is None:
+        known = ", ".join(sorted(release.strategies)) or "none"
+        raise InputError(f"strategies/{strategy}", "--strategy", f"no such strategy (known: {known})")
+    pinning = [m for m in release.manifests_of(target.name) if strategy in m.strategies]
+    unknown = sorted(set(profiles or ()) - {m.profile for m in release.manifests_of(target.name)})
+    if unknown:
+        available = ", ".join(str(m.profile) for m in release.manifests_of(target.name)) or "none"
+        raise InputError(
+            "--profile", "profile", f"unknown profile {unknown[0]} ({target.name} has profiles {available})"
+        )
+    manifests = [m for m in pinning if profiles is None or m.profile in set(profiles)]
+    if not manifests:
+        which = "any profile" if profiles is None else "profile " + ", ".join(map(str, profiles))
+        raise InputError(
+            f"releases/{target.name}", "--profile", f"{strategy} is not pinned in {which} of {target.name}"
+        )
+    with GitRepo(repo) as git:
+        dirty = git.changed_paths([f"strategies/{strategy}"], untracked=True)
+    if dirty:
+        raise InputError(
+            dirty[0],
+            "(working tree)",
+            "uncommitted change; commit it first so the challenger is reproducible from a commit",
+        )
+
+    trainer = trainer or _default_trainer()
+    comparator = comparator or ModelComparator()
+    trace_id = f"retrain-{uuid.uuid4().hex[:12]}"
+    hub = ModelHub.from_settings(settings)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="retrain-", dir=settings.state_dir) as scratch:
+        models = Path(scratch) / "models"
+        result = trainer(repo, strategy, models, git_commit=base, trace_id=trace_id)
+        same = _unchanged_tags(hub, manifests, strategy, models)
+        changed = [m for m in manifests if m.artifacts.tag not in same]
+        tags: dict[str, tuple[str, str]] = {}
+        for manifest in changed:
+            source = manifest.artifacts.tag
+            if source in tags:
+                continue
+            pushed = hub.compose(
+                models,
+                [strategy],
+                source=source,
+                source_sha256=manifest.artifacts.sha256,
+                message=f"retrain {strategy} for {target.name} (challenger, trace {trace_id}) "
+                f"on top of {source}",
+                git_commit=base,
+            )
+            tags[source] = (pushed.tag, pushed.manifest_sha256)
+        registered = None
+        if changed:
+            registered = register_training(
+                settings, result, r2_tag=tags[changed[0].artifacts.tag][0], envs=[target], config=spec.tradai
+            )[target.name]
+    model_name = manifests[0].strategies[strategy].model.name
+    verdicts = [
+        ProfileVerdict(m.profile, m.strategies[strategy].model.production, None, m.path, m.artifacts.tag)
+        for m in manifests
+        if m.artifacts.tag in same
+    ]
+    registry = None
+    if registered is not None:
+        registry = MlflowRegistry.for_env(target, settings)
+        verdicts += _verdicts(registry, changed, strategy, model_name, registered.version, comparator)
+    verdicts.sort(key=lambda verdict: verdict.profile)
+    outcome = RetrainResult(
+        env=target.name,
+        strategy=strategy,
+        model=model_name,
+        challenger=registered.version if registered is not None else None,
+        tags=tags,
+        metrics=dict(result.metrics),
+        trace_id=trace_id,
+        base_commit=base,
+        verdicts=tuple(verdicts),
+        duplicate=registered is not None and registered.duplicate,
+    )
+    promoted = [v for v in verdicts if v.decision == PROMOTE]
+    if promoted and registered is not None:
+        challenger = registered.version
+        branch = f"{BRANCH_PREFIX}/{target.name}-{strategy}-v{challenger}"
+        message = proposal_message(outcome)
+        edits = proposed_pins(release.manifests_of(target.name), texts, promoted, strategy, challenger, tags,
+                              spec.config_hash)
+        with GitRepo(repo) as git:
+            if registered.duplicate and git.branch_exists(branch):
+                # An earlier retrain proposed this very version and its branch is still open: no second one.
+                outcome = replace(outcome, branch=branch, commit=git.resolve(branch), already_proposed=True,
+                                  message=git.run("log", "-1", "--format=%B", branch))
+            else:
+                new_commit = git.write_branch(
+                    branch, edits, message, base=base, hint="delete it or retrain again for a new version"
+                )
+                outcome = replace(outcome, branch=branch, commit=new_commit, message=message)
+    if registry is not None and outcome.challenger is not None:
+        _record(registry, model_name, outcome.challenger, outcome.decision, outcome.reasons)
+    if send and not outcome.already_proposed:  # the earlier proposal was notified
+        outcome = replace(outcome, notified=_notify(settings, outcome))
+    return outcome
+
+
+def _unchanged_tags(
+    hub: ModelHub, manifests: Sequence[ReleaseManifest], strategy: str, models: Path
+) -> set[str]:
+    """The pinned hub tags (of ``manifests``) whose ``<strategy>/`` files are exactly the retrained ones
+    under ``models``: the same paths with the same SHA-256 and size (each tag's manifest read once,
+    checked against the sha256 the manifest pins)."""
+    from tradai_release.hub.manifest import strategy_of
+    from tradai_release.hub.transfer import bundle_files, file_entries
+
+    paths = {rel: path for rel, path in bundle_files(models).items() if strategy_of(rel) == strategy}
+    retrained: dict[str, FileEntry] = file_entries(paths, hub.workers)
+    same: set[str] = set()
+    seen: set[str] = set()
+    for manifest in manifests:
+        tag = manifest.artifacts.tag
+        if tag in seen:
+            continue
+        seen.add(tag)
+        pinned = hub.read_tag(tag, expected_sha256=manifest.artifacts.sha256)
+        if pinned.files_of([strategy]) == retrained:
+            same.add(tag)
+    return same
+
+
+def _verdicts(
+    registry: ModelRegistry,
+    manifests: Sequence[ReleaseManifest],
+    strategy: str,
+    model: str,
+    challenger: int,
+    comparator: ModelComparator,
+) -> list[ProfileVerdict]:
+    """The gate's verdict on the challenger against each profile's champion (the version live for it)."""
+    from tradai_release.domain.gate import by_version, champion, compare
+
+    versions = by_version(registry.versions([model]).get(model, []))
+    if challenger not in versions:  # a registry that does not list it yet: read it directly
+        versions[challenger] = registry.get_version(model, challenger)
+    verdicts = []
+    for manifest in manifests:
+        pinned = manifest.strategies[strategy].model.production
+        current = champion(manifest.profile, versions, pinned)
+        if current is None:
+            current = registry.get_version(model, pinned)
+        # Compared on metrics even when the challenger is a duplicate of a version that was live once:
+        # retraining reproduced it, which is not a rollback someone asked for.
+        comparison = compare(versions[challenger], current, comparator)
+        tag = manifest.artifacts.tag
+        verdicts.append(ProfileVerdict(manifest.profile, current.version, comparison, manifest.path, tag))
+    return verdicts
+
+
+def proposed_pins(
+    manifests: Sequence[ReleaseManifest],
+    texts: Mapping[str, str],
+    promoted: Sequence[ProfileVerdict],
+    strategy: str,
+    version: int,
+    tags: Mapping[str, tuple[str, str]],
+    digest: str,
+) -> dict[str, str]:
+    """Path -> new text of the manifests the proposal changes: the promoted profiles' production pin
+    moved with promote's rules and their hub tag pointed at the challenger's, and the strategy's
+    config pin refreshed in every manifest of the environment."""
+    from tradai_release.domain.pins import PinEdit
+
+    edit = PinEdit({m.path: m for m in manifests}, texts)
+    by_profile = {m.profile: m for m in manifests}
+    for verdict in promoted:
+        manifest = by_profile[verdict.profile]
+        edit.promote(manifest.path, strategy, version)
+        edit.set_artifacts(manifest.path, *tags[manifest.artifacts.tag])
+    edit.refresh_config(strategy, digest)
+    return edit.texts()
+
+
+def _default_trainer() -> Trainer:
+    from tradai_release.training import train_strategy
+
+    return train_strategy
+
+
+def _record(registry: Any, name: str, version: int, decision: str, reasons: Sequence[str]) -> None:
+    """Tag the challenger version with the decision, so the registry says why it was (not) proposed."""
+    try:
+        registry.set_version_tag(name, version, DECISION_TAG, decision)
+        registry.set_version_tag(name, version, REASONS_TAG, "; ".join(reasons)[:_TAG_VALUE_LIMIT] or "-")
+    except TradaiError:
+        pass  # the decision is still in the result, the JSON output and the notification
+
+
+def proposal_message(outcome: RetrainResult) -> str:
+    """The commit message and pull-request body: title, challenger facts, the comparison table per profile."""
+    from tradai_release.domain.messages import comparison_table
+
+    profiles = _profiles_label(outcome.promoted_profiles)
+    lines = [
+        f"retrain: promote {outcome.strategy} v{outcome.challenger} in {outcome.env} ({profiles})",
+        "",
+        f"Challenger **{outcome.model} v{outcome.challenger}** for `{outcome.env}`, trained at "
+        f"`{outcome.base_commit[:12]}` (trace `{outcome.trace_id}`).",
+        "",
+    ]
+    for source, (tag, sha) in outcome.tags.items():
+        lines.append(f"- hub tag `{tag}` (sha256 `{sha[:16]}…`): `{source}` with {outcome.strategy} replaced")
+    lines.append("")
+    for group, verdict in outcome.groups():
+        label = ("Profile " if len(group) == 1 else "Profiles ") + ", ".join(str(p) for p in group)
+        lines += [f"### {label}: champion v{verdict.champion} -> **{verdict.decision}**", ""]
+        if verdict.comparison is None:
+            lines += [f"- {reason}" for reason in verdict.reasons]
+        else:
+            lines += comparison_table(verdict.comparison)
+        lines.append("")
+    lines.append(
+        "Proposed by `invoke retrain`; merging applies it (plan on the pull request, apply on merge)."
+    )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _notify(settings: Settings, outcome: RetrainResult) -> bool:
+    from tradai_release.domain.notify import notify
+
+    details: dict[str, Any] = {"env": outcome.env, "strategy": outcome.strategy}
+    if outcome.challenger is not None:
+        duplicate = " (already registered with the same files)" if outcome.duplicate else ""
+        details["challenger"] = f"{outcome.model} v{outcome.challenger}{duplicate}"
+        details["hub tag"] = ", ".join(tag for tag, _ in outcome.tags.values())
+    details["trace_id"] = outcome.trace_id
+    if outcome.unchanged_profiles:
+        details["unchanged profiles"] = outcome.unchanged_profiles
+    if outcome.proposed:
+        details["branch"] = outcome.branch
+        details["profiles"] = outcome.promoted_profiles
+        summary = (
+            f"{outcome.strategy} v{outcome.challenger} beats the champion in {outcome.env}; "
+            f"branch {outcome.branch} proposes it"
+        )
+        return notify(settings, outcome.event, summary, details)
+    details["reasons"] = "\n".join(outcome.reasons)
+    if outcome.challenger is None:
+        summary = (
+            f"{outcome.strategy} in {outcome.env}: retraining reproduced the champion's files; "
+            "nothing pushed, registered or proposed"
+        )
+    else:
+        challenger = f"{outcome.strategy} v{outcome.challenger}"
+        summary = f"{challenger} in {outcome.env}: champion kept, nothing proposed"
+    return notify(settings, outcome.event, summary, details)
