@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from tradai_release.cli import emit, handle_errors, required, required_env
+from tradai_release.cli import emit, handle_errors, required, required_env, required_release
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
@@ -179,7 +179,7 @@ def rollback_candidates(c: Context, strategy: str = "", env: str = "", json: boo
 
     settings = _settings()
     name = required("rollback-candidates", "--strategy", strategy, "the strategy to roll back")
-    where = required_env("rollback-candidates", env, settings)
+    where = required_env("rollback-candidates", env, settings).name
     found = rollback_candidates_in(settings, name, where)
     emit(json, {"strategy": name, "env": where, "candidates": [item.to_dict() for item in found]},
          lambda: render_rollback_candidates(name, where, found))
@@ -203,23 +203,26 @@ def upload(c: Context, strategy: str = "", env: str = "", json: bool = False) ->
     name = required("upload", "--strategy", strategy, "the strategy to stage")
     where = required_env("upload", env, settings)
     version = upload_strategy(settings, name, where)
-    emit(json, {"env": where, **version.to_dict(), "created": version.created},
-         lambda: render_upload(version, where))
+    emit(json, {"env": where.name, **version.to_dict(), "created": version.created},
+         lambda: render_upload(version, where.name))
 
 
 @task(name="list", help={
-    "env": "the environment whose config registry to read (default dev)",
+    "env": "the environment whose config registry to read (default: the first of the promotion order)",
     "json": "print the strategies as one JSON object",
 })
 @handle_errors
-def strategy_list(c: Context, env: str = "dev", json: bool = False) -> None:
+def strategy_list(c: Context, env: str = "", json: bool = False) -> None:
     """List strategies: version, config hash, ACTIVE config_id in the env and number of stored versions."""
     from tradai_release.configs.strategies import list_strategies
     from tradai_release.render.configs import render_strategy_list
+    from tradai_release.repository.environments import declared_environments, environment
 
-    listings = list_strategies(_settings(), env)
-    emit(json, {"env": env, "strategies": [item.to_dict() for item in listings]},
-         lambda: render_strategy_list(env, listings))
+    settings = _settings()
+    where = environment(settings, env or declared_environments(settings)[0])
+    listings = list_strategies(settings, where)
+    emit(json, {"env": where.name, "strategies": [item.to_dict() for item in listings]},
+         lambda: render_strategy_list(where.name, listings))
 
 
 @task(help={"env": "the environment whose AWS tables and buckets to create",
@@ -284,8 +287,7 @@ def plan(c: Context, env: str = "", commit: str = "HEAD", format: str = "text") 
     from tradai_release.render.plan import check_format, print_plan
 
     settings = _settings()
-    where = required_env("plan", env, settings)
-    print_plan(judged_plan(settings, where, commit=commit), check_format(format))
+    print_plan(judged_plan(required_release("plan", env, settings, commit)), check_format(format))
 
 
 @task(help={
@@ -302,11 +304,11 @@ def apply(c: Context, env: str = "", commit: str = "HEAD", dry_run: bool = False
     from tradai_release.render.plan import print_plan, render_deployment
 
     settings = _settings()
-    where = required_env("apply", env, settings)
+    release = required_release("apply", env, settings, commit)
     if dry_run:  # dry-run means: stop after the plan
-        print_plan(judged_plan(settings, where, commit=commit), "json" if json else "text")
+        print_plan(judged_plan(release), "json" if json else "text")
         return
-    deployment = apply_env(settings, where, commit=commit)
+    deployment = apply_env(release)
     emit(json, deployment, lambda: print(render_deployment(deployment), end=""))
 
 
@@ -322,10 +324,10 @@ def deploy_status(c: Context, env: str = "", commit: str = "HEAD", json: bool = 
     from tradai_release.render.bots import render_bot_statuses
 
     settings = _settings()
-    where = required_env("deploy-status", env, settings)
-    statuses = bot_statuses(settings, where, commit=commit)
-    emit(json, {"env": where, "bots": [s.to_dict() for s in statuses]},
-         lambda: render_bot_statuses(where, statuses))
+    release = required_release("deploy-status", env, settings, commit)
+    statuses = bot_statuses(release)
+    emit(json, {"env": release.name, "bots": [s.to_dict() for s in statuses]},
+         lambda: render_bot_statuses(release.name, statuses))
 
 
 @task(help={
@@ -347,14 +349,14 @@ def history(c: Context, env: str = "", profile: str = "", strategy: str = "", si
     from tradai_release.render.history import render_history, render_live
 
     settings = _settings()
-    where = required_env("history", env, settings)
+    release = required_release("history", env, settings)
     if at:
         if since or until:
             raise InputError("history", "--at", "shows one instant: give --at or --since/--until, not both")
-        found = live_at(settings, where, at, profile=profile or None, strategy=strategy or None)
+        found = live_at(release, at, profile=profile or None, strategy=strategy or None)
         emit(json, found, lambda: render_live(found))
         return
-    rows = read_history(settings, where, profile=profile or None, strategy=strategy or None,
+    rows = read_history(release, profile=profile or None, strategy=strategy or None,
                         since=since or None, until=until or None)
     emit(json, rows, lambda: render_history(rows))
 
@@ -386,8 +388,10 @@ def promote(c: Context, env: str = "", profile: str = "", strategy: str = "", ve
     flags = {"--env": env, "--profile": profile, "--strategy": strategy, "--version": version}
     for flag, value in flags.items():
         required("promote", flag, value)
-    result = promote_pins(_settings(), env, profile, strategy, version, stage=stage, no_archive=no_archive,
-                          override_reason=override_reason or None, commit=commit)
+    settings = _settings()
+    result = promote_pins(settings, required_env("promote", env, settings), profile, strategy, version,
+                          stage=stage, no_archive=no_archive, override_reason=override_reason or None,
+                          commit=commit)
     emit(json, result, lambda: render_promotion(result))
     if result.blocked:
         raise TradaiError(result.blocked)

@@ -23,6 +23,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tradai_release.engine.context import ReleaseContext
+from tradai_release.repository.environments import environment
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -101,8 +104,8 @@ def build(count: int, moto: str, mlflow: str, scratch: Path, envs: tuple[str, ..
     names = generate(root, count, uid, "vbench", sha)
     started = time.perf_counter()
     for env in envs:
-        provision(settings, env)
-        registry = MlflowRegistry.for_env(env, settings)
+        provision(settings, environment(settings, env))
+        registry = MlflowRegistry.for_env(environment(settings, env), settings)
         for name in names:
             registry.create_registered_model_if_missing(name)
             registry.client.create_model_version(name, "s3://bench/none", tags={"strategy_name": name})
@@ -123,9 +126,9 @@ def first_apply_speedup(count: int, moto: str, mlflow: str, scratch: Path, worke
     for concurrency in (1, workers):
         settings = build(count, moto, mlflow, scratch, envs=("dev",))
         started = time.perf_counter()
-        deployment = apply_env(settings, "dev", actor="bench", concurrency=concurrency)
+        deployment = apply_env(ReleaseContext.open(settings, "dev"), actor="bench", concurrency=concurrency)
         times[concurrency] = time.perf_counter() - started
-        assert deployment.outcome == "succeeded" and plan_env(settings, "dev").empty
+        assert deployment.outcome == "succeeded" and plan_env(ReleaseContext.open(settings, "dev")).empty
         print(
             f"  first apply, concurrency {concurrency}: {times[concurrency]:6.1f}s "
             f"({len(deployment.actions)} actions)"
@@ -144,18 +147,18 @@ def measure(count: int, moto: str, mlflow: str, scratch: Path) -> dict[str, dict
     results: dict[str, dict[str, float]] = {}
     for env in ENVS:
         started = time.perf_counter()
-        apply_env(settings, env, actor="bench")
+        apply_env(ReleaseContext.open(settings, env), actor="bench")
         first = time.perf_counter() - started
         counted = counted_from_settings(settings, env)
         started = time.perf_counter()
-        plan = plan_env(settings, env, backends=counted.backends)
+        plan = plan_env(ReleaseContext.open(settings, env, backends=counted.backends))
         wall = time.perf_counter() - started
         assert plan.empty, plan.actions[:3]
         registry_calls = counted.backends.registry.calls
         table_reads = sum(sum(t.reads.values()) for t in counted.tables)
         object_reads = sum(sum(s.reads.values()) for s in counted.stores)
         counted.reset()
-        outcome = apply_env(settings, env, backends=counted.backends).outcome
+        outcome = apply_env(ReleaseContext.open(settings, env, backends=counted.backends)).outcome
         results[env] = {
             "first_apply_s": first,
             "plan_s": wall,

@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tradai_release.engine.context import ReleaseContext
+from tradai_release.repository.environments import environment
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -42,7 +45,7 @@ def decorate(settings: Any, names: list[str]) -> None:
     from tradai_release.workflows.drift import DriftReport, record_checks
 
     for env in ENVS:
-        registry = MlflowRegistry.for_env(env, settings)
+        registry = MlflowRegistry.for_env(environment(settings, env), settings)
         for index, name in enumerate(names):
             rng = random.Random(index)
             equity, value = [], 1.0
@@ -83,17 +86,19 @@ def main() -> None:
             # A loaded 2-core machine answers a 200-strategy first apply slowly: time, not failure.
             settings = settings.model_copy(update={"backend_timeout_seconds": 60.0})
             for env in ENVS:
-                apply_env(settings, env, actor="bench")
+                apply_env(ReleaseContext.open(settings, env), actor="bench")
             from tradai_release.repository.tree import ReleaseTree
 
             names = ReleaseTree.work(settings.repo).strategy_names()
             started = time.perf_counter()
             decorate(settings, names)
             print(f"  equity tags and prod drift records in {time.perf_counter() - started:.1f}s")
-            plan_env(settings, ENVS[0])  # imports and clients warm, as for the report's second run
+            plan_env(
+                ReleaseContext.open(settings, ENVS[0])
+            )  # imports and clients warm, as for the report's second run
             started = time.perf_counter()
             for env in ENVS:
-                assert plan_env(settings, env).empty
+                assert plan_env(ReleaseContext.open(settings, env)).empty
             plan_s = time.perf_counter() - started
             print(f"  invoke plan of {', '.join(ENVS)}: {plan_s:.2f}s")
             from tradai_release.report import build_site

@@ -20,6 +20,7 @@ from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TABLE_NAME
 from tradai_release.core.settings import EnvOverrides, Settings
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.release_table import RELEASE_TABLE
 from tradai_release.engine.state import EngineBackends
@@ -27,6 +28,7 @@ from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry, ModelRegistry, ModelVersionInfo
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.repository.bots import BotKey, BotSpec
+from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.repository.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
@@ -255,7 +257,7 @@ def embedded_repo(scratch: Path, versions: int = 2) -> Path:
     ``versions`` versions of every strategy registered in dev's MLflow (on SQLite)."""
     settings = Settings()
     sha = push_tag(ModelHub.from_settings(settings), scratch)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), versions)
+    register_mlflow(MlflowRegistry.for_env(environment(settings, "dev"), settings), versions)
     return make_repo(scratch, TAG, sha)
 
 
@@ -339,7 +341,7 @@ class CountingTarget:
 
 def counted_from_settings(settings: Settings, env: str) -> Counted:
     """The settings' real backends of ``env``, each wrapped in a counter."""
-    real = EngineBackends.from_settings(settings, env)
+    real = EngineBackends.from_settings(settings, environment(settings, env))
     config_table = CountingTable(real.configs.table)
     release_table = CountingTable(real.releases)
     config_store = CountingObjects(real.configs.repository.store)
@@ -415,16 +417,18 @@ class World:
     sha: str
 
     def plan(self, commit: str = "HEAD") -> P.Plan:
-        return plan_env(self.settings, "dev", commit=commit, repo=self.repo, backends=self.counted.backends)
+        return plan_env(
+            ReleaseContext.open(
+                self.settings, "dev", commit=commit, repo=self.repo, backends=self.counted.backends
+            )
+        )
 
     def apply(self, commit: str = "HEAD", **kwargs: object):  # type: ignore[no-untyped-def]
         return apply_env(
-            self.settings,
-            "dev",
-            commit=commit,
-            repo=self.repo,
+            ReleaseContext.open(
+                self.settings, "dev", commit=commit, repo=self.repo, backends=self.counted.backends
+            ),
             actor="tester",
-            backends=self.counted.backends,
             **kwargs,
         )  # type: ignore[arg-type]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine_helpers import commit_all, git
 from tradai_release.core.settings import Settings
+from tradai_release.repository.environments import environment
 from tradai_release.training.result import TrainingResult
 
 SOURCE = Path(__file__).resolve().parent.parent
@@ -45,7 +46,9 @@ def make_live_repo(
     hub = ModelHub.from_settings(settings)
     pushed = hub.push(models, tag=TAG, message="test bundle", created_at=CREATED_AT)
     versions = {
-        result.strategy_name: register_training(settings, result, r2_tag=TAG, envs=[env])[env].version
+        result.strategy_name: register_training(
+            settings, result, r2_tag=TAG, envs=[environment(settings, env)]
+        )[env].version
         for result in results
     }
     for profile in PROFILES:

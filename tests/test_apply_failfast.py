@@ -20,11 +20,13 @@ from tradai_release.core.errors import ApplyFailed, LockHeld
 from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import Action
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.repository.environments import environment
 from tradai_release.stores.aws import client
 from tradai_release.workflows.provision import provision
 
@@ -48,9 +50,9 @@ def bounded(settings: Settings) -> Settings:
 def release_repo(settings: Settings, moto_server: str, tmp_path: Path, uid: str) -> Path:
     """Buckets, tables, a pushed tag, one registered version per strategy, and a repository pinning them."""
     client(AwsOptions(endpoint_url=moto_server), "s3").create_bucket(Bucket=f"hub-{uid}")
-    provision(settings, "prod")
+    provision(settings, environment(settings, "prod"))
     sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_runs(MlflowRegistry.for_env("prod", settings), uid, (1.2,))
+    register_runs(MlflowRegistry.for_env(environment(settings, "prod"), settings), uid, (1.2,))
     repo = make_repo(tmp_path, TAG, sha)
     rename_models(repo, uid)
     commit_all(repo, "unique model names")
@@ -75,14 +77,14 @@ def test_mlflow_killed_mid_apply_fails_within_budget_releases_the_lease_and_a_re
                 killed.append(time.monotonic())
 
         with pytest.raises(ApplyFailed) as caught:
-            apply_env(settings, "prod", after_action=kill_mlflow)
+            apply_env(ReleaseContext.open(settings, "prod"), after_action=kill_mlflow)
         elapsed = time.monotonic() - killed[0]
         message = str(caught.value)
         print(f"mlflow killed: apply failed {elapsed:.1f}s later: {message}")  # shown with -rP
         assert f"mlflow: {server.url}: cannot reach the server after {RETRIES + 1} attempts" in message
         assert message.endswith("Connection refused)")
         assert elapsed < BUDGET + SLACK, f"{elapsed:.1f}s"
-        releases = EngineBackends.from_settings(settings, "prod").releases
+        releases = EngineBackends.from_settings(settings, environment(settings, "prod")).releases
         assert ReleaseTable(releases, "prod").lease() is None
         failed = ReleaseTable(releases, "prod").deployments()[0]
         assert failed.outcome == "failed"
@@ -91,8 +93,8 @@ def test_mlflow_killed_mid_apply_fails_within_budget_releases_the_lease_and_a_re
 
         port = int(server.url.rsplit(":", 1)[1])
         server = start_mlflow(workdir, port=port)  # the same registry, back at the same URL
-        assert apply_env(settings, "prod").outcome == "succeeded"
-        assert plan_env(settings, "prod").empty
+        assert apply_env(ReleaseContext.open(settings, "prod")).outcome == "succeeded"
+        assert plan_env(ReleaseContext.open(settings, "prod")).empty
     finally:
         server.stop()
 
@@ -103,7 +105,7 @@ def test_release_table_refusing_connections_fails_within_budget_and_the_lease_ex
     uid = uuid.uuid4().hex[:8]
     settings = bounded(server_settings(moto_server, mlflow_server, tmp_path / "repo", uid))
     release_repo(settings, moto_server, tmp_path, uid)
-    backends = EngineBackends.from_settings(settings, "prod")
+    backends = EngineBackends.from_settings(settings, environment(settings, "prod"))
     table = backends.releases
     closed = replace(settings.aws(), endpoint_url=f"http://127.0.0.1:{free_port()}")
     cut: list[float] = []
@@ -115,7 +117,7 @@ def test_release_table_refusing_connections_fails_within_budget_and_the_lease_ex
             cut.append(time.monotonic())
 
     with pytest.raises(ApplyFailed) as caught:
-        apply_env(settings, "prod", backends=backends, after_action=refuse_table)
+        apply_env(ReleaseContext.open(settings, "prod", backends=backends), after_action=refuse_table)
     elapsed = time.monotonic() - cut[0]
     message = str(caught.value)
     print(f"table refused: apply failed {elapsed:.1f}s later: {message}")  # shown with -rP
@@ -125,13 +127,15 @@ def test_release_table_refusing_connections_fails_within_budget_and_the_lease_ex
     assert "the release table is unreachable" in message and "expires at" in message
     assert elapsed < BUDGET + SLACK, f"{elapsed:.1f}s"
 
-    live = EngineBackends.from_settings(settings, "prod")  # the table is reachable again
+    live = EngineBackends.from_settings(
+        settings, environment(settings, "prod")
+    )  # the table is reachable again
     lock = ReleaseTable(live.releases, "prod").lease()
     assert lock is not None  # could not be released: it expires by itself
     with pytest.raises(LockHeld):
-        apply_env(settings, "prod")
+        apply_env(ReleaseContext.open(settings, "prod"))
     ahead = datetime.fromtimestamp(lock.expires_at + 1, UTC) - datetime.now(UTC)
     with use_clock(lambda: datetime.now(UTC) + ahead):  # the lease's 15 minutes have passed
-        assert apply_env(settings, "prod").outcome == "succeeded"
-        assert plan_env(settings, "prod").empty
+        assert apply_env(ReleaseContext.open(settings, "prod")).outcome == "succeeded"
+        assert plan_env(ReleaseContext.open(settings, "prod")).empty
     assert ReleaseTable(live.releases, "prod").lease() is None

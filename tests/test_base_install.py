@@ -18,6 +18,8 @@ from engine_helpers import TAG, embedded_repo, git
 from tradai_release.configs import ConfigVersionService
 from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
+from tradai_release.repository.environments import environment
 from tradai_release.runtime.ready import RECORD_FIELDS
 
 STRATEGY = "PascalStrategy"
@@ -84,7 +86,7 @@ def test_a_base_install_starts_a_bot_and_names_the_missing_extra(base_venv: Path
 
     # The embedded default (SQLite tables, a file hub, MLflow on SQLite) applied by this venv.
     repo = embedded_repo(tmp_path, 1)
-    assert apply_env(Settings(repo=repo), "dev", actor="ci").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(Settings(repo=repo), "dev"), actor="ci").outcome == "succeeded"
     models = tmp_path / "bot" / "models"
     env = {"TRADAI_REPO": str(repo), "TRADAI_MODELS_DIR": str(models)}
 
@@ -96,7 +98,7 @@ def test_a_base_install_starts_a_bot_and_names_the_missing_extra(base_venv: Path
     assert list(record) == sorted(RECORD_FIELDS)
     assert (record["pins_from"], record["hub_tag"], record["model_version"]) == ("deployment", TAG, 1)
     assert record["downloaded_files"] == 13 and record["git_commit"] == git(repo, "rev-parse", "HEAD")
-    active = ConfigVersionService.for_env("dev", Settings()).get_active(STRATEGY)
+    active = ConfigVersionService.for_env(environment(Settings(), "dev"), Settings()).get_active(STRATEGY)
     assert active is not None and record["config_id"] == active.config_id
 
     # Without deployment pins the bot checks the live alias in the registry: that needs the client.

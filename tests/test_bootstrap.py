@@ -9,6 +9,7 @@ import pytest
 
 from tradai_release.core.errors import HubError
 from tradai_release.core.settings import Settings
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.workflows.bootstrap import BOOTSTRAP_TAG, bootstrap
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ def test_committed_pins_are_what_bootstrap_produces_and_all_envs_apply(clone: Pa
         "prod": "succeeded",
     }
     for env in ("dev", "staging", "prod"):
-        assert plan_env(settings, env).empty
+        assert plan_env(ReleaseContext.open(settings, env)).empty
     assert _git(clone, "status", "--porcelain") == ""
 
     again = bootstrap(settings, envs=["prod"])

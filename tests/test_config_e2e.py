@@ -20,6 +20,7 @@ from tradai_release.configs.strategies import list_strategies, upload_strategy
 from tradai_release.core.endpoints import AwsOptions
 from tradai_release.core.errors import ConfigConflict, InputError, SettingsError, ValidationFailed
 from tradai_release.core.settings import EnvOverrides, Settings
+from tradai_release.repository.environments import environment
 from tradai_release.stores import KeyValueTable
 
 TRADAI = "strategies/PascalStrategy/tradai.yaml"
@@ -44,47 +45,50 @@ def test_upload_records_head_only_for_committed_files(repo: Path) -> None:
     head = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout
-    first = upload_strategy(settings, "PascalStrategy", "dev", trace_id="trace-e2e")
+    first = upload_strategy(settings, "PascalStrategy", environment(settings, "dev"), trace_id="trace-e2e")
     assert first.created and first.git_commit == head.strip() and first.trace_id == "trace-e2e"
     assert first.description == f"uploaded from {TRADAI} at {head.strip()[:12]}"
 
     bump_stake(repo, 4321)
-    edited = upload_strategy(settings, "PascalStrategy", "dev")
+    edited = upload_strategy(settings, "PascalStrategy", environment(settings, "dev"))
     assert edited.created and edited.version_number == 2 and edited.git_commit is None
     assert edited.config_data["strategy_service"]["defaults"]["stake_amount"] == 4321
     assert edited.trace_id  # a fresh trace id when none is given
     commit_all(repo, "raise stake")
-    again = upload_strategy(settings, "PascalStrategy", "dev")
+    again = upload_strategy(settings, "PascalStrategy", environment(settings, "dev"))
     assert again.duplicate and again.config_id == edited.config_id
 
-    service = ConfigVersionService.for_env("dev", settings)
+    service = ConfigVersionService.for_env(environment(settings, "dev"), settings)
     service.activate("PascalStrategy", first.config_id)
-    rows = {item.name: item for item in list_strategies(settings, "dev")}
+    rows = {item.name: item for item in list_strategies(settings, environment(settings, "dev"))}
     assert sorted(rows) == ["MyStrategy", "PascalStrategy"]
     pascal = rows["PascalStrategy"]
     assert (pascal.active_config_id, pascal.versions, pascal.in_sync) == (first.config_id, 2, False)
     assert pascal.config_hash == edited.config_hash and pascal.version == "1.0.0"
     assert rows["MyStrategy"].active_config_id is None and rows["MyStrategy"].versions == 0
-    prod = {item.name: item for item in list_strategies(settings, "prod")}
+    prod = {item.name: item for item in list_strategies(settings, environment(settings, "prod"))}
     assert prod["PascalStrategy"].versions == 0  # each env has its own registry
 
 
 def test_upload_takes_the_ci_runs_trace_id(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADAI_TRACE_ID", "ci-run-42")
-    version = upload_strategy(Settings(repo=repo), "PascalStrategy", "dev")
+    version = upload_strategy(Settings(repo=repo), "PascalStrategy", environment(Settings(repo=repo), "dev"))
     assert version.trace_id == "ci-run-42"
 
 
 def test_upload_refuses_bad_input(repo: Path) -> None:
     settings = Settings(repo=repo)
     with pytest.raises(InputError, match=r"no such strategy \(known: MyStrategy, PascalStrategy\)"):
-        upload_strategy(settings, "Missing", "dev")
+        upload_strategy(settings, "Missing", environment(settings, "dev"))
     with pytest.raises(SettingsError, match="unknown environment 'qa'"):
-        upload_strategy(settings, "PascalStrategy", "qa")
+        upload_strategy(settings, "PascalStrategy", environment(settings, "qa"))
     (repo / TRADAI).write_text((repo / TRADAI).read_text().replace("max_open_trades:", "max_trades:"))
     with pytest.raises(ValidationFailed, match=r"max_trades: unknown key"):
-        upload_strategy(settings, "PascalStrategy", "dev")
-    assert ConfigVersionService.for_env("dev", settings).list_versions("PascalStrategy") == []
+        upload_strategy(settings, "PascalStrategy", environment(settings, "dev"))
+    assert (
+        ConfigVersionService.for_env(environment(settings, "dev"), settings).list_versions("PascalStrategy")
+        == []
+    )
 
 
 # --- the real CLI ---------------------------------------------------------------------------------------
@@ -152,7 +156,7 @@ def moto_settings(moto_server: str, tmp_path: Path) -> Settings:
 @pytest.mark.e2e
 def test_lifecycle_against_moto_server(moto_settings: Settings) -> None:
     clock = Clock()
-    built = ConfigVersionService.for_env("dev", moto_settings)
+    built = ConfigVersionService.for_env(environment(moto_settings, "dev"), moto_settings)
     service = ConfigVersionService(built.table, built.repository, clock=clock)
     assert built.table.name.startswith("dynamodb://tradai-config-versions-e2e-")
     data = {"strategy": {"name": "PascalStrategy"}, "stake": 1000.0, "symbols": ["BTC/USDT:USDT"]}
@@ -177,7 +181,7 @@ def test_lifecycle_against_moto_server(moto_settings: Settings) -> None:
 
 @pytest.mark.e2e
 def test_concurrent_activations_against_moto_server(moto_settings: Settings) -> None:
-    setup = ConfigVersionService.for_env("dev", moto_settings)
+    setup = ConfigVersionService.for_env(environment(moto_settings, "dev"), moto_settings)
     versions = [
         setup.create_version(strategy_name="KeplerStrategy", config_data={"n": n}, description="")
         for n in range(8)
@@ -185,7 +189,7 @@ def test_concurrent_activations_against_moto_server(moto_settings: Settings) -> 
     barrier = threading.Barrier(8)
 
     def activate(index: int) -> object:
-        built = ConfigVersionService.for_env("dev", moto_settings)
+        built = ConfigVersionService.for_env(environment(moto_settings, "dev"), moto_settings)
         table = cast(KeyValueTable, OneWriteAtATime(built.table, barrier))
         service = ConfigVersionService(table, built.repository)
         return service.activate("KeplerStrategy", versions[index].config_id)
@@ -200,10 +204,12 @@ def test_concurrent_activations_against_moto_server(moto_settings: Settings) -> 
 @pytest.mark.e2e
 def test_loader_reads_the_active_config_from_moto_server(moto_settings: Settings) -> None:
 
-    service = ConfigVersionService.for_env("dev", moto_settings)
+    service = ConfigVersionService.for_env(environment(moto_settings, "dev"), moto_settings)
     version = service.create_version(
         strategy_name="PascalStrategy", config_data=tradai_data(), description=""
     )
     service.activate("PascalStrategy", version.config_id)
-    loaded = StrategyConfigLoader.for_env("dev", moto_settings, environ={}).load("PascalStrategy")
+    loaded = StrategyConfigLoader.for_env(environment(moto_settings, "dev"), moto_settings, environ={}).load(
+        "PascalStrategy"
+    )
     assert loaded.config_id == version.config_id and loaded.service.stake_amount == 2500

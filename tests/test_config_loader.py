@@ -15,6 +15,8 @@ from tradai_release.configs.loader import ModelTagSource, StrategyConfig, Strate
 from tradai_release.configs.merge import ConfigLayer, ConfigMergeService
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.core.errors import StartupError
+from tradai_release.core.settings import Settings
+from tradai_release.repository.environments import environments
 
 STAKE = "strategy_service.defaults.stake_amount"
 TRADES = "strategy_service.defaults.max_open_trades"
@@ -137,11 +139,12 @@ def test_stored_active_config_alone_is_enough(base: dict[str, Any], versions: Co
 
 
 def test_loader_for_env_reads_the_envs_registry(base: dict[str, Any]) -> None:
-    service = ConfigVersionService.for_env("staging")  # the embedded default under TRADAI_STATE_DIR
-    config_id = activate(service, base)
-    loaded = StrategyConfigLoader.for_env("staging", environ={}).load("PascalStrategy")
+    settings = Settings()  # the embedded default under TRADAI_STATE_DIR
+    staging, dev = environments(settings, ["staging", "dev"])
+    config_id = activate(ConfigVersionService.for_env(staging, settings), base)
+    loaded = StrategyConfigLoader.for_env(staging, settings, environ={}).load("PascalStrategy")
     assert loaded.config_id == config_id
-    assert StrategyConfigLoader.for_env("dev", environ={}).versions is not None
+    assert StrategyConfigLoader.for_env(dev, settings, environ={}).versions is not None
 
 
 # --- env var and tag mapping ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from tradai_release.core.errors import ApplyFailed, BackendError
 from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import DeployBot
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.state import EngineBackends
@@ -34,6 +35,7 @@ from tradai_release.engine.status import IN_SYNC, bot_statuses
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.repository.bots import BotPins
+from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.stores.aws import client
 from tradai_release.stores.ecs import EcsApi
@@ -65,7 +67,9 @@ class Flaky(EcsApi):
 def backends(settings: Settings, api: EcsApi) -> EngineBackends:
     target = EcsTarget.from_settings(settings, "prod", api=api)
     target.waiter = settled
-    return dataclasses.replace(EngineBackends.from_settings(settings, "prod"), target=target)
+    return dataclasses.replace(
+        EngineBackends.from_settings(settings, environment(settings, "prod")), target=target
+    )
 
 
 def task_environment(api: EcsApi, service: Mapping[str, Any]) -> dict[str, str]:
@@ -86,16 +90,19 @@ def test_ecs_services_follow_merge_revert_drift_and_a_failed_apply(
     )
     cluster = f"tradai-prod-{uid}"
     client(AwsOptions(endpoint_url=moto_server), "s3").create_bucket(Bucket=f"hub-{uid}")
-    assert f"ecs://{cluster}" in provision(settings, "prod").created
+    assert f"ecs://{cluster}" in provision(settings, environment(settings, "prod")).created
     sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    registry = MlflowRegistry.for_env("prod", settings)
+    registry = MlflowRegistry.for_env(environment(settings, "prod"), settings)
     register_runs(registry, uid, (1.2, 1.4))
     repo = make_repo(tmp_path, TAG, sha)
     rename_models(repo, uid)
     commit_all(repo, "unique model names for the shared mlflow server")
 
     api = Flaky(settings.aws())
-    assert apply_env(settings, "prod", backends=backends(settings, api)).outcome == "succeeded"
+    assert (
+        apply_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api))).outcome
+        == "succeeded"
+    )
     arns = api.client.list_services(cluster=cluster, maxResults=100)["serviceArns"]
     assert len(arns) == 12  # prod: 1 + 2 + 3 + 3 + 3 bots
     service_name = "tradai-prod-PascalStrategy-p3"
@@ -108,13 +115,15 @@ def test_ecs_services_follow_merge_revert_drift_and_a_failed_apply(
         editor.set_production("PascalStrategy", 2)
     merged = commit_all(repo, "promote PascalStrategy v2 in prod profile 3")
     api.writes.clear()
-    deployment = apply_env(settings, "prod", backends=backends(settings, api))
+    deployment = apply_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api)))
     assert dict(api.writes) == {"register_task_definition": 1, "update_service": 1, "tag_resource": 1}
     after = api.describe_services(cluster, [service_name])[service_name]
-    environment = task_environment(api, after)
-    active = ConfigVersionService.for_env("prod", settings).get_active("PascalStrategy")
+    variables = task_environment(api, after)
+    active = ConfigVersionService.for_env(environment(settings, "prod"), settings).get_active(
+        "PascalStrategy"
+    )
     assert active is not None
-    assert BotPins.from_variables(environment, where="ecs") == BotPins(
+    assert BotPins.from_variables(variables, where="ecs") == BotPins(
         env="prod",
         profile=3,
         strategy="PascalStrategy",
@@ -133,23 +142,25 @@ def test_ecs_services_follow_merge_revert_drift_and_a_failed_apply(
 
     # a no-op apply: no ECS write
     api.writes.clear()
-    assert apply_env(settings, "prod", backends=backends(settings, api)).outcome == "noop"
+    assert (
+        apply_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api))).outcome == "noop"
+    )
     assert sum(api.writes.values()) == 0
 
     # revert: the previous revision again, reused (none registered)
     git(repo, "revert", "--no-edit", "HEAD")
     api.writes.clear()
-    apply_env(settings, "prod", backends=backends(settings, api))
+    apply_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api)))
     assert api.describe_services(cluster, [service_name])[service_name]["taskDefinition"] == v1_arn
     assert "register_task_definition" not in api.writes and len(api.task_definition_arns(family, 100)) == 2
 
     # changed by hand: drift in the plan, repaired by apply
     v2_arn = max(api.task_definition_arns(family, 100), key=lambda arn: int(arn.rsplit(":", 1)[1]))
     api.client.update_service(cluster=cluster, service=service_name, taskDefinition=v2_arn)
-    plan = plan_env(settings, "prod", backends=backends(settings, api))
+    plan = plan_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api)))
     assert [(d.kind, d.target) for d in plan.drift] == [("deployment", "PascalStrategy-p3")]
     assert [a.target for a in plan.actions if isinstance(a, DeployBot)] == ["prod/PascalStrategy-p3"]
-    apply_env(settings, "prod", backends=backends(settings, api))
+    apply_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api)))
     assert api.describe_services(cluster, [service_name])[service_name]["taskDefinition"] == v1_arn
 
     # an ECS error in the middle of an apply: a failed deployment record; the re-run converges
@@ -159,11 +170,14 @@ def test_ecs_services_follow_merge_revert_drift_and_a_failed_apply(
     commit_all(repo, "promote KeplerStrategy and MyStrategy v2 in prod profile 4")
     api.fail_next_update = True
     with pytest.raises(ApplyFailed, match="update_service failed"):
-        apply_env(settings, "prod", backends=backends(settings, api))
-    assert list_deployments(settings, "prod")[0].outcome == "failed"
-    assert apply_env(settings, "prod", backends=backends(settings, api)).outcome == "succeeded"
-    assert plan_env(settings, "prod", backends=backends(settings, api)).empty
-    statuses = bot_statuses(settings, "prod", backends=backends(settings, api))
+        apply_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api)))
+    assert list_deployments(settings, environment(settings, "prod"))[0].outcome == "failed"
+    assert (
+        apply_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api))).outcome
+        == "succeeded"
+    )
+    assert plan_env(ReleaseContext.open(settings, "prod", backends=backends(settings, api))).empty
+    statuses = bot_statuses(ReleaseContext.open(settings, "prod", backends=backends(settings, api)))
     assert {s.state for s in statuses} == {IN_SYNC} and len(statuses) == 12
     p4 = {s.bot: s.running for s in statuses}
     assert p4["KeplerStrategy-p4"] is not None and p4["KeplerStrategy-p4"]["TRADAI_MODEL_VERSION"] == "2"

@@ -27,12 +27,14 @@ from tradai_release.core.errors import ApplyFailed, BackendError, DeploymentFail
 from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import DeployBot, RetireBot, WaitRollout
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
 from tradai_release.render.plan import render_text
 from tradai_release.repository.bots import BotPins, parse_env_file
+from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.stores.ecs import EcsApi
 from tradai_release.targets.ecs import EcsTarget, poll_until_stable, rollout_state
@@ -56,12 +58,12 @@ def env_files(settings: Settings, env: str = "dev") -> dict[str, str]:
 
 def test_env_files_pin_each_bot_and_only_changed_bots_are_rewritten(repo: Path) -> None:
     settings = Settings(repo=repo)
-    first = apply_env(settings, "dev", actor="ci")
+    first = apply_env(ReleaseContext.open(settings, "dev"), actor="ci")
     assert first.outcome == "succeeded"
     files = env_files(settings)
     assert len(files) == BOTS_PER_ENV
     pinned = parse_env_file(files["PascalStrategy-p3.env"], where="p3")
-    active = ConfigVersionService.for_env("dev", settings).get_active("PascalStrategy")
+    active = ConfigVersionService.for_env(environment(settings, "dev"), settings).get_active("PascalStrategy")
     assert active is not None
     assert pinned == {
         "TRADAI_ENV": "dev",
@@ -79,17 +81,17 @@ def test_env_files_pin_each_bot_and_only_changed_bots_are_rewritten(repo: Path) 
     assert f"apply {first.deployment_id}" in files["PascalStrategy-p3.env"]  # who wrote it: a comment
 
     counted = counted_from_settings(settings, "dev")
-    assert apply_env(settings, "dev", backends=counted.backends).outcome == "noop"
+    assert apply_env(ReleaseContext.open(settings, "dev", backends=counted.backends)).outcome == "noop"
     assert counted.writes == 0
 
     set_production(repo, "dev", "PascalStrategy", 2, profiles=[3])
     commit_all(repo, "promote PascalStrategy v2 in dev profile 3")
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     deploys = [a for a in plan.actions if isinstance(a, DeployBot)]
     assert [a.target for a in deploys] == ["dev/PascalStrategy-p3"]
     assert "model_version 1 -> 2" in deploys[0].reason
     assert WaitRollout.kind not in [a.kind for a in plan.actions]  # a host's file needs no rollout wait
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     after = env_files(settings)
     changed = sorted(name for name in files if after[name] != files[name])
     assert changed == ["PascalStrategy-p3.env"]
@@ -98,22 +100,22 @@ def test_env_files_pin_each_bot_and_only_changed_bots_are_rewritten(repo: Path) 
 
 def test_a_hand_edited_env_file_is_drift_that_apply_repairs(repo: Path) -> None:
     settings = Settings(repo=repo)
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     path = settings.state_dir / "dev" / "bots" / "KeplerStrategy-p2.env"
     path.write_text(path.read_text().replace("TRADAI_MODEL_VERSION=1", "TRADAI_MODEL_VERSION=2"))
 
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert [(d.kind, d.target) for d in plan.drift] == [("deployment", "KeplerStrategy-p2")]
     deploy = next(a for a in plan.actions if isinstance(a, DeployBot))
     assert deploy.target == "dev/KeplerStrategy-p2" and deploy.reason.startswith("drift:")
-    assert apply_env(settings, "dev").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(settings, "dev")).outcome == "succeeded"
     assert "TRADAI_MODEL_VERSION=1" in path.read_text()
-    assert plan_env(settings, "dev").empty
+    assert plan_env(ReleaseContext.open(settings, "dev")).empty
 
     path.unlink()  # a host lost its file: planned again, not ignored
-    assert [a.target for a in plan_env(settings, "dev").actions if isinstance(a, DeployBot)] == [
-        "dev/KeplerStrategy-p2"
-    ]
+    assert [
+        a.target for a in plan_env(ReleaseContext.open(settings, "dev")).actions if isinstance(a, DeployBot)
+    ] == ["dev/KeplerStrategy-p2"]
 
 
 def test_an_image_pinned_in_the_manifest_reaches_the_bot(repo: Path) -> None:
@@ -122,7 +124,7 @@ def test_an_image_pinned_in_the_manifest_reaches_the_bot(repo: Path) -> None:
     with edit_manifest(repo / "releases" / "dev" / "profile-3.yaml") as editor:
         editor.set_image("MyStrategy", digest)
     commit_all(repo, "pin MyStrategy's image by digest in dev profile 3")
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     pinned = parse_env_file(env_files(settings)["MyStrategy-p3.env"], where="p3")
     assert pinned["TRADAI_IMAGE"] == f"tradai/strategies/mystrategy@{digest}"
     unpinned = parse_env_file(env_files(settings)["MyStrategy-p4.env"], where="p4")
@@ -131,9 +133,9 @@ def test_an_image_pinned_in_the_manifest_reaches_the_bot(repo: Path) -> None:
 
 def test_target_none_deploys_nothing(repo: Path) -> None:
     settings = Settings(repo=repo, deploy_target="none")
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     assert not (settings.state_dir / "dev" / "bots").exists()
-    assert plan_env(settings, "dev").empty
+    assert plan_env(ReleaseContext.open(settings, "dev")).empty
 
 
 # --- ECS on in-process moto --------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ def stable(api: EcsApi, cluster: str, services: Mapping[str, str], timeout: floa
 
 
 def ecs_backends(settings: Settings, env: str, api: EcsApi, waiter: Any = stable) -> EngineBackends:
-    real = EngineBackends.from_settings(settings, env)
+    real = EngineBackends.from_settings(settings, environment(settings, env))
     target = EcsTarget.from_settings(settings, env, api=api)
     target.waiter = waiter
     return dataclasses.replace(real, target=target)
@@ -172,14 +174,14 @@ def container_environment(api: EcsApi, arn: str) -> dict[str, str]:
 
 def test_ecs_services_follow_promote_revert_and_hand_changes(repo: Path, aws: None) -> None:
     settings = Settings(repo=repo, deploy_target="ecs")
-    assert "ecs://tradai-dev" in provision(settings, "dev").created
+    assert "ecs://tradai-dev" in provision(settings, environment(settings, "dev")).created
     api = EcsApi(settings.aws())
     sent: list[dict[str, Any]] = []  # moto does not echo deploymentConfiguration: look at the requests
     for operation in ("CreateService", "UpdateService"):
         api.client.meta.events.register(
             f"provide-client-params.ecs.{operation}", lambda params, **_: sent.append(dict(params))
         )
-    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     live = services(api, "tradai-dev")
     assert len(live) == BOTS_PER_ENV
     p3 = live["tradai-dev-PascalStrategy-p3"]
@@ -195,15 +197,15 @@ def test_ecs_services_follow_promote_revert_and_hand_changes(repo: Path, aws: No
     set_production(repo, "dev", "PascalStrategy", 2, profiles=[3])
     promoted = commit_all(repo, "promote PascalStrategy v2 in dev profile 3")
     api.writes.clear()
-    deployment = apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    deployment = apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     assert api.writes == {"register_task_definition": 1, "update_service": 1, "tag_resource": 1}
     assert sent[-1]["deploymentConfiguration"]["deploymentCircuitBreaker"] == breaker
     p3 = services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]
-    environment = container_environment(api, p3["taskDefinition"])
+    variables = container_environment(api, p3["taskDefinition"])
     pins = next(b for b in deployment.plan["actions"] if b["kind"] == DeployBot.kind)
-    assert environment["TRADAI_MODEL_VERSION"] == "2" == str(pins["version"])
-    assert environment["TRADAI_HUB_SHA256"] == pins["sha256"]
-    assert environment["TRADAI_CONFIG_HASH"] == pins["config_hash"]
+    assert variables["TRADAI_MODEL_VERSION"] == "2" == str(pins["version"])
+    assert variables["TRADAI_HUB_SHA256"] == pins["sha256"]
+    assert variables["TRADAI_CONFIG_HASH"] == pins["config_hash"]
     tags = {t["key"]: t["value"] for t in p3["tags"]}
     assert tags["tradai:commit"] == promoted and tags["tradai:deployment-id"] == deployment.deployment_id
     family = "tradai-dev-PascalStrategy-p3"
@@ -211,36 +213,39 @@ def test_ecs_services_follow_promote_revert_and_hand_changes(repo: Path, aws: No
 
     # a no-op apply makes no ECS write
     api.writes.clear()
-    assert apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).outcome == "noop"
+    assert (
+        apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).outcome
+        == "noop"
+    )
     assert sum(api.writes.values()) == 0
 
     # revert: the previous revision is reused, none registered
     git(repo, "revert", "--no-edit", "HEAD")
     api.writes.clear()
-    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     assert services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]["taskDefinition"] == v1_arn
     assert len(revisions(api, family)) == 2 and "register_task_definition" not in api.writes
 
     # a service pointed at another revision by hand is drift; apply repairs it
     v2_arn = max(revisions(api, family))
     api.client.update_service(cluster="tradai-dev", service=family, taskDefinition=v2_arn)
-    plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    plan = plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     assert [(d.kind, d.target) for d in plan.drift] == [("deployment", "PascalStrategy-p3")]
     assert [a.kind for a in plan.actions] == [DeployBot.kind, WaitRollout.kind, "record_deployment"]
-    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     assert services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]["taskDefinition"] == v1_arn
-    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+    assert plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).empty
 
 
 def test_live_services_are_read_ten_at_a_time_without_describing_known_revisions(
     repo: Path, aws: None
 ) -> None:
     settings = Settings(repo=repo, deploy_target="ecs")
-    provision(settings, "dev")
+    provision(settings, environment(settings, "dev"))
     api = EcsApi(settings.aws())
-    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     api.reads.clear()
-    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+    assert plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).empty
     # 12 services, 10 per call; no task definition; one listing finds no undeclared service (prune)
     assert dict(api.reads) == {"describe_services": 2, "list_services": 1}
 
@@ -259,16 +264,21 @@ class FailingOnce(EcsApi):
 
 def test_an_ecs_error_mid_apply_fails_the_deployment_and_a_rerun_converges(repo: Path, aws: None) -> None:
     settings = Settings(repo=repo, deploy_target="ecs")
-    provision(settings, "dev")
-    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", EcsApi(settings.aws())))
+    provision(settings, environment(settings, "dev"))
+    apply_env(
+        ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", EcsApi(settings.aws())))
+    )
     set_production(repo, "dev", "MyStrategy", 2)
     commit_all(repo, "promote MyStrategy v2 in every dev profile")
     api = FailingOnce(settings.aws())
     with pytest.raises(ApplyFailed, match="update_service failed"):
-        apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
-    assert list_deployments(settings, "dev")[0].outcome == "failed"
-    assert apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).outcome == "succeeded"
-    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+        apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
+    assert list_deployments(settings, environment(settings, "dev"))[0].outcome == "failed"
+    assert (
+        apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).outcome
+        == "succeeded"
+    )
+    assert plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).empty
     live = services(api, "tradai-dev")
     assert {container_environment(api, live[f"tradai-dev-MyStrategy-p{p}"]["taskDefinition"])[
         "TRADAI_MODEL_VERSION"] for p in range(3, 6)} == {"2"}
@@ -278,13 +288,13 @@ def test_the_real_stability_wait_fails_the_apply_on_moto_where_tasks_never_run(
     repo: Path, aws: None
 ) -> None:
     settings = Settings(repo=repo, deploy_target="ecs", deploy_wait_seconds=0.3, deploy_poll_seconds=0.05)
-    provision(settings, "dev")
+    provision(settings, environment(settings, "dev"))
     backends = dataclasses.replace(
-        EngineBackends.from_settings(settings, "dev"),
+        EngineBackends.from_settings(settings, environment(settings, "dev")),
         target=EcsTarget.from_settings(settings, "dev"),  # the settings' own waiter: polls ECS
     )
     with pytest.raises(ApplyFailed, match=r"not stable within 0.3 s: 0 of 1 tasks running"):
-        apply_env(settings, "dev", backends=backends)
+        apply_env(ReleaseContext.open(settings, "dev", backends=backends))
 
 
 def test_poll_until_stable_reads_rollout_states() -> None:
@@ -325,11 +335,11 @@ def test_fargate_in_prod_and_bad_settings(repo: Path, aws: None) -> None:
 
 def test_deploy_status_compares_pins_with_what_runs(repo: Path) -> None:
     settings = Settings(repo=repo)
-    assert {s.state for s in bot_statuses(settings, "dev")} == {NOT_DEPLOYED}
-    apply_env(settings, "dev")
+    assert {s.state for s in bot_statuses(ReleaseContext.open(settings, "dev"))} == {NOT_DEPLOYED}
+    apply_env(ReleaseContext.open(settings, "dev"))
     path = settings.state_dir / "dev" / "bots" / "PascalStrategy-p1.env"
     path.write_text(path.read_text().replace(f"TRADAI_HUB_TAG={TAG}", "TRADAI_HUB_TAG=v19990101"))
-    statuses = {s.bot: s for s in bot_statuses(settings, "dev")}
+    statuses = {s.bot: s for s in bot_statuses(ReleaseContext.open(settings, "dev"))}
     assert statuses["PascalStrategy-p1"].state == DIFFERS
     assert statuses["PascalStrategy-p1"].differences == ("TRADAI_HUB_TAG",)
     assert {s.state for name, s in statuses.items() if name != "PascalStrategy-p1"} == {IN_SYNC}
@@ -365,9 +375,9 @@ def test_prune_scales_undeclared_ecs_services_to_zero_and_a_returning_strategy_s
     repo: Path, aws: None
 ) -> None:
     settings = Settings(repo=repo, deploy_target="ecs")
-    provision(settings, "dev")
+    provision(settings, environment(settings, "dev"))
     api = EcsApi(settings.aws())
-    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     api.client.create_service(cluster="tradai-dev", serviceName="tradai-dev-Handmade-p1", desiredCount=1,
                               taskDefinition=services(api, "tradai-dev")["tradai-dev-MyStrategy-p3"][
                                   "taskDefinition"])  # named like a bot, but no apply made it: never pruned
@@ -377,18 +387,20 @@ def test_prune_scales_undeclared_ecs_services_to_zero_and_a_returning_strategy_s
     removed = commit_all(repo, "stop running MyStrategy in dev")
     retired = [f"dev/MyStrategy-p{p}" for p in (3, 4, 5)]
 
-    plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    plan = plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     assert [a.target for a in plan.orphans if isinstance(a, RetireBot)] == retired
     assert "scale to zero tradai-dev/tradai-dev-MyStrategy-p3" in render_text(plan)
     api.writes.clear()
-    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))  # prune off: records the commit
+    apply_env(
+        ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    )  # prune off: records the commit
     assert sum(api.writes.values()) == 0
     assert desired_counts(api) == {1}
 
     (repo / "releases" / "policy.yaml").write_text("prune: true\n")
     commit_all(repo, "prune dev")
     api.writes.clear()
-    deployment = apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    deployment = apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     assert api.writes == {"update_service": 3, "tag_resource": 3}  # three services scaled to zero, tagged
     live = services(api, "tradai-dev")
     for profile in (3, 4, 5):
@@ -397,16 +409,16 @@ def test_prune_scales_undeclared_ecs_services_to_zero_and_a_returning_strategy_s
         tags = {t["key"]: t["value"] for t in service["tags"]}
         assert tags["tradai:deployment-id"] == deployment.deployment_id
     assert live["tradai-dev-Handmade-p1"]["desiredCount"] == 1
-    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+    assert plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).empty
 
     git(repo, "revert", "--no-edit", removed)  # MyStrategy comes back: the same services scale back up
-    plan = plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    plan = plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     deploys = [a for a in plan.actions if isinstance(a, DeployBot)]
     assert [a.target for a in deploys] == retired and "scaled to zero (retired)" in deploys[0].reason
-    statuses = bot_statuses(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    statuses = bot_statuses(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     assert {s.state for s in statuses if s.bot.startswith("MyStrategy")} == {NOT_DEPLOYED}
     api.writes.clear()
-    apply_env(settings, "dev", backends=ecs_backends(settings, "dev", api))
+    apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
     assert "register_task_definition" not in api.writes  # the revision it ran before is reused
     assert desired_counts(api) == {1}
-    assert plan_env(settings, "dev", backends=ecs_backends(settings, "dev", api)).empty
+    assert plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).empty

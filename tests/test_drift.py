@@ -25,6 +25,7 @@ from tradai_release.domain.monitor.scores import (
     Thresholds,
 )
 from tradai_release.engine.release_table import ReleaseTable
+from tradai_release.repository.environments import environment
 from tradai_release.training.result import TrainingResult
 from tradai_release.workflows.drift import check_drift, monitor
 from webhook_server import serve
@@ -70,7 +71,7 @@ def test_threshold_levels() -> None:
 @pytest.mark.slow
 def test_default_window_report(live: tuple[Path, Settings]) -> None:
     repo, settings = live
-    report = check_drift(settings, "dev", state=False)
+    report = check_drift(settings, environment(settings, "dev"), state=False)
     assert [item.strategy for item in report.strategies] == list(STRATEGIES)
     for item in report.strategies:
         features = [row.name for row in item.rows if row.kind == FEATURE]
@@ -101,7 +102,7 @@ def test_shifted_window_is_significant_and_notified(live: tuple[Path, Settings],
         hooked = settings.model_copy(
             update={"webhook_url": SecretStr(hook.url), "notify_backoff_seconds": 0.01}
         )
-        report = monitor(hooked, "dev", data={"PascalStrategy": window}, state=False)
+        report = monitor(hooked, environment(hooked, "dev"), data={"PascalStrategy": window}, state=False)
         assert [item.strategy for item in report.strategies] == ["PascalStrategy"]
         item = report.strategies[0]
         assert item.level == SIGNIFICANT and report.significant == (item,)
@@ -120,7 +121,7 @@ def test_stable_window_sends_nothing(live: tuple[Path, Settings]) -> None:
     _, settings = live
     with serve() as hook:
         hooked = settings.model_copy(update={"webhook_url": SecretStr(hook.url)})
-        report = monitor(hooked, "dev", strategies=["KeplerStrategy"], state=False)
+        report = monitor(hooked, environment(hooked, "dev"), strategies=["KeplerStrategy"], state=False)
         assert report.level != SIGNIFICANT
         assert report.notified is False and hook.bodies == []
 
@@ -130,8 +131,10 @@ def test_models_dir_gives_the_same_psi_as_the_hub(
     live: tuple[Path, Settings], trained: tuple[Path, list[TrainingResult]]
 ) -> None:
     _, settings = live
-    from_hub = check_drift(settings, "dev", strategies=["MyStrategy"], state=False)
-    local = check_drift(settings, "dev", strategies=["MyStrategy"], models_dir=trained[0], state=False)
+    from_hub = check_drift(settings, environment(settings, "dev"), strategies=["MyStrategy"], state=False)
+    local = check_drift(
+        settings, environment(settings, "dev"), strategies=["MyStrategy"], models_dir=trained[0], state=False
+    )
     assert [r.psi for r in from_hub.strategies[0].rows] == [r.psi for r in local.strategies[0].rows]
     assert local.strategies[0].reference == str(trained[0])
 
@@ -159,7 +162,7 @@ def test_onnx_predictions_reproduce_the_recorded_reference(
 @pytest.mark.slow
 def test_state_drift_comes_from_the_plan(live: tuple[Path, Settings]) -> None:
     _, settings = live
-    report = check_drift(settings, "dev", strategies=["KeplerStrategy"])
+    report = check_drift(settings, environment(settings, "dev"), strategies=["KeplerStrategy"])
     # Nothing was applied in this repo: the plan has work to do, and no hand-made changes yet.
     assert report.state_error is None
     assert isinstance(report.pending_actions, int) and report.pending_actions > 0
@@ -180,7 +183,13 @@ def test_bundle_without_references_is_one_clear_error(
     del data["drift_reference"]
     metadata.write_text(json.dumps(data))
     with pytest.raises(InputError, match="drift_reference: missing"):
-        check_drift(settings, "dev", strategies=["KeplerStrategy"], models_dir=models, state=False)
+        check_drift(
+            settings,
+            environment(settings, "dev"),
+            strategies=["KeplerStrategy"],
+            models_dir=models,
+            state=False,
+        )
 
 
 def test_data_options() -> None:
@@ -242,7 +251,7 @@ def test_short_window_is_refused(live: tuple[Path, Settings], tmp_path: Path) ->
     _, settings = live
     window = write_window(tmp_path / "short.csv", rows=80)
     with pytest.raises(InputError, match="need at least 50"):
-        check_drift(settings, "dev", data={"PascalStrategy": window}, state=False)
+        check_drift(settings, environment(settings, "dev"), data={"PascalStrategy": window}, state=False)
 
 
 @pytest.mark.slow
@@ -253,11 +262,15 @@ def test_record_keeps_each_check_per_strategy_for_the_report(
 
     repo, settings = live
     window = write_window(tmp_path / "recent.csv", rows=300, vol=0.03)
-    releases = EngineBackends.from_settings(settings, "dev").releases
+    releases = EngineBackends.from_settings(settings, environment(settings, "dev")).releases
     before = ReleaseTable(releases, "dev").recorded_checks()
-    first = monitor(settings, "dev", strategies=["KeplerStrategy"], state=False, record=True)
-    second = monitor(settings, "dev", data={"PascalStrategy": window}, state=False, record=True)
-    unrecorded = monitor(settings, "dev", strategies=["MyStrategy"], state=False)
+    first = monitor(
+        settings, environment(settings, "dev"), strategies=["KeplerStrategy"], state=False, record=True
+    )
+    second = monitor(
+        settings, environment(settings, "dev"), data={"PascalStrategy": window}, state=False, record=True
+    )
+    unrecorded = monitor(settings, environment(settings, "dev"), strategies=["MyStrategy"], state=False)
     assert unrecorded.strategies  # checked, but not kept
 
     after = ReleaseTable(releases, "dev").recorded_checks()

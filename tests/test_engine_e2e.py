@@ -22,11 +22,13 @@ from engine_helpers import (
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.core.endpoints import AwsOptions
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.plan import plan_env
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.render.plan import render_markdown
+from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.stores.aws import client
 from tradai_release.workflows.provision import provision
@@ -47,17 +49,17 @@ def test_pr_merge_apply_revert_against_loopback_servers(
     settings = server_settings(moto_server, mlflow_server, tmp_path / "repo", uid)
     # moto refuses region "auto" (what an R2 endpoint gets) for bucket creation: make the hub's first
     client(AwsOptions(endpoint_url=moto_server), "s3").create_bucket(Bucket=f"hub-{uid}")
-    provision(settings, "prod")
+    provision(settings, environment(settings, "prod"))
     sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    registry = MlflowRegistry.for_env("prod", settings)
+    registry = MlflowRegistry.for_env(environment(settings, "prod"), settings)
     register_runs(registry, uid, (1.2, 0.3))  # v2 misses the sharpe threshold: prod gate wants an override
     repo = make_repo(tmp_path, TAG, sha)
     rename_models(repo, uid)
     commit_all(repo, "unique model names for the shared mlflow server")
     pascal = f"PascalStrategy_{uid}"
 
-    assert apply_env(settings, "prod").outcome == "succeeded"
-    assert plan_env(settings, "prod").empty
+    assert apply_env(ReleaseContext.open(settings, "prod")).outcome == "succeeded"
+    assert plan_env(ReleaseContext.open(settings, "prod")).empty
     # what prune compares with the manifests, read over the servers' APIs (S3 listing, MLflow REST search)
     assert ModelHub.from_settings(settings).pointer_profiles("prod") == [1, 2, 3, 4, 5]
     assert registry.aliased_models()[pascal] == ["p1", "p2", "p3", "p4", "p5"]
@@ -73,31 +75,31 @@ def test_pr_merge_apply_revert_against_loopback_servers(
     commit_all(repo, "promote PascalStrategy v2 in prod profile 3")
     report = validate_repository(repo, offline=False, base="main", settings=settings)
     assert report.ok, report.problems
-    plan = plan_env(settings, "prod")
+    plan = plan_env(ReleaseContext.open(settings, "prod"))
     assert ("set_alias", f"{pascal}@p3") in [(a.kind, a.target) for a in plan.actions]
     assert "### Profile 3" in render_markdown(plan, report)
 
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--no-ff", "-m", "merge promote-p3", "promote-p3")
-    merged = apply_env(settings, "prod", actor="release.yml")
+    merged = apply_env(ReleaseContext.open(settings, "prod"), actor="release.yml")
     assert merged.outcome == "succeeded"
     state = model_state(registry, pascal)
     assert state[2] == ("Production", ("p3",)) and state[1][0] == "Production"  # profiles 1, 2, 4, 5 keep v1
-    configs = ConfigVersionService.for_env("prod", settings).active_by_strategy()
+    configs = ConfigVersionService.for_env(environment(settings, "prod"), settings).active_by_strategy()
     assert set(configs) == set(STRATEGIES)
     pointer = ModelHub.from_settings(settings).get_profile_pointer("prod", 3)
     assert pointer is not None and (pointer.tag, pointer.sha256) == (TAG, sha)
 
     git(repo, "revert", "--no-edit", "-m", "1", "HEAD")
-    assert apply_env(settings, "prod").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(settings, "prod")).outcome == "succeeded"
     state = model_state(registry, pascal)
     assert "p3" in state[1][1] and state[1][0] == "Production"
     assert state[2] == ("Archived", ())
 
     counted = counted_from_settings(settings, "prod")
-    again = apply_env(settings, "prod", backends=counted.backends)
+    again = apply_env(ReleaseContext.open(settings, "prod", backends=counted.backends))
     assert again.outcome == "noop" and counted.writes == 0
-    assert plan_env(settings, "prod").empty
+    assert plan_env(ReleaseContext.open(settings, "prod")).empty
 
 
 def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tmp_path: Path) -> None:
@@ -118,7 +120,7 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
     uid = uuid.uuid4().hex[:8]
     settings = server_settings(moto_server, "unused", tmp_path / "repo", uid)
     client(AwsOptions(endpoint_url=moto_server), "s3").create_bucket(Bucket=f"hub-{uid}")
-    provision(settings, "prod")
+    provision(settings, environment(settings, "prod"))
     hub = ModelHub(LocalObjectStore(tmp_path / "hub"), workers=1)
     repo = make_repo(tmp_path, TAG, push_tag(hub, tmp_path))
     registry = FakeRegistry()
@@ -142,7 +144,7 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
         mine = engine()
         barrier.wait()
         try:
-            results.append(apply_env(settings, "prod", repo=repo, backends=mine).outcome)
+            results.append(apply_env(ReleaseContext.open(settings, "prod", repo=repo, backends=mine)).outcome)
         except LockHeld as err:
             results.append(type(err).__name__)
 
@@ -153,4 +155,4 @@ def test_two_applies_racing_on_dynamodb_make_one_deployment(moto_server: str, tm
         thread.join()
     assert sorted(results) in (["LockHeld", "succeeded"], ["noop", "succeeded"])  # type: ignore[type-var]
     assert [d.outcome for d in ReleaseTable(engine().releases, "prod").deployments()] == ["succeeded"]
-    assert plan_env(settings, "prod", repo=repo, backends=engine()).empty
+    assert plan_env(ReleaseContext.open(settings, "prod", repo=repo, backends=engine())).empty

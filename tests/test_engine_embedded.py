@@ -18,10 +18,12 @@ from engine_helpers import (
 from helpers import invoke
 from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
+from tradai_release.repository.environments import environment
 from tradai_release.workflows.validate import validate_repository
 
 
@@ -36,41 +38,41 @@ def repo(tmp_path: Path) -> Path:
 
 def test_apply_revert_and_drift_on_the_embedded_default(repo: Path) -> None:
     settings = Settings(repo=repo)
-    registry = MlflowRegistry.for_env("dev", settings)
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
 
     report = validate_repository(repo, offline=False, settings=settings)
     dev_problems = [p for p in report.problems if "/dev/" in p.file]
     assert dev_problems == []  # staging/prod registries are empty here, dev is complete
 
-    first = apply_env(settings, "dev", actor="ci")
+    first = apply_env(ReleaseContext.open(settings, "dev"), actor="ci")
     assert first.outcome == "succeeded"
-    assert plan_env(settings, "dev").empty
+    assert plan_env(ReleaseContext.open(settings, "dev")).empty
     counted = counted_from_settings(settings, "dev")
-    again = apply_env(settings, "dev", backends=counted.backends)
+    again = apply_env(ReleaseContext.open(settings, "dev", backends=counted.backends))
     assert again.outcome == "noop" and counted.writes == 0
     assert lifecycle_of(registry, "PascalStrategy")[1][:2] == ("Production", "Production")
 
     set_production(repo, "dev", "PascalStrategy", 2)
     promoted = commit_all(repo, "promote PascalStrategy v2 in dev")
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     state = lifecycle_of(registry, "PascalStrategy")
     assert state[2][:2] == ("Production", "Production") and "p1" in state[2][2]
     assert state[1][:2] == ("Archived", "Archived") and state[1][2] == ()
 
     git(repo, "revert", "--no-edit", promoted)
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     state = lifecycle_of(registry, "PascalStrategy")
     assert state[1][:2] == ("Production", "Production") and "p1" in state[1][2]
     assert state[2][:2] == ("Archived", "Archived")
 
     registry.set_alias("PascalStrategy", "p1", 2)  # someone moves the alias in the MLflow UI
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert [(d.kind, d.target) for d in plan.drift] == [("alias", "PascalStrategy@p1")]
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     assert "p1" in lifecycle_of(registry, "PascalStrategy")[1][2]
-    assert plan_env(settings, "dev").empty
+    assert plan_env(ReleaseContext.open(settings, "dev")).empty
 
-    history = list_deployments(settings, "dev")
+    history = list_deployments(settings, environment(settings, "dev"))
     assert [d.outcome for d in history] == ["succeeded"] * 4
     assert history[-1].deployment_id == first.deployment_id and history[-1].actor == "ci"
 

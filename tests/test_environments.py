@@ -11,6 +11,7 @@ from helpers import invoke
 from tradai_release.core.errors import InputError, UnknownEnvironment
 from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.plan import plan_env
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
@@ -62,8 +63,8 @@ def test_the_order_and_the_profiles_come_from_the_repository(paper: Path) -> Non
 
 def test_a_declared_paper_environment_validates_plans_and_applies(paper: Path) -> None:
     settings = Settings(repo=paper)
-    register_mlflow(MlflowRegistry.for_env("paper", settings), 1)
-    register_mlflow(MlflowRegistry.for_env("dev", settings), 1)
+    register_mlflow(MlflowRegistry.for_env(environment(settings, "paper"), settings), 1)
+    register_mlflow(MlflowRegistry.for_env(environment(settings, "dev"), settings), 1)
 
     offline = validate_repository(paper, offline=True)
     assert offline.ok, offline.problems
@@ -72,20 +73,22 @@ def test_a_declared_paper_environment_validates_plans_and_applies(paper: Path) -
     checked = {p.file.split("/")[1] for p in live.problems}
     assert checked <= {"staging", "prod"}  # their registries are empty here; dev and paper are complete
 
-    plan = plan_env(settings, "paper")
+    plan = plan_env(ReleaseContext.open(settings, "paper"))
     pointers = sorted(a.target for a in plan.actions if a.kind == "write_profile_pointer")
     assert pointers == ["paper/profile-1", "paper/profile-2"]
-    deployment = apply_env(settings, "paper", actor="ci")
+    deployment = apply_env(ReleaseContext.open(settings, "paper"), actor="ci")
     assert deployment.outcome == "succeeded"
-    assert plan_env(settings, "paper").empty
+    assert plan_env(ReleaseContext.open(settings, "paper")).empty
     pointer = ModelHub.from_settings(settings).get_profile_pointer("paper", 2)
     assert pointer is not None and pointer.tag == TAG
-    paper_registry = MlflowRegistry.for_env("paper", settings)
+    paper_registry = MlflowRegistry.for_env(environment(settings, "paper"), settings)
     assert set(paper_registry.versions(["PascalStrategy"])["PascalStrategy"][0].aliases) == {"p1", "p2"}
 
-    dev = apply_env(settings, "dev", actor="ci")  # the sixth profile is one more alias, nothing else
+    dev = apply_env(
+        ReleaseContext.open(settings, "dev"), actor="ci"
+    )  # the sixth profile is one more alias, nothing else
     assert dev.outcome == "succeeded"
-    dev_registry = MlflowRegistry.for_env("dev", settings)
+    dev_registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
     assert "p6" in dev_registry.versions(["PascalStrategy"])["PascalStrategy"][0].aliases
 
 

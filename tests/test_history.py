@@ -28,6 +28,7 @@ from tradai_release.core.errors import InputError, UnknownEnvironment
 from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import Action, SetAlias
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.deployments import list_deployments, pull_request_number
 from tradai_release.engine.history import history, live_at
 from tradai_release.engine.release_table import Deployment, ReleaseTable, open_release_table
@@ -103,7 +104,7 @@ def run_story(tmp_path: Path) -> Iterator[Story]:
         hub = ModelHub.from_settings(settings)
         sha = push_tag(hub, tmp_path)
         sha2 = push_tag(hub, tmp_path, TAG2, seed=1)
-        register_mlflow(MlflowRegistry.for_env("dev", settings), 2)
+        register_mlflow(MlflowRegistry.for_env(environment(settings, "dev"), settings), 2)
         repo = make_repo(tmp_path, TAG, sha)
         settings = Settings(repo=repo)
         ids: dict[str, str] = {}
@@ -111,7 +112,9 @@ def run_story(tmp_path: Path) -> Iterator[Story]:
 
         def apply(step: str, day: int) -> Deployment:
             clock.set(day)
-            done = apply_env(settings, "dev", actor=f"actor-{step}", after_action=clock.tick)
+            done = apply_env(
+                ReleaseContext.open(settings, "dev"), actor=f"actor-{step}", after_action=clock.tick
+            )
             ids[step] = str(done.deployment_id)
             return done
 
@@ -142,16 +145,16 @@ def run_story(tmp_path: Path) -> Iterator[Story]:
 
         clock.set(5)
         with pytest.raises(RuntimeError, match="injected crash"):
-            apply_env(settings, "dev", actor="actor-failed", after_action=crash)
-        ids["failed"] = str(list_deployments(settings, "dev")[0].deployment_id)
+            apply_env(ReleaseContext.open(settings, "dev"), actor="actor-failed", after_action=crash)
+        ids["failed"] = str(list_deployments(settings, environment(settings, "dev"))[0].deployment_id)
         table = counted_table(settings)
-        history(settings, "dev", table=table)
+        history(ReleaseContext.open(settings, "dev"), table=table)
         counts["history after 5"] = dict(table.reads)
 
         apply("converge", 6)
 
         clock.set(7, hour=9)
-        MlflowRegistry.for_env("dev", settings).set_alias(
+        MlflowRegistry.for_env(environment(settings, "dev"), settings).set_alias(
             "PascalStrategy", "p1", 1
         )  # a hand change in the UI
         apply("repair", 7)
@@ -192,61 +195,61 @@ def test_history_at_chosen_instants_returns_exactly_the_pins_live_then(story: St
     kepler2 = {(2, "KeplerStrategy"): 2, (3, "KeplerStrategy"): 2}
     my2 = {(p, "MyStrategy"): 2 for p in (3, 4, 5)}
 
-    before = live_at(settings, "dev", at(1, hour=9))
+    before = live_at(ReleaseContext.open(settings, "dev"), at(1, hour=9))
     assert before.pins == () and before.deployment is None
 
-    first = live_at(settings, "dev", at(1))
+    first = live_at(ReleaseContext.open(settings, "dev"), at(1))
     assert live_pins(first.pins) == expected({}, tags)
     assert {h.deployment_id for h in first.pins} == {ids["first"]} and first.partial is None
-    active = ConfigVersionService.for_env("dev", settings).active_by_strategy()
+    active = ConfigVersionService.for_env(environment(settings, "dev"), settings).active_by_strategy()
     assert {h.pin.strategy: h.pin.config_id for h in first.pins} == {
         n: c.config_id for n, c in active.items()
     }
 
-    inside = live_at(settings, "dev", story.inside)
+    inside = live_at(ReleaseContext.open(settings, "dev"), story.inside)
     assert live_pins(inside.pins) == expected({story.inside_alias: 2}, tags)
     assert inside.partial is not None and inside.partial.state == "in progress"
     assert (
         inside.partial.deployment_id == ids["pascal"] and 0 < len(inside.partial.done) < inside.partial.total
     )
 
-    promoted = live_at(settings, "dev", at(2))
+    promoted = live_at(ReleaseContext.open(settings, "dev"), at(2))
     assert live_pins(promoted.pins) == expected(pascal2, tags) and promoted.partial is None
 
-    kepler = live_at(settings, "dev", at(3))
+    kepler = live_at(ReleaseContext.open(settings, "dev"), at(3))
     assert live_pins(kepler.pins) == expected(pascal2 | kepler2, {**tags, 2: second})
 
-    reverted = live_at(settings, "dev", at(4))
+    reverted = live_at(ReleaseContext.open(settings, "dev"), at(4))
     assert live_pins(reverted.pins) == expected(pascal2, tags)
     made_so = {(h.pin.profile, h.pin.strategy): h.deployment_id for h in reverted.pins}
     assert made_so[(3, "KeplerStrategy")] == ids["revert"] and made_so[(2, "PascalStrategy")] == ids["revert"]
     assert made_so[(4, "PascalStrategy")] == ids["pascal"] and made_so[(5, "MyStrategy")] == ids["first"]
 
-    failed = live_at(settings, "dev", at(5))
+    failed = live_at(ReleaseContext.open(settings, "dev"), at(5))
     assert live_pins(failed.pins) == expected(pascal2 | {story.first_alias: 2}, tags)
     assert failed.partial is not None and failed.partial.state == "failed"
     assert failed.partial.deployment_id == ids["failed"] and "injected crash" in str(failed.partial.error)
     assert failed.partial.done[-1] == f"set_alias MyStrategy@p{story.first_alias[0]}"
 
-    converged = live_at(settings, "dev", at(6))
+    converged = live_at(ReleaseContext.open(settings, "dev"), at(6))
     assert live_pins(converged.pins) == expected(pascal2 | my2, tags) and converged.partial is None
 
-    repaired = live_at(settings, "dev", at(7))
+    repaired = live_at(ReleaseContext.open(settings, "dev"), at(7))
     assert live_pins(repaired.pins) == live_pins(converged.pins)
     assert repaired.deployment is not None and repaired.deployment.deployment_id == ids["repair"]
     assert {h.deployment_id for h in repaired.pins} == {h.deployment_id for h in converged.pins}
 
-    only = live_at(settings, "dev", at(6), profile="3", strategy="MyStrategy")
+    only = live_at(ReleaseContext.open(settings, "dev"), at(6), profile="3", strategy="MyStrategy")
     assert [(h.pin.profile, h.pin.strategy, h.pin.version) for h in only.pins] == [(3, "MyStrategy", 2)]
 
 
 def test_history_rows_match_the_deployment_records(story: Story) -> None:
     settings, ids = story.settings, story.ids
-    records = list_deployments(settings, "dev")
+    records = list_deployments(settings, environment(settings, "dev"))
     assert [d.deployment_id for d in records] == [
         ids[s] for s in ("repair", "converge", "failed", "revert", "kepler", "pascal", "first")
     ]
-    rows = history(settings, "dev").rows
+    rows = history(ReleaseContext.open(settings, "dev")).rows
     assert sorted({r.deployment.deployment_id for r in rows}) == sorted(d.deployment_id for d in records)
     by_id = {d.deployment_id: d for d in records}
     for row in rows:
@@ -298,13 +301,13 @@ def test_history_rows_match_the_deployment_records(story: Story) -> None:
         (p, "MyStrategy", 1, 2) for p in (3, 4, 5) if (p, "MyStrategy") != story.first_alias
     )
 
-    only = history(settings, "dev", profile="3", strategy="KeplerStrategy").rows
+    only = history(ReleaseContext.open(settings, "dev"), profile="3", strategy="KeplerStrategy").rows
     assert [
         (r.deployment.deployment_id, r.change.before.version, r.change.after.version)  # type: ignore[union-attr]
         for r in only
         if r.change and r.change.before
     ] == [(ids["revert"], 2, 1), (ids["kepler"], 1, 2)]
-    window = history(settings, "dev", since=at(3, hour=0), until=at(4, hour=23)).rows
+    window = history(ReleaseContext.open(settings, "dev"), since=at(3, hour=0), until=at(4, hour=23)).rows
     assert {r.deployment.deployment_id for r in window} == {ids["kepler"], ids["revert"]}
 
 
@@ -312,11 +315,11 @@ def test_backend_calls_per_query_do_not_grow_with_deployments(story: Story) -> N
     settings = story.settings
     assert story.counts["history after 5"] == {"query": 2}  # deployments, and the journal of the failed one
     table = counted_table(settings)
-    history(settings, "dev", table=table)
+    history(ReleaseContext.open(settings, "dev"), table=table)
     assert dict(table.reads) == {"query": 2} and not table.writes  # seven deployments: still two queries
     for moment, queries in ((at(4), 1), (at(5), 2), (at(7), 2), (story.inside, 2)):
         table = counted_table(settings)
-        live_at(settings, "dev", moment, table=table)
+        live_at(ReleaseContext.open(settings, "dev"), moment, table=table)
         assert dict(table.reads) == {"query": queries}, moment
 
 
@@ -324,30 +327,31 @@ def test_records_without_pins_are_read_from_git_objects(story: Story) -> None:
     settings = story.settings
     table = open_release_table(settings, environment(settings, "dev"))
     new = {
-        moment: live_pins(live_at(settings, "dev", moment).pins) for moment in (at(2), at(3), at(4), at(7))
+        moment: live_pins(live_at(ReleaseContext.open(settings, "dev"), moment).pins)
+        for moment in (at(2), at(3), at(4), at(7))
     }
     for item in table.query("dev", prefix="deploy#"):  # the stored items, as they are
         old = {key: value for key, value in item.items() if key not in ("pins", "pull_request", "overrides")}
         table.put(old)  # as an apply before this change recorded it
     for moment, pins in new.items():
-        found = live_at(settings, "dev", moment)
+        found = live_at(ReleaseContext.open(settings, "dev"), moment)
         assert live_pins(found.pins) == pins
         assert all(h.pin.config_id is None for h in found.pins)  # unknown without the record's pins
-    rows = history(settings, "dev").rows
+    rows = history(ReleaseContext.open(settings, "dev")).rows
     assert {r.pull_request for r in rows if r.deployment.deployment_id == story.ids["pascal"]} == {7}
 
 
 def test_bad_history_input_is_one_error_line(tmp_path: Path) -> None:
     settings = Settings(repo=make_repo(tmp_path, TAG, "0" * 64))
     with pytest.raises(InputError, match="--at: 'yesterday' is not an ISO 8601 instant"):
-        live_at(settings, "dev", "yesterday")
+        live_at(ReleaseContext.open(settings, "dev"), "yesterday")
     with pytest.raises(InputError, match=r"--since: .* is after --until"):
-        history(settings, "dev", since=at(5), until=at(2))
+        history(ReleaseContext.open(settings, "dev"), since=at(5), until=at(2))
     with pytest.raises(UnknownEnvironment):
-        history(settings, "qa")
+        history(ReleaseContext.open(settings, "qa"))
     with pytest.raises(InputError, match="profile"):
-        history(settings, "dev", profile="zero")
-    assert history(settings, "dev").rows == ()  # nothing applied yet: no rows, no error
+        history(ReleaseContext.open(settings, "dev"), profile="zero")
+    assert history(ReleaseContext.open(settings, "dev")).rows == ()  # nothing applied yet: no rows, no error
 
 
 @pytest.mark.parametrize(

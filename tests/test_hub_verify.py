@@ -36,6 +36,7 @@ from tradai_release.core.errors import ApplyFailed
 from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.checks import check_artifacts
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.hub.hub import ModelHub
 from tradai_release.hub.names import blob_key
@@ -325,7 +326,8 @@ class ApplyWorld:
 
     def apply(self) -> Any:
         return apply_env(
-            Settings(repo=self.repo), "dev", repo=self.repo, actor="tester", backends=self.backends
+            ReleaseContext.open(Settings(repo=self.repo), "dev", repo=self.repo, backends=self.backends),
+            actor="tester",
         )
 
     def pointers(self) -> dict[int, tuple[str, str] | None]:

@@ -27,12 +27,14 @@ from tradai_release.core.errors import PolicyBlocked
 from tradai_release.core.settings import Settings
 from tradai_release.engine.admission import judged_plan
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.history import history
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.render.plan import render_markdown, render_text
+from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.repository.policy import Freeze, Policy, Weekly, Window
 from tradai_release.repository.rules import validate_offline
@@ -203,26 +205,28 @@ def test_soak_refuses_until_the_same_files_ran_long_enough_in_staging(tmp_path: 
     hub = ModelHub.from_settings(settings)
     tag1 = (TAG, push_tag(hub, tmp_path))
     tag2 = (TAG2, push_tag(hub, tmp_path, TAG2, seed=1))
-    register_mlflow(MlflowRegistry.for_env("staging", settings), 3)
-    register_mlflow(MlflowRegistry.for_env("prod", settings), 2)
+    register_mlflow(MlflowRegistry.for_env(environment(settings, "staging"), settings), 3)
+    register_mlflow(MlflowRegistry.for_env(environment(settings, "prod"), settings), 2)
     repo = make_repo(tmp_path, *tag1)
     settings = Settings(repo=repo)
-    assert apply_env(settings, "staging").outcome == "succeeded"
-    assert apply_env(settings, "prod").outcome == "succeeded"  # before the policy: nothing judged
+    assert apply_env(ReleaseContext.open(settings, "staging")).outcome == "succeeded"
+    assert (
+        apply_env(ReleaseContext.open(settings, "prod")).outcome == "succeeded"
+    )  # before the policy: nothing judged
 
     (repo / "releases" / "policy.yaml").write_text("soak:\n  prod: {after: staging, hours: 24}\n")
     commit_all(repo, "prod soaks 24 h in staging")
     clock.now += timedelta(hours=2)
     edit_env(repo, "staging", "PascalStrategy", 3, tag2)
     commit_all(repo, "staging runs PascalStrategy v3 from the new tag")
-    assert apply_env(settings, "staging").outcome == "succeeded"
-    entered = parse_stamp(str(list_deployments(settings, "staging")[0].finished_at))
+    assert apply_env(ReleaseContext.open(settings, "staging")).outcome == "succeeded"
+    entered = parse_stamp(str(list_deployments(settings, environment(settings, "staging"))[0].finished_at))
 
     # The prod registry numbers the same files v2 (staging: v3): the soak compares files, not numbers.
     clock.now += timedelta(hours=8)
     edit_env(repo, "prod", "PascalStrategy", 2, tag2)
     promoted = commit_all(repo, "prod runs PascalStrategy v2 from the new tag")
-    plan = judged_plan(settings, "prod")
+    plan = judged_plan(ReleaseContext.open(settings, "prod"))
     soaks = [v for v in plan.verdicts if v.rule == "soak"]
     assert [v.subject for v in soaks] == [f"PascalStrategy profile {p} v2" for p in PROFILES]
     clears = stamp(entered + timedelta(hours=24))
@@ -244,33 +248,33 @@ def test_soak_refuses_until_the_same_files_ran_long_enough_in_staging(tmp_path: 
     assert "soak PascalStrategy profile 1 v2: blocked:" in render_text(plan)
 
     counted = counted_from_settings(settings, "prod")
-    before = len(list_deployments(settings, "prod"))
+    before = len(list_deployments(settings, environment(settings, "prod")))
     with pytest.raises(PolicyBlocked) as refused:  # apply judges again: validate is not trusted
-        apply_env(settings, "prod", backends=counted.backends)
+        apply_env(ReleaseContext.open(settings, "prod", backends=counted.backends))
     message = str(refused.value)
     assert message.startswith(
         "releases/prod/profile-1.yaml: strategies.PascalStrategy.model.production: blocked:"
     )
     assert message.endswith("(and 4 more blocked)") and "\n" not in message
-    assert counted.writes == 0 and len(list_deployments(settings, "prod")) == before
+    assert counted.writes == 0 and len(list_deployments(settings, environment(settings, "prod"))) == before
 
     clock.now = entered + timedelta(hours=24)
-    plan = judged_plan(settings, "prod")
+    plan = judged_plan(ReleaseContext.open(settings, "prod"))
     assert plan.verdicts and not plan.blocked
     assert plan.verdicts[0].message.startswith(
         "ok: PascalStrategy's files in tag v20261102 ran 24.0 h in staging"
     )
-    assert apply_env(settings, "prod").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(settings, "prod")).outcome == "succeeded"
 
     # Back to v1 (its files ran in staging only two hours): a rollback to a former Production version
     # needs no soak.
     clock.now += timedelta(hours=1)
     git(repo, "revert", "--no-edit", promoted)
-    plan = judged_plan(settings, "prod")
+    plan = judged_plan(ReleaseContext.open(settings, "prod"))
     assert [v.message for v in plan.verdicts][:1] == [
         "ok: v1 was Production before: a rollback needs no soak"
     ]
-    assert apply_env(settings, "prod").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(settings, "prod")).outcome == "succeeded"
 
 
 def test_soak_refuses_files_that_never_ran_in_staging(tmp_path: Path, clock: Clock) -> None:
@@ -278,19 +282,19 @@ def test_soak_refuses_files_that_never_ran_in_staging(tmp_path: Path, clock: Clo
     hub = ModelHub.from_settings(settings)
     tag1 = (TAG, push_tag(hub, tmp_path))
     tag2 = (TAG2, push_tag(hub, tmp_path, TAG2, seed=1))
-    register_mlflow(MlflowRegistry.for_env("staging", settings), 2)
-    register_mlflow(MlflowRegistry.for_env("prod", settings), 2)
+    register_mlflow(MlflowRegistry.for_env(environment(settings, "staging"), settings), 2)
+    register_mlflow(MlflowRegistry.for_env(environment(settings, "prod"), settings), 2)
     repo = make_repo(tmp_path, *tag1)
     (repo / "releases" / "policy.yaml").write_text("soak:\n  prod: {after: staging, hours: 1}\n")
     commit_all(repo, "prod soaks 1 h in staging")
     settings = Settings(repo=repo)
-    apply_env(settings, "staging")
+    apply_env(ReleaseContext.open(settings, "staging"))
     clock.now += timedelta(days=3)
     set_production(repo, "prod", "PascalStrategy", 2, profiles=(1,))
     with edit_manifest(repo / "releases" / "prod" / "profile-1.yaml") as editor:
         editor.set_artifacts(*tag2)  # TAG2 never ran in staging
     commit_all(repo, "prod profile 1 straight to the new tag")
-    plan = judged_plan(settings, "prod")
+    plan = judged_plan(ReleaseContext.open(settings, "prod"))
     soak = next(v for v in plan.verdicts if v.subject == "PascalStrategy profile 1 v2")
     assert soak.message == (
         "blocked: PascalStrategy's files in tag v20261102 never ran in staging (soak 1 h) "
@@ -327,12 +331,12 @@ def test_freeze_by_weekly_window_and_date_and_an_override_that_counts_once(
         r"from 2026-10-31T04:00:00\+00:00 to 2026-11-02T05:00:00\+00:00 "
         r"\(clears at 2026-11-02T05:00:00\+00:00\)$",
     ):
-        apply_env(settings, "dev", backends=counted.backends)
-    assert counted.writes == 0 and list_deployments(settings, "dev") == []
+        apply_env(ReleaseContext.open(settings, "dev", backends=counted.backends))
+    assert counted.writes == 0 and list_deployments(settings, environment(settings, "dev")) == []
     clock.now = utc("2026-11-02T05:00:00Z")
-    plan = judged_plan(settings, "dev")
+    plan = judged_plan(ReleaseContext.open(settings, "dev"))
     assert [v.message for v in plan.verdicts] == ["ok: dev is not frozen at 2026-11-02T05:00:00+00:00"]
-    assert apply_env(settings, "dev").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(settings, "dev")).outcome == "succeeded"
 
     set_production(repo, "dev", "PascalStrategy", 2)
     commit_all(repo, "PascalStrategy v2 in dev")
@@ -340,18 +344,18 @@ def test_freeze_by_weekly_window_and_date_and_an_override_that_counts_once(
     with pytest.raises(
         PolicyBlocked, match=r"frozen date 2026-11-05.*\(clears at 2026-11-06T00:00:00\+00:00\)$"
     ):
-        apply_env(settings, "dev")
+        apply_env(ReleaseContext.open(settings, "dev"))
 
     with edit_manifest(repo / "releases" / "dev" / "profile-1.yaml") as editor:
         editor.set_policy_override("alice", "hotfix: v1 mis-sizes orders")
     commit_all(repo, "emergency: PascalStrategy v2 through the freeze")
-    plan = judged_plan(settings, "dev")
+    plan = judged_plan(ReleaseContext.open(settings, "dev"))
     assert plan.verdicts[0].override is not None and not plan.blocked
     assert plan.verdicts[0].message.startswith(
         "overridden by alice (hotfix: v1 mis-sizes orders): dev is frozen"
     )
     assert "| freeze | `dev` | overridden |" in render_markdown(plan)
-    done = apply_env(settings, "dev")
+    done = apply_env(ReleaseContext.open(settings, "dev"))
     assert done.outcome == "succeeded"
     assert done.overrides == (
         {
@@ -361,10 +365,12 @@ def test_freeze_by_weekly_window_and_date_and_an_override_that_counts_once(
             "rules": ["freeze dev"],
         },
     )
-    recorded = list_deployments(settings, "dev")[0]
+    recorded = list_deployments(settings, environment(settings, "dev"))[0]
     assert recorded.overrides == done.overrides
     note = next(
-        r.note for r in history(settings, "dev").rows if r.deployment.deployment_id == done.deployment_id
+        r.note
+        for r in history(ReleaseContext.open(settings, "dev")).rows
+        if r.deployment.deployment_id == done.deployment_id
     )
     assert note == "policy override (freeze dev) by alice: hotfix: v1 mis-sizes orders"
 
@@ -372,9 +378,9 @@ def test_freeze_by_weekly_window_and_date_and_an_override_that_counts_once(
     set_production(repo, "dev", "PascalStrategy", 1)
     commit_all(repo, "PascalStrategy back to v1")
     with pytest.raises(PolicyBlocked, match=r"freeze\.dev: blocked"):
-        apply_env(settings, "dev")
+        apply_env(ReleaseContext.open(settings, "dev"))
     clock.now = utc("2026-11-06T00:00:00Z")
-    assert apply_env(settings, "dev").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(settings, "dev")).outcome == "succeeded"
 
 
 def test_tasks_show_the_verdict_and_apply_refuses_with_one_line(tmp_path: Path) -> None:
@@ -410,7 +416,7 @@ def test_tasks_show_the_verdict_and_apply_refuses_with_one_line(tmp_path: Path) 
     assert done.returncode == 0 and "| freeze | `dev` | **blocked** |" in done.stdout
     done = run("validate")
     assert done.returncode == 1 and line in done.stderr.splitlines()
-    assert list_deployments(Settings(repo=repo), "dev") == []
+    assert list_deployments(Settings(repo=repo), environment(Settings(repo=repo), "dev")) == []
 
 
 def test_a_freeze_that_starts_while_waiting_for_the_lease_refuses_without_a_record(
@@ -441,9 +447,9 @@ def test_a_freeze_that_starts_while_waiting_for_the_lease_refuses_without_a_reco
     monkeypatch.setattr(apply_module, "build_plan", build_plan)
     counted = counted_from_settings(settings, "dev")
     with pytest.raises(PolicyBlocked, match=r"^releases/policy.yaml: freeze.dev: blocked: dev is frozen"):
-        apply_env(settings, "dev", backends=counted.backends)
+        apply_env(ReleaseContext.open(settings, "dev", backends=counted.backends))
     assert len(calls) == 2
-    assert list_deployments(settings, "dev") == []
+    assert list_deployments(settings, environment(settings, "dev")) == []
     assert ReleaseTable(counted.backends.releases, "dev").journals() == {}
     releases = counted.backends.releases
     lease = acquire(releases, "dev", holder="next", deployment_id="d-next", commit="x", seconds=60)

@@ -16,6 +16,7 @@ from tradai_release.engine.actions import SetAlias
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import ENTERED_TAG
 from tradai_release.registry.registrar import ModelRegistrar
+from tradai_release.repository.environments import environment
 from tradai_release.workflows.promote import Promotion, promote
 
 STRATEGY = "PascalStrategy"
@@ -61,7 +62,7 @@ def run_promote(repo: Path, **kwargs: object) -> Promotion:
     env = str(args.pop("env", "prod"))
     profile = args.pop("profile", "3")
     version = args.pop("version", 2)
-    return promote(Settings(), env, profile, STRATEGY, version, repo=repo, **args)
+    return promote(Settings(), environment(Settings(), env), profile, STRATEGY, version, repo=repo, **args)
 
 
 def test_promote_forward_in_prod_edits_the_pin_keeps_comments_and_shows_the_comparison(repo: Path) -> None:
@@ -214,9 +215,9 @@ def test_bad_inputs_change_nothing(repo: Path, kwargs: dict[str, object], messag
 
 def test_unknown_strategy_and_env(repo: Path) -> None:
     with pytest.raises(InputError, match="no such strategy"):
-        promote(Settings(), "prod", "3", "Nope", 2, repo=repo, plan=False)
+        promote(Settings(), environment(Settings(), "prod"), "3", "Nope", 2, repo=repo, plan=False)
     with pytest.raises(SettingsError, match="unknown environment"):
-        promote(Settings(), "qa", "3", STRATEGY, 2, repo=repo, plan=False)
+        promote(Settings(), environment(Settings(), "qa"), "3", STRATEGY, 2, repo=repo, plan=False)
 
 
 def test_plan_of_the_edit_is_shown(repo: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from tradai_release.core.endpoints import AwsOptions
 from tradai_release.core.settings import EnvOverrides, Settings
+from tradai_release.repository.environments import environment
 from tradai_release.stores.aws import client
 from tradai_release.workflows.provision import provision
 
@@ -32,7 +33,7 @@ def aws_settings() -> Iterator[Settings]:
 
 
 def test_provision_creates_tables_with_ttl_and_the_bucket_then_is_idempotent(aws_settings: Settings) -> None:
-    first = provision(aws_settings, "staging")
+    first = provision(aws_settings, environment(aws_settings, "staging"))
     assert sorted(first.created) == [
         "dynamodb://tradai-config-versions-staging",
         "dynamodb://tradai-releases-staging",
@@ -44,15 +45,15 @@ def test_provision_creates_tables_with_ttl_and_the_bucket_then_is_idempotent(aws
     keys = dynamodb.describe_table(TableName="tradai-config-versions-staging")["Table"]["KeySchema"]
     assert [k["AttributeName"] for k in keys] == ["strategy_name", "config_id"]
 
-    again = provision(aws_settings, "staging")
+    again = provision(aws_settings, environment(aws_settings, "staging"))
     assert again.created == () and len(again.existing) == 3
 
 
 def test_provisioned_backends_serve_the_config_registry(aws_settings: Settings) -> None:
     from tradai_release.configs.service import ConfigVersionService
 
-    provision(aws_settings, "staging")
-    service = ConfigVersionService.for_env("staging", aws_settings)
+    provision(aws_settings, environment(aws_settings, "staging"))
+    service = ConfigVersionService.for_env(environment(aws_settings, "staging"), aws_settings)
     version = service.create_version(strategy_name="PascalStrategy", config_data={"a": 1.0}, description="x")
     service.activate("PascalStrategy", version.config_id)
     active = service.get_active("PascalStrategy")
@@ -60,7 +61,7 @@ def test_provisioned_backends_serve_the_config_registry(aws_settings: Settings) 
 
 
 def test_embedded_env_needs_no_provisioning(aws_settings: Settings) -> None:
-    done = provision(aws_settings, "dev")
+    done = provision(aws_settings, environment(aws_settings, "dev"))
     assert done.created == () and done.existing == ()
 
 
@@ -73,7 +74,7 @@ def test_unreachable_endpoint_is_one_backend_error_naming_the_table(monkeypatch:
         envs={"prod": EnvOverrides(config_table_uri="dynamodb://tradai-config-versions-prod")},
     )
     with pytest.raises(BackendError, match=r"dynamodb://tradai-config-versions-prod: cannot provision"):
-        provision(settings, "prod")
+        provision(settings, environment(settings, "prod"))
 
 
 def test_provision_task_needs_an_env() -> None:

@@ -16,6 +16,7 @@ from tradai_release.core.errors import ConfigConflict, InputError
 from tradai_release.core.settings import Settings
 from tradai_release.engine import actions as A
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.plan import Plan, plan_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
@@ -24,6 +25,7 @@ from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
 from tradai_release.render.plan import render_markdown, render_text
 from tradai_release.repository.bots import BotKey
+from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.repository.policy import Policy
 from tradai_release.targets import DeployStamp
@@ -69,7 +71,7 @@ def bot_files(settings: Settings) -> set[str]:
 
 
 def assert_converged(settings: Settings) -> Plan:
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert plan.empty and plan.actions == ()
     return plan
 
@@ -86,9 +88,9 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
     repo: Path,
 ) -> None:
     settings = Settings(repo=repo)
-    registry = MlflowRegistry.for_env("dev", settings)
-    configs = ConfigVersionService.for_env("dev", settings)
-    assert apply_env(settings, "dev").outcome == "succeeded"
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
+    configs = ConfigVersionService.for_env(environment(settings, "dev"), settings)
+    assert apply_env(ReleaseContext.open(settings, "dev")).outcome == "succeeded"
     active = configs.get_active("MyStrategy")
     assert active is not None
     files = bot_files(settings)
@@ -96,7 +98,7 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
 
     # prune off (the default): the plan lists the orphans, apply records the commit and changes nothing
     removed = remove_strategy(repo, "MyStrategy", PRUNED_PROFILES)
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert retire_targets(plan.orphans) == MY_ORPHANS and retire_targets(plan.actions) == []
     assert [a.kind for a in plan.actions] == [A.RecordDeployment.kind]
     assert plan.actions[0].reason.endswith("8 orphan(s) left as they are: prune is off)")
@@ -107,7 +109,7 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
     assert "orphans: 8 live value(s) no manifest of dev declares" in text
     assert "~ retire_config MyStrategy: ACTIVE " in text
 
-    deployment = apply_env(settings, "dev")
+    deployment = apply_env(ReleaseContext.open(settings, "dev"))
     assert [a["kind"] for a in deployment.actions] == [A.RecordDeployment.kind]
     assert aliases(registry, "MyStrategy") == {f"p{p}": 1 for p in PRUNED_PROFILES}
     assert lifecycle(registry, "MyStrategy", 1) == ("Production", "Production")
@@ -119,15 +121,15 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
 
     # prune on: apply retires them, journaled like every action, in phase order
     set_prune(repo, True)
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert plan.orphans == () and plan.prune
     assert retire_targets(plan.actions) == MY_ORPHANS
     assert [a.kind for a in plan.actions][-1] == A.RecordDeployment.kind
     assert "### Retire (prune)" in render_markdown(plan)
     before = time.time()
-    deployment = apply_env(settings, "dev")
+    deployment = apply_env(ReleaseContext.open(settings, "dev"))
     assert deployment.outcome == "succeeded"
-    releases = EngineBackends.from_settings(settings, "dev").releases
+    releases = EngineBackends.from_settings(settings, environment(settings, "dev")).releases
     journal = ReleaseTable(releases, "dev").journal(str(deployment.deployment_id))
     assert retire_targets([e.action for e in journal]) == MY_ORPHANS
     assert {e.status for e in journal} == {"done"}
@@ -146,8 +148,8 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
 
     # the strategy comes back: an ordinary apply restores aliases, lifecycle, the same config, the bots
     git(repo, "revert", "--no-edit", removed)
-    assert retire_targets(plan_env(settings, "dev").actions) == []
-    apply_env(settings, "dev")
+    assert retire_targets(plan_env(ReleaseContext.open(settings, "dev")).actions) == []
+    apply_env(ReleaseContext.open(settings, "dev"))
     assert aliases(registry, "MyStrategy") == {f"p{p}": 1 for p in PRUNED_PROFILES}
     assert lifecycle(registry, "MyStrategy", 1) == ("Production", "Production")
     again = configs.get_active("MyStrategy")
@@ -158,11 +160,11 @@ def test_a_strategy_no_profile_runs_is_an_orphan_until_prune_retires_it_and_come
 
 def test_a_deleted_profile_is_an_orphan_until_prune_retires_it_and_comes_back_on_apply(repo: Path) -> None:
     settings = Settings(repo=repo)
-    registry = MlflowRegistry.for_env("dev", settings)
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
     hub = ModelHub.from_settings(settings)
     set_production(repo, "dev", "MyStrategy", 2, profiles=[5])  # v2: pinned by profile 5 only
     commit_all(repo, "profile 5 runs MyStrategy v2")
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     pointer = hub.get_profile_pointer("dev", 5)
     assert pointer is not None
     files = bot_files(settings)
@@ -177,11 +179,11 @@ def test_a_deleted_profile_is_an_orphan_until_prune_retires_it_and_comes_back_on
         (A.RetireVersion.kind, "MyStrategy/v2"),
         (A.RetirePointer.kind, "dev/profile-5"),
     ]
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert retire_targets(plan.orphans) == orphans and retire_targets(plan.actions) == []
     reasons = {a.reason for a in plan.orphans if a.kind != A.RetireVersion.kind}
     assert reasons == {"profile 5 has no manifest in dev any more"}
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     assert hub.get_profile_pointer("dev", 5) == pointer
     assert aliases(registry, "MyStrategy") == {"p3": 1, "p4": 1, "p5": 2}
     assert lifecycle(registry, "MyStrategy", 2) == ("Production", "Production")
@@ -189,18 +191,21 @@ def test_a_deleted_profile_is_an_orphan_until_prune_retires_it_and_comes_back_on
     assert retire_targets(assert_converged(settings).orphans) == orphans
 
     set_prune(repo, True)
-    assert retire_targets(plan_env(settings, "dev").actions) == orphans
-    apply_env(settings, "dev")
+    assert retire_targets(plan_env(ReleaseContext.open(settings, "dev")).actions) == orphans
+    apply_env(ReleaseContext.open(settings, "dev"))
     assert hub.get_profile_pointer("dev", 5) is None
     assert aliases(registry, "MyStrategy") == {"p3": 1, "p4": 1}
     assert lifecycle(registry, "MyStrategy", 2) == ("Archived", "Archived")
     assert lifecycle(registry, "MyStrategy", 1) == ("Production", "Production")  # p3, p4 still run it
     assert bot_files(settings) == files - profile_5
-    assert ConfigVersionService.for_env("dev", settings).get_active("MyStrategy") is not None
+    assert (
+        ConfigVersionService.for_env(environment(settings, "dev"), settings).get_active("MyStrategy")
+        is not None
+    )
     assert assert_converged(settings).orphans == ()
 
     git(repo, "revert", "--no-edit", deleted)
-    apply_env(settings, "dev")
+    apply_env(ReleaseContext.open(settings, "dev"))
     restored = hub.get_profile_pointer("dev", 5)
     assert restored is not None and (restored.tag, restored.sha256) == (pointer.tag, pointer.sha256)
     assert aliases(registry, "MyStrategy") == {"p3": 1, "p4": 1, "p5": 2}
@@ -213,19 +218,19 @@ def test_a_strategy_dropped_from_one_profile_stops_its_bot_in_the_same_apply_pru
     """Dropping a strategy from one profile while others still run it is a pin change: the profile's
     alias and its bot go together (the env file is removed), not left behind as an orphan."""
     settings = Settings(repo=repo)
-    registry = MlflowRegistry.for_env("dev", settings)
-    apply_env(settings, "dev")
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
+    apply_env(ReleaseContext.open(settings, "dev"))
     files = bot_files(settings)
     assert "MyStrategy-p3.env" in files
 
     remove_strategy(repo, "MyStrategy", (3,))
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert plan.orphans == ()
     stops = [(a.kind, a.target, a.reason) for a in plan.actions if a.kind == A.RetireBot.kind]
     assert stops == [(A.RetireBot.kind, "dev/MyStrategy-p3", "profile 3 no longer runs MyStrategy")]
     assert [a.target for a in plan.actions if a.kind == A.DeleteAlias.kind] == ["MyStrategy@p3"]
 
-    deployment = apply_env(settings, "dev")
+    deployment = apply_env(ReleaseContext.open(settings, "dev"))
     assert deployment.outcome == "succeeded"
     assert bot_files(settings) == files - {"MyStrategy-p3.env"}
     assert aliases(registry, "MyStrategy") == {"p4": 1, "p5": 1}
@@ -235,8 +240,8 @@ def test_a_strategy_dropped_from_one_profile_stops_its_bot_in_the_same_apply_pru
 def test_a_strategy_moved_to_another_model_is_a_pin_change_not_prune(repo: Path) -> None:
     """The strategy still runs: its old model's aliases move as they always did, prune or not."""
     settings = Settings(repo=repo)
-    apply_env(settings, "dev")
-    registry = MlflowRegistry.for_env("dev", settings)
+    apply_env(ReleaseContext.open(settings, "dev"))
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
     registry.create_registered_model_if_missing("MyStrategyNext")
     registry.client.create_model_version(
         "MyStrategyNext", "file:///nonexistent/next",
@@ -246,7 +251,7 @@ def test_a_strategy_moved_to_another_model_is_a_pin_change_not_prune(repo: Path)
         path = repo / "releases" / "dev" / f"profile-{profile}.yaml"
         path.write_text(path.read_text().replace("name: MyStrategy", "name: MyStrategyNext"))
     commit_all(repo, "MyStrategy runs the MyStrategyNext model")
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert plan.orphans == ()
     deletes = sorted(a.target for a in plan.actions if a.kind == A.DeleteAlias.kind)
     assert deletes == [f"MyStrategy@p{p}" for p in PRUNED_PROFILES]
@@ -256,22 +261,26 @@ def test_an_alias_set_by_hand_on_a_model_no_apply_recorded_is_an_orphan_and_stay
     repo: Path,
 ) -> None:
     settings = Settings(repo=repo)
-    apply_env(settings, "dev")
-    registry = MlflowRegistry.for_env("dev", settings)
+    apply_env(ReleaseContext.open(settings, "dev"))
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
     registry.create_registered_model_if_missing("Stray")
     registry.client.create_model_version("Stray", "file:///stray", tags={"strategy_name": "MyStrategy"})
     registry.set_alias("Stray", "p2", 1)
     registry.set_alias("Stray", "champion", 1)  # not an alias this tool manages
 
-    plan = plan_env(settings, "dev")
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
     assert plan.empty and [(a.kind, a.target, a.reason) for a in plan.orphans] == [
         (A.RetireAlias.kind, "Stray@p2", "no manifest of dev pins Stray (found through its live aliases)")
     ]
-    assert apply_env(settings, "dev").outcome == "noop"  # nothing recorded: Stray is not this env's
+    assert (
+        apply_env(ReleaseContext.open(settings, "dev")).outcome == "noop"
+    )  # nothing recorded: Stray is not this env's
 
     set_prune(repo, True)
-    assert retire_targets(plan_env(settings, "dev").actions) == [(A.RetireAlias.kind, "Stray@p2")]
-    apply_env(settings, "dev")
+    assert retire_targets(plan_env(ReleaseContext.open(settings, "dev")).actions) == [
+        (A.RetireAlias.kind, "Stray@p2")
+    ]
+    apply_env(ReleaseContext.open(settings, "dev"))
     assert aliases(registry, "Stray") == {"champion": 1}
     assert_converged(settings)
 
@@ -281,7 +290,7 @@ def test_an_alias_set_by_hand_on_a_model_no_apply_recorded_is_an_orphan_and_stay
 
 def test_deprecate_retires_only_the_active_version_and_activate_brings_it_back(repo: Path) -> None:
     settings = Settings(repo=repo)
-    configs = ConfigVersionService.for_env("dev", settings)
+    configs = ConfigVersionService.for_env(environment(settings, "dev"), settings)
     first = configs.create_version(strategy_name="Alpha", config_data={"a": 1})
     second = configs.create_version(strategy_name="Alpha", config_data={"a": 2})
     configs.activate("Alpha", first.config_id)
@@ -319,8 +328,9 @@ def test_prune_must_be_a_boolean_in_policy_yaml(repo: Path) -> None:
     report = validate_repository(repo, offline=True)
     assert [(p.file, p.field) for p in report.problems] == [("releases/policy.yaml:1", "prune")]
     assert report.problems[0].reason == 'expected boolean, got string "yes please"'
-    with pytest.raises(InputError, match=r"^releases/policy.yaml:1: prune: expected boolean"):
-        plan_env(Settings(repo=repo), "dev")
+    # plan reads the policy of the commit it plans, and names the commit's file
+    with pytest.raises(InputError, match=r"^HEAD:releases/policy.yaml:1: prune: expected boolean"):
+        plan_env(ReleaseContext.open(Settings(repo=repo), "dev"))
     assert Policy.from_dict({}).prune is False and Policy.from_dict({"prune": True}).prune is True
 
 
@@ -330,8 +340,8 @@ class Crash(Exception):
 
 def test_a_prune_that_dies_half_way_converges_when_run_again(repo: Path) -> None:
     settings = Settings(repo=repo)
-    registry = MlflowRegistry.for_env("dev", settings)
-    apply_env(settings, "dev")
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
+    apply_env(ReleaseContext.open(settings, "dev"))
     set_prune(repo, True)
     remove_strategy(repo, "MyStrategy", PRUNED_PROFILES)
 
@@ -340,11 +350,15 @@ def test_a_prune_that_dies_half_way_converges_when_run_again(repo: Path) -> None
             raise Crash(f"killed after {action.target}")
 
     with pytest.raises(Crash):
-        apply_env(settings, "dev", after_action=crash)
-    left = retire_targets(plan_env(settings, "dev").actions)  # the bots and one alias are retired already
+        apply_env(ReleaseContext.open(settings, "dev"), after_action=crash)
+    left = retire_targets(
+        plan_env(ReleaseContext.open(settings, "dev")).actions
+    )  # the bots and one alias are retired already
     assert left == [(k, t) for k, t in MY_ORPHANS if k != A.RetireBot.kind and t != "MyStrategy@p3"]
-    assert apply_env(settings, "dev").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(settings, "dev")).outcome == "succeeded"
     assert aliases(registry, "MyStrategy") == {}
     assert lifecycle(registry, "MyStrategy", 1) == ("Archived", "Archived")
-    assert ConfigVersionService.for_env("dev", settings).get_active("MyStrategy") is None
+    assert (
+        ConfigVersionService.for_env(environment(settings, "dev"), settings).get_active("MyStrategy") is None
+    )
     assert_converged(settings)

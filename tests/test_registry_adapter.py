@@ -15,6 +15,7 @@ from tradai_release.core.errors import ModelVersionNotFound, RegistryError
 from tradai_release.core.settings import Settings
 from tradai_release.registry.adapter import MlflowRegistry, MlflowTagSource, ModelRegistry
 from tradai_release.registry.registrar import ModelRegistrar
+from tradai_release.repository.environments import environment
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_names_with_quotes_are_escaped(sqlite_registry: MlflowRegistry, workdir:
 
 def test_for_env_uses_the_env_database_under_the_state_dir(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
-    registry = MlflowRegistry.for_env("staging", settings)
+    registry = MlflowRegistry.for_env(environment(settings, "staging"), settings)
     assert registry.tracking_uri == f"sqlite:///{tmp_path.as_posix()}/staging/mlflow.db"
     assert registry.artifact_root == f"{tmp_path.as_posix()}/staging/mlartifacts"
     assert registry.calls == 0  # nothing contacted yet

@@ -20,6 +20,7 @@ from tradai_release.registry.registrar import (
     content_sha256,
     register_training,
 )
+from tradai_release.repository.environments import environment
 from tradai_release.repository.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 
 
@@ -115,14 +116,18 @@ def test_register_training_registers_in_every_env(tmp_path: Path) -> None:
     assert set(registered) == set(ENVIRONMENTS)
     for env in ENVIRONMENTS:
         assert registered[env].version == 1
-        info = MlflowRegistry.for_env(env, settings).get_version(result.strategy_name, 1)
+        info = MlflowRegistry.for_env(environment(settings, env), settings).get_version(
+            result.strategy_name, 1
+        )
         assert info.tags["r2_tag"] == "t1"
         assert (tmp_path / "state" / env / "mlflow.db").exists()
         assert list((tmp_path / "state" / env / "mlartifacts").rglob("MLmodel"))
-    again = register_training(settings, result, None, envs=["dev"])  # the same files: dev's v1
+    again = register_training(
+        settings, result, None, envs=[environment(settings, "dev")]
+    )  # the same files: dev's v1
     assert list(again) == ["dev"] and again["dev"].version == 1 and again["dev"].duplicate
     (result.model_dir / "signal.onnx").write_bytes(b"\x08\x07other-onnx")
-    only_dev = register_training(settings, result, None, envs=["dev"])
+    only_dev = register_training(settings, result, None, envs=[environment(settings, "dev")])
     assert list(only_dev) == ["dev"] and only_dev["dev"].version == 2 and only_dev["dev"].created
 
 

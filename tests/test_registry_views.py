@@ -19,6 +19,7 @@ from tradai_release.registry.lifecycle import (
 )
 from tradai_release.registry.registrar import register_training
 from tradai_release.registry.views import model_versions, rollback_candidates
+from tradai_release.repository.environments import environment
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,7 +70,7 @@ def test_models_and_rollback_candidates_tasks(tmp_path: Path, isolated_environme
     settings = Settings()
     assert settings.state_dir == isolated_environment
     result = training_result(tmp_path)
-    register_training(settings, result, r2_tag="t-1", envs=["dev"])
+    register_training(settings, result, r2_tag="t-1", envs=[environment(settings, "dev")])
 
     listed = invoke(REPO, "models", "--strategy", result.strategy_name, "--env", "dev", "--json")
     assert listed.returncode == 0, listed.stderr

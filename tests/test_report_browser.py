@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from helpers import mermaid_blocks, parse_xychart
+from tradai_release.repository.environments import environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("TRADAI_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -173,8 +174,10 @@ def test_report_shows_hand_made_drift_and_pending_changes(demo: dict[str, Any], 
     shutil.copytree(source / "repo", copy / "repo", symlinks=True)
     shutil.copytree(source / "state", copy / "state", symlinks=True)
     settings = embedded_settings(copy / "repo", copy / "state")
-    MlflowRegistry.for_env("prod", settings).set_alias("PascalStrategy", "p3", 2)
-    promoted = promote(settings, "prod", "1", "PascalStrategy", "2", commit=False, plan=False)
+    MlflowRegistry.for_env(environment(settings, "prod"), settings).set_alias("PascalStrategy", "p3", 2)
+    promoted = promote(
+        settings, environment(settings, "prod"), "1", "PascalStrategy", "2", commit=False, plan=False
+    )
     assert not promoted.blocked
     subprocess.run(["git", "-C", str(copy / "repo"), "commit", "-qam", "promote p1"], check=True)
 

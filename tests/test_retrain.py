@@ -29,6 +29,7 @@ from tradai_release.core.settings import Settings
 from tradai_release.domain.monitor.scores import SIGNIFICANT
 from tradai_release.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.repository.environments import environment
 from tradai_release.repository.gitrepo import GitTree
 from tradai_release.repository.tree import load_release_repo
 from tradai_release.training.result import TrainingResult
@@ -99,15 +100,15 @@ def test_shifted_data_drift_retrain_proposes_a_branch(live: tuple[Path, Settings
     hub = ModelHub.from_settings(settings)
     latest_before = hub.get_latest()
 
-    report = monitor(settings, "dev", state=False)
+    report = monitor(settings, environment(settings, "dev"), state=False)
     pascal = next(item for item in report.strategies if item.strategy == "PascalStrategy")
     assert pascal.level == SIGNIFICANT and report.notified
-    check = check_retraining(settings, "dev", drift=report)
+    check = check_retraining(settings, environment(settings, "dev"), drift=report)
     assert "PascalStrategy" in check.retrain
     reasons = next(item for item in check.strategies if item.strategy == "PascalStrategy").reasons
     assert any(reason.startswith("significant drift (PSI > 0.25): ") for reason in reasons)
 
-    result = retrain(settings, "PascalStrategy", "dev", trainer=trainer(**BETTER))
+    result = retrain(settings, "PascalStrategy", environment(settings, "dev"), trainer=trainer(**BETTER))
 
     assert result.proposed and result.challenger == 2
     assert result.branch == "retrain/dev-PascalStrategy-v2"
@@ -150,7 +151,7 @@ def test_shifted_data_drift_retrain_proposes_a_branch(live: tuple[Path, Settings
     assert hub.verify_tag(new_tag, new_sha) == []
     assert hub.get_latest() == latest_before  # a proposal does not become `latest`
 
-    version = MlflowRegistry.for_env("dev", settings).get_version("PascalStrategy", 2)
+    version = MlflowRegistry.for_env(environment(settings, "dev"), settings).get_version("PascalStrategy", 2)
     assert version.tags["r2_tag"] == new_tag and version.tags[DECISION_TAG] == "promote"
     assert version.metrics["total_profit"] == BETTER["total_profit"]
 
@@ -163,7 +164,7 @@ def test_shifted_data_drift_retrain_proposes_a_branch(live: tuple[Path, Settings
 def test_worse_challenger_is_not_proposed(live: tuple[Path, Settings], hook: Webhook) -> None:
     repo, settings = live
     settings = hooked(settings, hook)
-    result = retrain(settings, "KeplerStrategy", "dev", trainer=trainer(**WORSE))
+    result = retrain(settings, "KeplerStrategy", environment(settings, "dev"), trainer=trainer(**WORSE))
     assert not result.proposed and result.branch is None and result.commit is None
     assert branches(repo) == []
     assert [v.comparison.decision for v in result.verdicts] == ["keep"] * 4
@@ -173,7 +174,7 @@ def test_worse_challenger_is_not_proposed(live: tuple[Path, Settings], hook: Web
     )
     data = result.to_dict()
     assert data["proposed"] is False and data["promoted_profiles"] == [] and data["reasons"] == result.reasons
-    version = MlflowRegistry.for_env("dev", settings).get_version("KeplerStrategy", 2)
+    version = MlflowRegistry.for_env(environment(settings, "dev"), settings).get_version("KeplerStrategy", 2)
     assert version.tags[DECISION_TAG] == "keep"
     assert "total_profit = -0.6 fails" in version.tags["retrain.reasons"]
     assert len(hook.bodies) == 1
@@ -185,7 +186,11 @@ def test_worse_challenger_is_not_proposed(live: tuple[Path, Settings], hook: Web
 def test_too_few_trades_is_manual_review_and_not_proposed(live: tuple[Path, Settings]) -> None:
     repo, settings = live
     result = retrain(
-        settings, "MyStrategy", "dev", profiles=[3], trainer=trainer(**{**BETTER, "total_trades": 4.0})
+        settings,
+        "MyStrategy",
+        environment(settings, "dev"),
+        profiles=[3],
+        trainer=trainer(**{**BETTER, "total_trades": 4.0}),
     )
     assert not result.proposed and branches(repo) == []
     assert [(v.profile, v.comparison.decision) for v in result.verdicts] == [(3, "manual-review")]
@@ -196,7 +201,9 @@ def test_too_few_trades_is_manual_review_and_not_proposed(live: tuple[Path, Sett
 def test_one_profile_only_and_the_same_proposal_again(live: tuple[Path, Settings], hook: Webhook) -> None:
     repo, settings = live
     settings = hooked(settings, hook)
-    result = retrain(settings, "PascalStrategy", "dev", profiles=[2], trainer=trainer(**BETTER))
+    result = retrain(
+        settings, "PascalStrategy", environment(settings, "dev"), profiles=[2], trainer=trainer(**BETTER)
+    )
     assert result.promoted_profiles == [2] and result.challenger == 2 and not result.duplicate
     assert git(repo, "diff", "--name-only", "HEAD", str(result.branch)).split() == [
         "releases/dev/profile-2.yaml"
@@ -206,12 +213,16 @@ def test_one_profile_only_and_the_same_proposal_again(live: tuple[Path, Settings
 
     # The branch is not merged yet and the next run trains the same files: the challenger is v2 again
     # (a duplicate, no v3) and its branch is left as it is, not written twice nor refused.
-    again = retrain(settings, "PascalStrategy", "dev", profiles=[2], trainer=trainer(**BETTER))
+    again = retrain(
+        settings, "PascalStrategy", environment(settings, "dev"), profiles=[2], trainer=trainer(**BETTER)
+    )
     assert again.challenger == 2 and again.duplicate and again.already_proposed
     assert (again.branch, again.commit) == (result.branch, result.commit)
     assert branches(repo) == [result.branch]
     assert again.message == result.message and again.to_dict()["already_proposed"] is True
-    pascal = MlflowRegistry.for_env("dev", settings).versions(["PascalStrategy"])["PascalStrategy"]
+    pascal = MlflowRegistry.for_env(environment(settings, "dev"), settings).versions(["PascalStrategy"])[
+        "PascalStrategy"
+    ]
     assert [v.version for v in pascal] == [1, 2]
     assert not again.notified and len(hook.bodies) == 1  # the first proposal was notified
 
@@ -233,7 +244,14 @@ def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> 
         editor.set_keep_production("KeplerStrategy", [1])
     base = commit_all(repo, "Kepler: smaller stakes; profile 3 keeps a note and an approval of v1")
 
-    result = retrain(settings, "KeplerStrategy", "dev", profiles=[3], trainer=trainer(**BETTER), send=False)
+    result = retrain(
+        settings,
+        "KeplerStrategy",
+        environment(settings, "dev"),
+        profiles=[3],
+        trainer=trainer(**BETTER),
+        send=False,
+    )
     assert result.proposed and result.promoted_profiles == [3]
     proposed = git(repo, "diff", "--name-only", base, result.branch).split()
     pinning = [f"releases/dev/profile-{n}.yaml" for n in range(1, 6)
@@ -241,7 +259,9 @@ def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> 
     assert proposed == pinning and len(pinning) > 1  # the config pin, in every profile pinning Kepler
 
     # The same move by promote, in the working tree (v2 is registered now, its tag is the challenger's).
-    moved = promote(settings, "dev", 3, "KeplerStrategy", result.challenger, plan=False)
+    moved = promote(
+        settings, environment(settings, "dev"), 3, "KeplerStrategy", result.challenger, plan=False
+    )
     assert moved.blocked is None
     for path in proposed:
         assert (repo / path).read_text().strip() == git(repo, "show", f"{result.branch}:{path}"), path
@@ -253,7 +273,7 @@ def test_retrain_moves_pins_with_promotes_rules(live: tuple[Path, Settings]) -> 
 
 def registry_state(settings: Settings) -> dict[str, list[tuple[int, dict[str, str]]]]:
     names = ["KeplerStrategy", "MyStrategy", "PascalStrategy"]
-    listed = MlflowRegistry.for_env("dev", settings).versions(names)
+    listed = MlflowRegistry.for_env(environment(settings, "dev"), settings).versions(names)
     return {name: [(v.version, dict(v.tags)) for v in versions] for name, versions in listed.items()}
 
 
@@ -267,7 +287,7 @@ def test_retrain_on_committed_data_is_unchanged(live: tuple[Path, Settings], hoo
     tags_before, latest_before = hub.list_tags(), hub.get_latest()
     registry_before = registry_state(settings)
 
-    result = retrain(settings, "KeplerStrategy", "dev")
+    result = retrain(settings, "KeplerStrategy", environment(settings, "dev"))
 
     assert result.decision == "unchanged" and result.challenger is None and not result.duplicate
     assert result.tags == {} and not result.proposed and branches(repo) == []
@@ -318,7 +338,7 @@ def test_partly_unchanged_registers_the_duplicate_and_compares_the_rest(
     kepler = next(r for r in results if r.strategy_name == "KeplerStrategy")
     v2 = register_training(
         settings, replace(kepler, model_dir=models / "KeplerStrategy", metrics={**kepler.metrics, **WORSE}),
-        r2_tag=other.tag, envs=["dev"],
+        r2_tag=other.tag, envs=[environment(settings, "dev")],
     )["dev"]
     assert v2.version == 2 and v2.created
     with edit_manifest(repo / "releases/dev/profile-2.yaml") as editor:
@@ -327,7 +347,7 @@ def test_partly_unchanged_registers_the_duplicate_and_compares_the_rest(
     commit_all(repo, "profile 2 runs Kepler v2")
     tags_before = [info.tag for info in hub.list_tags()]
 
-    result = retrain(settings, "KeplerStrategy", "dev", send=False)
+    result = retrain(settings, "KeplerStrategy", environment(settings, "dev"), send=False)
 
     assert result.challenger == 1 and result.duplicate
     assert result.unchanged_profiles == [3, 4, 5]
@@ -336,8 +356,12 @@ def test_partly_unchanged_registers_the_duplicate_and_compares_the_rest(
     assert profile_2.decision in ("promote", "keep", "manual-review") and profile_2.comparison is not None
     assert list(result.tags) == [other.tag]  # a challenger tag only on top of profile 2's tag
     assert sorted([info.tag for info in hub.list_tags()]) == sorted([*tags_before, result.tags[other.tag][0]])
-    assert [v.version for v in MlflowRegistry.for_env("dev", settings).versions(["KeplerStrategy"])[
-        "KeplerStrategy"]] == [1, 2]
+    assert [
+        v.version
+        for v in MlflowRegistry.for_env(environment(settings, "dev"), settings).versions(["KeplerStrategy"])[
+            "KeplerStrategy"
+        ]
+    ] == [1, 2]
     assert any(reason.startswith("profiles 3, 4, 5 (champion v1): unchanged: ") for reason in result.reasons)
     assert result.to_dict()["duplicate"] is True
 
@@ -364,7 +388,7 @@ def test_bad_input_trains_nothing(
     hub = ModelHub.from_settings(settings)
     tags = [info.tag for info in hub.list_tags()]
     with pytest.raises(InputError, match=match):
-        retrain(settings, strategy, "dev", profiles=profiles, trainer=never_train)
+        retrain(settings, strategy, environment(settings, "dev"), profiles=profiles, trainer=never_train)
     assert [info.tag for info in hub.list_tags()] == tags and branches(repo) == []
 
 
@@ -373,7 +397,7 @@ def test_uncommitted_data_is_refused(live: tuple[Path, Settings]) -> None:
     repo, settings = live
     append_shifted(repo, "PascalStrategy", rows=10)
     with pytest.raises(InputError, match="uncommitted change"):
-        retrain(settings, "PascalStrategy", "dev", trainer=never_train)
+        retrain(settings, "PascalStrategy", environment(settings, "dev"), trainer=never_train)
     assert data_path(repo, "PascalStrategy").relative_to(repo).as_posix() in git(
         repo, "status", "--porcelain"
     )
@@ -393,9 +417,13 @@ def test_parse_profiles() -> None:
 @pytest.mark.slow
 def test_age_from_registry_against_tradai_yaml_and_settings(live: tuple[Path, Settings]) -> None:
     _, settings = live
-    registered = MlflowRegistry.for_env("dev", settings).get_version("PascalStrategy", 1).created_at
+    registered = (
+        MlflowRegistry.for_env(environment(settings, "dev"), settings)
+        .get_version("PascalStrategy", 1)
+        .created_at
+    )
     assert registered is not None
-    check = check_retraining(settings, "dev", now=registered + timedelta(days=8))
+    check = check_retraining(settings, environment(settings, "dev"), now=registered + timedelta(days=8))
     by_name = {item.strategy: item for item in check.strategies}
     assert check.retrain == ["PascalStrategy"]  # max_age_days 7 in its tradai.yaml
     assert (
@@ -407,7 +435,7 @@ def test_age_from_registry_against_tradai_yaml_and_settings(live: tuple[Path, Se
     assert by_name["KeplerStrategy"].max_age_days == 14 and not by_name["KeplerStrategy"].needed
     assert by_name["MyStrategy"].max_age_source == "settings retrain_max_age_days"
     strict = settings.model_copy(update={"retrain_max_age_days": 5})
-    later = check_retraining(strict, "dev", now=registered + timedelta(days=6))
+    later = check_retraining(strict, environment(strict, "dev"), now=registered + timedelta(days=6))
     assert later.retrain == ["MyStrategy"]
     assert later.to_dict()["strategies"][1]["reasons"] == [
         "model version 1 is 6.0 days old (max 5 from settings retrain_max_age_days)"
@@ -420,7 +448,9 @@ def test_age_falls_back_to_the_hub_tag(live: tuple[Path, Settings]) -> None:
     from datetime import datetime
 
     created = datetime.fromisoformat(CREATED_AT.replace("Z", "+00:00"))
-    check = check_retraining(settings, "dev", registry=FakeRegistry(), now=created + timedelta(days=10))
+    check = check_retraining(
+        settings, environment(settings, "dev"), registry=FakeRegistry(), now=created + timedelta(days=10)
+    )
     pascal = next(item for item in check.strategies if item.strategy == "PascalStrategy")
     assert pascal.created_source == "hub tag" and pascal.created_at == stamp(parse_stamp(CREATED_AT))
     assert pascal.age_days == pytest.approx(10.0)
@@ -430,23 +460,25 @@ def test_age_falls_back_to_the_hub_tag(live: tuple[Path, Settings]) -> None:
 @pytest.mark.slow
 def test_manual_request(live: tuple[Path, Settings]) -> None:
     _, settings = live
-    check = check_retraining(settings, "dev", manual=["KeplerStrategy"])
+    check = check_retraining(settings, environment(settings, "dev"), manual=["KeplerStrategy"])
     assert check.retrain == ["KeplerStrategy"]
     assert check.to_dict()["needed"] is True
-    assert check_retraining(settings, "dev", manual=["all"]).retrain == [
+    assert check_retraining(settings, environment(settings, "dev"), manual=["all"]).retrain == [
         "KeplerStrategy",
         "MyStrategy",
         "PascalStrategy",
     ]
     with pytest.raises(InputError, match="NoSuch is not pinned"):
-        check_retraining(settings, "dev", manual=["NoSuch"])
+        check_retraining(settings, environment(settings, "dev"), manual=["NoSuch"])
 
 
 @pytest.mark.slow
 def test_nothing_needed(live: tuple[Path, Settings]) -> None:
     _, settings = live
-    report = check_drift(settings, "dev", strategies=["KeplerStrategy"], state=False)
-    check = check_retraining(settings, "dev", drift=report, strategies=["KeplerStrategy"])
+    report = check_drift(settings, environment(settings, "dev"), strategies=["KeplerStrategy"], state=False)
+    check = check_retraining(
+        settings, environment(settings, "dev"), drift=report, strategies=["KeplerStrategy"]
+    )
     assert not check.needed and check.retrain == [] and check.strategies[0].reasons == ()
 
 
@@ -492,7 +524,9 @@ def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
     assert lines[0].startswith("KeplerStrategy: retraining reproduced the champion's files")
     assert "  profile 2: champion v1 -> unchanged" in lines
     assert lines[-1] == "unchanged: nothing pushed, registered or proposed"
-    kepler = MlflowRegistry.for_env("dev", settings).versions(["KeplerStrategy"])["KeplerStrategy"]
+    kepler = MlflowRegistry.for_env(environment(settings, "dev"), settings).versions(["KeplerStrategy"])[
+        "KeplerStrategy"
+    ]
     assert [v.version for v in kepler] == [1]
     bad = invoke(repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "9")
     assert bad.returncode == 1

@@ -13,9 +13,11 @@ from tradai_release.core.errors import GitError, InputError
 from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import SetAlias
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.hub.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.registry.lifecycle import current_lifecycle
+from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.workflows.promote import promote
 from tradai_release.workflows.rollback import Rollback, rollback
@@ -45,7 +47,9 @@ def snapshot(repo: Path) -> dict[str, str]:
 
 
 def run(repo: Path, **kwargs: object) -> Rollback:
-    return rollback(Settings(), str(kwargs.pop("env", "prod")), repo=repo, plan=False, **kwargs)  # type: ignore[arg-type]
+    return rollback(
+        Settings(), environment(Settings(), str(kwargs.pop("env", "prod"))), repo=repo, plan=False, **kwargs
+    )  # type: ignore[arg-type]
 
 
 def record_deployments(*entries: tuple[str, str, str]) -> None:
@@ -53,7 +57,7 @@ def record_deployments(*entries: tuple[str, str, str]) -> None:
     from tradai_release.engine.release_table import Deployment, ReleaseTable
     from tradai_release.engine.state import EngineBackends
 
-    table = EngineBackends.from_settings(Settings(), "prod").releases
+    table = EngineBackends.from_settings(Settings(), environment(Settings(), "prod")).releases
     for deployment_id, commit, outcome in entries:
         record = Deployment(env="prod", commit=commit, deployment_id=deployment_id, outcome=outcome,
                             actor="ci", trace_id="t", started_at="2026-11-01T00:00:00+00:00")
@@ -179,7 +183,7 @@ def test_promote_apply_rollback_apply_on_the_embedded_default(tmp_path: Path) ->
 
     settings = Settings()
     sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    registry = MlflowRegistry.for_env("dev", settings)
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
     register_mlflow(registry, 2)
     repo = make_repo(tmp_path, TAG, sha)
     settings = Settings(repo=repo)
@@ -188,25 +192,25 @@ def test_promote_apply_rollback_apply_on_the_embedded_default(tmp_path: Path) ->
         return {info.version: current_lifecycle(info) for info in registry.versions(["PascalStrategy"])[
             "PascalStrategy"]}
 
-    first = apply_env(settings, "dev")
+    first = apply_env(ReleaseContext.open(settings, "dev"))
     assert first.outcome == "succeeded" and lifecycle() == {1: "Production", 2: "None"}
 
-    promotion = promote(settings, "dev", "all", "PascalStrategy", 2, commit=True)
+    promotion = promote(settings, environment(settings, "dev"), "all", "PascalStrategy", 2, commit=True)
     assert promotion.plan is not None and not promotion.plan.empty, promotion.plan_error
     git(repo, "switch", "-q", "main")
     git(repo, "merge", "-q", "--ff-only", str(promotion.branch))
-    second = apply_env(settings, "dev")
+    second = apply_env(ReleaseContext.open(settings, "dev"))
     assert second.outcome == "succeeded" and lifecycle() == {1: "Archived", 2: "Production"}
 
-    restored = rollback(settings, "dev", commit=True)
+    restored = rollback(settings, environment(settings, "dev"), commit=True)
     assert (restored.deployment_id, restored.source) == (first.deployment_id, first.commit)
     assert restored.plan is not None and any(
         isinstance(a, SetAlias) and a.version == 1 for a in restored.plan.actions)
     git(repo, "switch", "-q", "main")
     git(repo, "merge", "-q", "--ff-only", str(restored.branch))
-    third = apply_env(settings, "dev")
+    third = apply_env(ReleaseContext.open(settings, "dev"))
     assert third.outcome == "succeeded" and lifecycle() == {1: "Production", 2: "Archived"}
-    assert apply_env(settings, "dev").outcome == "noop"
+    assert apply_env(ReleaseContext.open(settings, "dev")).outcome == "noop"
 
 
 def test_one_strategy_rollback_restores_its_binaries_in_the_hub_tag(tmp_path: Path) -> None:
@@ -224,7 +228,13 @@ def test_one_strategy_rollback_restores_its_binaries_in_the_hub_tag(tmp_path: Pa
             editor.set_production("PascalStrategy", 2)
     git(repo, "commit", "-qam", "PascalStrategy v2 in prod 3 and 4")
 
-    result = rollback(Settings(repo=repo), "prod", strategy="PascalStrategy", to=first, plan=False)
+    result = rollback(
+        Settings(repo=repo),
+        environment(Settings(repo=repo), "prod"),
+        strategy="PascalStrategy",
+        to=first,
+        plan=False,
+    )
     assert result.profiles == (3, 4)
     tags = {c.path: c.new for c in result.changes if c.field == "artifacts.tag"}
     spliced = "v20261201_PascalStrategy-from-v20261101"

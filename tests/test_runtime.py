@@ -26,6 +26,7 @@ from hub_helpers import make_models_dir, snapshot
 from tradai_release.core.errors import HubIntegrityError, InputError, PinMismatch
 from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
 from tradai_release.repository import bots
@@ -308,7 +309,7 @@ def run_module(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 def test_module_command_on_the_embedded_default(tmp_path: Path) -> None:
     """The real settings' backends (SQLite, a file hub, MLflow on SQLite), in a subprocess."""
     repo = embedded_repo(tmp_path, 1)
-    assert apply_env(Settings(repo=repo), "dev", actor="ci").outcome == "succeeded"
+    assert apply_env(ReleaseContext.open(Settings(repo=repo), "dev"), actor="ci").outcome == "succeeded"
     models = tmp_path / "bot" / "models"
     env = {"TRADAI_REPO": str(repo), "TRADAI_MODELS_DIR": str(models)}
 

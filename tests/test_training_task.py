@@ -12,6 +12,7 @@ from helpers import invoke
 from tradai_release.core.settings import Settings
 from tradai_release.hub import ModelHub
 from tradai_release.registry.adapter import MlflowRegistry
+from tradai_release.repository.environments import environment
 from training_helpers import file_hashes, make_training_repo
 
 STRATEGY = "MyStrategy"
@@ -55,7 +56,9 @@ def test_train_then_push_and_register_in_one_go(repo: Path, tmp_path: Path) -> N
     assert file_hashes(pulled.dest) == first
 
     for env in ("dev", "prod"):
-        version = MlflowRegistry.for_env(env, settings).get_version(STRATEGY, out["versions"][env])
+        version = MlflowRegistry.for_env(environment(settings, env), settings).get_version(
+            STRATEGY, out["versions"][env]
+        )
         assert version.status == "READY"
         assert version.tags["r2_tag"] == out["tag"]
         assert version.tags["git_commit"] == head

@@ -23,6 +23,8 @@ import pytest
 from act_runner import REPOSITORY, SOURCE, URL, Act, build_wheelhouse
 from helpers import git
 from servers import Server, start_mlflow, start_moto
+from tradai_release.engine.context import ReleaseContext
+from tradai_release.repository.environments import environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -213,9 +215,9 @@ def test_release_applies_every_environment_on_a_push_and_the_same_push_again_wri
 
     settings = world.settings()
     for env in ENVS:  # checked in the backends, not in act's log
-        deployments = list_deployments(settings, env)
+        deployments = list_deployments(settings, environment(settings, env))
         assert [(d.commit, d.outcome) for d in deployments] == [(sha, "succeeded")], env
-        assert plan_env(settings, env).empty, env
+        assert plan_env(ReleaseContext.open(settings, env)).empty, env
     assert [role for job, role in run.assumed_roles() if job == "apply"] == [
         "arn:aws:iam::123456789012:role/tradai-apply"] * len(ENVS)
     site = run.record / "pages"

@@ -12,6 +12,8 @@ from tradai_release.core.errors import InputError, TradaiError, user_error
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
+    from tradai_release.engine.context import ReleaseContext
+    from tradai_release.repository.environments import Environment
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,12 +60,24 @@ def required(command: str, flag: str, value: str | None, hint: str = "") -> str:
     return value
 
 
-def required_env(command: str, value: str | None, settings: Settings) -> str:
-    """``--env``, naming the declared environments when it is missing (``dev, staging or prod``)."""
-    if value:
-        return value
-    from tradai_release.repository.environments import declared_environments
+def required_env(command: str, value: str | None, settings: Settings) -> Environment:
+    """``--env`` parsed against the working tree's promotion order; when it is missing, the one-line
+    error names the declared environments (``dev, staging or prod``)."""
+    from tradai_release.repository.environments import declared_environments, environment
 
-    names = declared_environments(settings)
-    hint = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
-    return required(command, "--env", value, hint)
+    if not value:
+        names = declared_environments(settings)
+        hint = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+        required(command, "--env", value, hint)
+    return environment(settings, str(value))
+
+
+def required_release(
+    command: str, value: str | None, settings: Settings, commit: str = "HEAD"
+) -> ReleaseContext:
+    """``--env`` opened at ``commit``: the environment as that commit declares it, for the verbs that
+    read a commit (plan, apply, deploy-status, history)."""
+    from tradai_release.engine.context import ReleaseContext
+
+    name = required_env(command, value, settings).name
+    return ReleaseContext.open(settings, name, commit=commit)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.clock import utc_now
 from tradai_release.core.errors import TradaiError
+from tradai_release.engine.context import ReleaseContext
+from tradai_release.repository.environments import environment
 from tradai_release.repository.gitrepo import GitRepo
 from tradai_release.repository.tree import ReleaseTree
 
@@ -163,7 +165,13 @@ def run_demo(
         from tradai_release.workflows.promote import promote
 
         promotion = promote(
-            settings, DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY, version, commit=True, plan=False
+            settings,
+            environment(settings, DEMO_ENV),
+            DEMO_PROFILE,
+            DEMO_STRATEGY,
+            version,
+            commit=True,
+            plan=False,
         )
         if promotion.blocked or not promotion.branch:
             raise TradaiError(f"demo: promotion refused: {promotion.blocked}")
@@ -182,7 +190,7 @@ def run_demo(
         git.run("checkout", "-q", "main")
         if not validation.ok:
             raise TradaiError(f"demo: validation failed: {validation.problems[0]}")
-        plan = plan_env(settings, DEMO_ENV, commit=branch)
+        plan = plan_env(ReleaseContext.open(settings, DEMO_ENV, commit=branch))
         if comment is not None:
             report.plan_markdown = workdir / f"plan-{DEMO_ENV}.md"
             report.plan_markdown.write_text(comment(plan, validation), encoding="utf-8")
@@ -193,7 +201,7 @@ def run_demo(
         from tradai_release.engine.apply import apply_env
 
         git.run("merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
-        merged = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
+        merged = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
         note.append(f"apply {merged.outcome}: {len(merged.actions)} actions")
         note.append(_pins(settings, version))
 
@@ -202,7 +210,7 @@ def run_demo(
 
     with step("git revert of the merge, apply prod (the rollback)") as note:
         git.run("revert", "--no-edit", "-m", "1", "HEAD")
-        reverted = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
+        reverted = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
         note.append(f"apply {reverted.outcome}: {len(reverted.actions)} actions")
         note.append(_pins(settings, version))
 
@@ -210,14 +218,14 @@ def run_demo(
         report.bots.append(_start_bot(settings, workdir, note))
 
     with step("apply again: nothing to do, nothing written") as note:
-        again = apply_env(settings, DEMO_ENV, commit="HEAD", actor="demo")
+        again = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
         note.append(f"apply {again.outcome}: {len(again.actions)} actions")
 
     if board is not None:
         with step("drift check of prod (recorded), the release board") as note:
             from tradai_release.workflows.drift import check_drift, record_checks
 
-            checked = check_drift(settings, DEMO_ENV, state=False)
+            checked = check_drift(settings, environment(settings, DEMO_ENV), state=False)
             note.append(f"{record_checks(settings, checked)} strategies' PSI recorded, level {checked.level}")
             report.board = board(settings, workdir / "board")
             note.append(f"board: {report.board}")
@@ -226,12 +234,12 @@ def run_demo(
     from tradai_release.registry.adapter import MlflowRegistry
     from tradai_release.registry.views import model_versions
 
-    registry = MlflowRegistry.for_env(DEMO_ENV, settings)
+    registry = MlflowRegistry.for_env(environment(settings, DEMO_ENV), settings)
     views = model_versions(registry, DEMO_STRATEGY, DEMO_ENV)
     report.lifecycle[DEMO_STRATEGY] = [view.to_dict() for view in views]
     report.deployments = [
         {**deployment.to_dict(), "actor": deployment.actor, "started_at": deployment.started_at}
-        for deployment in list_deployments(settings, DEMO_ENV)
+        for deployment in list_deployments(settings, environment(settings, DEMO_ENV))
     ]
     return report
 
@@ -274,7 +282,9 @@ def _challenger(settings: Settings, git: GitRepo, source_tag: str, source_sha: s
             git_commit=head,
         )
         config = ReleaseTree.work(repo).tradai(DEMO_STRATEGY).data
-        registered = register_training(settings, result, r2_tag=tag, envs=[DEMO_ENV], config=config)
+        registered = register_training(
+            settings, result, r2_tag=tag, envs=[environment(settings, DEMO_ENV)], config=config
+        )
     return int(registered[DEMO_ENV].version), tag
 
 
@@ -302,7 +312,7 @@ def _pins(settings: Settings, challenger: int) -> str:
     """Where the challenger and the champion stand: lifecycle and aliases."""
     from tradai_release.registry.adapter import MlflowRegistry
 
-    registry = MlflowRegistry.for_env(DEMO_ENV, settings)
+    registry = MlflowRegistry.for_env(environment(settings, DEMO_ENV), settings)
     versions = registry.versions([DEMO_STRATEGY]).get(DEMO_STRATEGY, [])
     shown = []
     for info in sorted(versions, key=lambda v: v.version):

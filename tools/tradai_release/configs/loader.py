@@ -158,7 +158,7 @@ class StrategyConfigLoader:
     @classmethod
     def for_env(
         cls,
-        env: str | Environment,
+        env: Environment,
         settings: Settings | None = None,
         *,
         tags: ModelTagSource | None = None,
@@ -170,15 +170,13 @@ class StrategyConfigLoader:
         """
         from tradai_release.configs.service import ConfigVersionService
         from tradai_release.core.settings import Settings
-        from tradai_release.repository.environments import environment
 
         settings = settings or Settings()
-        target = environment(settings, env)
         if tags is None:
             from tradai_release.registry.adapter import MlflowTagSource
 
-            tags = MlflowTagSource.for_env(target, settings)
-        return cls(versions=ConfigVersionService.for_env(target, settings), tags=tags, environ=environ)
+            tags = MlflowTagSource.for_env(env, settings)
+        return cls(versions=ConfigVersionService.for_env(env, settings), tags=tags, environ=environ)
 
     def load(
         self,

@@ -74,14 +74,13 @@ class ConfigVersionService:
         self.max_attempts = max_attempts
 
     @classmethod
-    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> ConfigVersionService:
+    def for_env(cls, env: Environment, settings: Settings | None = None) -> ConfigVersionService:
         """The registry of ``env`` from settings (SQLite + local directory unless configured otherwise)."""
         from tradai_release.core.settings import Settings
-        from tradai_release.repository.environments import environment
         from tradai_release.stores import open_object_store, open_table
 
         settings = settings or Settings()
-        backends = environment(settings, env).backends
+        backends = env.backends
         aws = settings.aws()
         table = open_table(
             backends.config_table_uri,

@@ -51,7 +51,7 @@ class StrategyListing:
 
 
 def upload_strategy(
-    settings: Settings, strategy: str, env: str | Environment, *, trace_id: str | None = None
+    settings: Settings, strategy: str, env: Environment, *, trace_id: str | None = None
 ) -> ConfigVersion:
     """Stage ``strategies/<strategy>/tradai.yaml`` of the working tree as a DRAFT version in ``env``.
 
@@ -59,17 +59,15 @@ def upload_strategy(
     is committed unchanged there; ``trace_id`` defaults to ``settings.new_trace_id()``.
     The returned version has ``duplicate`` set when the registry already had this config.
     """
-    from tradai_release.repository.environments import environment
     from tradai_release.repository.strategy import tradai_path
     from tradai_release.repository.tree import ReleaseTree
 
-    target = environment(settings, env)  # an unknown env fails before any file is read
     check_strategy_name(strategy)
     document = ReleaseTree.work(settings.repo).tradai(strategy)
     path = tradai_path(strategy)
     commit = _committed_head(settings.repo, path)
     description = f"uploaded from {path}" + (f" at {commit[:12]}" if commit else " (uncommitted)")
-    service = ConfigVersionService.for_env(target, settings)
+    service = ConfigVersionService.for_env(env, settings)
     return service.create_version(
         strategy_name=strategy,
         config_data=document.data,
@@ -79,14 +77,12 @@ def upload_strategy(
     )
 
 
-def list_strategies(settings: Settings, env: str | Environment) -> list[StrategyListing]:
+def list_strategies(settings: Settings, env: Environment) -> list[StrategyListing]:
     """Each strategy of the working tree (or only in the registry) with its registry state in ``env``."""
-    from tradai_release.repository.environments import environment
     from tradai_release.repository.tree import ReleaseTree
 
-    target = environment(settings, env)
     tree = ReleaseTree.work(settings.repo)
-    states = ConfigVersionService.for_env(target, settings).states()
+    states = ConfigVersionService.for_env(env, settings).states()
     names = tree.strategy_names()
     listings: list[StrategyListing] = []
     for name in sorted(set(names) | set(states)):

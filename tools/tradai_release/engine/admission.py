@@ -31,11 +31,10 @@ from tradai_release.repository.policy import POLICY_PATH, PolicyVerdict, Soak
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
     from tradai_release.domain.gate import ModelChange
+    from tradai_release.engine.context import ReleaseContext
     from tradai_release.engine.history.timeline import Timeline
     from tradai_release.engine.plan import Plan
-    from tradai_release.engine.state import EngineBackends
     from tradai_release.hub import ModelHub
-    from tradai_release.repository.environments import Environment
     from tradai_release.repository.manifest import Override, ReleaseManifest
     from tradai_release.stores import KeyValueTable
 
@@ -117,24 +116,14 @@ def judge_plan(
     return tuple(verdicts)
 
 
-def judged_plan(
-    settings: Settings,
-    env: str | Environment,
-    *,
-    commit: str = "HEAD",
-    repo: Path | str | None = None,
-    backends: EngineBackends | None = None,
-) -> Plan:
+def judged_plan(context: ReleaseContext) -> Plan:
     """``plan_env``'s plan with the policy's verdicts on applying it now (what plan and validate show)."""
     from tradai_release.engine.plan import plan_env
-    from tradai_release.engine.state import EngineBackends
-    from tradai_release.repository.environments import environment
 
-    target = environment(settings, env)
-    root = repo if repo is not None else settings.repo
-    backends = backends or EngineBackends.from_settings(settings, target)
-    plan = plan_env(settings, target, commit=commit, repo=root, backends=backends)
-    return replace(plan, verdicts=judge_plan(settings, plan, repo=root, hub=backends.hub))
+    plan = plan_env(context)
+    return replace(
+        plan, verdicts=judge_plan(context.settings, plan, repo=context.root, hub=context.backends.hub)
+    )
 
 
 def _approval(found: tuple[str, Override] | None) -> dict[str, str] | None:

@@ -59,13 +59,12 @@ from tradai_release.engine.deployments import (
 from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, Lease, acquire
 from tradai_release.engine.plan import Plan, build_plan
 from tradai_release.engine.release_table import ReleaseTable
-from tradai_release.engine.state import EngineBackends, load_desired, read_live
-from tradai_release.repository.environments import environment
+from tradai_release.engine.state import EngineBackends, read_live
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
+    from tradai_release.engine.context import ReleaseContext
     from tradai_release.engine.state import AppliedState, DesiredState
-    from tradai_release.repository.environments import Environment
     from tradai_release.stores import KeyValueTable
     from tradai_release.targets import DeployStamp, RunningBot
 
@@ -73,18 +72,15 @@ AfterAction = Callable[[int, Action], None]
 
 
 def apply_env(
-    settings: Settings,
-    env: str | Environment,
+    context: ReleaseContext,
     *,
-    commit: str = "HEAD",
-    repo: Path | str | None = None,
     actor: str | None = None,
-    backends: EngineBackends | None = None,
     lease_seconds: int = DEFAULT_LEASE_SECONDS,
     after_action: AfterAction | None = None,
     concurrency: int | None = None,
 ) -> Deployment:
-    """Make ``env`` match ``commit``; returns the deployment (outcome ``noop`` when nothing was to do).
+    """Make the context's environment match its commit; returns the deployment (outcome ``noop`` when
+    nothing was to do).
 
     Refuses (exit 1) a commit that does not descend from the last applied one, and a
     second apply while the env's lease lock is held. An apply with nothing to do
@@ -92,11 +88,8 @@ def apply_env(
     (default ``settings.apply_concurrency``). ``after_action`` is called in the calling thread
     after each executed action is journaled (tests inject crashes with it).
     """
-    target = environment(settings, env)
-    env = target.name
-    root = Path(repo if repo is not None else settings.repo)
-    desired = load_desired(root, env, commit)
-    backends = backends or EngineBackends.from_settings(settings, target)
+    settings, env, root = context.settings, context.name, context.root
+    desired, backends = context.desired, context.backends
     actor = actor or settings.actor
     trace_id = settings.new_trace_id()
 

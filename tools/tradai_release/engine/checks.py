@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from tradai_release.core.errors import HubError, InputError, TradaiError
+from tradai_release.repository.environments import environment
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
@@ -43,7 +44,7 @@ def validate_live(
     comparator = ModelComparator()
     for env in sorted({m.environment for m in manifests}):
         of_env = [m for m in manifests if m.environment == env]
-        registry = MlflowRegistry.for_env(env, settings)
+        registry = MlflowRegistry.for_env(environment(settings, env), settings)
         problems += check_registry(registry, release_repo, of_env, comparator)
     return problems
 

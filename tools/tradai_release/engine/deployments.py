@@ -73,7 +73,7 @@ def pull_request_number(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def list_deployments(settings: Settings, env: str | Environment) -> list[Deployment]:
+def list_deployments(settings: Settings, env: Environment) -> list[Deployment]:
     """Every recorded deployment of ``env`` from settings' release-state table, newest first."""
     backends = EngineBackends.from_settings(settings, env)
     return ReleaseTable(backends.releases, backends.env).deployments()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradai_release.core.errors import InputError, TradaiError
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.repository.gitrepo import GitRepo
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def plan_of(
     from tradai_release.engine.admission import judged_plan
 
     try:
-        return judged_plan(settings, env, commit=commit, repo=Path(root)), None
+        return judged_plan(ReleaseContext.open(settings, env.name, commit=commit, repo=Path(root))), None
     except TradaiError as err:
         return None, str(err)
 

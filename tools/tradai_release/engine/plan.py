@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.configs.loader import TAG_PREFIX as CONFIG_TAG_PREFIX
@@ -32,11 +31,10 @@ from tradai_release.engine.prune import Undeclared, retire_bots, retire_configs,
 from tradai_release.registry.lifecycle import NONE, DesiredLifecycle, ProfilePin, derive_lifecycle
 
 if TYPE_CHECKING:
-    from tradai_release.core.settings import Settings
     from tradai_release.engine.actions import Action
-    from tradai_release.engine.state import AppliedState, DesiredState, EngineBackends, LiveState
+    from tradai_release.engine.context import ReleaseContext
+    from tradai_release.engine.state import AppliedState, DesiredState, LiveState
     from tradai_release.registry.adapter import ModelVersionInfo
-    from tradai_release.repository.environments import Environment
     from tradai_release.repository.policy import PolicyVerdict
 
 
@@ -98,22 +96,11 @@ class Plan:
 # --- planning ------------------------------------------------------------------------------------------
 
 
-def plan_env(
-    settings: Settings,
-    env: str | Environment,
-    *,
-    commit: str = "HEAD",
-    repo: Path | str | None = None,
-    backends: EngineBackends | None = None,
-) -> Plan:
-    """The plan that makes ``env`` match ``commit`` of the repository (default ``settings.repo``)."""
-    from tradai_release.engine.state import EngineBackends, load_desired, read_live
-    from tradai_release.repository.environments import environment
+def plan_env(context: ReleaseContext) -> Plan:
+    """The plan that makes the context's environment match its commit."""
+    from tradai_release.engine.state import read_live
 
-    target = environment(settings, env)  # an unknown env is one clear line before anything is read
-    desired = load_desired(repo if repo is not None else settings.repo, target.name, commit)
-    backends = backends or EngineBackends.from_settings(settings, target)
-    return build_plan(desired, read_live(backends, desired))
+    return build_plan(context.desired, read_live(context.backends, context.desired))
 
 
 def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None = None) -> Plan:

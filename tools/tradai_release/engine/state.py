@@ -41,22 +41,20 @@ class EngineBackends:
     target: DeploymentTarget = field(default_factory=lambda: _no_target())
 
     @classmethod
-    def from_settings(cls, settings: Settings, env: str | Environment) -> EngineBackends:
+    def from_settings(cls, settings: Settings, env: Environment) -> EngineBackends:
         """Every backend of ``env`` (clients are created lazily by each adapter)."""
         from tradai_release.configs.service import ConfigVersionService
         from tradai_release.hub.hub import ModelHub
         from tradai_release.registry.adapter import MlflowRegistry
-        from tradai_release.repository.environments import environment
         from tradai_release.targets import open_target
 
-        target = environment(settings, env)
         return cls(
-            env=target.name,
-            configs=ConfigVersionService.for_env(target, settings),
-            registry=MlflowRegistry.for_env(target, settings),
+            env=env.name,
+            configs=ConfigVersionService.for_env(env, settings),
+            registry=MlflowRegistry.for_env(env, settings),
             hub=ModelHub.from_settings(settings),
-            releases=open_release_table(settings, target),
-            target=open_target(settings, target),
+            releases=open_release_table(settings, env),
+            target=open_target(settings, env),
         )
 
 

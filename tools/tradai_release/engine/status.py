@@ -6,15 +6,12 @@ See docs/architecture.md §14. Reads only: the config registry (for config ids) 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.repository.bots import VARIABLES
 
 if TYPE_CHECKING:
-    from tradai_release.core.settings import Settings
-    from tradai_release.engine.state import EngineBackends
-    from tradai_release.repository.environments import Environment
+    from tradai_release.engine.context import ReleaseContext
 
 IN_SYNC = "in sync"
 DIFFERS = "differs"
@@ -48,21 +45,10 @@ class BotStatus:
         }
 
 
-def bot_statuses(
-    settings: Settings,
-    env: str | Environment,
-    *,
-    commit: str = "HEAD",
-    repo: Path | str | None = None,
-    backends: EngineBackends | None = None,
-) -> list[BotStatus]:
-    """Every bot of ``env`` at ``commit``: pinned values against the variables its target runs."""
-    from tradai_release.engine.state import EngineBackends, load_desired
-    from tradai_release.repository.environments import environment
-
-    target_env = environment(settings, env)
-    desired = load_desired(repo if repo is not None else settings.repo, target_env.name, commit)
-    backends = backends or EngineBackends.from_settings(settings, target_env)
+def bot_statuses(context: ReleaseContext) -> list[BotStatus]:
+    """Every bot of the context's environment at its commit: pinned values against the variables its
+    target runs."""
+    desired, backends = context.desired, context.backends
     target = backends.target
     active = backends.configs.active_by_strategy()
     keys = [bot.key for bot in desired.bots]

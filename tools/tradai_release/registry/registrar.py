@@ -93,7 +93,7 @@ class ModelRegistrar:
         self.registry = registry
 
     @classmethod
-    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> ModelRegistrar:
+    def for_env(cls, env: Environment, settings: Settings | None = None) -> ModelRegistrar:
         return cls(MlflowRegistry.for_env(env, settings))
 
     def register(self, result: TrainingResult, *, r2_tag: str | None = None,
@@ -185,7 +185,7 @@ def _model_files(result: TrainingResult) -> ModelFiles:
 
 
 def register_training(settings: Settings, result: TrainingResult, r2_tag: str | None = None,
-                      envs: Iterable[str | Environment] | None = None,
+                      envs: Iterable[Environment] | None = None,
                       config: Mapping[str, Any] | None = None) -> dict[str, RegisteredVersion]:
     """Register ``result`` in each of ``envs`` (default: every declared environment); env name -> version.
 
@@ -196,5 +196,5 @@ def register_training(settings: Settings, result: TrainingResult, r2_tag: str | 
 
     return {
         env.name: ModelRegistrar.for_env(env, settings).register(result, r2_tag=r2_tag, config=config)
-        for env in environments(settings, envs)
+        for env in (environments(settings) if envs is None else envs)
     }

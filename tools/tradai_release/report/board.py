@@ -37,13 +37,13 @@ from tradai_release.registry.lifecycle import (
 if TYPE_CHECKING:
     from tradai_release.core.equity import EquityCurve
     from tradai_release.core.settings import Settings
+    from tradai_release.engine.context import ReleaseContext
     from tradai_release.engine.deployments import Deployment
     from tradai_release.engine.drift import Drift
     from tradai_release.engine.plan import Plan
     from tradai_release.engine.release_table import JournalEntry, RecordedCheck
     from tradai_release.engine.state import DesiredState, LiveState
     from tradai_release.registry.adapter import ModelVersionInfo
-    from tradai_release.repository.environments import Environment
 
 IN_SYNC = "in sync"
 DRIFT = "drift"
@@ -142,17 +142,17 @@ def read_board(settings: Settings, envs: Iterable[str] | None = None, commit: st
     """The board of ``envs`` (default: every declared environment) at ``commit`` of ``settings.repo``."""
     from tradai_release.core.clock import stamp
     from tradai_release.core.errors import TradaiError
-    from tradai_release.repository.environments import environments
+    from tradai_release.engine.context import ReleaseContext
 
     board = Board(generated_at=stamp(), repository_url=settings.repository_url)
     # The last of the promotion order (production) first: what trades is what a reader looks for first.
-    for target in reversed(environments(settings, list(envs) if envs else None)):
+    for context in reversed(ReleaseContext.open_all(settings, list(envs) if envs else None, commit=commit)):
         try:
-            env_board, strategies = _read_env(settings, target, commit)
+            env_board, strategies = _read_env(context)
         except TradaiError as err:
             # One environment that cannot be planned (a backend down, a pin the registry lacks) is
             # shown with its error; the others are still worth publishing.
-            env_board, strategies = EnvBoard(target.name, "", None, (), (), (), 0, error=str(err)), {}
+            env_board, strategies = EnvBoard(context.name, "", None, (), (), (), 0, error=str(err)), {}
         board.envs.append(env_board)
         for name, entry in strategies.items():
             board.strategies.setdefault(name, []).append(entry)
@@ -180,18 +180,15 @@ def _subjects(settings: Settings, commits: Iterable[str]) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
-def _read_env(
-    settings: Settings, target: Environment, commit: str
-) -> tuple[EnvBoard, dict[str, StrategyEnv]]:
+def _read_env(context: ReleaseContext) -> tuple[EnvBoard, dict[str, StrategyEnv]]:
     from tradai_release.engine.plan import build_plan
     from tradai_release.engine.release_table import ReleaseTable
-    from tradai_release.engine.state import EngineBackends, load_desired, read_live
+    from tradai_release.engine.state import read_live
 
-    desired = load_desired(settings.repo, target.name, commit)
-    backends = EngineBackends.from_settings(settings, target)
+    desired, backends = context.desired, context.backends
     live = read_live(backends, desired)
     plan = build_plan(desired, live)
-    table = ReleaseTable(backends.releases, target.name)
+    table = ReleaseTable(backends.releases, context.name)
     deployments = table.deployments()
     moved = tuple(
         _moved(deployment, table.journal(str(deployment.deployment_id)))
@@ -200,10 +197,10 @@ def _read_env(
         for index, deployment in enumerate(deployments)
     )
     checks = table.recorded_checks()
-    cells = _cells(desired, live, plan, deployments, checks, gated=target.gated)
+    cells = _cells(desired, live, plan, deployments, checks, gated=context.env.gated)
     strategies = _strategies(desired, live, checks)
     env_board = EnvBoard(
-        env=target.name,
+        env=context.name,
         commit=desired.commit,
         applied_commit=plan.applied_commit,
         cells=tuple(cells),

@@ -51,17 +51,19 @@ def declared_environments(settings: Settings) -> tuple[str, ...]:
     return ReleaseTree.work(settings.repo).environments()
 
 
-def environment(settings: Settings, name: str | Environment) -> Environment:
-    """``name`` parsed: UnknownEnvironment (one ``error:`` line) unless the repository declares it."""
-    if isinstance(name, Environment):
-        return name
+def environment(settings: Settings, name: str) -> Environment:
+    """``name`` parsed: UnknownEnvironment (one ``error:`` line) unless the working tree declares it.
+
+    Called at the edge only (a task's ``--env``); a verb on a commit opens a
+    :class:`~tradai_release.engine.context.ReleaseContext`, which reads the order the commit declares.
+    """
     order = declared_environments(settings)
     if name not in order:
         raise UnknownEnvironment(str(name), order)
     return Environment(name, order, settings.backends(name))
 
 
-def environments(settings: Settings, names: Iterable[str | Environment] | None = None) -> list[Environment]:
+def environments(settings: Settings, names: Iterable[str] | None = None) -> list[Environment]:
     """Each of ``names`` parsed (default: every declared environment, in promotion order)."""
     if names is None:
         order = declared_environments(settings)

@@ -116,11 +116,9 @@ class NoTarget:
         raise DeploymentFailed(str(key), "the environment's deployment target is 'none'")
 
 
-def open_target(settings: Settings, env: str | Environment) -> DeploymentTarget:
+def open_target(settings: Settings, env: Environment) -> DeploymentTarget:
     """The deployment target ``settings`` select for ``env`` (``deploy_target``, per-env overrides)."""
-    from tradai_release.repository.environments import environment
-
-    name = environment(settings, env).name
+    name = env.name
     kind = settings.deploy_target_of(name)
     if kind == "env-file":
         from tradai_release.targets.envfile import EnvFileTarget

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import HubError, InputError
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.repository.gitrepo import GitRepo
 
 if TYPE_CHECKING:
@@ -104,7 +105,9 @@ def bootstrap(
         from tradai_release.engine.apply import apply_env
 
         for env in selected:
-            applied[env.name] = apply_env(settings, env, commit="HEAD", actor="bootstrap").to_dict()
+            applied[env.name] = apply_env(
+                ReleaseContext.open(settings, env.name, commit="HEAD"), actor="bootstrap"
+            ).to_dict()
     return BootstrapResult(
         tag=tag,
         sha256=sha,

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from tradai_release.core.errors import TradaiError
 from tradai_release.domain.monitor.check import StrategyDrift, check_models
 from tradai_release.domain.monitor.scores import LEVELS, SIGNIFICANT, STABLE, Thresholds
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.release_table import RecordedCheck
+from tradai_release.repository.environments import environment
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
@@ -64,7 +66,7 @@ class DriftReport:
 
 def check_drift(
     settings: Settings,
-    env: str | Environment,
+    env: Environment,
     *,
     data: Mapping[str, Path] | None = None,
     strategies: Iterable[str] | None = None,
@@ -79,13 +81,11 @@ def check_drift(
     :func:`~tradai_release.domain.monitor.check.check_models`;
     ``state`` False skips the plan (``--psi-only``).
     """
-    from tradai_release.repository.environments import environment
 
-    target = environment(settings, env)
     thresholds = Thresholds.from_settings(settings)
     results = check_models(
         settings,
-        target.name,
+        env.name,
         thresholds,
         data=data,
         strategies=strategies,
@@ -93,8 +93,8 @@ def check_drift(
         commit=commit,
         hub=hub,
     )
-    state_drift, pending, error = _state(settings, target, commit) if state else ((), None, None)
-    return DriftReport(target.name, thresholds, results, state_drift, pending, error)
+    state_drift, pending, error = _state(settings, env, commit) if state else ((), None, None)
+    return DriftReport(env.name, thresholds, results, state_drift, pending, error)
 
 
 def _state(
@@ -104,7 +104,7 @@ def _state(
     from tradai_release.engine.plan import plan_env
 
     try:
-        plan = plan_env(settings, env, commit=commit)
+        plan = plan_env(ReleaseContext.open(settings, env.name, commit=commit))
     except TradaiError as err:
         return (), None, str(err)
     return tuple(entry.to_dict() for entry in plan.drift), len(plan.actions), None
@@ -123,7 +123,9 @@ def record_checks(settings: Settings, report: DriftReport) -> int:
     from tradai_release.engine.release_table import ReleaseTable
     from tradai_release.engine.state import EngineBackends
 
-    releases = ReleaseTable(EngineBackends.from_settings(settings, report.env).releases, report.env)
+    releases = ReleaseTable(
+        EngineBackends.from_settings(settings, environment(settings, report.env)).releases, report.env
+    )
     moment = utc_now()
     for item in report.strategies:
         check = RecordedCheck(
@@ -143,7 +145,7 @@ def record_checks(settings: Settings, report: DriftReport) -> int:
 
 
 def monitor(
-    settings: Settings, env: str | Environment, *, record: bool = False, **options: Any
+    settings: Settings, env: Environment, *, record: bool = False, **options: Any
 ) -> DriftReport:
     """``check_drift``, then a ``drift_found`` notification when PSI drift is significant or state drifted.
 

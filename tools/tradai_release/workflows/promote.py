@@ -100,7 +100,7 @@ def choose_manifests(tree: ReleaseTree, env: str, profile: str | int, strategy: 
 
 def promote(
     settings: Settings,
-    env: str | Environment,
+    env: Environment,
     profile: str | int,
     strategy: str,
     version: str | int,
@@ -124,7 +124,6 @@ def promote(
     from tradai_release.domain.gate import by_version, production_move
     from tradai_release.engine.gitops import approver, write_edits
     from tradai_release.registry.comparator import ModelComparator
-    from tradai_release.repository.environments import environment
     from tradai_release.repository.gitrepo import GitRepo
     from tradai_release.repository.tree import ReleaseTree
 
@@ -135,14 +134,13 @@ def promote(
     if no_archive and stage != PRODUCTION:
         raise InputError("promote", "--no-archive", "only applies to --stage Production")
     digest = tree.config_hash(strategy)
-    target = environment(settings, env)
-    chosen = choose_manifests(tree, target.name, profile, strategy)
+    chosen = choose_manifests(tree, env.name, profile, strategy)
 
     field_name = "production" if stage == PRODUCTION else "staging"
     if registry is None:
         from tradai_release.registry.adapter import MlflowRegistry
 
-        registry = MlflowRegistry.for_env(target, settings)
+        registry = MlflowRegistry.for_env(env, settings)
     history = registry.versions(sorted({m.strategies[strategy].model.name for m in chosen}))
     for manifest in chosen:
         name = manifest.strategies[strategy].model.name
@@ -150,7 +148,7 @@ def promote(
         where = f"strategies.{strategy}.model.{field_name}"
         if found is None:
             raise InputError(manifest.path, where, f"version {number} of registered model {name!r} is not in "
-                             f"the {target.name} registry")
+                             f"the {env.name} registry")
         if found.status != "READY":
             reason = f"version {number} of {name!r} is {found.status}, not READY"
             raise InputError(manifest.path, where, reason)
@@ -158,7 +156,7 @@ def promote(
     who = approver(settings, root) if override_reason else None
     override = Override(who, override_reason) if who and override_reason else None
     comparator = ModelComparator()
-    edit = PinEdit.of(tree, tree.manifests(target.name))
+    edit = PinEdit.of(tree, tree.manifests(env.name))
     checks: list[Verdict] = []
     profiles: list[int] = []
     moves: list[tuple[ReleaseManifest, ModelVersionInfo]] = []  # profiles whose hub tag may move
@@ -166,7 +164,7 @@ def promote(
         pin = manifest.strategies[strategy].model
         versions = by_version(history.get(pin.name, []))
         verdict = None
-        if stage == PRODUCTION and target.gated and pin.production != number:
+        if stage == PRODUCTION and env.gated and pin.production != number:
             verdict = production_move(manifest.profile, pin.name, versions, number, comparator,
                                       pinned=pin.production, path=manifest.path)
             if verdict is not None:
@@ -180,7 +178,7 @@ def promote(
 
     if not edit.changes:
         where = ", ".join(str(m.profile) for m in chosen)
-        reason = (f"{target.name} profile {where} already pins {strategy} {field_name} v{number}; "
+        reason = (f"{env.name} profile {where} already pins {strategy} {field_name} v{number}; "
                   "nothing to change")
         raise InputError("promote", "--version", reason)
     edit.refresh_config(strategy, digest)  # one ACTIVE config per strategy and env
@@ -205,9 +203,9 @@ def promote(
             if choice is not None:
                 edit.set_artifacts(manifest.path, *make_tag(hub, choice))
     changes = tuple(edit.changes)
-    message = promotion_message(target.name, strategy, number, stage, profiles, changes, checks, recorded)
+    message = promotion_message(env.name, strategy, number, stage, profiles, changes, checks, recorded)
     result = Promotion(
-        env=target.name, strategy=strategy, version=number, stage=stage, profiles=tuple(profiles),
+        env=env.name, strategy=strategy, version=number, stage=stage, profiles=tuple(profiles),
         changes=changes, checks=tuple(checks), override=recorded, message=message, blocked=blocked,
     )
     if blocked:
@@ -215,8 +213,8 @@ def promote(
     texts = edit.texts()
     with GitRepo(root) as git:
         short = git.head()[:7]
-    written = write_edits(settings, root, target, texts, message, commit=commit, plan=plan,
-                          branch=f"release/{target.name}-{strategy}-v{number}-{short}",
+    written = write_edits(settings, root, env, texts, message, commit=commit, plan=plan,
+                          branch=f"release/{env.name}-{strategy}-v{number}-{short}",
                           clean=[f"strategies/{strategy}/tradai.yaml"])
     return replace(result, branch=written.branch, commit=written.commit, plan=written.plan,
                    plan_error=written.plan_error)

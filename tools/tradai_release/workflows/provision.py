@@ -36,19 +36,17 @@ class Provisioned:
     existing: tuple[str, ...]
 
 
-def provision(settings: Settings, env: str | Environment) -> Provisioned:
+def provision(settings: Settings, env: Environment) -> Provisioned:
     """Create every ``dynamodb://`` table and ``s3://`` bucket the env's settings name, when missing,
     and the ECS cluster (``ecs://<cluster>``) when the env's deployment target is ``ecs``.
 
     Re-running is harmless: existing resources are reported, not changed (except that TTL is
     switched on for a config table that lacks it).
     """
-    from tradai_release.repository.environments import environment
     from tradai_release.stores.dynamodb import ensure_table
     from tradai_release.stores.s3 import ensure_bucket
 
-    target = environment(settings, env)
-    backends = target.backends
+    backends = env.backends
     tables = [
         TableSpec(backends.config_table_uri, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE),
         TableSpec(backends.release_table_uri, RELEASE_PARTITION_KEY, RELEASE_SORT_KEY, RELEASE_TTL_ATTRIBUTE),
@@ -71,13 +69,13 @@ def provision(settings: Settings, env: str | Environment) -> Provisioned:
             bucket = uri[len("s3://") :].split("/", 1)[0]
             made = ensure_bucket(options, bucket)
             (created if made else existing).append(f"s3://{bucket}")
-    if settings.deploy_target_of(target.name) == "ecs":
+    if settings.deploy_target_of(env.name) == "ecs":
         from tradai_release.stores.ecs import EcsApi
 
-        cluster = settings.fill(settings.ecs_cluster, "ecs_cluster", env=target.name)
+        cluster = settings.fill(settings.ecs_cluster, "ecs_cluster", env=env.name)
         api = EcsApi(aws)
         made = not api.cluster_exists(cluster)
         if made:
             api.create_cluster(cluster)
         (created if made else existing).append(f"ecs://{cluster}")
-    return Provisioned(target.name, tuple(created), tuple(existing))
+    return Provisioned(env.name, tuple(created), tuple(existing))

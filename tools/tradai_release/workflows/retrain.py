@@ -222,7 +222,7 @@ def parse_profiles(value: str | int | None) -> list[int] | None:
 def retrain(
     settings: Settings,
     strategy: str,
-    env: str | Environment,
+    env: Environment,
     *,
     profiles: Sequence[int] | None = None,
     trainer: Trainer | None = None,
@@ -244,33 +244,31 @@ def retrain(
     from tradai_release.registry.adapter import MlflowRegistry
     from tradai_release.registry.comparator import PROMOTE, ModelComparator
     from tradai_release.registry.registrar import register_training
-    from tradai_release.repository.environments import environment
     from tradai_release.repository.gitrepo import GitRepo
     from tradai_release.repository.tree import ReleaseTree
 
-    target = environment(settings, env)
     repo = settings.repo
     with ReleaseTree.at(repo, commit) as tree:
         release = tree.load()
         base = str(tree.commit)
-        texts = {m.path: tree.text(m.path) for m in release.manifests_of(target.name)}
+        texts = {m.path: tree.text(m.path) for m in release.manifests_of(env.name)}
     release.require_valid()
     spec = release.strategies.get(strategy)
     if spec is None:
         known = ", ".join(sorted(release.strategies)) or "none"
         raise InputError(f"strategies/{strategy}", "--strategy", f"no such strategy (known: {known})")
-    pinning = [m for m in release.manifests_of(target.name) if strategy in m.strategies]
-    unknown = sorted(set(profiles or ()) - {m.profile for m in release.manifests_of(target.name)})
+    pinning = [m for m in release.manifests_of(env.name) if strategy in m.strategies]
+    unknown = sorted(set(profiles or ()) - {m.profile for m in release.manifests_of(env.name)})
     if unknown:
-        available = ", ".join(str(m.profile) for m in release.manifests_of(target.name)) or "none"
+        available = ", ".join(str(m.profile) for m in release.manifests_of(env.name)) or "none"
         raise InputError(
-            "--profile", "profile", f"unknown profile {unknown[0]} ({target.name} has profiles {available})"
+            "--profile", "profile", f"unknown profile {unknown[0]} ({env.name} has profiles {available})"
         )
     manifests = [m for m in pinning if profiles is None or m.profile in set(profiles)]
     if not manifests:
         which = "any profile" if profiles is None else "profile " + ", ".join(map(str, profiles))
         raise InputError(
-            f"releases/{target.name}", "--profile", f"{strategy} is not pinned in {which} of {target.name}"
+            f"releases/{env.name}", "--profile", f"{strategy} is not pinned in {which} of {env.name}"
         )
     with GitRepo(repo) as git:
         dirty = git.changed_paths([f"strategies/{strategy}"], untracked=True)
@@ -301,7 +299,7 @@ def retrain(
                 [strategy],
                 source=source,
                 source_sha256=manifest.artifacts.sha256,
-                message=f"retrain {strategy} for {target.name} (challenger, trace {trace_id}) "
+                message=f"retrain {strategy} for {env.name} (challenger, trace {trace_id}) "
                 f"on top of {source}",
                 git_commit=base,
             )
@@ -309,8 +307,8 @@ def retrain(
         registered = None
         if changed:
             registered = register_training(
-                settings, result, r2_tag=tags[changed[0].artifacts.tag][0], envs=[target], config=spec.tradai
-            )[target.name]
+                settings, result, r2_tag=tags[changed[0].artifacts.tag][0], envs=[env], config=spec.tradai
+            )[env.name]
     model_name = manifests[0].strategies[strategy].model.name
     verdicts = [
         ProfileVerdict(m.profile, m.strategies[strategy].model.production, None, m.path, m.artifacts.tag)
@@ -319,11 +317,11 @@ def retrain(
     ]
     registry = None
     if registered is not None:
-        registry = MlflowRegistry.for_env(target, settings)
+        registry = MlflowRegistry.for_env(env, settings)
         verdicts += _verdicts(registry, changed, strategy, model_name, registered.version, comparator)
     verdicts.sort(key=lambda verdict: verdict.profile)
     outcome = RetrainResult(
-        env=target.name,
+        env=env.name,
         strategy=strategy,
         model=model_name,
         challenger=registered.version if registered is not None else None,
@@ -337,9 +335,9 @@ def retrain(
     promoted = [v for v in verdicts if v.decision == PROMOTE]
     if promoted and registered is not None:
         challenger = registered.version
-        branch = f"{BRANCH_PREFIX}/{target.name}-{strategy}-v{challenger}"
+        branch = f"{BRANCH_PREFIX}/{env.name}-{strategy}-v{challenger}"
         message = proposal_message(outcome)
-        edits = proposed_pins(release.manifests_of(target.name), texts, promoted, strategy, challenger, tags,
+        edits = proposed_pins(release.manifests_of(env.name), texts, promoted, strategy, challenger, tags,
                               spec.config_hash)
         with GitRepo(repo) as git:
             if registered.duplicate and git.branch_exists(branch):

@@ -88,7 +88,7 @@ class RetrainingCheck:
 
 def check_retraining(
     settings: Settings,
-    env: str | Environment,
+    env: Environment,
     *,
     drift: DriftReport | None = None,
     manual: Iterable[str] = (),
@@ -106,17 +106,15 @@ def check_retraining(
     """
     from tradai_release.domain.monitor.check import live_models
     from tradai_release.domain.monitor.scores import SIGNIFICANT
-    from tradai_release.repository.environments import environment
     from tradai_release.repository.tree import ReleaseTree
 
-    target = environment(settings, env)
     now = now or utc_now()
     manual_set = set(manual)
-    lives = live_models(settings.repo, target.name, strategies, commit)
+    lives = live_models(settings.repo, env.name, strategies, commit)
     unknown = sorted(manual_set - {"all"} - {live.strategy for live in lives})
     if unknown:
         raise InputError(
-            "--manual", "strategy", f"{', '.join(unknown)} is not pinned in any {target.name} manifest"
+            "--manual", "strategy", f"{', '.join(unknown)} is not pinned in any {env.name} manifest"
         )
     with ReleaseTree.at(settings.repo, commit) as tree:
         specs = tree.load().strategies
@@ -127,7 +125,7 @@ def check_retraining(
     if registry is None:
         from tradai_release.registry.adapter import MlflowRegistry
 
-        registry = MlflowRegistry.for_env(target, settings)
+        registry = MlflowRegistry.for_env(env, settings)
     created = _creation_times(settings, registry, lives)
     checks = []
     for live in lives:
@@ -170,12 +168,12 @@ def check_retraining(
                 max_age_source=source,
             )
         )
-    return RetrainingCheck(target.name, tuple(checks), stamp(now))
+    return RetrainingCheck(env.name, tuple(checks), stamp(now))
 
 
 def retraining_needed(
     settings: Settings,
-    env: str | Environment,
+    env: Environment,
     *,
     strategies: Sequence[str] = (),
     manual: Sequence[str] = (),

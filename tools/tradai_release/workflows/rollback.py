@@ -105,7 +105,7 @@ def _source(
 
 def rollback(
     settings: Settings,
-    env: str | Environment,
+    env: Environment,
     *,
     profile: str | int | None = None,
     strategy: str | None = None,
@@ -124,12 +124,10 @@ def rollback(
     tradai.yaml. ``commit`` commits on a new branch ``rollback/<env>...-to-<short>`` and checks it out.
     """
     from tradai_release.engine.gitops import make_tag, write_edits
-    from tradai_release.repository.environments import environment
     from tradai_release.repository.gitrepo import GitRepo
     from tradai_release.repository.tree import ReleaseTree
 
     root = Path(repo if repo is not None else settings.repo)
-    target = environment(settings, env)
     tree = ReleaseTree.work(root)
     if to and deployment:
         raise InputError("rollback", "--to", "give --to REF or --deployment ID, not both")
@@ -138,18 +136,18 @@ def rollback(
     if str(profile or "").lower() == "all":
         profile = None
     explicit = profile not in (None, "")
-    profiles = [tree.profile(target.name, str(profile))] if explicit else tree.profiles(target.name)
-    ref, source, deployment_id = _source(settings, target, root, to, deployment, deployments)
+    profiles = [tree.profile(env.name, str(profile))] if explicit else tree.profiles(env.name)
+    ref, source, deployment_id = _source(settings, env, root, to, deployment, deployments)
     with GitRepo(root) as git:
         head = git.head()
 
-    edit = PinEdit.of(tree, [m for p in profiles if (m := tree.manifest_or_none(target.name, p)) is not None])
+    edit = PinEdit.of(tree, [m for p in profiles if (m := tree.manifest_or_none(env.name, p)) is not None])
     touched: list[int] = []
     moves: list[tuple[ReleaseManifest, ReleaseManifest]] = []  # --strategy: the hub tag may differ
     with ReleaseTree.at(root, source) as then_tree:
         for number in profiles:
-            then = then_tree.manifest_or_none(target.name, number)
-            now = edit.manifests.get(manifest_path(target.name, number))
+            then = then_tree.manifest_or_none(env.name, number)
+            now = edit.manifests.get(manifest_path(env.name, number))
             pinned_both = (then is not None and now is not None and strategy in then.strategies
                            and strategy in now.strategies)
             if strategy and not explicit and not pinned_both:
@@ -157,7 +155,7 @@ def rollback(
             if then is None or now is None:
                 if explicit:
                     missing = "the current tree" if now is None else f"{ref} ({source[:12]})"
-                    raise InputError(manifest_path(target.name, number), "(file)",
+                    raise InputError(manifest_path(env.name, number), "(file)",
                                      f"not in {missing}; nothing to restore")
                 continue
             if _restore(edit, tree, now, then, strategy, f"{ref} ({source[:12]})"):
@@ -171,7 +169,7 @@ def rollback(
         what = f"{strategy} in " if strategy else ""
         where = f"profile {profile}" if explicit else "every profile"
         raise InputError("rollback", "--to" if to else "--deployment",
-                         f"nothing to roll back: {what}{target.name} {where} already pins what {ref} "
+                         f"nothing to roll back: {what}{env.name} {where} already pins what {ref} "
                          f"({source[:12]}) pinned")
     # Only now, when the edit will be written: restoring one strategy's binaries may splice a hub tag.
     for choice in choices:
@@ -186,18 +184,18 @@ def rollback(
     scope = f" profile {profile}" if explicit else ""
     scope += f" {strategy}" if strategy else ""
     message = "\n".join([
-        f"Roll back {target.name}{scope} to {source[:12]} ({ref})",
+        f"Roll back {env.name}{scope} to {source[:12]} ({ref})",
         "",
         f"from {head[:12]} to {source[:12]}",
         *(change.describe() for change in edit.changes),
     ]) + "\n"
-    result = Rollback(env=target.name, ref=ref, source=source, deployment_id=deployment_id, head=head,
+    result = Rollback(env=env.name, ref=ref, source=source, deployment_id=deployment_id, head=head,
                       profiles=tuple(touched), strategy=strategy or None, changes=tuple(edit.changes),
                       message=message)
-    branch = f"rollback/{target.name}" + (f"-p{profile}" if explicit else "")
+    branch = f"rollback/{env.name}" + (f"-p{profile}" if explicit else "")
     branch += f"-{strategy}" if strategy else ""
     clean = [f"strategies/{strategy}/tradai.yaml"] if strategy else []
-    written = write_edits(settings, root, target, texts, message, commit=commit, plan=plan,
+    written = write_edits(settings, root, env, texts, message, commit=commit, plan=plan,
                           branch=f"{branch}-to-{source[:7]}", clean=clean)
     return replace(result, branch=written.branch, commit=written.commit, plan=written.plan,
                    plan_error=written.plan_error)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import InputError, TradaiError
 from tradai_release.domain.diff import Changes, changed_since
+from tradai_release.engine.context import ReleaseContext
 from tradai_release.repository.rules import validate_offline
 from tradai_release.repository.tree import ReleaseRepo, ReleaseTree, WorkTree
 
@@ -116,7 +117,7 @@ def policy_problems(
     problems: list[InputError] = []
     for env in policy.environments:
         if env in scope and policy.has_rules(env):
-            plan = judged_plan(settings, env, repo=repo_root)
+            plan = judged_plan(ReleaseContext.open(settings, env, repo=repo_root))
             problems += [verdict.problem() for verdict in plan.verdicts if verdict.blocked]
     return problems
 

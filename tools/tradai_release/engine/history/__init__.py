@@ -16,7 +16,6 @@ The package: ``values`` (what the answers hold), ``timeline`` (the records, read
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradai_release.engine.history.filters import Filter, parse_instant
@@ -25,57 +24,44 @@ from tradai_release.engine.history.timeline import Timeline
 from tradai_release.engine.history.values import History, LiveAt
 
 if TYPE_CHECKING:
-    from tradai_release.core.settings import Settings
-    from tradai_release.repository.environments import Environment
+    from tradai_release.engine.context import ReleaseContext
     from tradai_release.stores import KeyValueTable
 
 
-def _timeline(
-    settings: Settings, env: str | Environment, table: KeyValueTable | None, repo: Path | str | None
-) -> Timeline:
+def _timeline(context: ReleaseContext, table: KeyValueTable | None) -> Timeline:
     from tradai_release.engine.release_table import open_release_table
-    from tradai_release.repository.environments import environment
 
-    target = environment(settings, env)  # an unknown env is one line before anything is read
-    return Timeline(
-        table or open_release_table(settings, target),
-        target.name,
-        repo if repo is not None else settings.repo,
-    )
+    return Timeline(table or open_release_table(context.settings, context.env), context.name, context.root)
 
 
 def history(
-    settings: Settings,
-    env: str | Environment,
+    context: ReleaseContext,
     *,
     profile: str | int | None = None,
     strategy: str | None = None,
     since: str | None = None,
     until: str | None = None,
     table: KeyValueTable | None = None,
-    repo: Path | str | None = None,
 ) -> History:
     """One row per change of ``env``'s pins, newest first (filtered by profile, strategy and time)."""
     wanted = Filter.from_flags(profile, strategy, since, until)
-    timeline = _timeline(settings, env, table, repo)
+    timeline = _timeline(context, table)
     rows = tuple(row for row in history_rows(timeline) if wanted.keeps(row))
     return History(timeline.env, rows, wanted.to_dict())
 
 
 def live_at(
-    settings: Settings,
-    env: str | Environment,
+    context: ReleaseContext,
     at: str,
     *,
     profile: str | int | None = None,
     strategy: str | None = None,
     table: KeyValueTable | None = None,
-    repo: Path | str | None = None,
 ) -> LiveAt:
     """What was live in ``env`` at ``at`` for every profile x strategy (or the ones asked for), with the
     deployment that made each pin so; an instant inside (or after) an apply that did not finish says so
     and shows what of it was applied."""
     moment = parse_instant("history", "--at", at)
     wanted = Filter.from_flags(profile, strategy)
-    found = live_state_at(_timeline(settings, env, table, repo), moment)
+    found = live_state_at(_timeline(context, table), moment)
     return replace(found, pins=tuple(held for held in found.pins if wanted.keeps_pin(held)))

@@ -44,13 +44,12 @@ class MlflowRegistry(MlflowRuns):
     """
 
     @classmethod
-    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> MlflowRegistry:
+    def for_env(cls, env: Environment, settings: Settings | None = None) -> MlflowRegistry:
         """The registry of ``env`` (each environment has its own tracking URI)."""
         from tradai_release.core.settings import Settings
-        from tradai_release.repository.environments import environment
 
         settings = settings or Settings()
-        backends = environment(settings, env).backends
+        backends = env.backends
         return cls(
             backends.mlflow_tracking_uri,
             backends.mlflow_artifact_root,
@@ -215,7 +214,7 @@ class MlflowTagSource:
         self.registry = registry
 
     @classmethod
-    def for_env(cls, env: str | Environment, settings: Settings | None = None) -> MlflowTagSource:
+    def for_env(cls, env: Environment, settings: Settings | None = None) -> MlflowTagSource:
         return cls(MlflowRegistry.for_env(env, settings))
 
     def model_version_tags(self, model_name: str, version: int) -> dict[str, str]:
