@@ -18,6 +18,7 @@ _EXPORTS = {
     "ModelRegistrar": "tradai_release.registry.registrar",
     "ModelComparator": "tradai_release.registry.comparator",
     "ModelHub": "tradai_release.hub.hub",
+    "environment": "tradai_release.repository.environments",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
+
+from tradai_release.core.errors import InputError
 
 _CHUNK = 1024 * 1024
 
@@ -38,3 +42,14 @@ def swap_into_place(staging: Path, dest: Path, *, backup: Path | None = None) ->
         os.rename(backup, dest)
         raise
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def read_json_object(path: Path, where: str) -> dict[str, Any]:
+    """The JSON object in ``path``; anything else is an InputError naming ``where``."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise InputError(where, "json", f"unreadable: {err}") from None
+    if not isinstance(data, dict):
+        raise InputError(where, "json", "not a JSON object")
+    return data

@@ -13,6 +13,7 @@ from tradai_release.engine.actions import plain
 from tradai_release.registry.lifecycle import NONE, current_lifecycle
 
 if TYPE_CHECKING:
+    from tradai_release.engine.release_table import AppliedState
     from tradai_release.engine.state import LiveState
 
 
@@ -58,19 +59,10 @@ def find_drift(live: LiveState) -> list[Drift]:
     for name in applied.models:
         listed = live.versions.get(name, ())
         live_aliases = {alias: info.version for info in listed for alias in info.aliases}
-        for alias, version in sorted(applied.aliases.get(name, {}).items()):
-            if live_aliases.get(alias) != version:
-                now = live_aliases.get(alias)
-                where = f"v{now}" if now else "nothing"
-                drift.append(
-                    Drift(
-                        "alias",
-                        f"{name}@{alias}",
-                        version,
-                        now,
-                        f"alias {alias} of {name} points at {where}, applied v{version}",
-                    )
-                )
+        for alias in sorted(applied.aliases.get(name, {})):
+            moved = alias_drift(applied, name, alias, live_aliases.get(alias))
+            if moved is not None:
+                drift.append(moved)
         recorded = applied.lifecycle.get(name, {})
         for info in listed:
             expected = recorded.get(str(info.version), NONE)
@@ -104,18 +96,33 @@ def find_drift(live: LiveState) -> list[Drift]:
             runs = running.revision if running is not None and not running.retired else None
             detail = f"{name} runs {runs or 'nothing'}, applied {revision}"
             drift.append(Drift("deployment", name, revision, runs, detail))
-    for profile, (tag, sha) in sorted(applied.pointers.items()):
+    for profile in sorted(applied.pointers):
         pointer = live.pointers.get(profile)
         seen = (pointer.tag, pointer.sha256) if pointer is not None else None
-        if seen != (tag, sha):
-            shown = seen[0] if seen else "missing"
-            drift.append(
-                Drift(
-                    "pointer",
-                    f"profile-{profile}",
-                    [tag, sha],
-                    list(seen) if seen else None,
-                    f"profile {profile} pointer is {shown}, applied {tag}",
-                )
-            )
+        moved = pointer_drift(applied, profile, seen)
+        if moved is not None:
+            drift.append(moved)
     return drift
+
+
+def alias_drift(applied: AppliedState, model: str, alias: str, holder: int | None) -> Drift | None:
+    """The drift of ``model``'s ``alias`` now held by ``holder`` (None: by no version), or None when the
+    last apply left it there or recorded nothing for it. Plan and a bot's start-up both ask this."""
+    version = applied.aliases.get(model, {}).get(alias)
+    if version is None or holder == version:
+        return None
+    where = f"v{holder}" if holder else "nothing"
+    return Drift("alias", f"{model}@{alias}", version, holder,
+                 f"alias {alias} of {model} points at {where}, applied v{version}")
+
+
+def pointer_drift(applied: AppliedState, profile: int, seen: tuple[str, str] | None) -> Drift | None:
+    """The drift of ``profile``'s hub pointer now at ``seen`` (tag, sha256; None: missing), or None when
+    the last apply left it there or recorded nothing for it."""
+    recorded = applied.pointers.get(profile)
+    if recorded is None or seen == recorded:
+        return None
+    tag, sha = recorded
+    shown = seen[0] if seen else "missing"
+    return Drift("pointer", f"profile-{profile}", [tag, sha], list(seen) if seen else None,
+                 f"profile {profile} pointer is {shown}, applied {tag}")

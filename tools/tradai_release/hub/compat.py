@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from tradai_release.core.errors import InputError, ModelCompatError
+from tradai_release.core.errors import ModelCompatError
+from tradai_release.core.fsutil import read_json_object
 
 COMPAT_FILE = "model_compat.json"
 
@@ -50,13 +49,3 @@ def check_compat(
                 f"feature {diff} is {listed[diff]!r}, ml_config expects {expected[diff]!r}",
             )
 
-
-def read_json_object(path: Path, where: str) -> dict[str, Any]:
-    """The JSON object in ``path``; anything else is an InputError naming ``where``."""
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise InputError(where, "json", f"unreadable: {err}") from None
-    if not isinstance(data, dict):
-        raise InputError(where, "json", "not a JSON object")
-    return data

@@ -23,7 +23,8 @@ from tradai_release.core.errors import (
     TagExists,
     TagNotFound,
 )
-from tradai_release.hub.compat import COMPAT_FILE, read_json_object
+from tradai_release.core.fsutil import read_json_object
+from tradai_release.hub.compat import COMPAT_FILE
 from tradai_release.hub.names import check_relpath, check_sha256, check_tag, tag_key
 from tradai_release.repository.bundle_metadata import ModelMetadata, is_metadata
 

@@ -9,13 +9,13 @@ drift monitor scores recent data against the references and runs the ONNX files;
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tradai_release.core.errors import InputError
+from tradai_release.core.fsutil import read_json_object
 
 METADATA_SUFFIX = "metadata.json"
 MODEL_METADATA_GLOB = f"*/*{METADATA_SUFFIX}"
@@ -60,12 +60,7 @@ class ModelMetadata:
     @classmethod
     def read(cls, path: Path, where: str) -> ModelMetadata:
         """The metadata in ``path``; an unreadable file, or JSON other than an object, is an InputError."""
-        try:
-            data = json.loads(path.read_bytes())
-        except (OSError, ValueError, UnicodeDecodeError) as err:
-            raise InputError(where, "json", f"unreadable: {err}") from None
-        if not isinstance(data, dict):
-            raise InputError(where, "json", "not a JSON object")
+        data = read_json_object(path, where)
         files = data.get("files")
         parts = files if isinstance(files, dict) else {}
         metrics = data.get("metrics")

@@ -84,17 +84,20 @@ def live_pins(
     A pointer or alias that moved since the last apply (drift) is refused: only reads already
     needed are compared.
     """
+    from tradai_release.engine.drift import alias_drift, pointer_drift
+
     assert choice.profile is not None
     tag, sha256 = backends.hub.resolve(env=choice.env, profile=choice.profile)
     assert sha256 is not None  # a profile pointer always records its tag's hash
-    recorded = applied.pointers.get(choice.profile) if applied is not None else None
-    if recorded is not None and recorded != (tag, sha256):
+    moved = pointer_drift(applied, choice.profile, (tag, sha256)) if applied is not None else None
+    if moved is not None:
+        recorded_tag, recorded_sha = moved.expected
         raise PinMismatch(
             where,
             bots.HUB_TAG,
             f"the hub pointer of {choice.env} profile {choice.profile}",
             f"{tag} ({sha256[:12]})",
-            f"{recorded[0]} ({recorded[1][:12]})",
+            f"{recorded_tag} ({recorded_sha[:12]})",
             pinned_by=pinned_by,
         )
     alias = f"p{choice.profile}"
@@ -102,14 +105,14 @@ def live_pins(
     holders = [info.version for info in listed if alias in info.aliases]
     if not holders:
         raise RegistryError(f"{choice.model_name} alias {alias}", "no version holds it (nothing applied?)")
-    recorded_version = applied.aliases.get(choice.model_name, {}).get(alias) if applied is not None else None
-    if recorded_version is not None and recorded_version != holders[0]:
+    moved = alias_drift(applied, choice.model_name, alias, holders[0]) if applied is not None else None
+    if moved is not None:
         raise PinMismatch(
             where,
             bots.MODEL_VERSION,
             f"{choice.model_name}@{alias}",
             f"version {holders[0]}",
-            f"version {recorded_version}",
+            f"version {moved.expected}",
             pinned_by=pinned_by,
         )
     config_hash = applied.configs.get(choice.strategy) if applied is not None else None
