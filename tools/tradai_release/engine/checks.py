@@ -118,10 +118,13 @@ def check_registry(
 ) -> list[InputError]:
     """Pinned versions exist, are READY, carry the registration tags; in the gated environment (the
     last of the policy's promotion order) a production pin moving forward passes the gate."""
+    from tradai_release.repository.policy import is_gated
+
     names = sorted({pin.model.name for m in manifests for pin in m.strategies.values()})
     history = registry.versions(names) if names else {}
     problems: list[InputError] = []
     for manifest in manifests:
+        gated = is_gated(manifest.environment, release_repo.policy.environments)
         for strategy, pin in manifest.strategies.items():
             listed = {info.version: info for info in history.get(pin.model.name, ())}
             pinned = [("production", pin.model.production)]
@@ -141,7 +144,7 @@ def check_registry(
                     )
                     continue
                 problems += _version_problems(manifest, field, info, release_repo, strategy)
-            if release_repo.policy.gated(manifest.environment) and pin.model.production in listed:
+            if gated and pin.model.production in listed:
                 problem = gate_problem(manifest, strategy, listed, comparator)
                 if problem is not None:
                     problems.append(problem)
