@@ -30,6 +30,7 @@ from tradai_release.core.errors import InputError, TradaiError
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
+    from tradai_release.domain.gate import Verdict
     from tradai_release.hub import ModelHub
     from tradai_release.hub.manifest import FileEntry
     from tradai_release.registry.adapter import ModelRegistry
@@ -54,24 +55,28 @@ _TAG_VALUE_LIMIT = 4900
 
 @dataclass(frozen=True)
 class ProfileVerdict:
-    """The outcome for one profile: unchanged (``comparison`` None: the champion's pinned hub tag ``tag``
-    already holds the retrained files), or the comparator's judgement of the challenger against it."""
+    """The outcome for one profile: unchanged (``verdict`` None: the champion's pinned hub tag ``tag``
+    already holds the retrained files), or the gate's verdict on the challenger against the champion."""
 
     profile: int
     champion: int
-    comparison: Comparison | None
+    verdict: Verdict | None
     manifest: str
     tag: str = ""
 
     @property
+    def comparison(self) -> Comparison | None:
+        return self.verdict.comparison if self.verdict is not None else None
+
+    @property
     def decision(self) -> str:
-        return UNCHANGED if self.comparison is None else self.comparison.decision
+        return UNCHANGED if self.verdict is None else self.verdict.decision
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        if self.comparison is None:
+        if self.verdict is None:
             return (f"the retrained files are the champion's (hub tag {self.tag}): nothing new",)
-        return self.comparison.reasons
+        return self.verdict.reasons
 
     def to_dict(self) -> dict[str, Any]:
         comparison = self.comparison
@@ -84,18 +89,7 @@ class ProfileVerdict:
             "reasons": list(self.reasons),
             "score_challenger": comparison.score_challenger if comparison else None,
             "score_champion": comparison.score_champion if comparison else None,
-            "metrics": [
-                {
-                    "metric": row.metric,
-                    "challenger": row.challenger,
-                    "champion": row.champion,
-                    "operator": row.operator,
-                    "threshold": row.threshold,
-                    "required": row.required,
-                    "passed": row.passed,
-                }
-                for row in (comparison.rows if comparison else ())
-            ],
+            "metrics": self.verdict.metric_rows() if self.verdict is not None else [],
         }
 
 
@@ -165,7 +159,7 @@ class RetrainResult:
         """Verdicts of profiles that share a champion (and so a comparison), merged: (profiles, verdict)."""
         merged: dict[tuple[int, str, str], list[ProfileVerdict]] = {}
         for verdict in self.verdicts:
-            key = (verdict.champion, verdict.decision, verdict.tag if verdict.comparison is None else "")
+            key = (verdict.champion, verdict.decision, verdict.tag if verdict.verdict is None else "")
             merged.setdefault(key, []).append(verdict)
         return [(tuple(v.profile for v in group), group[0]) for group in merged.values()]
 
@@ -391,7 +385,7 @@ def _verdicts(
     comparator: ModelComparator,
 ) -> list[ProfileVerdict]:
     """The gate's verdict on the challenger against each profile's champion (the version live for it)."""
-    from tradai_release.domain.gate import by_version, champion, compare
+    from tradai_release.domain.gate import by_version, champion, judge
 
     versions = by_version(registry.versions([model]).get(model, []))
     if challenger not in versions:  # a registry that does not list it yet: read it directly
@@ -404,9 +398,10 @@ def _verdicts(
             current = registry.get_version(model, pinned)
         # Compared on metrics even when the challenger is a duplicate of a version that was live once:
         # retraining reproduced it, which is not a rollback someone asked for.
-        comparison = compare(versions[challenger], current, comparator)
+        verdict = judge(manifest.profile, model, current, versions[challenger], comparator,
+                        path=manifest.path, rollbacks=False)
         tag = manifest.artifacts.tag
-        verdicts.append(ProfileVerdict(manifest.profile, current.version, comparison, manifest.path, tag))
+        verdicts.append(ProfileVerdict(manifest.profile, current.version, verdict, manifest.path, tag))
     return verdicts
 
 
