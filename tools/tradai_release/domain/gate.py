@@ -1,8 +1,8 @@
 """The comparator gate: who the champion is, and whether a new production pin may replace it.
 
 One definition serves promote (before writing a pin), validate (before a pull request merges),
-plan (the champion-vs-challenger table of the pull-request comment) and retrain (whether to
-propose a challenger at all):
+plan (the champion-vs-challenger table of the pull-request comment), retrain (whether to propose
+a challenger at all) and the release board; each holds the :class:`Verdict` it returns:
 
 * the **champion** of a profile is the version live for it now: the holder of its alias
   ``p<N>`` in the environment's registry, or, before the first apply set any alias, the version
@@ -36,7 +36,10 @@ ROLLBACK = "rollback"
 class Verdict:
     """The gate's judgement of ``challenger`` replacing ``champion`` as one profile's production pin.
 
-    ``comparison`` is None for a rollback (the challenger was Production before).
+    ``comparison`` is None for a rollback (the challenger was Production before: not compared).
+    ``gated``: the move is the gate's to approve (a production pin moving in the gated environment; a
+    rollback is approved without comparison); ``overridden``: an override (who and why) is recorded
+    for it. The override rule is :attr:`blocked`, and nowhere else.
     """
 
     profile: int
@@ -46,23 +49,45 @@ class Verdict:
     comparison: Comparison | None
     rollback: bool
     path: str = ""
+    gated: bool = False
+    overridden: bool = False
 
     @property
     def decision(self) -> str:
         """promote / keep / manual-review, or ``rollback``."""
-        return self.comparison.decision if self.comparison is not None else ROLLBACK
+        return ROLLBACK if self.rollback or self.comparison is None else self.comparison.decision
 
     @property
     def approved(self) -> bool:
         """True for a rollback or a comparator promote."""
-        return self.comparison is None or self.comparison.decision == PROMOTE
+        return self.decision in (ROLLBACK, PROMOTE)
+
+    @property
+    def needs_override(self) -> bool:
+        """The gate judges the move and does not approve it: only a recorded override lets it through."""
+        return self.gated and not self.approved
+
+    @property
+    def blocked(self) -> bool:
+        """The gate refuses the move: it needs an override and none is recorded."""
+        return self.needs_override and not self.overridden
 
     @property
     def reasons(self) -> tuple[str, ...]:
         return self.comparison.reasons if self.comparison is not None else ()
 
+    def metric_rows(self) -> list[dict[str, Any]]:
+        """The comparator's table as JSON rows (none for a rollback)."""
+        return [
+            {
+                "metric": row.metric, "challenger": row.challenger, "champion": row.champion,
+                "operator": row.operator, "threshold": row.threshold, "required": row.required,
+                "passed": row.passed,
+            }
+            for row in (self.comparison.rows if self.comparison is not None else ())
+        ]
+
     def to_dict(self) -> dict[str, Any]:
-        comparison = self.comparison
         return {
             "profile": self.profile,
             "path": self.path,
@@ -72,14 +97,7 @@ class Verdict:
             "rollback": self.rollback,
             "decision": self.decision,
             "reasons": list(self.reasons),
-            "metrics": [
-                {
-                    "metric": row.metric, "challenger": row.challenger, "champion": row.champion,
-                    "operator": row.operator, "threshold": row.threshold, "required": row.required,
-                    "passed": row.passed,
-                }
-                for row in (comparison.rows if comparison is not None else ())
-            ],
+            "metrics": self.metric_rows(),
         }
 
 
@@ -99,7 +117,7 @@ def champion(
     return versions.get(pinned) if pinned is not None else None
 
 
-def compare(
+def _compare(
     challenger_info: ModelVersionInfo | None,
     champion_info: ModelVersionInfo | None,
     comparator: ModelComparator,
@@ -111,6 +129,12 @@ def compare(
     )
 
 
+def _forward(champion: int | None, challenger: int) -> bool:
+    """A move the gate judges, unless it is a rollback: to a version newer than the champion (or with
+    none live yet). A move back to an older version that was never live is not gated."""
+    return champion is None or challenger > champion
+
+
 def judge(
     profile: int,
     model: str,
@@ -119,10 +143,19 @@ def judge(
     comparator: ModelComparator,
     *,
     path: str = "",
+    gated: bool = False,
+    overridden: bool = False,
+    rollbacks: bool = True,
 ) -> Verdict:
-    """The verdict on ``challenger_info`` against ``champion_info``: a rollback, or the comparator's."""
-    rollback = was_production(challenger_info)
-    comparison = None if rollback else compare(challenger_info, champion_info, comparator)
+    """The verdict on ``challenger_info`` against ``champion_info``: a rollback, or the comparator's.
+
+    ``gated`` and ``overridden`` say whether the move is the gate's to approve and whether an override
+    is recorded for it (see :attr:`Verdict.blocked`). ``rollbacks=False`` judges a former Production
+    challenger on its metrics too: retraining that reproduced an old version is not a rollback someone
+    asked for, and the board shows the comparator's view of every version.
+    """
+    rollback = rollbacks and was_production(challenger_info)
+    comparison = None if rollback else _compare(challenger_info, champion_info, comparator)
     return Verdict(
         profile=profile,
         model=model,
@@ -131,6 +164,8 @@ def judge(
         comparison=comparison,
         rollback=rollback,
         path=path,
+        gated=gated,
+        overridden=overridden,
     )
 
 
@@ -143,18 +178,23 @@ def production_move(
     *,
     pinned: int | None = None,
     path: str = "",
+    gated: bool = False,
+    overridden: bool = False,
 ) -> Verdict | None:
     """The gate's verdict on ``challenger`` becoming ``profile``'s production pin, or None when the move
-    needs none: the challenger is already the champion, or an older version that was never live."""
+    needs none: the challenger is already the champion, or an older version that was never live.
+
+    ``gated``: the environment is the gated one, so a verdict other than promote blocks the move unless
+    ``overridden`` (an override is recorded for it)."""
     info = versions.get(challenger)
     if info is None:
         return None
     current = champion(profile, versions, pinned)
     if current is not None and current.version == challenger:
         return None
-    if not was_production(info) and current is not None and challenger < current.version:
+    if not was_production(info) and not _forward(current.version if current else None, challenger):
         return None
-    return judge(profile, model, current, info, comparator, path=path)
+    return judge(profile, model, current, info, comparator, path=path, gated=gated, overridden=overridden)
 
 
 @dataclass(frozen=True)
@@ -178,15 +218,24 @@ class ModelChange:
         """A dry-run (staging) pin: shown against the production pin, never gated."""
         return self.alias.endswith("-staging")
 
+    def verdict(self, *, gated: bool, overridden: bool) -> Verdict:
+        """This move as the gate judges it in a ``gated`` environment (or not) whose manifest records an
+        override (``overridden``) or not: only a production pin moving forward is the gate's to approve."""
+        return Verdict(
+            profile=self.profile,
+            model=self.model,
+            champion=self.champion,
+            challenger=self.challenger,
+            comparison=self.comparison,
+            rollback=self.rollback,
+            gated=gated and not self.staging and _forward(self.champion, self.challenger),
+            overridden=overridden,
+        )
+
     def blocked(self, *, gated: bool, overridden: bool) -> bool:
-        """The gate refuses this move: a production move in a ``gated`` environment that the comparator
-        does not approve and no override lets through. Rollbacks and moves back to an older version
+        """The gate refuses this move (see :meth:`verdict`); rollbacks and moves back to an older version
         are not gated."""
-        if self.rollback or self.staging or not gated or overridden:
-            return False
-        if self.champion is not None and self.challenger < self.champion:
-            return False
-        return self.comparison.decision != PROMOTE
+        return self.verdict(gated=gated, overridden=overridden).blocked
 
 
 def pin_moves(
@@ -222,7 +271,7 @@ def pin_moves(
                 champion_metrics=dict(current.metrics) if current is not None else {},
                 challenger_metrics=dict(challenger.metrics) if challenger is not None else {},
                 rollback=challenger is not None and was_production(challenger),
-                comparison=compare(challenger, current, comparator),
+                comparison=_compare(challenger, current, comparator),
                 champion_equity=from_tags(current.tags) if current is not None else None,
                 challenger_equity=from_tags(challenger.tags) if challenger is not None else None,
             )

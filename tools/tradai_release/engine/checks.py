@@ -119,10 +119,13 @@ def check_registry(
 ) -> list[InputError]:
     """Pinned versions exist, are READY, carry the registration tags; in the gated environment (the
     last of the policy's promotion order) a production pin moving forward passes the gate."""
+    from tradai_release.repository.policy import is_gated
+
     names = sorted({pin.model.name for m in manifests for pin in m.strategies.values()})
     history = registry.versions(names) if names else {}
     problems: list[InputError] = []
     for manifest in manifests:
+        gated = is_gated(manifest.environment, release_repo.policy.environments)
         for strategy, pin in manifest.strategies.items():
             listed = {info.version: info for info in history.get(pin.model.name, ())}
             pinned = [("production", pin.model.production)]
@@ -142,8 +145,8 @@ def check_registry(
                     )
                     continue
                 problems += _version_problems(manifest, field, info, release_repo, strategy)
-            if release_repo.policy.gated(manifest.environment) and pin.model.production in listed:
-                problem = gate_problem(manifest, strategy, listed, comparator)
+            if pin.model.production in listed:
+                problem = gate_problem(manifest, strategy, listed, comparator, gated=gated)
                 if problem is not None:
                     problems.append(problem)
     return problems
@@ -185,23 +188,25 @@ def gate_problem(
     strategy: str,
     listed: Mapping[int, ModelVersionInfo],
     comparator: ModelComparator,
+    *,
+    gated: bool,
 ) -> InputError | None:
-    """The gate on a production pin: moving forward past the live champion needs the comparator's
-    approval or a recorded override; returning to a former Production version needs neither."""
+    """The gate on a production pin: in the ``gated`` environment, moving forward past the live champion
+    needs the comparator's approval or a recorded override; returning to a former Production version
+    needs neither."""
     from tradai_release.domain.gate import champion, production_move
 
     pin = manifest.strategies[strategy].model
-    live = champion(manifest.profile, listed)
-    if live is None or pin.override is not None:
+    if champion(manifest.profile, listed) is None:
         return None  # never applied: nothing live to judge against yet
-    verdict = production_move(manifest.profile, pin.name, listed, pin.production,
-                              comparator)
-    if verdict is None or verdict.approved:
+    verdict = production_move(manifest.profile, pin.name, listed, pin.production, comparator,
+                              gated=gated, overridden=pin.override is not None)
+    if verdict is None or not verdict.blocked:
         return None
     why = "; ".join(verdict.reasons) or "not approved"
     return InputError(
         manifest.path,
         f"strategies.{strategy}.model.production",
-        f"v{live.version} -> v{pin.production}: comparator says {verdict.decision} ({why}); "
+        f"v{verdict.champion} -> v{pin.production}: comparator says {verdict.decision} ({why}); "
         "record model.override with approved_by and reason to release it anyway",
     )

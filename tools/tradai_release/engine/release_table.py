@@ -1,14 +1,12 @@
 """The release-state table: the one owner of its keys and item formats, read and written by typed methods.
 
-One partition per environment; the sort key says what an item is:
+One partition per environment (docs/architecture.md §12); the sort key says what an item is:
 
 * ``#STATE``: what the last successful apply made live (:class:`AppliedState`);
 * ``#LOCK``: the lease of the apply in progress (:class:`LeaseRecord`), ``expires_at`` its TTL;
 * ``deploy#<deployment id>``: one apply of one commit (:class:`Deployment`);
 * ``journal#<deployment id>#<index>``: one action of that apply that finished (:class:`JournalEntry`);
 * ``drift#<strategy>#<checked at, to the microsecond>``: one recorded PSI check (:class:`RecordedCheck`).
-
-See docs/architecture.md §12.
 """
 
 from __future__ import annotations

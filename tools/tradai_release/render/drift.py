@@ -8,8 +8,8 @@ from tradai_release.render import console
 
 if TYPE_CHECKING:
     from tradai_release.workflows.drift import DriftReport
-    from tradai_release.workflows.retrain import RetrainResult
     from tradai_release.workflows.retrain_check import RetrainingCheck
+    from tradai_release.workflows.retrain_proposal import RetrainResult
 
 _STYLE = {"stable": "green", "moderate": "yellow", "significant": "bold red"}
 

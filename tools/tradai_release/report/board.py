@@ -350,7 +350,7 @@ def _strategies(
     desired: DesiredState, live: LiveState, checks: Mapping[str, Sequence[RecordedCheck]]
 ) -> dict[str, StrategyEnv]:
     from tradai_release.core.equity import from_tags
-    from tradai_release.domain.gate import by_version, champion, compare
+    from tradai_release.domain.gate import by_version, champion, judge
     from tradai_release.registry.comparator import ModelComparator
 
     comparator = ModelComparator()
@@ -383,12 +383,15 @@ def _strategies(
                 role = "previous champion"
             else:
                 role = ""
-            verdicts = tuple(
-                (number, compare(info, versions.get(number), comparator).decision)
-                for number in champion_versions
-                if number != info.version
-            )
-            rows.append(VersionRow(info, current_lifecycle(info), role, verdicts, from_tags(info.tags)))
+            # The comparator's view against each champion, also of a version that was Production before.
+            verdicts: dict[int, str] = {}
+            for profile, number in sorted(champions.items()):
+                if number != info.version and number not in verdicts:
+                    verdict = judge(profile, model, versions.get(number), info, comparator, rollbacks=False)
+                    verdicts[number] = verdict.decision
+            rows.append(VersionRow(
+                info, current_lifecycle(info), role, tuple(sorted(verdicts.items())), from_tags(info.tags)
+            ))
         result[name] = StrategyEnv(desired.env, model, champions, tuple(rows), tuple(checks.get(name, ())))
     return result
 

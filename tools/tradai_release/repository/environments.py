@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tradai_release.core.errors import UnknownEnvironment
+from tradai_release.repository.policy import is_gated
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Backends, Settings
@@ -41,7 +42,7 @@ class Environment:
     def gated(self) -> bool:
         """True for production, the last environment of the order: a production pin moving forward
         there needs the comparator's approval or a recorded override."""
-        return self.name == self.order[-1]
+        return is_gated(self.name, self.order)
 
 
 def declared_environments(settings: Settings) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ computed here; the engine gathers the facts (deployment records, hub tags) it is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -16,6 +16,13 @@ from tradai_release.core.yamlio import Document
 POLICY_PATH = "releases/policy.yaml"
 DEFAULT_ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 """The environments of a repository whose policy.yaml (or its ``environments:`` key) is absent."""
+
+
+def is_gated(environment: str, order: Sequence[str]) -> bool:
+    """The one answer to "is this environment gated" (§5): production, the last of the promotion
+    ``order``, where a production pin moving forward needs the comparator's approval or a recorded
+    override. :attr:`Environment.gated` asks it for an environment parsed at the edge."""
+    return environment == order[-1]
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -186,11 +193,6 @@ class Policy:
             freeze={env: _freeze(rule) for env, rule in (data.get("freeze") or {}).items()},
             prune=bool(data.get("prune", False)),
         )
-
-    def gated(self, environment: str) -> bool:
-        """True for the last environment of the promotion order (production): forward moves of its
-        production pins need the comparator's approval or a recorded override."""
-        return environment == self.environments[-1]
 
     def has_rules(self, environment: str) -> bool:
         """True when soak or freeze says something about ``environment`` (else nothing is judged)."""

@@ -164,12 +164,13 @@ def promote(
         pin = manifest.strategies[strategy].model
         versions = by_version(history.get(pin.name, []))
         verdict = None
-        if stage == PRODUCTION and env.gated and pin.production != number:
+        if stage == PRODUCTION and pin.production != number:
             verdict = production_move(manifest.profile, pin.name, versions, number, comparator,
-                                      pinned=pin.production, path=manifest.path)
-            if verdict is not None:
-                checks.append(verdict)
-        needs_override = verdict is not None and not verdict.approved
+                                      pinned=pin.production, path=manifest.path, gated=env.gated,
+                                      overridden=override is not None)
+        if verdict is not None and verdict.gated:  # promote reports the moves the gate judges
+            checks.append(verdict)
+        needs_override = verdict is not None and verdict.needs_override
         if edit.promote(manifest.path, strategy, number, stage=stage, keep_previous=no_archive,
                         override=override if needs_override else None):
             profiles.append(manifest.profile)
@@ -183,11 +184,10 @@ def promote(
         raise InputError("promote", "--version", reason)
     edit.refresh_config(strategy, digest)  # one ACTIVE config per strategy and env
 
-    unapproved = [check for check in checks if not check.approved]
-    recorded = override if unapproved else None
+    recorded = override if any(check.needs_override for check in checks) else None
     blocked = None
-    if unapproved and override is None:
-        first = unapproved[0]
+    first = next((check for check in checks if check.blocked), None)
+    if first is not None:
         blocked = (f"{first.path}: strategies.{strategy}.model.production: the comparator says "
                    f"{first.decision} for v{number} against champion v{first.champion} "
                    f"({'; '.join(first.reasons)}); nothing was written: pass --override-reason TEXT to "

@@ -1,4 +1,5 @@
-"""Retraining: retrain -> compare -> propose as a git branch (the check is in ``retrain_check``).
+"""Retraining: retrain -> compare -> propose as a git branch (the check is in ``retrain_check``, the
+outcome and the proposal's texts in ``retrain_proposal``).
 
 The seed ran this as Lambdas (check-retraining-needed, compare-models, promote-model); here a
 promotion is a proposal: ``retrain`` trains a challenger, pushes it to the hub as a tag that still
@@ -21,19 +22,25 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import InputError, TradaiError
+from tradai_release.workflows.retrain_proposal import (
+    ProfileVerdict,
+    RetrainResult,
+    proposal_message,
+    proposed_pins,
+)
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
     from tradai_release.hub import ModelHub
     from tradai_release.hub.manifest import FileEntry
     from tradai_release.registry.adapter import ModelRegistry
-    from tradai_release.registry.comparator import Comparison, ModelComparator
+    from tradai_release.registry.comparator import ModelComparator
     from tradai_release.repository.environments import Environment
     from tradai_release.repository.manifest import ReleaseManifest
     from tradai_release.training.result import TrainingResult
@@ -43,170 +50,7 @@ Trainer = Callable[..., "TrainingResult"]
 BRANCH_PREFIX = "retrain"
 DECISION_TAG = "retrain.decision"
 REASONS_TAG = "retrain.reasons"
-# The decision of a profile whose champion already holds the retrained files (beside the comparator's
-# promote / keep / manual-review).
-UNCHANGED = "unchanged"
 _TAG_VALUE_LIMIT = 4900
-
-
-# --- retrain -> compare -> propose ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProfileVerdict:
-    """The outcome for one profile: unchanged (``comparison`` None: the champion's pinned hub tag ``tag``
-    already holds the retrained files), or the comparator's judgement of the challenger against it."""
-
-    profile: int
-    champion: int
-    comparison: Comparison | None
-    manifest: str
-    tag: str = ""
-
-    @property
-    def decision(self) -> str:
-        return UNCHANGED if self.comparison is None else self.comparison.decision
-
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        if self.comparison is None:
-            return (f"the retrained files are the champion's (hub tag {self.tag}): nothing new",)
-        return self.comparison.reasons
-
-    def to_dict(self) -> dict[str, Any]:
-        comparison = self.comparison
-        return {
-            "profile": self.profile,
-            "manifest": self.manifest,
-            "champion": self.champion,
-            "tag": self.tag,
-            "decision": self.decision,
-            "reasons": list(self.reasons),
-            "score_challenger": comparison.score_challenger if comparison else None,
-            "score_champion": comparison.score_champion if comparison else None,
-            "metrics": [
-                {
-                    "metric": row.metric,
-                    "challenger": row.challenger,
-                    "champion": row.champion,
-                    "operator": row.operator,
-                    "threshold": row.threshold,
-                    "required": row.required,
-                    "passed": row.passed,
-                }
-                for row in (comparison.rows if comparison else ())
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class RetrainResult:
-    """What ``retrain`` did: the challenger, each profile's verdict, and the branch it wrote (if any).
-
-    ``challenger`` is None when every profile is unchanged (nothing registered, ``tags`` empty);
-    ``duplicate`` when the registry already had a version with the challenger's files (it is that one);
-    ``already_proposed`` when that version's retrain branch already existed (it was left as it is).
-    """
-
-    env: str
-    strategy: str
-    model: str
-    challenger: int | None
-    tags: Mapping[str, tuple[str, str]]  # source tag -> (new tag, its manifest sha256)
-    metrics: Mapping[str, float]
-    trace_id: str
-    base_commit: str
-    verdicts: tuple[ProfileVerdict, ...]
-    duplicate: bool = False
-    branch: str | None = None
-    already_proposed: bool = False  # ``branch`` existed: an earlier retrain proposed the same version
-    commit: str | None = None
-    message: str = ""
-    notified: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def proposed(self) -> bool:
-        return self.branch is not None
-
-    @property
-    def promoted_profiles(self) -> list[int]:
-        from tradai_release.registry.comparator import PROMOTE
-
-        return [v.profile for v in self.verdicts if v.decision == PROMOTE]
-
-    @property
-    def unchanged_profiles(self) -> list[int]:
-        return [v.profile for v in self.verdicts if v.decision == UNCHANGED]
-
-    @property
-    def decision(self) -> str:
-        """promote when any profile is proposed; unchanged when every profile is; else manual-review
-        when any profile needs it, else keep."""
-        from tradai_release.registry.comparator import KEEP, MANUAL_REVIEW, PROMOTE
-
-        decisions = {v.decision for v in self.verdicts}
-        if PROMOTE in decisions:
-            return PROMOTE
-        if decisions == {UNCHANGED}:
-            return UNCHANGED
-        return MANUAL_REVIEW if MANUAL_REVIEW in decisions else KEEP
-
-    @property
-    def event(self) -> str:
-        """The notification this outcome sends."""
-        from tradai_release.registry.comparator import PROMOTE
-
-        if self.decision == PROMOTE:
-            return "retraining_proposed"
-        return "retraining_unchanged" if self.decision == UNCHANGED else "retraining_kept"
-
-    def groups(self) -> list[tuple[tuple[int, ...], ProfileVerdict]]:
-        """Verdicts of profiles that share a champion (and so a comparison), merged: (profiles, verdict)."""
-        merged: dict[tuple[int, str, str], list[ProfileVerdict]] = {}
-        for verdict in self.verdicts:
-            key = (verdict.champion, verdict.decision, verdict.tag if verdict.comparison is None else "")
-            merged.setdefault(key, []).append(verdict)
-        return [(tuple(v.profile for v in group), group[0]) for group in merged.values()]
-
-    @property
-    def reasons(self) -> list[str]:
-        """Why nothing (or only part) was proposed: the reasons of every verdict that is not promote."""
-        from tradai_release.registry.comparator import PROMOTE
-
-        return [
-            f"{_profiles_label(profiles)} (champion v{verdict.champion}): {verdict.decision}: {reason}"
-            for profiles, verdict in self.groups()
-            if verdict.decision != PROMOTE
-            for reason in verdict.reasons
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "env": self.env,
-            "strategy": self.strategy,
-            "model": self.model,
-            "challenger": self.challenger,
-            "duplicate": self.duplicate,
-            "decision": self.decision,
-            "tags": {source: {"tag": tag, "sha256": sha} for source, (tag, sha) in self.tags.items()},
-            "metrics": dict(self.metrics),
-            "trace_id": self.trace_id,
-            "base_commit": self.base_commit,
-            "proposed": self.proposed,
-            "promoted_profiles": self.promoted_profiles,
-            "unchanged_profiles": self.unchanged_profiles,
-            "branch": self.branch,
-            "commit": self.commit,
-            "already_proposed": self.already_proposed,
-            "reasons": self.reasons,
-            "verdicts": [v.to_dict() for v in self.verdicts],
-            "notified": self.notified,
-        }
-
-
-def _profiles_label(profiles: Sequence[int]) -> str:
-    return ("profile " if len(profiles) == 1 else "profiles ") + ", ".join(str(p) for p in profiles)
 
 
 def parse_profiles(value: str | int | None) -> list[int] | None:
@@ -389,7 +233,7 @@ def _verdicts(
     comparator: ModelComparator,
 ) -> list[ProfileVerdict]:
     """The gate's verdict on the challenger against each profile's champion (the version live for it)."""
-    from tradai_release.domain.gate import by_version, champion, compare
+    from tradai_release.domain.gate import by_version, champion, judge
 
     versions = by_version(registry.versions([model]).get(model, []))
     if challenger not in versions:  # a registry that does not list it yet: read it directly
@@ -402,34 +246,11 @@ def _verdicts(
             current = registry.get_version(model, pinned)
         # Compared on metrics even when the challenger is a duplicate of a version that was live once:
         # retraining reproduced it, which is not a rollback someone asked for.
-        comparison = compare(versions[challenger], current, comparator)
+        verdict = judge(manifest.profile, model, current, versions[challenger], comparator,
+                        path=manifest.path, rollbacks=False)
         tag = manifest.artifacts.tag
-        verdicts.append(ProfileVerdict(manifest.profile, current.version, comparison, manifest.path, tag))
+        verdicts.append(ProfileVerdict(manifest.profile, current.version, verdict, manifest.path, tag))
     return verdicts
-
-
-def proposed_pins(
-    manifests: Sequence[ReleaseManifest],
-    texts: Mapping[str, str],
-    promoted: Sequence[ProfileVerdict],
-    strategy: str,
-    version: int,
-    tags: Mapping[str, tuple[str, str]],
-    digest: str,
-) -> dict[str, str]:
-    """Path -> new text of the manifests the proposal changes: the promoted profiles' production pin
-    moved with promote's rules and their hub tag pointed at the challenger's, and the strategy's
-    config pin refreshed in every manifest of the environment."""
-    from tradai_release.domain.pins import PinEdit
-
-    edit = PinEdit({m.path: m for m in manifests}, texts)
-    by_profile = {m.profile: m for m in manifests}
-    for verdict in promoted:
-        manifest = by_profile[verdict.profile]
-        edit.promote(manifest.path, strategy, version)
-        edit.set_artifacts(manifest.path, *tags[manifest.artifacts.tag])
-    edit.refresh_config(strategy, digest)
-    return edit.texts()
 
 
 def _default_trainer() -> Trainer:
@@ -445,35 +266,6 @@ def _record(registry: Any, name: str, version: int, decision: str, reasons: Sequ
         registry.set_version_tag(name, version, REASONS_TAG, "; ".join(reasons)[:_TAG_VALUE_LIMIT] or "-")
     except TradaiError:
         pass  # the decision is still in the result, the JSON output and the notification
-
-
-def proposal_message(outcome: RetrainResult) -> str:
-    """The commit message and pull-request body: title, challenger facts, the comparison table per profile."""
-    from tradai_release.domain.messages import comparison_table
-
-    profiles = _profiles_label(outcome.promoted_profiles)
-    lines = [
-        f"retrain: promote {outcome.strategy} v{outcome.challenger} in {outcome.env} ({profiles})",
-        "",
-        f"Challenger **{outcome.model} v{outcome.challenger}** for `{outcome.env}`, trained at "
-        f"`{outcome.base_commit[:12]}` (trace `{outcome.trace_id}`).",
-        "",
-    ]
-    for source, (tag, sha) in outcome.tags.items():
-        lines.append(f"- hub tag `{tag}` (sha256 `{sha[:16]}…`): `{source}` with {outcome.strategy} replaced")
-    lines.append("")
-    for group, verdict in outcome.groups():
-        label = ("Profile " if len(group) == 1 else "Profiles ") + ", ".join(str(p) for p in group)
-        lines += [f"### {label}: champion v{verdict.champion} -> **{verdict.decision}**", ""]
-        if verdict.comparison is None:
-            lines += [f"- {reason}" for reason in verdict.reasons]
-        else:
-            lines += comparison_table(verdict.comparison)
-        lines.append("")
-    lines.append(
-        "Proposed by `invoke retrain`; merging applies it (plan on the pull request, apply on merge)."
-    )
-    return "\n".join(lines).rstrip() + "\n"
 
 
 def _notify(settings: Settings, outcome: RetrainResult) -> bool:
