@@ -117,6 +117,44 @@ def test_stale_config_hash_then_hash_write_fixes_it_keeping_comments(repo: Path)
     assert json.loads(again.stdout)["updated"] == []
 
 
+def test_hash_write_refreshes_a_placeholder_pin_the_schema_refuses(repo: Path) -> None:
+    # A strategy newly added to a profile with a placeholder pin (its first one is MyStrategy's).
+    text = (repo / MANIFEST).read_text()
+    pinned = text[text.index("    config: ") + len("    config: "):].split()[0]
+    edit(repo / MANIFEST, f"config: {pinned}", "config: '0'")
+    assert invoke(repo, "validate", "--offline").returncode == 1
+
+    done = invoke(repo, "hash", "--write", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["updated"] == [
+        {"path": MANIFEST, "strategy": "MyStrategy", "old": "0", "new": pinned}
+    ]
+    assert f"config: {pinned}" in (repo / MANIFEST).read_text()
+    assert invoke(repo, "validate", "--offline").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("broken", "field"),
+    [
+        ("strategies: [1, 2\n", "(yaml)"),  # not YAML
+        ("- a list\n", "(root)"),  # not a mapping
+    ],
+)
+def test_hash_write_refuses_a_manifest_it_cannot_read_and_writes_nothing(
+    repo: Path, broken: str, field: str
+) -> None:
+    edit(repo / TRADAI, "stake_amount: 1000", "stake_amount: 1200")  # every Pascal pin is stale
+    (repo / "releases/prod/profile-1.yaml").write_text(broken)
+    before = {path: (repo / path).read_text() for path in ("releases/dev/profile-1.yaml", MANIFEST)}
+    done = invoke(repo, "hash", "--write")
+    assert done.returncode == 1
+    [line] = error_lines(done)
+    assert line.startswith(f"error: releases/prod/profile-1.yaml: {field}:"), line
+    assert "up to date" not in done.stdout
+    assert {path: (repo / path).read_text() for path in before} == before
+
+
 def test_two_profiles_of_one_env_pin_different_configs(repo: Path) -> None:
     edit(repo / TRADAI, "stake_amount: 1000", "stake_amount: 1200")
     assert invoke(repo, "hash", "--write").returncode == 0

@@ -77,8 +77,12 @@ class ManifestEditor:
         return None if value is None else str(value)
 
     def set_config(self, strategy: str, config_hash: str) -> None:
-        """Pin ``strategies.<strategy>.config``."""
-        self._set(self._strategy(strategy), "config", config_hash)
+        """Pin ``strategies.<strategy>.config`` (plain, also where a quoted placeholder stood)."""
+        from ruamel.yaml.scalarstring import PlainScalarString
+
+        entry = self._strategy(strategy)
+        if entry.get("config") != config_hash:
+            self._set(entry, "config", PlainScalarString(config_hash))
 
     def set_image(self, strategy: str, image: str | None) -> None:
         """Pin ``strategies.<strategy>.image`` (a tag or ``sha256:<digest>``); None goes back to the

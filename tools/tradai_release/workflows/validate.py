@@ -7,19 +7,20 @@ the cross-file rules in :mod:`tradai_release.repository.rules`, the live ones in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import InputError, TradaiError
 from tradai_release.domain.diff import Changes, changed_since
+from tradai_release.domain.pins import PinChange
 from tradai_release.engine.context import ReleaseContext
 from tradai_release.repository.rules import validate_offline
 from tradai_release.repository.tree import ReleaseRepo, ReleaseTree, WorkTree
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
-    from tradai_release.domain.pins import PinChange
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,12 @@ def hash_strategies(repo_root: Path | str, *, write: bool = False) -> HashReport
     """Config hash of every strategy's tradai.yaml; with ``write``, refresh every manifest's config pins.
 
     A tradai.yaml that is not valid has no hash: its problems are reported and its pins are left alone.
-    Each manifest is rewritten atomically, and only when a pin changed (like refreshing a lock file).
+    ``write`` is the lock-file refresher: every pin of a strategy with a hash is set, in every
+    ``releases/<env>/profile-<N>.yaml``, also one that fails its schema for another reason (a
+    placeholder pin such as ``config: '0'`` is the usual first edit). A manifest that cannot be read
+    as a mapping of strategies is an InputError before anything is written; each manifest that
+    changed is rewritten atomically.
     """
-    from tradai_release.domain.pins import PinEdit
     from tradai_release.repository.manifest_edit import write_atomic
 
     root = Path(repo_root)
@@ -167,14 +171,37 @@ def hash_strategies(repo_root: Path | str, *, write: bool = False) -> HashReport
     ]
     updates = None
     if write:
-        order = repo.policy.environments
-        manifests = [m for env in order for m in repo.manifests_of(env)]
-        edit = PinEdit.of(tree, manifests)
-        for manifest in manifests:
-            for name in manifest.strategies:
-                if name in repo.config_hashes:
-                    edit.set_config(manifest.path, name, repo.config_hashes[name])
-        for path, text in edit.texts().items():
+        texts, changes = refreshed_config_pins(tree, repo.config_hashes)
+        for path, text in texts.items():
             write_atomic(root / path, text)
-        updates = tuple(edit.changes)
+        updates = tuple(changes)
     return HashReport(hashes=dict(repo.config_hashes), updates=updates, problems=tuple(problems))
+
+
+def refreshed_config_pins(
+    tree: ReleaseTree, hashes: Mapping[str, str]
+) -> tuple[dict[str, str], list[PinChange]]:
+    """The new text of every manifest whose config pins differ from ``hashes``, and the pins changed.
+
+    Manifests are edited as YAML, not as validated values, so a pin the schema refuses is refreshed
+    too; a manifest that is not YAML, or whose ``strategies`` entry is not a mapping, raises.
+    """
+    from tradai_release.repository.manifest import manifest_path
+    from tradai_release.repository.manifest_edit import ManifestEditor, check_edited
+
+    texts: dict[str, str] = {}
+    changes: list[PinChange] = []
+    for environment, profile in tree.manifest_keys():
+        path = manifest_path(environment, profile)
+        original = tree.text(path)
+        editor = ManifestEditor(original, path)
+        for name in editor.strategies():
+            digest = hashes.get(name)
+            current = editor.config_of(name)
+            if digest is not None and current != digest:
+                editor.set_config(name, digest)
+                changes.append(PinChange(path, f"strategies.{name}.config", current, digest))
+        if editor.changed:
+            texts[path] = editor.text()
+            check_edited(original, texts[path], Path(path), path)
+    return texts, changes
