@@ -49,6 +49,11 @@ def settled(api: EcsApi, cluster: str, services: Mapping[str, str], timeout: flo
     """moto_server never starts tasks: the rollouts are declared settled (the real wait is unit-tested)."""
 
 
+def completed(service: Mapping[str, Any]) -> tuple[str, str]:
+    """What the plan reads of a rollout on moto_server here: completed (as ``settled`` says)."""
+    return "COMPLETED", "settled"
+
+
 class Flaky(EcsApi):
     """An ECS that refuses one update_service in the middle of an apply, then recovers."""
 
@@ -67,6 +72,7 @@ class Flaky(EcsApi):
 def backends(settings: Settings, api: EcsApi) -> EngineBackends:
     target = EcsTarget.from_settings(settings, "prod", api=api)
     target.waiter = settled
+    target.rollouts = completed
     return dataclasses.replace(
         EngineBackends.from_settings(settings, environment(settings, "prod")), target=target
     )

@@ -151,10 +151,17 @@ def stable(api: EcsApi, cluster: str, services: Mapping[str, str], timeout: floa
     """moto never runs tasks: the tests that are not about the wait say the rollouts settled."""
 
 
+def settled(service: Mapping[str, Any]) -> tuple[str, str]:
+    """What a plan reads of a rollout on moto, for the tests that are not about the wait: completed."""
+    return "COMPLETED", "settled"
+
+
 def ecs_backends(settings: Settings, env: str, api: EcsApi, waiter: Any = stable) -> EngineBackends:
     real = EngineBackends.from_settings(settings, environment(settings, env))
     target = EcsTarget.from_settings(settings, env, api=api)
     target.waiter = waiter
+    if waiter is stable:
+        target.rollouts = settled
     return dataclasses.replace(real, target=target)
 
 
@@ -295,6 +302,41 @@ def test_the_real_stability_wait_fails_the_apply_on_moto_where_tasks_never_run(
     )
     with pytest.raises(ApplyFailed, match=r"not stable within 0.3 s: 0 of 1 tasks running"):
         apply_env(ReleaseContext.open(settings, "dev", backends=backends))
+
+
+def test_a_rollout_left_unstable_is_waited_for_again_and_a_failed_one_deployed_again(
+    repo: Path, aws: None
+) -> None:
+    settings = Settings(repo=repo, deploy_target="ecs", deploy_wait_seconds=0.3, deploy_poll_seconds=0.05)
+    provision(settings, environment(settings, "dev"))
+
+    def context(rollouts: Any = None) -> ReleaseContext:
+        target = EcsTarget.from_settings(settings, "dev")  # the settings' own waiter: polls ECS
+        target.rollouts = rollouts
+        backends = dataclasses.replace(EngineBackends.from_settings(settings, environment(settings, "dev")),
+                                       target=target)
+        return ReleaseContext.open(settings, "dev", backends=backends)
+
+    with pytest.raises(ApplyFailed, match=r"not stable within 0.3 s: 0 of 1 tasks running"):
+        apply_env(context())
+    # Every bot runs its pins now, but no rollout settled: the plan waits for them again.
+    plan = plan_env(context())
+    assert [action.kind for action in plan.actions] == ["wait_rollout", "record_deployment"]
+    [wait] = [action for action in plan.actions if isinstance(action, WaitRollout)]
+    assert len(wait.bots) == 12 and "still rolling out" in wait.reason  # dev: 1 + 2 + 3 + 3 + 3 bots
+    with pytest.raises(ApplyFailed, match=r"not stable within 0.3 s"):
+        apply_env(context())  # the re-run is not green while the rollouts are stuck
+    assert list_deployments(settings, environment(settings, "dev"))[0].outcome == "failed"
+
+    # A rollout the circuit breaker failed is deployed again, not taken for done.
+    failed = plan_env(context(lambda service: ("FAILED", "tasks failed to start")))
+    assert [a.kind for a in failed.actions].count("deploy_bot") == 12
+    assert "failed (tasks failed to start); deploy it again" in failed.actions[0].reason
+
+    # Once the rollouts settle, the re-run finishes the job and the next plan is empty.
+    done = apply_env(context(settled))
+    assert done.outcome == "succeeded"
+    assert plan_env(context(settled)).empty
 
 
 def test_poll_until_stable_reads_rollout_states() -> None:

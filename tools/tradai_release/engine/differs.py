@@ -269,6 +269,7 @@ def bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], d
     applied = live.applied
     recorded = applied.bots if applied is not None else {}
     deploys: list[DeployBot] = []
+    unsettled: list[str] = []  # bots that run their pins but whose rollout is still in progress
     record: dict[str, tuple[str, str]] = {}
     for spec in desired.bots:
         key = spec.key
@@ -276,14 +277,19 @@ def bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], d
         spec = replace(spec, pins=replace(spec.pins, config_id=config_id))
         digest = bots.definition_hash(spec) if config_id is not None else ""
         running = bots.running.get(key)
-        if running is not None and not running.retired and digest and running.content_hash == digest:
+        runs_pins = running is not None and not running.retired and digest and running.content_hash == digest
+        if running is not None and runs_pins and not running.rollout_failed:
             record[key.name] = (digest, running.revision)
+            if running.rolling_out:
+                unsettled.append(key.name)
             continue
         record[key.name] = (digest, "")
         if running is None:
             reason = f"{key.name} is not deployed to {bots.target} yet"
         elif running.retired:
             reason = f"{running.where or key.name} is scaled to zero (retired); run it again"
+        elif runs_pins:
+            reason = f"the last rollout of {running.where} failed ({running.rollout_detail}); deploy it again"
         elif digest and recorded.get(key.name, ("", ""))[0] == digest:
             reason = f"drift: {running.where} runs {running.revision[-40:]}, not what the last apply set"
         else:
@@ -309,13 +315,17 @@ def bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], d
             )
         )
     actions: list[Action] = list(deploys)
-    if deploys and bots.waits:
+    waited = [deploy.bot for deploy in deploys] + unsettled
+    if waited and bots.waits:
+        # A rollout an earlier apply started (and did not see through: its wait timed out, or it
+        # crashed between deploy and wait) is live state git does not want yet: wait for it again.
+        still = f"; {', '.join(unsettled)} still rolling out" if unsettled else ""
         actions.append(
             WaitRollout(
                 target=f"{desired.env}/{bots.target}",
-                reason=f"wait until {len(deploys)} rollout(s) are stable "
-                "(a failed one is rolled back, apply fails)",
-                bots=tuple(deploy.bot for deploy in deploys),
+                reason=f"wait until {len(waited)} rollout(s) are stable "
+                f"(a failed one is rolled back, apply fails){still}",
+                bots=tuple(waited),
             )
         )
     return actions, record

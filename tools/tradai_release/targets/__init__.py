@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from tradai_release.repository.environments import Environment
 
 
+ROLLOUT_COMPLETED = "COMPLETED"
+ROLLOUT_IN_PROGRESS = "IN_PROGRESS"
+ROLLOUT_FAILED = "FAILED"
+
+
 @dataclass(frozen=True)
 class RunningBot:
     """What a target runs for one bot now.
@@ -29,6 +34,8 @@ class RunningBot:
     hash); ``content_hash`` is the target's hash of it (compared with ``definition_hash`` of a spec).
     ``variables`` are the pinned variables it carries, when they were read. ``retired``: the
     deployment is there but scaled to zero (an ECS service with desired count 0): it runs nothing.
+    ``rollout``: where the target's last rollout of the bot stands; a target that does not roll out
+    (an env file) or does not watch rollouts (a wait of 0 s) says COMPLETED.
     """
 
     key: BotKey
@@ -37,6 +44,18 @@ class RunningBot:
     variables: Mapping[str, str] | None = None
     where: str = ""
     retired: bool = False
+    rollout: str = "COMPLETED"  # COMPLETED | IN_PROGRESS | FAILED: the target's last rollout of the bot
+    rollout_detail: str = ""
+
+    @property
+    def rolling_out(self) -> bool:
+        """True while the last rollout is neither stable nor failed (apply must see it through)."""
+        return self.rollout == ROLLOUT_IN_PROGRESS
+
+    @property
+    def rollout_failed(self) -> bool:
+        """True when the last rollout failed (the bot does not run what was deployed)."""
+        return self.rollout == ROLLOUT_FAILED
 
 
 @dataclass(frozen=True)

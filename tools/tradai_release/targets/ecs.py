@@ -34,6 +34,9 @@ DEPLOYMENT_TAG = "tradai:deployment-id"  # on every service apply created or upd
 CONTAINER = "bot"
 
 Waiter = Callable[["EcsApi", str, Mapping[str, str], float], None]
+RolloutReader = Callable[[Mapping[str, Any]], tuple[str, str]]
+"""(COMPLETED | IN_PROGRESS | FAILED, detail) of a described service: :func:`rollout_state`, or in tests
+a stand-in (moto's services never run tasks)."""
 """``wait(api, cluster, {service: bot}, timeout_seconds)``: returns once stable, raises DeploymentFailed."""
 
 
@@ -82,6 +85,7 @@ class EcsTarget:
     reuse_depth: int = 10
     wait_seconds: float = 900.0
     waiter: Waiter | None = None
+    rollouts: RolloutReader | None = None
     name: str = "ecs"
     waits: bool = True
     _services: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -166,8 +170,14 @@ class EcsTarget:
                 values = _container_variables(definition)
             where = f"{self.names.cluster}/{service_name}"
             retired = int(service.get("desiredCount", 1)) == 0
-            found[key] = RunningBot(key, arn, content, values, where=where, retired=retired)
+            state, detail = ("COMPLETED", "") if retired or self.wait_seconds <= 0 else self._rollout(service)
+            found[key] = RunningBot(
+                key, arn, content, values, where=where, retired=retired, rollout=state, rollout_detail=detail
+            )
         return found
+
+    def _rollout(self, service: Mapping[str, Any]) -> tuple[str, str]:
+        return (self.rollouts or rollout_state)(service)
 
     def undeclared(self, env: str, declared: Collection[BotKey]) -> dict[BotKey, RunningBot]:
         """Services of the cluster named like a bot of ``env``, tagged by an apply, not scaled to zero and
