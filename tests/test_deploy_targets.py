@@ -19,9 +19,11 @@ from engine_helpers import (
     commit_all,
     counted_from_settings,
     embedded_repo,
+    features_of,
     git,
     set_production,
 )
+from hub_helpers import make_models_dir
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.core.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
 from tradai_release.core.settings import Settings
@@ -32,6 +34,7 @@ from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
+from tradai_release.hub import ModelHub
 from tradai_release.render.plan import render_text
 from tradai_release.repository.bots import BotPins, parse_env_file
 from tradai_release.repository.environments import environment
@@ -75,8 +78,10 @@ def test_env_files_pin_each_bot_and_only_changed_bots_are_rewritten(repo: Path) 
         "TRADAI_MODEL_VERSION": "1",
         "TRADAI_HUB_TAG": TAG,
         "TRADAI_HUB_SHA256": git(repo, "show", "HEAD:releases/dev/profile-3.yaml").split("sha256: ")[1][1:65],
+        "TRADAI_FILES_SHA256": pinned["TRADAI_FILES_SHA256"],
         "TRADAI_IMAGE": "tradai/strategies/pascalstrategy:2.3.1",
     }
+    assert len(pinned["TRADAI_FILES_SHA256"]) == 64  # Pascal's own files in the tag, by content digest
     assert BotPins.from_variables(pinned, where="p3").model_version == 1
     assert f"apply {first.deployment_id}" in files["PascalStrategy-p3.env"]  # who wrote it: a comment
 
@@ -304,6 +309,41 @@ def test_the_real_stability_wait_fails_the_apply_on_moto_where_tasks_never_run(
         apply_env(ReleaseContext.open(settings, "dev", backends=backends))
 
 
+def test_a_profile_tag_moved_for_one_strategy_redeploys_only_that_strategys_bot(
+    repo: Path, aws: None, tmp_path: Path
+) -> None:
+    settings = Settings(repo=repo, deploy_target="ecs")
+    provision(settings, environment(settings, "dev"))
+    api = EcsApi(settings.aws())
+    apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
+    before = {name: service["taskDefinition"] for name, service in services(api, "tradai-dev").items()}
+
+    # Promote PascalStrategy v2 in profile 3 as promote does it: a tag spliced from the profile's tag with
+    # Pascal's files replaced, so Kepler's and My's files in it are the very same.
+    models = tmp_path / "pascal-v2"
+    make_models_dir(models, ("PascalStrategy",), size=99, features=features_of("PascalStrategy"))
+    hub = ModelHub.from_settings(settings)
+    spliced = hub.compose(models, ["PascalStrategy"], source=TAG, tag="v20261102", message="Pascal v2")
+    with edit_manifest(repo / "releases" / "dev" / "profile-3.yaml") as editor:
+        editor.set_artifacts(spliced.tag, spliced.manifest_sha256)
+        editor.set_production("PascalStrategy", 2)
+    commit_all(repo, "promote PascalStrategy v2 in dev profile 3")
+
+    api.writes.clear()
+    done = apply_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
+    deployed = [a["target"] for a in done.plan["actions"] if a["kind"] == "deploy_bot"]
+    assert deployed == ["dev/PascalStrategy-p3"]
+    assert (api.writes["register_task_definition"], api.writes["update_service"]) == (1, 1)
+    after = {name: service["taskDefinition"] for name, service in services(api, "tradai-dev").items()}
+    assert {name for name in after if after[name] != before[name]} == {"tradai-dev-PascalStrategy-p3"}
+    # Kepler's p3 bot keeps pulling the tag it was deployed with, which holds the same files of Kepler.
+    kepler = container_environment(api, after["tradai-dev-KeplerStrategy-p3"])
+    assert kepler["TRADAI_HUB_TAG"] == TAG and kepler["TRADAI_FILES_SHA256"]
+    statuses = bot_statuses(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api)))
+    assert {status.state for status in statuses} == {IN_SYNC}
+    assert plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).empty
+
+
 def test_a_rollout_left_unstable_is_waited_for_again_and_a_failed_one_deployed_again(
     repo: Path, aws: None
 ) -> None:
@@ -385,6 +425,9 @@ def test_deploy_status_compares_pins_with_what_runs(repo: Path) -> None:
     assert statuses["PascalStrategy-p1"].state == DIFFERS
     assert statuses["PascalStrategy-p1"].differences == ("TRADAI_HUB_TAG",)
     assert {s.state for name, s in statuses.items() if name != "PascalStrategy-p1"} == {IN_SYNC}
+    # A tag that does not hold the bot's pinned files is drift the plan repairs (the bot refuses it).
+    [deploy] = [a for a in plan_env(ReleaseContext.open(settings, "dev")).actions if isinstance(a, DeployBot)]
+    assert deploy.bot == "PascalStrategy-p1" and "pulls tag v19990101, which does not hold" in deploy.reason
 
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(

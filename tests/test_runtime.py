@@ -202,6 +202,9 @@ def test_config_id_mismatch_exits_1_naming_both_ids(cli: World, capsys: pytest.C
     )
     with pytest.raises(PinMismatch, match="TRADAI_CONFIG_HASH: the hash of ACTIVE config"):
         start(cli, pins(cli, TAG, cli.sha, config_hash="f" * 64), models)
+    # A deployment pins its strategy's own files by digest: a tag holding other files is refused.
+    with pytest.raises(PinMismatch, match=f"TRADAI_FILES_SHA256: {STRATEGY}'s files in hub tag {TAG}"):
+        start(cli, pins(cli, TAG, cli.sha, files_sha256="e" * 64), models)
     assert identity(models) == before
 
 

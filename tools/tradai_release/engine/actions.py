@@ -306,6 +306,7 @@ class DeployBot(BotAction):
     sha256: str
     image: str | None
     previous: str | None  # the revision the target ran
+    files_sha256: str | None = None  # the strategy's own files in the tag (None: unknown, or older plans)
 
     @classmethod
     def _upgrade(cls, data: Mapping[str, Any], values: dict[str, Any]) -> Action:

@@ -200,18 +200,14 @@ class _SoakJudge:
         """The content digest of ``strategy``'s files in ``tag`` (None: unreadable tag, or no such files)."""
         key = (tag, sha256, strategy)
         if key not in self._digests:
-            from tradai_release.registry.registrar import content_sha256
+            from tradai_release.engine.state import strategy_digest
 
             try:
                 manifest = self.hub.read_tag(tag, expected_sha256=sha256)
             except (HubError, InputError):
                 self._digests[key] = None
             else:
-                prefix = f"{strategy}/"
-                files = {
-                    p[len(prefix) :]: e.sha256 for p, e in manifest.files.items() if p.startswith(prefix)
-                }
-                self._digests[key] = content_sha256(files) if files else None
+                self._digests[key] = strategy_digest(manifest, strategy)
         return self._digests[key]
 
     def spans(self, strategy: str) -> list[_Span]:

@@ -34,6 +34,7 @@ from tradai_release.registry.lifecycle import (
     DesiredLifecycle,
     alias_profile,
 )
+from tradai_release.repository.bots import HUB_TAG, differences
 
 if TYPE_CHECKING:
     from tradai_release.engine.actions import Action
@@ -274,11 +275,13 @@ def bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], d
     for spec in desired.bots:
         key = spec.key
         config_id = _stored_config_id(live, key.strategy, spec.pins.config_hash)
-        spec = replace(spec, pins=replace(spec.pins, config_id=config_id))
+        files = bots.files.get(key, "")
+        spec = replace(spec, pins=replace(spec.pins, config_id=config_id, files_sha256=files))
         digest = bots.definition_hash(spec) if config_id is not None else ""
         running = bots.running.get(key)
         runs_pins = running is not None and not running.retired and digest and running.content_hash == digest
-        if running is not None and runs_pins and not running.rollout_failed:
+        pulls_other = bots.pulled.get(key, files) != files  # its tag does not hold its pinned files
+        if running is not None and runs_pins and not running.rollout_failed and not pulls_other:
             record[key.name] = (digest, running.revision)
             if running.rolling_out:
                 unsettled.append(key.name)
@@ -288,6 +291,10 @@ def bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], d
             reason = f"{key.name} is not deployed to {bots.target} yet"
         elif running.retired:
             reason = f"{running.where or key.name} is scaled to zero (retired); run it again"
+        elif runs_pins and pulls_other:
+            pulled = (running.variables or {}).get(HUB_TAG, "")
+            reason = (f"drift: {running.where} pulls tag {pulled}, "
+                      f"which does not hold {key.strategy}'s pinned files")
         elif runs_pins:
             reason = f"the last rollout of {running.where} failed ({running.rollout_detail}); deploy it again"
         elif digest and recorded.get(key.name, ("", ""))[0] == digest:
@@ -312,6 +319,7 @@ def bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], d
                 sha256=pins.hub_sha256,
                 image=pins.image,
                 previous=running.revision if running is not None else None,
+                files_sha256=pins.files_sha256 or None,
             )
         )
     actions: list[Action] = list(deploys)
@@ -347,9 +355,8 @@ def _pins_change(spec: BotSpec, running: RunningBot) -> str:
     changed = [
         f"{name.removeprefix('TRADAI_').lower()} {_brief(before.get(name)) or '-'} -> "
         f"{_brief(after[name]) or '(new)'}"
-        for name in after
-        if before and before.get(name) != after[name]
-    ]
+        for name in differences(after, before)
+    ] if before else []
     if changed:
         return f"{spec.key.name}: " + ", ".join(changed)
     pins = spec.pins

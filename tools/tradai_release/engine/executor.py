@@ -145,7 +145,8 @@ class Executor:
             if stored is None:
                 raise ConfigVersionNotFound(strategy, f"hash {digest[:12]}")
             config_id = self.config_ids.setdefault((strategy, digest), stored.config_id)
-        spec = replace(spec, pins=replace(spec.pins, config_id=config_id))
+        pins = replace(spec.pins, config_id=config_id, files_sha256=action.files_sha256 or "")
+        spec = replace(spec, pins=pins)
         self.deployed[spec.key.name] = self.backends.target.deploy(spec, self._stamp())
 
     def _retire_bot(self, action: RetireBot) -> None:

@@ -5,7 +5,7 @@ See docs/architecture.md §7.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tradai_release.configs.service import ConfigVersionService
     from tradai_release.core.settings import Settings
     from tradai_release.hub.hub import ModelHub
+    from tradai_release.hub.manifest import TagManifest
     from tradai_release.hub.pointers import ProfilePointer
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.repository.bots import BotKey, BotSpec
@@ -197,6 +198,8 @@ class LiveBots:
 
     target: str = "none"
     running: Mapping[BotKey, RunningBot] = field(default_factory=dict)
+    files: Mapping[BotKey, str] = field(default_factory=dict)  # each bot's own files' digest in its tag
+    pulled: Mapping[BotKey, str] = field(default_factory=dict)  # the same in another tag a bot pulls from
     definition_hash: Callable[[BotSpec], str] = field(default=lambda spec: "", compare=False)
     waits: bool = False
     read: frozenset[str] = frozenset()  # names of the bots whose target was read
@@ -239,7 +242,66 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
     running = target.read(keys, known=known) if keys else {}
     read = frozenset(key.name for key in keys)
     undeclared = target.undeclared(desired.env, keys) if target.name != "none" else {}
-    bots = LiveBots(target.name, running, target.definition_hash, target.waits, read, undeclared)
+    files = bot_files(hub, desired.bots) if keys else {}
+    pulled = pulled_files(hub, desired.bots, running)
+    bots = LiveBots(
+        target.name, running, files, pulled, target.definition_hash, target.waits, read, undeclared
+    )
     return LiveState(
         active=active, by_hash=by_hash, versions=versions, pointers=pointers, applied=applied, bots=bots
     )
+
+
+def bot_files(hub: ModelHub, specs: Iterable[BotSpec]) -> dict[BotKey, str]:
+    """Each bot's own files in its pinned tag, by content digest (one tag read per distinct tag). A tag
+    that cannot be read gives no digest: the bot is then pinned by its tag, and verification fails."""
+    return files_in_tags(hub, [(spec.key, spec.pins.hub_tag, spec.pins.hub_sha256) for spec in specs])
+
+
+def files_in_tags(hub: ModelHub, wanted: Iterable[tuple[BotKey, str, str]]) -> dict[BotKey, str]:
+    """Per bot, the digest of its strategy's files in the tag (tag, manifest sha256) given for it; a bot
+    whose tag cannot be read or holds no files of its strategy is left out."""
+    from tradai_release.core.errors import HubError, InputError
+
+    manifests: dict[tuple[str, str], TagManifest | None] = {}
+    found: dict[BotKey, str] = {}
+    for key, tag, sha256 in wanted:
+        if (tag, sha256) not in manifests:
+            try:
+                manifests[(tag, sha256)] = hub.read_tag(tag, expected_sha256=sha256 or None)
+            except (HubError, InputError):
+                manifests[(tag, sha256)] = None
+        manifest = manifests[(tag, sha256)]
+        digest = strategy_digest(manifest, key.strategy) if manifest is not None else None
+        if digest is not None:
+            found[key] = digest
+    return found
+
+
+def pulled_files(
+    hub: ModelHub, specs: Iterable[BotSpec], running: Mapping[BotKey, RunningBot]
+) -> dict[BotKey, str]:
+    """For each bot that pulls from another tag than its manifest's (kept since its files did not change,
+    or edited by hand), the digest of its strategy's files in that tag ("" when it holds none)."""
+    from tradai_release.repository.bots import HUB_SHA256, HUB_TAG
+
+    elsewhere = []
+    for spec in specs:
+        variables = (bot.variables or {}) if (bot := running.get(spec.key)) is not None else {}
+        tag, sha256 = variables.get(HUB_TAG, ""), variables.get(HUB_SHA256, "")
+        if tag and (tag, sha256) != (spec.pins.hub_tag, spec.pins.hub_sha256):
+            elsewhere.append((spec.key, tag, sha256))
+    found = files_in_tags(hub, elsewhere)
+    return {key: found.get(key, "") for key, _, _ in elsewhere}
+
+
+def strategy_digest(manifest: TagManifest, strategy: str) -> str | None:
+    """The content digest of ``strategy``'s files in a tag (as registration tags a version's files), or
+    None when the tag holds none."""
+    from tradai_release.registry.registrar import content_sha256
+
+    prefix = f"{strategy}/"
+    files = {
+        path[len(prefix) :]: entry.sha256 for path, entry in manifest.files.items() if path.startswith(prefix)
+    }
+    return content_sha256(files) if files else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.repository.bots import VARIABLES
+from tradai_release.repository.bots import HUB_TAG, VARIABLES, differences
 
 if TYPE_CHECKING:
     from tradai_release.engine.context import ReleaseContext
@@ -53,6 +53,10 @@ def bot_statuses(context: ReleaseContext) -> list[BotStatus]:
     active = backends.configs.active_by_strategy()
     keys = [bot.key for bot in desired.bots]
     running = target.read(keys, known={}, variables=True) if target.name != "none" else {}
+    from tradai_release.engine.state import bot_files, pulled_files
+
+    files = bot_files(backends.hub, desired.bots) if target.name != "none" else {}
+    pulled = pulled_files(backends.hub, desired.bots, running)
     statuses = []
     for spec in desired.bots:
         strategy, digest = spec.pins.strategy, spec.pins.config_hash
@@ -60,10 +64,11 @@ def bot_statuses(context: ReleaseContext) -> list[BotStatus]:
         stored = current if current is not None and current.config_hash == digest else None
         if stored is None:
             stored = backends.configs.find_by_hash(strategy, digest)
-        pins = replace(spec.pins, config_id=stored.config_id if stored is not None else None)
+        config_id = stored.config_id if stored is not None else None
+        pins = replace(spec.pins, config_id=config_id, files_sha256=files.get(spec.key, ""))
         pinned = pins.variables()
         bot = running.get(spec.key)
-        differences: tuple[str, ...] = ()
+        changed: tuple[str, ...] = ()
         values: dict[str, str] | None = None
         if target.name == "none":
             state = NO_TARGET
@@ -71,8 +76,10 @@ def bot_statuses(context: ReleaseContext) -> list[BotStatus]:
             state = NOT_DEPLOYED
         else:
             values = {name: str((bot.variables or {}).get(name, "")) for name in VARIABLES}
-            differences = tuple(name for name in VARIABLES if values[name] != pinned[name])
-            state = DIFFERS if differences else IN_SYNC
+            changed = tuple(differences(pinned, values))  # a tag alone says where from, not what runs
+            if pulled.get(spec.key, pins.files_sha256) != pins.files_sha256:
+                changed = (HUB_TAG, *changed)  # ... unless that tag does not hold the pinned files
+            state = DIFFERS if changed else IN_SYNC
         statuses.append(
             BotStatus(
                 bot=spec.key.name,
@@ -82,7 +89,7 @@ def bot_statuses(context: ReleaseContext) -> list[BotStatus]:
                 revision=bot.revision if bot is not None else None,
                 where=bot.where if bot is not None else "",
                 state=state,
-                differences=differences,
+                differences=changed,
             )
         )
     return statuses

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from tradai_release.core.errors import InputError
 
@@ -27,6 +27,7 @@ MODEL_NAME = "TRADAI_MODEL_NAME"
 MODEL_VERSION = "TRADAI_MODEL_VERSION"
 HUB_TAG = "TRADAI_HUB_TAG"
 HUB_SHA256 = "TRADAI_HUB_SHA256"
+FILES_SHA256 = "TRADAI_FILES_SHA256"
 IMAGE = "TRADAI_IMAGE"
 
 VARIABLES: tuple[str, ...] = (
@@ -39,9 +40,15 @@ VARIABLES: tuple[str, ...] = (
     MODEL_VERSION,
     HUB_TAG,
     HUB_SHA256,
+    FILES_SHA256,
     IMAGE,
 )
 """Every variable a deployment pins, in the order they are written."""
+
+WHERE_FROM = (HUB_TAG, HUB_SHA256)
+"""Where the bot pulls its files from: not what it runs. A profile's tag moves when any of its strategies
+changes; a bot whose own files (``FILES_SHA256``) are the same in the new tag keeps running, pulling
+from the tag it was deployed with."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,16 @@ class BotPins:
     hub_tag: str
     hub_sha256: str
     image: str
+    files_sha256: str = ""  # content digest of the strategy's own files in the tag ("" when unknown)
 
     @property
     def key(self) -> BotKey:
         return BotKey(self.env, self.profile, self.strategy)
+
+    def identity(self) -> BotPins:
+        """These pins without where the files come from, once the files themselves are pinned: equal
+        identities run the same thing (a deployment's content hash is taken over this)."""
+        return replace(self, hub_tag="", hub_sha256="") if self.files_sha256 else self
 
     def variables(self) -> dict[str, str]:
         """The environment variables of the deployment, in ``VARIABLES`` order."""
@@ -92,6 +105,7 @@ class BotPins:
             MODEL_VERSION: str(self.model_version),
             HUB_TAG: self.hub_tag,
             HUB_SHA256: self.hub_sha256,
+            FILES_SHA256: self.files_sha256,
             IMAGE: self.image,
         }
 
@@ -129,6 +143,7 @@ class BotPins:
             hub_tag=value(HUB_TAG),
             hub_sha256=value(HUB_SHA256),
             image=value(IMAGE),
+            files_sha256=str(variables.get(FILES_SHA256) or "").strip(),  # absent before it was pinned
         )
 
 
@@ -147,9 +162,20 @@ class BotSpec:
 
 
 def variables_hash(variables: Mapping[str, str]) -> str:
-    """SHA-256 of a deployment's variables (canonical JSON of the pinned names only)."""
-    pinned = {name: str(variables.get(name, "")) for name in VARIABLES}
+    """SHA-256 of what a deployment runs: its pinned variables, without ``WHERE_FROM`` once the files
+    are pinned by their own digest (canonical JSON of the pinned names only)."""
+    skipped = WHERE_FROM if variables.get(FILES_SHA256) else ()
+    pinned = {name: str(variables.get(name, "")) for name in VARIABLES if name not in skipped}
     return hashlib.sha256(json.dumps(pinned, sort_keys=True).encode()).hexdigest()
+
+
+def differences(pinned: Mapping[str, str], running: Mapping[str, str]) -> list[str]:
+    """The variables in which ``running`` does not run what ``pinned`` asks (``WHERE_FROM`` counts only
+    while the files are not pinned by their digest)."""
+    skipped = WHERE_FROM if pinned.get(FILES_SHA256) else ()
+    return [
+        name for name in VARIABLES if name not in skipped and running.get(name, "") != pinned.get(name, "")
+    ]
 
 
 def has_pins(variables: Mapping[str, str]) -> bool:

@@ -62,7 +62,7 @@ def start_bot(
     """
     from tradai_release.core.settings import Settings
     from tradai_release.engine.release_table import ReleaseTable
-    from tradai_release.engine.state import EngineBackends
+    from tradai_release.engine.state import EngineBackends, strategy_digest
     from tradai_release.repository.environments import environment
 
     settings = settings or Settings()
@@ -91,6 +91,17 @@ def start_bot(
         pinned = live_pins(backends, choice, applied, active, where=where, pinned_by=pinned_by)
     check_config(backends, active, pinned, where=where, pinned_by=pinned_by)
     manifest = backends.hub.read_tag(pinned.hub_tag, expected_sha256=pinned.hub_sha256)
+    if pinned.files_sha256:  # the deployment pins the strategy's own files: the tag must hold exactly them
+        held = strategy_digest(manifest, pinned.strategy)
+        if held != pinned.files_sha256:
+            raise PinMismatch(
+                where,
+                bots.FILES_SHA256,
+                f"{pinned.strategy}'s files in hub tag {pinned.hub_tag}",
+                (held or "none")[:12],
+                pinned.files_sha256[:12],
+                pinned_by=pinned_by,
+            )
     config = load_config(backends, pinned.strategy, pinned.model_name, pinned.model_version, applied)
     if config.config_id != active.config_id:  # activated between the check and the load
         raise PinMismatch(

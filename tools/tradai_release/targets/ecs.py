@@ -17,7 +17,7 @@ import re
 import string
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import DeploymentFailed
@@ -144,7 +144,10 @@ class EcsTarget:
         return definition
 
     def definition_hash(self, spec: BotSpec) -> str:
-        canonical = json.dumps(self.definition(spec), sort_keys=True, separators=(",", ":"))
+        """Of what the bot runs (its pins' identity): a definition that only names another tag holding
+        the same files of the strategy hashes the same, so it is neither registered nor rolled out."""
+        identity = replace(spec, pins=spec.pins.identity())
+        canonical = json.dumps(self.definition(identity), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     # --- read --------------------------------------------------------------------------------------------
