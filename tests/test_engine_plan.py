@@ -20,7 +20,7 @@ from engine_helpers import (
     set_production,
 )
 from tradai_release.core.clock import use_clock
-from tradai_release.core.errors import ApplyFailed, LockHeld, StaleCommit, ValidationFailed
+from tradai_release.core.errors import ApplyFailed, ArtifactsRefused, LockHeld, StaleCommit, ValidationFailed
 from tradai_release.engine import actions as A
 from tradai_release.engine.lock import acquire
 from tradai_release.engine.plan import Plan
@@ -295,9 +295,11 @@ def test_an_invalid_commit_is_refused_before_any_backend_is_read(world: World) -
 def test_a_failing_hub_tag_stops_apply_before_any_alias_moves(world: World, tmp_path: Path) -> None:
     blobs = sorted((tmp_path / "hub" / "blobs" / "sha256").iterdir())
     blobs[0].unlink()
-    with pytest.raises(ApplyFailed) as caught:
+    with pytest.raises(ArtifactsRefused) as caught:
         world.apply()
     assert "missing" in str(caught.value)
+    # A refusal writes nothing: no deployment record.
+    assert ReleaseTable(world.counted.backends.releases, "dev").deployments() == []
     assert not any(w[0] == "set_alias" for w in world.registry.writes)
     assert all(p is None for p in world.live()["pointers"].values())  # type: ignore[attr-defined]
 

@@ -32,7 +32,7 @@ from fake_registry import FakeRegistry
 from helpers import invoke
 from hub_helpers import CountingStore, make_models_dir
 from tradai_release.core.endpoints import AwsOptions
-from tradai_release.core.errors import ApplyFailed
+from tradai_release.core.errors import ArtifactsRefused
 from tradai_release.core.settings import Settings
 from tradai_release.engine.apply import apply_env
 from tradai_release.engine.checks import check_artifacts
@@ -376,8 +376,10 @@ def test_apply_refuses_a_newly_pinned_tampered_tag_before_anything_is_written(
     world.registry.writes.clear()
     log.clear()
 
-    with pytest.raises(ApplyFailed) as caught:
+    deployments = ReleaseTable(world.backends.releases, "dev").deployments()
+    with pytest.raises(ArtifactsRefused) as caught:
         world.apply()
+    assert str(caught.value).startswith("apply dev: refused before any write: ")
     assert f"tag {new_tag}: {TAMPERED_PATH}: blob {blob[:12]}" in str(caught.value)
     assert "\n" not in str(caught.value)
     assert world.pointers() == before  # no pointer written
@@ -386,11 +388,10 @@ def test_apply_refuses_a_newly_pinned_tampered_tag_before_anything_is_written(
     assert sum(config_table.writes.values()) == 0
     assert all(sum(store.writes.values()) == 0 for store in world.counted.stores)
     releases = world.backends.releases
-    failed = ReleaseTable(releases, "dev").deployments()[0]
-    assert failed.outcome == "failed" and blob[:12] in str(failed.to_record())
-    entries = ReleaseTable(releases, "dev").journal(str(failed.deployment_id))
-    assert [(e.action.kind, e.status) for e in entries] == [("verify_artifacts", "failed")]
-    assert ReleaseTable(releases, "dev").lease() is None  # the lease is released
+    # A refusal writes nothing, as a stale commit's or a policy block's: no record, no journal.
+    assert ReleaseTable(releases, "dev").deployments() == deployments
+    assert ReleaseTable(releases, "dev").journals().keys() == {str(d.deployment_id) for d in deployments}
+    assert ReleaseTable(releases, "dev").lease() is None  # the lease it took is released
     assert log.methods()["PUT"] == 0  # nothing written to the hub
     if how == "checksum":
         assert log.blob_gets() == []  # refused on the stored checksum alone

@@ -218,7 +218,16 @@ class OnnxParityError(TrainingError):
 
 
 class ApplyRefused(TradaiError):
-    """``apply`` would not start: another apply holds the env's lock, or the commit is stale."""
+    """``apply`` would not start: another apply holds the env's lock, the commit is stale, or the pinned
+    artifacts fail verification. A refusal writes nothing: no deployment record, no journal."""
+
+
+class ArtifactsRefused(ApplyRefused):
+    """A pinned hub tag, blob or registry version failed verification, before the apply's first write."""
+
+    def __init__(self, env: str, detail: str) -> None:
+        self.env = env
+        super().__init__(f"apply {env}: refused before any write: {detail}")
 
 
 class LockHeld(ApplyRefused):

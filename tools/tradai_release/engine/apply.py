@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 from tradai_release.core.clock import stamp
 from tradai_release.core.errors import (
     ApplyFailed,
+    ApplyRefused,
+    ArtifactsRefused,
     BackendError,
     PolicyBlocked,
     StaleCommit,
     TradaiError,
 )
-from tradai_release.engine.actions import Action
+from tradai_release.engine.actions import Action, VerifyArtifacts
 from tradai_release.engine.admission import judge_plan, override_records, refuse_blocked
 from tradai_release.engine.deployments import (
     FAILED,
@@ -120,8 +122,12 @@ def apply_env(
         statuses = [{**action.to_dict(), "status": "pending"} for action in plan.actions]
         deployment = replace(deployment, plan=plan.to_dict(), actions=tuple(statuses),
                              overrides=override_records(plan.verdicts))
-        ReleaseTable(backends.releases, env).save_deployment(deployment)
         executor = Executor(backends, plan, deployment)
+        verified = _verify(executor, statuses)  # reads only: a refusal here writes nothing
+        releases = ReleaseTable(backends.releases, env)
+        releases.save_deployment(deployment)
+        for index in verified:
+            releases.write_journal(deployment_id, index, plan.actions[index], "done")
         workers = _workers(backends, settings.apply_concurrency if concurrency is None else concurrency)
         _Schedule(executor, statuses, lease, after_action, workers).run()
         settled = read_live(backends, desired)
@@ -135,7 +141,11 @@ def apply_env(
         )
         ReleaseTable(backends.releases, env).save_deployment(deployment)
     except BaseException as err:
-        if isinstance(err, PolicyBlocked):  # refused under the lease, released, before any write
+        if isinstance(err, (PolicyBlocked, ApplyRefused)):  # refused under the lease before any write
+            lease.release()
+            if isinstance(err, ArtifactsRefused):  # what was merged cannot go live: say so
+                details = {"env": env, "commit": desired.commit, "outcome": "refused", "error": str(err)}
+                _notify(settings, "apply_failed", str(err), details)
             raise
         message = str(err) or type(err).__name__
         failed = deployment.with_outcome(FAILED, statuses, error=message)
@@ -158,6 +168,21 @@ def apply_env(
         summary = f"applied {desired.commit[:12]} to {env}: {len(plan.actions)} actions"
         _notify(settings, "apply_succeeded", summary, deployment.to_record())
     return deployment
+
+
+def _verify(executor: Executor, statuses: list[dict[str, Any]]) -> list[int]:
+    """Run the plan's verifications before anything is written; their indices. A failure is the apply's
+    refusal (ArtifactsRefused), as a stale commit or a policy block is: no record, no journal."""
+    done = []
+    for index, action in enumerate(executor.plan.actions):
+        if isinstance(action, VerifyArtifacts):
+            try:
+                executor.run(action)
+            except TradaiError as err:
+                raise ArtifactsRefused(executor.plan.env, str(err)) from err
+            statuses[index]["status"] = "done"
+            done.append(index)
+    return done
 
 
 def _pull_request(root: Path, commit: str) -> int | None:
@@ -294,7 +319,10 @@ class _Schedule:
             raise failure
 
     def _step(self, index: int, action: Action) -> None:
-        """Run one action and journal it (done, or failed when the journal can still be written)."""
+        """Run one action and journal it (done, or failed when the journal can still be written); one
+        already done (a verification, before the record was written) is not run again."""
+        if self.statuses[index]["status"] == "done":
+            return
         executor = self.executor
         table, env = executor.backends.releases, executor.plan.env
         deployment_id = executor.deployment.deployment_id or ""
