@@ -312,6 +312,31 @@ def apply(c: Context, env: str = "", commit: str = "HEAD", dry_run: bool = False
     emit(json, deployment, lambda: print(render_deployment(deployment), end=""))
 
 
+@task(help={
+    "env": ENV,
+    "lease": "the lease id to break (plan and the \"locked by\" error show it)",
+    "reason": "why (recorded in the deployment the lease was for, with who broke it)",
+    "force": "break a lease that is still being renewed (its apply is alive: it fails at its next step)",
+    "json": "print what was broken as one JSON object",
+})
+@handle_errors
+def unlock(c: Context, env: str = "", lease: str = "", reason: str = "", force: bool = False,
+           json: bool = False) -> None:
+    """Break ENV's apply lease by hand; a dead holder's lease also lapses by itself within a minute."""
+    from tradai_release.engine.lock import unlock as break_lease
+    from tradai_release.engine.release_table import open_release_table
+
+    settings = _settings()
+    where = required_env("unlock", env, settings)
+    lease_id = required("unlock", "--lease", lease, "the lease id plan shows")
+    why = required("unlock", "--reason", reason, "why the lease is broken; it is recorded")
+    done = break_lease(open_release_table(settings, where), where.name, lease_id, actor=settings.actor,
+                       reason=why, force=force)
+    emit(json, done, lambda: print(
+        f"unlocked {done.env}: lease {done.lease.lease_id} of {done.lease.holder} (deployment "
+        f"{done.lease.deployment_id}) broken by {done.record['by']}: {why}"))
+
+
 @task(name="deploy-status", help={
     "env": ENV,
     "commit": "the git ref whose pins to compare (default HEAD)",
@@ -545,7 +570,7 @@ def report(c: Context, out: str = "", env: list[str] | None = None, commit: str 
 
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
-    train, plan, apply, deploy_status, history, promote, rollback, drift, retrain_check, retrain, bootstrap,
-    report,
+    train, plan, apply, unlock, deploy_status, history, promote, rollback, drift, retrain_check, retrain,
+    bootstrap, report,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

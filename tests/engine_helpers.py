@@ -17,6 +17,7 @@ from hub_helpers import make_models_dir
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.configs.table import PARTITION_KEY, SORT_KEY, TABLE_NAME
+from tradai_release.core.endpoints import AwsOptions
 from tradai_release.core.settings import EnvOverrides, Settings
 from tradai_release.engine import plan as P
 from tradai_release.engine.apply import apply_env
@@ -32,9 +33,11 @@ from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.repository.policy import DEFAULT_ENVIRONMENTS as ENVIRONMENTS
 from tradai_release.stores import Condition, KeyValueTable, ObjectInfo, ObjectStore, Operation
+from tradai_release.stores.aws import client
 from tradai_release.stores.local import LocalObjectStore
 from tradai_release.stores.sqlite import SqliteTable
 from tradai_release.targets import DeploymentTarget, DeployStamp, RunningBot
+from tradai_release.workflows.provision import provision
 
 PROFILES: tuple[int, ...] = (1, 2, 3, 4, 5)  # the profiles of this repository's releases/<env>/
 
@@ -379,6 +382,18 @@ def server_settings(moto_server: str, mlflow_server: str, repo: Path, uid: str) 
             )
         },
     )
+
+
+def server_release_repo(settings: Settings, moto_server: str, tmp_path: Path, uid: str) -> Path:
+    """Buckets, tables, a pushed tag, one registered version per strategy, and a repository pinning them."""
+    client(AwsOptions(endpoint_url=moto_server), "s3").create_bucket(Bucket=f"hub-{uid}")
+    provision(settings, environment(settings, "prod"))
+    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
+    register_runs(MlflowRegistry.for_env(environment(settings, "prod"), settings), uid, (1.2,))
+    repo = make_repo(tmp_path, TAG, sha)
+    rename_models(repo, uid)
+    commit_all(repo, "unique model names")
+    return repo
 
 
 def register_runs(registry: MlflowRegistry, suffix: str, sharpes: tuple[float, ...]) -> None:

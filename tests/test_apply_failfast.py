@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from engine_helpers import TAG, commit_all, make_repo, push_tag, register_runs, rename_models, server_settings
+from engine_helpers import server_release_repo, server_settings
 from servers import free_port, start_mlflow
 from tradai_release.core.clock import use_clock
-from tradai_release.core.endpoints import AwsOptions
 from tradai_release.core.errors import ApplyFailed, LockHeld
 from tradai_release.core.settings import Settings
 from tradai_release.engine.actions import Action
@@ -24,11 +23,8 @@ from tradai_release.engine.context import ReleaseContext
 from tradai_release.engine.plan import plan_env
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends
-from tradai_release.hub.hub import ModelHub
-from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.repository.environments import environment
 from tradai_release.stores.aws import client
-from tradai_release.workflows.provision import provision
 
 pytestmark = pytest.mark.e2e
 
@@ -47,18 +43,6 @@ def bounded(settings: Settings) -> Settings:
     )
 
 
-def release_repo(settings: Settings, moto_server: str, tmp_path: Path, uid: str) -> Path:
-    """Buckets, tables, a pushed tag, one registered version per strategy, and a repository pinning them."""
-    client(AwsOptions(endpoint_url=moto_server), "s3").create_bucket(Bucket=f"hub-{uid}")
-    provision(settings, environment(settings, "prod"))
-    sha = push_tag(ModelHub.from_settings(settings), tmp_path)
-    register_runs(MlflowRegistry.for_env(environment(settings, "prod"), settings), uid, (1.2,))
-    repo = make_repo(tmp_path, TAG, sha)
-    rename_models(repo, uid)
-    commit_all(repo, "unique model names")
-    return repo
-
-
 def test_mlflow_killed_mid_apply_fails_within_budget_releases_the_lease_and_a_rerun_converges(
     moto_server: str, tmp_path: Path
 ) -> None:
@@ -68,7 +52,7 @@ def test_mlflow_killed_mid_apply_fails_within_budget_releases_the_lease_and_a_re
     try:
         uid = uuid.uuid4().hex[:8]
         settings = bounded(server_settings(moto_server, server.url, tmp_path / "repo", uid))
-        release_repo(settings, moto_server, tmp_path, uid)
+        server_release_repo(settings, moto_server, tmp_path, uid)
         killed: list[float] = []
 
         def kill_mlflow(index: int, action: Action) -> None:
@@ -104,7 +88,7 @@ def test_release_table_refusing_connections_fails_within_budget_and_the_lease_ex
 ) -> None:
     uid = uuid.uuid4().hex[:8]
     settings = bounded(server_settings(moto_server, mlflow_server, tmp_path / "repo", uid))
-    release_repo(settings, moto_server, tmp_path, uid)
+    server_release_repo(settings, moto_server, tmp_path, uid)
     backends = EngineBackends.from_settings(settings, environment(settings, "prod"))
     table = backends.releases
     closed = replace(settings.aws(), endpoint_url=f"http://127.0.0.1:{free_port()}")

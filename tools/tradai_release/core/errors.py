@@ -233,13 +233,16 @@ class ArtifactsRefused(ApplyRefused):
 class LockHeld(ApplyRefused):
     """Another apply holds the environment's lease lock and it has not expired."""
 
-    def __init__(self, env: str, holder: str, deployment_id: str, expires_at: str) -> None:
+    def __init__(
+        self, env: str, holder: str, deployment_id: str, expires_at: str, lease_id: str = ""
+    ) -> None:
         self.env = env
         self.holder = holder
         self.expires_at = expires_at
+        lease = f", lease {lease_id}" if lease_id else ""
         super().__init__(
-            f"apply {env}: locked by {holder} (deployment {deployment_id}) until {expires_at}; "
-            "retry after it finishes or the lease expires"
+            f"apply {env}: locked by {holder} (deployment {deployment_id}{lease}) until {expires_at}; "
+            "retry after it finishes or the lease lapses (a dead holder's within a minute)"
         )
 
 

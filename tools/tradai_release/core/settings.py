@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     ecs_execution_role_arn: str | None = None
     ecr_registry: str = ""  # e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com; empty = as pinned
     ecs_reuse_depth: int = 10  # newest revisions of a family searched for one with the same content
+    # An apply's lease lock: renewed every third of it while the apply lives; a killed apply's lapses
+    # this long after its last renewal, and the next run takes it over.
+    lease_seconds: float = 60.0
     deploy_wait_seconds: float = 900.0  # a rollout not stable within this fails the apply; 0 = do not wait
     deploy_poll_seconds: float = 10.0
     # Apply (docs/architecture.md §7): actions of one phase on different keys (strategies, models,

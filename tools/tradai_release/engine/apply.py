@@ -42,7 +42,7 @@ from tradai_release.engine.deployments import (
     recorded_pins,
 )
 from tradai_release.engine.executor import Executor
-from tradai_release.engine.lock import DEFAULT_LEASE_SECONDS, Lease, acquire
+from tradai_release.engine.lock import Lease, acquire
 from tradai_release.engine.plan import build_plan
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.engine.state import EngineBackends, read_live
@@ -60,7 +60,7 @@ def apply_env(
     context: ReleaseContext,
     *,
     actor: str | None = None,
-    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    lease_seconds: float | None = None,
     after_action: AfterAction | None = None,
     concurrency: int | None = None,
 ) -> Deployment:
@@ -95,8 +95,9 @@ def apply_env(
         holder=actor,
         deployment_id=deployment_id,
         commit=desired.commit,
-        seconds=lease_seconds,
+        seconds=settings.lease_seconds if lease_seconds is None else lease_seconds,
     )
+    lease.start_heartbeat()
     deployment = Deployment(
         env, desired.commit, deployment_id, RUNNING, actor, trace_id, started,
         pins=recorded_pins(desired), pull_request=_pull_request(root, desired.commit),
@@ -147,6 +148,7 @@ def apply_env(
                 details = {"env": env, "commit": desired.commit, "outcome": "refused", "error": str(err)}
                 _notify(settings, "apply_failed", str(err), details)
             raise
+        lease.stop()  # whatever happens next, this apply renews no more
         message = str(err) or type(err).__name__
         failed = deployment.with_outcome(FAILED, statuses, error=message)
         message += _close_failed(backends.releases, lease, failed, err)

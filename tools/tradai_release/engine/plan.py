@@ -33,6 +33,7 @@ from tradai_release.registry.lifecycle import NONE, DesiredLifecycle, ProfilePin
 if TYPE_CHECKING:
     from tradai_release.engine.actions import Action
     from tradai_release.engine.context import ReleaseContext
+    from tradai_release.engine.release_table import LeaseRecord
     from tradai_release.engine.state import AppliedState, DesiredState, LiveState
     from tradai_release.registry.adapter import ModelVersionInfo
     from tradai_release.repository.policy import PolicyVerdict
@@ -61,6 +62,7 @@ class Plan:
     target: AppliedState | None = field(default=None, repr=False, compare=False)
     desired: DesiredState | None = field(default=None, repr=False, compare=False)
     verdicts: tuple[PolicyVerdict, ...] = ()  # policy.yaml on applying it now (engine.admission.judged_plan)
+    lease: LeaseRecord | None = field(default=None, compare=False)  # an apply holding the lock now
 
     @property
     def empty(self) -> bool:
@@ -81,6 +83,8 @@ class Plan:
         }
         if self.verdicts:
             data["policy"] = [verdict.to_dict() for verdict in self.verdicts]
+        if self.lease is not None:
+            data["lease"] = self.lease.to_dict()
         return data
 
     @property
@@ -184,6 +188,7 @@ def build_plan(desired: DesiredState, live: LiveState, *, now: datetime | None =
         created_at=stamp(moment),
         target=target,
         desired=desired,
+        lease=live.lease,
     )
 
 

@@ -105,6 +105,21 @@ class LeaseRecord:
     commit: str | None
     acquired_at: str
     expires_at: float
+    renewed_at: str = ""  # the holder's last heartbeat ("" before the first)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What plan shows of a held lease."""
+        from datetime import UTC, datetime
+
+        return {
+            "lease_id": self.lease_id,
+            "holder": self.holder,
+            "deployment_id": self.deployment_id,
+            "commit": self.commit,
+            "acquired_at": self.acquired_at,
+            "renewed_at": self.renewed_at or None,
+            "expires_at": stamp(datetime.fromtimestamp(self.expires_at, UTC)),
+        }
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -113,6 +128,7 @@ class LeaseRecord:
             "deployment_id": self.deployment_id,
             "commit": self.commit,
             "acquired_at": self.acquired_at,
+            "renewed_at": self.renewed_at,
             RELEASE_TTL_ATTRIBUTE: int(self.expires_at),
         }
 
@@ -125,6 +141,7 @@ class LeaseRecord:
             commit=item.get("commit") or None,
             acquired_at=str(item.get("acquired_at") or ""),
             expires_at=float(item.get(RELEASE_TTL_ATTRIBUTE) or 0),
+            renewed_at=str(item.get("renewed_at") or ""),
         )
 
 
@@ -159,6 +176,7 @@ class Deployment:
     pins: tuple[Mapping[str, Any], ...] | None = None
     pull_request: int | None = None
     overrides: tuple[Mapping[str, Any], ...] = ()
+    unlocked: Mapping[str, Any] | None = None  # who broke this apply's lease with ``invoke unlock``, and why
 
     def to_dict(self) -> dict[str, Any]:
         """``{"env", "commit", "deployment_id", "outcome", "actions": [...]}`` (docs/architecture.md §10)."""
@@ -196,7 +214,7 @@ class Deployment:
             "pins": [dict(pin) for pin in self.pins] if self.pins is not None else None,
             "pull_request": self.pull_request,
             "overrides": [dict(entry) for entry in self.overrides],
-        }
+        } | ({"unlocked": dict(self.unlocked)} if self.unlocked is not None else {})
 
     def steps(self) -> list[tuple[Action, str]]:
         """The plan's actions, typed, each with its status (pending / done / failed)."""
@@ -224,6 +242,7 @@ class Deployment:
             pins=tuple(dict(pin) for pin in item["pins"]) if item.get("pins") is not None else None,
             pull_request=int(item["pull_request"]) if item.get("pull_request") is not None else None,
             overrides=tuple(dict(entry) for entry in item.get("overrides") or ()),
+            unlocked=dict(item["unlocked"]) if item.get("unlocked") else None,
         )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import ValidationFailed
-from tradai_release.engine.release_table import AppliedState, ReleaseTable, open_release_table
+from tradai_release.engine.release_table import AppliedState, LeaseRecord, ReleaseTable, open_release_table
 from tradai_release.registry.lifecycle import MANAGED_ALIAS
 
 if TYPE_CHECKING:
@@ -187,6 +187,7 @@ class LiveState:
     pointers: Mapping[int, ProfilePointer | None]
     applied: AppliedState | None
     bots: LiveBots = field(default_factory=lambda: LiveBots())
+    lease: LeaseRecord | None = None  # an apply holding the environment's lock now
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,8 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
     read (ECS: one describe per 10 services, plus a task definition only when its revision is not the
     recorded one) and listing of the bots no manifest declares (ECS: one list per 100 services).
     """
-    applied = ReleaseTable(backends.releases, desired.env).applied()
+    releases = ReleaseTable(backends.releases, desired.env)
+    applied, lease = releases.applied(), releases.lease()
     active = backends.configs.active_by_strategy()
     by_hash: dict[str, ConfigVersion | None] = {}
     for name, config in desired.configs.items():
@@ -248,7 +250,8 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
         target.name, running, files, pulled, target.definition_hash, target.waits, read, undeclared
     )
     return LiveState(
-        active=active, by_hash=by_hash, versions=versions, pointers=pointers, applied=applied, bots=bots
+        active=active, by_hash=by_hash, versions=versions, pointers=pointers, applied=applied, bots=bots,
+        lease=lease,
     )
 
 

@@ -104,6 +104,14 @@ def print_plan(plan: Plan, format: str) -> None:
 def render_text(plan: Plan) -> str:
     """The plan for a terminal: drift first, then numbered actions with what changes and why."""
     lines = [f"plan for {plan.env} at {plan.commit[:12]} (last applied: {_short(plan.applied_commit)})"]
+    if plan.lease is not None:
+        held = plan.lease.to_dict()
+        lines.append(
+            f"locked: {held['holder'] or 'an apply'} holds lease {held['lease_id']} for deployment "
+            f"{held['deployment_id']} since {held['acquired_at']} (renewed {held['renewed_at'] or 'never'}, "
+            f"lapses at {held['expires_at']}); a dead holder's lease lapses by itself, "
+            f"`invoke unlock --env {plan.env} --lease {held['lease_id']}` breaks it"
+        )
     if plan.drift:
         lines.append("")
         lines.append(f"drift: {len(plan.drift)} live value(s) changed outside git (apply restores them)")
