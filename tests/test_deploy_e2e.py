@@ -140,7 +140,9 @@ def test_ecs_services_follow_merge_revert_drift_and_a_failed_apply(
         hub_tag=TAG,
         hub_sha256=sha,
         image="tradai/strategies/pascalstrategy:2.3.1",
+        files_sha256=variables["TRADAI_FILES_SHA256"],
     )
+    assert len(variables["TRADAI_FILES_SHA256"]) == 64  # the strategy's own files in the tag, pinned
     tags = {t["key"]: t["value"] for t in after["tags"]}
     assert (tags["tradai:commit"], tags["tradai:trace-id"]) == (merged, deployment.trace_id)
     family = "tradai-prod-PascalStrategy-p3"

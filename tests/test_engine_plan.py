@@ -96,7 +96,7 @@ def test_plan_reads_a_constant_number_of_times_whatever_the_profiles(world: Worl
     # one search of the aliased models (prune looks for undeclared ones), one batched versions() call
     assert world.registry.calls - before == 2
     assert dict(config_table.reads) == {"scan": 1}
-    assert dict(release_table.reads) == {"get": 1}
+    assert dict(release_table.reads) == {"get": 2}  # the applied state and the lease
     assert dict(hub_store.reads) == {"list": 1, "get": 5}  # the env's pointers listed, each one read
     assert sum(config_store.reads.values()) == 0
 

@@ -213,7 +213,8 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
     Calls: one config-table scan, one get per strategy whose ACTIVE config differs (hash lookup),
     one registry search of the models with aliases and one batched read of every model pinned now,
     at the last apply or carrying an alias this tool manages, one listing of the env's pointers and
-    one get per listed one, one get of the applied-state item, and the deployment target's batched
+    one get per listed one, one get each of the applied-state item and the lease, one tag read per
+    distinct tag the bots pin, and the deployment target's batched
     read (ECS: one describe per 10 services, plus a task definition only when its revision is not the
     recorded one) and listing of the bots no manifest declares (ECS: one list per 100 services).
     """
