@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tradai_release.core.redact import REDACTED
 from tradai_release.core.settings import Settings
-from tradai_release.domain.notify import EVENTS, REDACTED, build_payload, notify
+from tradai_release.domain.notify import EVENTS, build_payload, notify
 from webhook_server import Webhook, serve
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tradai_release.core.errors import InputError, TradaiError, user_error
+from tradai_release.core.redact import scrub_text
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
@@ -33,7 +34,7 @@ def handle_errors(body: F) -> F:
             found = user_error(err)
             if found is None:
                 raise
-            print(f"error: {found}", file=sys.stderr)
+            print(f"error: {scrub_text(str(found))}", file=sys.stderr)
             raise SystemExit(1) from None
 
     return wrapper  # type: ignore[return-value]

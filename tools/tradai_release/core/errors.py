@@ -10,6 +10,9 @@ class TradaiError(Exception):
     """
 
     def __init__(self, message: str) -> None:
+        from tradai_release.core.redact import scrub_text
+
+        message = scrub_text(message)  # a URL's user:password, a credential variable's value: never shown
         super().__init__(message)
         self.message = message
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tradai_release.core.endpoints import AwsOptions
 from tradai_release.core.errors import MissingCredentials, SettingsError
@@ -67,6 +67,21 @@ class Settings(BaseSettings):
 
     state_dir: Path = Path(".tradai")
     repo: Path = Path(".")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``.env`` is a developer's convenience: with ``CI`` set (every CI runner sets it) it is not read,
+        so a file in the checkout can never redirect a job's backends."""
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false"):
+            return init_settings, env_settings, file_secret_settings
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     config_store_uri: str = "file://{state_dir}/{env}/configs"
     config_table_uri: str = "sqlite:///{state_dir}/{env}/state.db"

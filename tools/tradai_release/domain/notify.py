@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,12 +18,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
-from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util.retry import Retry
 
 from tradai_release.core.clock import stamp
+from tradai_release.core.redact import (
+    scrub,
+    scrub_text,
+    secret_values,
+)
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
@@ -42,23 +44,6 @@ EVENTS: dict[str, str] = {
     "apply_failed": "Apply failed",
     "rollback_applied": "Rollback applied",
 }
-REDACTED = "***"
-# A detail whose name matches is never sent, whatever its value.
-SECRET_NAME = re.compile(r"secret|token|key|passw|credential|authorization", re.IGNORECASE)
-# Credentials a CI job typically has in its environment; their values are scrubbed from any text.
-SECRET_VARIABLES: tuple[str, ...] = (
-    "CF_R2_ACCESS_KEY_ID",
-    "CF_R2_SECRET_ACCESS_KEY",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "GITHUB_TOKEN",
-    "GH_TOKEN",
-    "TRADAI_WEBHOOK_URL",
-    "MLFLOW_TRACKING_PASSWORD",
-    "MLFLOW_TRACKING_TOKEN",
-)
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
-_MIN_SECRET_LENGTH = 4  # shorter values would scrub ordinary words
 # Slack's limits: 10 fields per section, 2000 characters per field, 3000 per section text.
 _FIELDS_PER_SECTION = 10
 _FIELD_CHARS = 1900
@@ -69,6 +54,16 @@ _RETRY_STATUSES = frozenset({429, *range(500, 600)})
 # urllib3 logs each retry (at WARNING for a broken connection) with the request path, which for a
 # webhook is the secret; the notifier's own lines replace them while it posts.
 _URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+
+
+def webhook_allowed(url: str) -> bool:
+    """A webhook's URL is its secret: https only, or plain http to a loopback address (a local relay)."""
+    from urllib.parse import urlsplit
+
+    if url.startswith("https://"):
+        return True
+    host = urlsplit(url).hostname or "" if url.startswith("http://") else ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def notify(
@@ -88,8 +83,8 @@ def notify(
         if settings.webhook_url is None or not settings.webhook_url.get_secret_value().strip():
             return False
         url = settings.webhook_url.get_secret_value().strip()
-        if not url.startswith(("https://", "http://")):
-            log.warning("notify %s: webhook URL is not http(s); not sent", event)
+        if not webhook_allowed(url):
+            log.warning("notify %s: webhook URL is not https:// (http only to loopback); not sent", event)
             return False
         payload = build_payload(event, summary, details, secrets=secret_values(settings))
         return _post(url, payload, settings, event)
@@ -139,41 +134,6 @@ def canonical_event(event: str) -> str:
     """``apply.failed`` and ``apply_failed`` are the same event (callers spell it either way)."""
     dotted = event.replace(".", "_").replace("-", "_")
     return dotted if dotted in EVENTS else event
-
-
-def secret_values(settings: Settings) -> frozenset[str]:
-    """Every secret the payload must not contain: the settings' SecretStr values and credential variables."""
-    found: set[str] = set()
-    for name in type(settings).model_fields:
-        value = getattr(settings, name, None)
-        if isinstance(value, SecretStr):
-            found.add(value.get_secret_value())
-    for variable in SECRET_VARIABLES:
-        found.add(os.environ.get(variable, ""))
-    return frozenset(value for value in found if len(value) >= _MIN_SECRET_LENGTH)
-
-
-def scrub(value: Any, secrets: frozenset[str] = frozenset()) -> Any:
-    """``value`` as plain JSON with secrets replaced: SecretStr, secret-named keys, known secret text."""
-    if isinstance(value, SecretStr):
-        return REDACTED
-    if isinstance(value, Mapping):
-        return {
-            scrub_text(str(key), secrets): REDACTED if SECRET_NAME.search(str(key)) else scrub(item, secrets)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple | set | frozenset):
-        return [scrub(item, secrets) for item in value]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return scrub_text(str(value), secrets)
-
-
-def scrub_text(text: str, secrets: frozenset[str] = frozenset()) -> str:
-    """``text`` with every known secret and any ``user:password@`` of a URL replaced."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return _URL_USERINFO.sub(REDACTED + "@", text)
 
 
 def _display(value: Any) -> str:

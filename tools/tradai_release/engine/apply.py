@@ -29,6 +29,7 @@ from tradai_release.core.errors import (
     StaleCommit,
     TradaiError,
 )
+from tradai_release.core.redact import scrub_text, secret_values
 from tradai_release.engine.actions import Action, VerifyArtifacts
 from tradai_release.engine.admission import judge_plan, override_records, refuse_blocked
 from tradai_release.engine.deployments import (
@@ -149,7 +150,7 @@ def apply_env(
                 _notify(settings, "apply_failed", str(err), details)
             raise
         lease.stop()  # whatever happens next, this apply renews no more
-        message = str(err) or type(err).__name__
+        message = scrub_text(str(err) or type(err).__name__, secret_values(settings))
         failed = deployment.with_outcome(FAILED, statuses, error=message)
         message += _close_failed(backends.releases, lease, failed, err)
         _notify(

@@ -7,10 +7,12 @@ newest ``JOURNAL_DEPTH`` deployments and one query for the recorded drift checks
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from tradai_release.core.redact import scrub_text, secret_values
 from tradai_release.engine.actions import (
     Action,
     ActivateConfig,
@@ -54,6 +56,8 @@ STATES: tuple[str, ...] = (IN_SYNC, PENDING, DRIFT, BLOCKED)  # the worst wins
 JOURNAL_DEPTH = 20  # deployments whose journal is read for "what moved" (newest first)
 _MOVES = (ActivateConfig, SetAlias, DeleteAlias, WriteProfilePointer, DeployBot)  # what moves a cell
 MAX_CHALLENGERS = 3  # newest challengers drawn next to the champion
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,12 @@ def read_board(settings: Settings, envs: Iterable[str] | None = None, commit: st
             env_board, strategies = _read_env(context)
         except TradaiError as err:
             # One environment that cannot be planned (a backend down, a pin the registry lacks) is
-            # shown with its error; the others are still worth publishing.
-            env_board, strategies = EnvBoard(context.name, "", None, (), (), (), 0, error=str(err)), {}
+            # shown as such, the others are still worth publishing. The page is public: it names the
+            # error's class only; the details, scrubbed, go to the job's log.
+            detail = scrub_text(str(err), secret_values(settings))
+            log.warning("report: cannot read %s: %s", context.name, detail)
+            error = type(err).__name__
+            env_board, strategies = EnvBoard(context.name, "", None, (), (), (), 0, error=error), {}
         board.envs.append(env_board)
         for name, entry in strategies.items():
             board.strategies.setdefault(name, []).append(entry)

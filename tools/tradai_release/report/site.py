@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import InputError
+from tradai_release.core.redact import scrub_text
 
 if TYPE_CHECKING:
     from jinja2 import Environment as Templates
@@ -218,6 +219,7 @@ def _templates() -> Templates:
         lstrip_blocks=True,
     )
     templates.filters["short"] = _short
+    templates.filters["redact"] = scrub_text  # a deployment's recorded error may predate the scrubber
     templates.filters["metric"] = _metric
     templates.filters["css"] = lambda text: _SAFE.sub("-", str(text)).lower()
     templates.filters["when"] = _when

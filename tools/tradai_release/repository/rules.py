@@ -30,7 +30,8 @@ def validate_offline(tree: SourceTree, repo: ReleaseRepo | None = None) -> list[
     loaded = repo if repo is not None else load_release_repo(tree)
     problems = list(loaded.problems)
     problems += check_pins(tree, loaded)
-    problems += check_binaries(tracked_files(tree))
+    tracked = tracked_files(tree)
+    problems += check_binaries(tracked) + check_env_files(tracked)
     return problems
 
 
@@ -91,6 +92,17 @@ def check_binaries(paths: list[str]) -> list[InputError]:
                 )
             )
     return problems
+
+
+def check_env_files(paths: list[str]) -> list[InputError]:
+    """One problem per tracked ``.env``: settings would read it, so a merged one could point production
+    at another host (with its credentials). CI never reads one; a checkout must not carry one."""
+    return [
+        InputError(path, "(file)", "a .env file is tracked in git: settings belong in the environment "
+                   "(repository variables, secrets); `git rm --cached` it")
+        for path in paths
+        if posixpath.basename(path) == ".env"
+    ]
 
 
 def tracked_files(tree: SourceTree) -> list[str]:

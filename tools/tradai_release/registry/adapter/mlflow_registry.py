@@ -58,7 +58,9 @@ class MlflowRegistry(MlflowRuns):
         )
 
     def __repr__(self) -> str:
-        return f"MlflowRegistry({self.tracking_uri!r})"
+        from tradai_release.core.redact import scrub_text
+
+        return f"MlflowRegistry({scrub_text(self.tracking_uri)!r})"
 
     # --- reads ---------------------------------------------------------------------------------------
 
