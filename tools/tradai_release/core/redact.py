@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tradai_release.core.settings import Settings
+    from pydantic import BaseModel
 
 REDACTED = "***"
 SECRET_NAME = re.compile(r"secret|token|key|passw|credential|authorization", re.IGNORECASE)
@@ -48,7 +48,7 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> frozenset[s
     return frozenset(found)
 
 
-def secret_values(settings: Settings) -> frozenset[str]:
+def secret_values(settings: BaseModel) -> frozenset[str]:
     """Every secret of ``settings`` (its ``SecretStr`` values) and of the process environment."""
     from pydantic import SecretStr
 
