@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine_helpers import TAG, commit_all, make_repo, push_tag, register_mlflow
+from engine_helpers import TAG, commit_all, make_repo, push_tag, seed_registry
 from helpers import invoke
 from tradai_release.core.errors import InputError, UnknownEnvironment
 from tradai_release.core.settings import Settings
@@ -63,8 +63,8 @@ def test_the_order_and_the_profiles_come_from_the_repository(paper: Path) -> Non
 
 def test_a_declared_paper_environment_validates_plans_and_applies(paper: Path) -> None:
     settings = Settings(repo=paper)
-    register_mlflow(MlflowRegistry.for_env(environment(settings, "paper"), settings), 1)
-    register_mlflow(MlflowRegistry.for_env(environment(settings, "dev"), settings), 1)
+    seed_registry(settings, "paper", 1)
+    seed_registry(settings, "dev", 1)
 
     offline = validate_repository(paper, offline=True)
     assert offline.ok, offline.problems

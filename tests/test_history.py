@@ -18,7 +18,7 @@ from engine_helpers import (
     git,
     make_repo,
     push_tag,
-    register_mlflow,
+    seed_registry,
     set_production,
 )
 from helpers import invoke
@@ -104,7 +104,7 @@ def run_story(tmp_path: Path) -> Iterator[Story]:
         hub = ModelHub.from_settings(settings)
         sha = push_tag(hub, tmp_path)
         sha2 = push_tag(hub, tmp_path, TAG2, seed=1)
-        register_mlflow(MlflowRegistry.for_env(environment(settings, "dev"), settings), 2)
+        seed_registry(settings, "dev", 2)
         repo = make_repo(tmp_path, TAG, sha)
         settings = Settings(repo=repo)
         ids: dict[str, str] = {}

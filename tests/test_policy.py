@@ -19,7 +19,7 @@ from engine_helpers import (
     git,
     make_repo,
     push_tag,
-    register_mlflow,
+    seed_registry,
     set_production,
 )
 from tradai_release.core.clock import parse_stamp, stamp, use_clock
@@ -32,7 +32,6 @@ from tradai_release.engine.deployments import list_deployments
 from tradai_release.engine.history import history
 from tradai_release.engine.release_table import ReleaseTable
 from tradai_release.hub.hub import ModelHub
-from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.render.plan import render_markdown, render_text
 from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
@@ -205,8 +204,8 @@ def test_soak_refuses_until_the_same_files_ran_long_enough_in_staging(tmp_path: 
     hub = ModelHub.from_settings(settings)
     tag1 = (TAG, push_tag(hub, tmp_path))
     tag2 = (TAG2, push_tag(hub, tmp_path, TAG2, seed=1))
-    register_mlflow(MlflowRegistry.for_env(environment(settings, "staging"), settings), 3)
-    register_mlflow(MlflowRegistry.for_env(environment(settings, "prod"), settings), 2)
+    seed_registry(settings, "staging", 3)
+    seed_registry(settings, "prod", 2)
     repo = make_repo(tmp_path, *tag1)
     settings = Settings(repo=repo)
     assert apply_env(ReleaseContext.open(settings, "staging")).outcome == "succeeded"
@@ -282,8 +281,8 @@ def test_soak_refuses_files_that_never_ran_in_staging(tmp_path: Path, clock: Clo
     hub = ModelHub.from_settings(settings)
     tag1 = (TAG, push_tag(hub, tmp_path))
     tag2 = (TAG2, push_tag(hub, tmp_path, TAG2, seed=1))
-    register_mlflow(MlflowRegistry.for_env(environment(settings, "staging"), settings), 2)
-    register_mlflow(MlflowRegistry.for_env(environment(settings, "prod"), settings), 2)
+    seed_registry(settings, "staging", 2)
+    seed_registry(settings, "prod", 2)
     repo = make_repo(tmp_path, *tag1)
     (repo / "releases" / "policy.yaml").write_text("soak:\n  prod: {after: staging, hours: 1}\n")
     commit_all(repo, "prod soaks 1 h in staging")
