@@ -53,8 +53,10 @@ def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     c.run("lint-imports", pty=False)
     marker = ' -m "not e2e and not slow"' if quick else ""
     # loadscope: a module's tests share a worker, so its module fixtures (the workflow run's world of
-    # servers and a bootstrapped repository) are built once.
-    spread = f" -n {workers} --dist loadscope" if workers > 0 else ""
+    # servers and a bootstrapped repository) are built once. No reorder: xdist would otherwise hand out
+    # the modules with most tests first, and the few long ones (conftest's LONGEST_FIRST) came last,
+    # the run's tail while the other worker idled.
+    spread = f" -n {workers} --dist loadscope --no-loadscope-reorder" if workers > 0 else ""
     c.run(f"python -m pytest -q --durations=15{marker}{spread}", pty=False)  # the slowest, for CI logs
 
 
