@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import servers  # noqa: E402
+from helpers import ML_CONFIG, strategy_yaml  # noqa: E402
 from hub_helpers import make_models_dir  # noqa: E402
-from test_validate import ML_CONFIG, strategy_yaml  # noqa: E402
 
 ENVS = ("dev", "staging", "prod")
 PROFILES = (1, 2, 3, 4, 5)

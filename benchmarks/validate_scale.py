@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_validate import ML_CONFIG, TAG_SHA, strategy_yaml  # noqa: E402
+from helpers import ML_CONFIG, TAG_SHA, strategy_yaml  # noqa: E402
 from tradai_release.core.confighash import config_hash  # noqa: E402
 from tradai_release.core.yamlio import load_yaml  # noqa: E402
 from tradai_release.repository.manifest import manifest_path  # noqa: E402
