@@ -267,8 +267,9 @@ def embedded_repo(scratch: Path, versions: int = 2) -> Path:
 def seed_registry(settings: Settings, env: str, versions: int) -> None:
     """``versions`` versions of every strategy in ``env``'s embedded MLflow registry: a copy of a
     template when the registry does not exist yet, else registered into it."""
-    database = Path(settings.backends(env).mlflow_tracking_uri.removeprefix("sqlite:///"))
-    if database.exists() or not settings.backends(env).mlflow_tracking_uri.startswith("sqlite:///"):
+    uri = settings.backends(env).mlflow_tracking_uri
+    database = Path(uri.removeprefix("sqlite:///"))
+    if not uri.startswith("sqlite:///") or database.exists():
         register_mlflow(MlflowRegistry.for_env(environment(settings, env), settings), versions)
     else:
         copy_registry(_mlflow_template(versions), database)

@@ -29,6 +29,7 @@ from tradai_release.repository.tree import ReleaseTree
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
     from tradai_release.engine.plan import Plan
+    from tradai_release.repository.environments import Environment
     from tradai_release.workflows.validate import ValidationReport
 
 DEMO_ENV = "prod"
@@ -156,8 +157,9 @@ def run_demo(
         git.run("commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
         note.append(f"signal {DEMO_SIGNAL}")
 
+    prod = environment(settings, DEMO_ENV)  # the scratch repository declares it: parsed once
     with step("challenger: train, push to the hub, register in prod") as note:
-        version, tag = _challenger(settings, git, booted.tag, booted.sha256)
+        version, tag = _challenger(settings, prod, git, booted.tag, booted.sha256)
         note.append(f"{DEMO_STRATEGY} version {version} from hub tag {tag}")
 
     title = f"release branch: promote {DEMO_STRATEGY} v{version} in {DEMO_ENV} profile {DEMO_PROFILE}"
@@ -166,7 +168,7 @@ def run_demo(
 
         promotion = promote(
             settings,
-            environment(settings, DEMO_ENV),
+            prod,
             DEMO_PROFILE,
             DEMO_STRATEGY,
             version,
@@ -203,7 +205,7 @@ def run_demo(
         git.run("merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
         merged = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
         note.append(f"apply {merged.outcome}: {len(merged.actions)} actions")
-        note.append(_pins(settings, version))
+        note.append(_pins(settings, prod, version))
 
     with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} starts from its env file") as note:
         report.bots.append(_start_bot(settings, workdir, note))
@@ -212,7 +214,7 @@ def run_demo(
         git.run("revert", "--no-edit", "-m", "1", "HEAD")
         reverted = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
         note.append(f"apply {reverted.outcome}: {len(reverted.actions)} actions")
-        note.append(_pins(settings, version))
+        note.append(_pins(settings, prod, version))
 
     with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} restarts") as note:
         report.bots.append(_start_bot(settings, workdir, note))
@@ -225,7 +227,7 @@ def run_demo(
         with step("drift check of prod (recorded), the release board") as note:
             from tradai_release.workflows.drift import check_drift, record_checks
 
-            checked = check_drift(settings, environment(settings, DEMO_ENV), state=False)
+            checked = check_drift(settings, prod, state=False)
             note.append(f"{record_checks(settings, checked)} strategies' PSI recorded, level {checked.level}")
             report.board = board(settings, workdir / "board")
             note.append(f"board: {report.board}")
@@ -234,12 +236,12 @@ def run_demo(
     from tradai_release.registry.adapter import MlflowRegistry
     from tradai_release.registry.views import model_versions
 
-    registry = MlflowRegistry.for_env(environment(settings, DEMO_ENV), settings)
+    registry = MlflowRegistry.for_env(prod, settings)
     views = model_versions(registry, DEMO_STRATEGY, DEMO_ENV)
     report.lifecycle[DEMO_STRATEGY] = [view.to_dict() for view in views]
     report.deployments = [
         {**deployment.to_dict(), "actor": deployment.actor, "started_at": deployment.started_at}
-        for deployment in list_deployments(settings, environment(settings, DEMO_ENV))
+        for deployment in list_deployments(settings, prod)
     ]
     return report
 
@@ -260,7 +262,9 @@ def _make_repo(source: Path, repo: Path) -> GitRepo:
     return git
 
 
-def _challenger(settings: Settings, git: GitRepo, source_tag: str, source_sha: str) -> tuple[int, str]:
+def _challenger(
+    settings: Settings, prod: Environment, git: GitRepo, source_tag: str, source_sha: str
+) -> tuple[int, str]:
     """Train the tweaked strategy, compose a hub tag from the live one, register it in prod."""
     from tradai_release.hub import ModelHub
     from tradai_release.registry.registrar import register_training
@@ -283,7 +287,7 @@ def _challenger(settings: Settings, git: GitRepo, source_tag: str, source_sha: s
         )
         config = ReleaseTree.work(repo).tradai(DEMO_STRATEGY).data
         registered = register_training(
-            settings, result, r2_tag=tag, envs=[environment(settings, DEMO_ENV)], config=config
+            settings, result, r2_tag=tag, envs=[prod], config=config
         )
     return int(registered[DEMO_ENV].version), tag
 
@@ -308,11 +312,11 @@ def _start_bot(settings: Settings, workdir: Path, note: list[str]) -> dict[str, 
     return ready.to_dict()
 
 
-def _pins(settings: Settings, challenger: int) -> str:
+def _pins(settings: Settings, prod: Environment, challenger: int) -> str:
     """Where the challenger and the champion stand: lifecycle and aliases."""
     from tradai_release.registry.adapter import MlflowRegistry
 
-    registry = MlflowRegistry.for_env(environment(settings, DEMO_ENV), settings)
+    registry = MlflowRegistry.for_env(prod, settings)
     versions = registry.versions([DEMO_STRATEGY]).get(DEMO_STRATEGY, [])
     shown = []
     for info in sorted(versions, key=lambda v: v.version):
