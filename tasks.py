@@ -568,11 +568,47 @@ def report(c: Context, out: str = "", env: list[str] | None = None, commit: str 
         f"{', '.join(result.envs)} in {result.seconds:.1f} s\nopen {result.index}"))
 
 
+# --- the workflow jobs' hash-locked installs -------------------------------------------------------
+
+# Each lock the workflow jobs install (requirements/<name>.txt) -> the extras it holds besides the base
+# dependencies; docs/ci.md has the job -> lock table. Every lock also holds requirements/build.in (the
+# build backend), so the project itself installs with --no-deps --no-build-isolation and nothing unhashed.
+CI_LOCKS: dict[str, tuple[str, ...]] = {
+    "base": (),
+    "registry": ("registry",),
+    "drift": ("train", "registry"),
+    "pages": ("report", "registry"),
+}
+
+
+@task(help={"lock": "refresh only this lock (default: all of them)"})
+def lock(c: Context, lock: str = "") -> None:
+    """Refresh requirements/*.txt, the hash-locked installs of the workflow jobs, from pyproject.toml.
+
+    Run after changing a pin in pyproject.toml (a Dependabot bump included): tests/test_workflows.py fails
+    while a lock disagrees with pyproject.toml. Needs the package index (uv pip compile).
+    """
+    import sys
+    from pathlib import Path
+
+    names = [lock] if lock else sorted(CI_LOCKS)
+    unknown = [name for name in names if name not in CI_LOCKS]
+    if unknown:
+        raise SystemExit(f"error: --lock: unknown lock {unknown[0]!r} (locks: {', '.join(sorted(CI_LOCKS))})")
+    uv = Path(sys.executable).parent / "uv"
+    for name in names:
+        extras = "".join(f" --extra {extra}" for extra in CI_LOCKS[name])
+        # The runners are ubuntu-latest x86_64 with Python 3.11 (setup-python in every job).
+        c.run(f"{uv} pip compile --quiet pyproject.toml requirements/build.in{extras} --generate-hashes"
+              f" --python-version 3.11 --python-platform x86_64-manylinux_2_28"
+              f" --custom-compile-command 'invoke lock' -o requirements/{name}.txt", pty=False)
+
+
 # --- namespace ----------------------------------------------------------------------------------------
 
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
     train, plan, apply, unlock, deploy_status, history, promote, rollback, drift, retrain_check, retrain,
-    bootstrap, report,
+    bootstrap, report, lock,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +32,6 @@ ACTIONS = {
 }
 REPOSITORY = "acme/tradai-release"  # what the scratch repository's origin names, as on GitHub
 URL = f"https://github.com/{REPOSITORY}.git"
-# The extras a workflow job may install (release.yml, plan.yml, drift.yml, pages.yml); the wheelhouse holds
-# exactly their packages, so a job asking for anything else fails to install too.
-JOB_EXTRAS = ("train", "registry", "report")
 # The user's pip cache, read before the tests point HOME at a temporary directory.
 PIP_CACHE = Path(os.environ.get("PIP_CACHE_DIR") or Path.home() / ".cache" / "pip")
 
@@ -69,21 +65,22 @@ def stand_in(reference: str) -> Path:
 
 
 def build_wheelhouse(dest: Path) -> Path:
-    """Wheels of the base package, the extras the workflow jobs install and the build backend, at the
-    versions pyproject.toml pins (from pip's cache after the first run)."""
-    pyproject = tomllib.loads((SOURCE / "pyproject.toml").read_text(encoding="utf-8"))
-    project = pyproject["project"]
-    wanted = [*project["dependencies"], *pyproject["build-system"]["requires"]]
-    for extra in JOB_EXTRAS:
-        wanted += project["optional-dependencies"][extra]
+    """The wheels of every hash-locked install the workflow jobs run (requirements/*.txt, the build backend
+    included), checked against the locks' hashes (from pip's cache after the first run)."""
+    locks = sorted((SOURCE / "requirements").glob("*.txt"))
+    if not locks:
+        raise RuntimeError("no requirements/*.txt: the workflow jobs install from them (invoke lock)")
     dest.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "-d", str(dest), *wanted],
-        env={**os.environ, "PIP_CACHE_DIR": str(PIP_CACHE)}, capture_output=True, text=True, timeout=900,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"pip download for the workflow jobs failed:\n{done.stderr[-3000:]}")
+    for lock in locks:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--require-hashes", "-d", str(dest),
+             "-r", str(lock)],
+            env={**os.environ, "PIP_CACHE_DIR": str(PIP_CACHE)}, capture_output=True, text=True, timeout=900,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pip download of {lock.name} for the workflow jobs failed:\n"
+                               f"{done.stderr[-3000:]}")
     return dest
 
 
@@ -130,12 +127,24 @@ class ActRun:
             return []
         return [(job, role) for job, role in (line.split(" ", 1) for line in path.read_text().splitlines())]
 
-    def step_environments(self) -> Iterator[tuple[str, dict[str, str]]]:
-        """(job, environment) of every shell step the run started (recorded by tests/act/bin/bash)."""
+    def steps(self) -> Iterator[tuple[str, str, dict[str, str]]]:
+        """(job, script, environment) of every shell step the run started (recorded by tests/act/bin/bash)."""
         for path in sorted((self.record / "step-env").glob("*.env")):
             items = path.read_text(errors="replace").split("\0")
             variables = dict(item.split("=", 1) for item in items if "=" in item)
-            yield variables.get("GITHUB_JOB", ""), variables
+            script = path.with_suffix(".sh")
+            text = script.read_text(errors="replace") if script.exists() else ""
+            yield variables.get("GITHUB_JOB", ""), text, variables
+
+    def step_environments(self) -> Iterator[tuple[str, dict[str, str]]]:
+        """(job, environment) of every shell step the run started."""
+        for job, _, variables in self.steps():
+            yield job, variables
+
+    def seen_by(self, value: str) -> list[tuple[str, str]]:
+        """(job, first line of the script) of every step whose environment holds ``value``."""
+        return [(job, script.strip().splitlines()[0] if script.strip() else "")
+                for job, script, variables in self.steps() if any(value in v for v in variables.values())]
 
     def jobs_run(self) -> set[str]:
         """The ids of the jobs whose steps ran."""
