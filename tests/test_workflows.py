@@ -212,3 +212,135 @@ def test_every_action_the_workflows_use_has_a_stand_in_for_the_act_run() -> None
     assert references, "no action found"
     for reference in references:
         assert (stand_in(reference) / "action.yml").is_file(), reference
+
+
+# --- secrets, pins and installs (docs/ci.md, "Secrets") -----------------------------------------------
+
+# The write credentials: secrets of the GitHub environments that apply (dev, staging, prod).
+WRITE_SECRETS = {"CF_R2_ACCESS_KEY_ID", "CF_R2_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_USERNAME",
+                 "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "TRADAI_WEBHOOK_URL",
+                 "RETRAIN_PR_TOKEN"}
+SECRET = re.compile(r"secrets\.([A-Za-z0-9_]+)")
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path in WORKFLOWS:
+        for name, job in workflow(path.name)["jobs"].items():
+            yield path.name, name, job
+
+
+def test_no_job_hands_a_secret_to_all_its_steps_and_no_call_inherits_them() -> None:
+    for file, name, job in jobs():
+        assert "secrets." not in yaml.safe_dump(job.get("env", {})), f"{file} {name}: job-level env"
+        assert job.get("secrets") != "inherit", f"{file} {name}: secrets: inherit"
+
+
+def test_write_credentials_are_read_only_in_the_jobs_of_the_apply_environments() -> None:
+    for file, name, job in jobs():
+        used = set(SECRET.findall(yaml.safe_dump(job))) & WRITE_SECRETS
+        if used:
+            assert job.get("environment") == "${{ matrix.env }}", f"{file} {name} uses {sorted(used)}"
+    for file in ("plan.yml", "pages.yml"):
+        used = set(SECRET.findall((REPO / ".github" / "workflows" / file).read_text()))
+        assert used and all(secret.startswith("READ_") for secret in used), (file, used)
+
+
+def test_only_the_step_that_pushes_holds_the_github_token() -> None:
+    monitor = workflow("drift.yml")["jobs"]["monitor"]
+    holders = [step for step in monitor["steps"] if "GH_TOKEN" in step.get("env", {})]
+    assert len(holders) == 1
+    assert "invoke" not in holders[0]["run"] and "gh pr create" in holders[0]["run"]
+    assert not set(SECRET.findall(yaml.safe_dump(holders[0]))) - {"RETRAIN_PR_TOKEN"}
+
+
+def test_the_board_is_built_from_the_default_branch_with_the_report_role_only() -> None:
+    build = workflow("pages.yml")["jobs"]["build"]
+    assert build["if"] == "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    roles = [step["with"]["role-to-assume"] for step in build["steps"]
+             if "role-to-assume" in step.get("with", {})]
+    assert roles == ["${{ vars.AWS_REPORT_ROLE_ARN }}"]
+
+
+def test_every_action_is_pinned_by_commit_with_its_tag_in_a_comment() -> None:
+    from act_runner import action_references
+
+    for reference in action_references(REPO / ".github" / "workflows"):
+        assert PINNED.match(reference), reference
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if re.search(r"uses: [\w-][\w.-]*/", line):
+                assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), f"{path.name}: {line.strip()}"
+    dependabot = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    assert {update["package-ecosystem"] for update in dependabot["updates"]} == {"github-actions", "pip"}
+
+
+def install_lines() -> Iterator[tuple[str, str, list[str]]]:
+    """(workflow, job, the job's pip install lines) of every job that holds a credential or an OIDC role."""
+    for file, name, job in jobs():
+        if file == "ci.yml" or "steps" not in job:  # ci.yml runs the README's own set-up
+            continue
+        lines = [line.strip() for script in run_scripts(job) for line in script.splitlines()
+                 if line.strip().startswith("pip install")]
+        yield file, name, lines
+
+
+def test_every_workflow_job_installs_a_hash_locked_file_then_the_project_without_dependencies() -> None:
+    sys.path.insert(0, str(REPO))
+    try:
+        from tasks import CI_LOCKS
+    finally:
+        sys.path.remove(str(REPO))
+    seen = set()
+    for file, name, lines in install_lines():
+        if not lines:
+            continue
+        assert len(lines) == 2, (file, name, lines)
+        lock = re.fullmatch(r"pip install --require-hashes --no-deps -r requirements/(\w+)\.txt", lines[0])
+        assert lock and lock.group(1) in CI_LOCKS, (file, name, lines[0])
+        assert lines[1] == "pip install --no-deps --no-build-isolation -e .", (file, name)
+        seen.add(lock.group(1))
+    assert seen == set(CI_LOCKS)
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    """name -> version of every ``name==version`` requirement (names normalised as pip does)."""
+    found: dict[str, str] = {}
+    for line in lines:
+        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line.strip())
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return found
+
+
+def test_the_locks_hold_pyproject_pins_and_a_hash_for_each_package() -> None:
+    import tomllib
+
+    sys.path.insert(0, str(REPO))
+    try:
+        from tasks import CI_LOCKS
+    finally:
+        sys.path.remove(str(REPO))
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    build = pins((REPO / "requirements" / "build.in").read_text().splitlines())
+    assert {path.stem for path in (REPO / "requirements").glob("*.txt")} == set(CI_LOCKS)
+    for name, extras in CI_LOCKS.items():
+        text = (REPO / "requirements" / f"{name}.txt").read_text()
+        locked = pins(text.splitlines())
+        wanted = pins(project["dependencies"] + [r for extra in extras
+                                                  for r in project["optional-dependencies"][extra]]) | build
+        stale = {package: (version, locked.get(package)) for package, version in wanted.items()
+                 if locked.get(package) != version}
+        assert stale == {}, f"requirements/{name}.txt disagrees with pyproject.toml: run invoke lock"
+        blocks = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2])
+        assert all("--hash=sha256:" in block for block in blocks if "==" in block), name
+
+
+def test_zizmor_finds_nothing_offline() -> None:
+    found = shutil.which("zizmor", path=str(Path(sys.executable).parent)) or shutil.which("zizmor")
+    if found is None:
+        pytest.fail("zizmor is not installed: pip install -e '.[dev]'")
+    done = subprocess.run([found, "--offline", "--no-progress", ".github"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr

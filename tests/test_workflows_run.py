@@ -125,13 +125,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             **{f"TRADAI_ENVS__{env.upper()}__MLFLOW_TRACKING_URI": servers[env].url for env in ENVS},
             "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/tradai-apply",
             "AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/tradai-plan",
+            "AWS_REPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/tradai-report",
             "AWS_REGION": "us-east-1",
         }
-        secrets = {
+        secrets = {  # no value is a part of another: a test finds each in the steps' environments
+            # the write credentials (on GitHub: secrets of the dev/staging/prod environments)
             "CF_R2_ACCESS_KEY_ID": f"r2-key-{uid}",
             "CF_R2_SECRET_ACCESS_KEY": f"r2-secret-{uid}",
             "MLFLOW_TRACKING_TOKEN": f"mlflow-token-{uid}",
             "RETRAIN_PR_TOKEN": f"pr-token-{uid}",
+            # the read-only ones of plan and pages (repository secrets)
+            "READ_R2_ACCESS_KEY_ID": f"ro-key-{uid}",
+            "READ_R2_SECRET_ACCESS_KEY": f"ro-secret-{uid}",
+            "READ_MLFLOW_TRACKING_TOKEN": f"ro-mlflow-{uid}",
         }
         repo = root / "repo"
         copy_project(repo)
@@ -220,9 +226,19 @@ def test_release_applies_every_environment_on_a_push_and_the_same_push_again_wri
         assert plan_env(ReleaseContext.open(settings, env)).empty, env
     assert [role for job, role in run.assumed_roles() if job == "apply"] == [
         "arn:aws:iam::123456789012:role/tradai-apply"] * len(ENVS)
+    assert [role for job, role in run.assumed_roles() if job == "build"] == [
+        "arn:aws:iam::123456789012:role/tradai-report"]  # the board's read-only role, not the apply role
     site = run.record / "pages"
     assert (site / "index.html").is_file() and (site / ".nojekyll").is_file()
     assert sha[:12] in (site / "deployments.html").read_text()
+    # The write credentials reach the apply step and nothing else (no install, no other job); the
+    # board's build step gets the read-only ones.
+    for name in ("CF_R2_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_TOKEN"):
+        assert {step for step in run.seen_by(world.secrets[name])} == {
+            ("apply", 'invoke apply --env "$APPLY_ENV" --commit "$GITHUB_SHA" | tee apply.txt')}, name
+    for name in ("READ_R2_SECRET_ACCESS_KEY", "READ_MLFLOW_TRACKING_TOKEN"):
+        assert {step for step in run.seen_by(world.secrets[name])} == {
+            ("build", "invoke report --out site | tee report.txt")}, name
 
     before = snapshot(world)
     again = world.act.run("push", "release.yml", push_event(world, sha))
@@ -263,9 +279,15 @@ def test_plan_comments_the_plan_on_a_same_repository_pull_request_and_gives_a_fo
         assert [c["issue_number"] for c in comments] == [7]
         assert comments[0]["body"] == "<!-- tradai-plan:prod -->\n" + expected.stdout
         assert run.assumed_roles() == [("plan", "arn:aws:iam::123456789012:role/tradai-plan")]
-        token = world.secrets["MLFLOW_TRACKING_TOKEN"]
-        seen = {job for job, env in run.step_environments() if token in env.values()}
-        assert seen == {"plan"}  # the offline job gets no secret
+        # The pull request's code gets the read-only credentials, in the two steps that read the backends;
+        # the offline job and the installs get none, and no step gets a write credential.
+        for name in ("READ_R2_SECRET_ACCESS_KEY", "READ_MLFLOW_TRACKING_TOKEN"):
+            assert {step for step in run.seen_by(world.secrets[name])} == {
+                ("plan", 'invoke validate --deep --base "$BASE_SHA"'),
+                ("plan", 'invoke plan --env "$PLAN_ENV" --commit HEAD --format markdown > plan.md')}, name
+        for name in ("CF_R2_ACCESS_KEY_ID", "CF_R2_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_TOKEN",
+                     "RETRAIN_PR_TOKEN"):
+            assert run.seen_by(world.secrets[name]) == [], name
 
         fork = world.act.run("pull_request", "plan.yml", pull_request(8, "someone/tradai-release"))
         assert fork.ok, fork.failures()
@@ -303,4 +325,11 @@ def test_drift_dispatch_retrains_pushes_the_branch_and_opens_a_pull_request(worl
     assert calls[1] == ["pr", "create", "--base", "main", "--head", branch, "--title", title, "--body", body]
     assert (run.record / "artifacts" / "drift-prod" / "check.json").is_file()
     assert (run.record / "pages" / "index.html").is_file()
+    # The GitHub token reaches only the step that pushes and opens the pull request, which holds no other
+    # credential; training has the environment's credentials and no token.
+    assert run.seen_by(world.secrets["RETRAIN_PR_TOKEN"]) == [("monitor", "gh auth setup-git")]
+    writes = {step for step in run.seen_by(world.secrets["MLFLOW_TRACKING_TOKEN"])}
+    assert ("monitor", 'git config user.name "tradai-retrain[bot]"') in writes
+    assert all(job == "monitor" and "pip install" not in first and "gh auth" not in first
+               for job, first in writes), writes
 
