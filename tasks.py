@@ -485,11 +485,16 @@ def drift(c: Context, env: str = "", data: list[str] | None = None, strategy: li
     "manual": "retrain this strategy regardless (repeatable or comma-separated; 'all' for every one)",
     "data": "recent candles CSV for the drift part, as for `invoke drift`",
     "json": "print the decision as one JSON object",
+    "json_file": "also write the decision as one JSON object to this file (CI: one check, both forms)",
 })
 @handle_errors
 def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
-                  manual: list[str] | None = None, data: list[str] | None = None, json: bool = False) -> None:
+                  manual: list[str] | None = None, data: list[str] | None = None, json: bool = False,
+                  json_file: str = "") -> None:
     """Is retraining needed? Significant PSI drift, a model older than its max age, or --manual."""
+    import json as json_
+    from pathlib import Path
+
     from tradai_release.render.drift import render_check
     from tradai_release.workflows.retrain_check import retraining_needed
 
@@ -497,6 +502,8 @@ def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
     where = required_env("retrain-check", env, settings)
     check = retraining_needed(settings, where, strategies=strategy or [], manual=manual or [],
                               data=data or [])
+    if json_file:
+        Path(json_file).write_text(json_.dumps(check.to_dict(), indent=2) + "\n", encoding="utf-8")
     emit(json, check, lambda: render_check(check))
 
 

@@ -6,8 +6,10 @@ Every ``uses:`` of a workflow is mapped to a stand-in action of ``tests/act/acti
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +36,8 @@ REPOSITORY = "acme/tradai-release"  # what the scratch repository's origin names
 URL = f"https://github.com/{REPOSITORY}.git"
 # The user's pip cache, read before the tests point HOME at a temporary directory.
 PIP_CACHE = Path(os.environ.get("PIP_CACHE_DIR") or Path.home() / ".cache" / "pip")
+# The workflow jobs' wheels, kept beside it between runs (build_wheelhouse adds what a new lock needs).
+WHEELHOUSE = PIP_CACHE.parent / "tradai-release-act-wheelhouse"
 
 
 def action_references(workflows: Path) -> set[str]:
@@ -64,23 +68,44 @@ def stand_in(reference: str) -> Path:
     return STAND_INS / "actions" / ACTIONS[name]
 
 
+def locked_requirements() -> dict[str, str]:
+    """Every requirement of requirements/*.txt, once: ``name==version`` -> its block (the line and its
+    hashes, comments dropped). The locks agree on the versions they share (one resolution each, from the
+    same pins), so the union is one install's worth."""
+    blocks: dict[str, str] = {}
+    for lock in sorted((SOURCE / "requirements").glob("*.txt")):
+        for block in re.split(r"\n(?=[A-Za-z0-9])", lock.read_text(encoding="utf-8")):
+            lines = [line for line in block.splitlines()
+                     if line.strip() and not line.lstrip().startswith("#")]
+            if lines and "==" in lines[0]:
+                blocks[lines[0].split()[0]] = "\n".join(lines)
+    if not blocks:
+        raise RuntimeError("no requirements/*.txt: the workflow jobs install from them (invoke lock)")
+    return blocks
+
+
 def build_wheelhouse(dest: Path) -> Path:
     """The wheels of every hash-locked install the workflow jobs run (requirements/*.txt, the build backend
-    included), checked against the locks' hashes (from pip's cache after the first run)."""
-    locks = sorted((SOURCE / "requirements").glob("*.txt"))
-    if not locks:
-        raise RuntimeError("no requirements/*.txt: the workflow jobs install from them (invoke lock)")
+    included), checked against the locks' hashes.
+
+    ``dest`` is kept between runs (WHEELHOUSE): only the requirements none of its wheels satisfies (by
+    SHA-256) are downloaded, in one pip call, so a second run of the suite downloads nothing.
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    for lock in locks:
+    have = {hashlib.sha256(path.read_bytes()).hexdigest() for path in dest.iterdir() if path.is_file()}
+    missing = [block for block in locked_requirements().values()
+               if not have & set(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))]
+    if missing:
+        wanted = dest.parent / f"{dest.name}.requirements.txt"
+        wanted.write_text("\n".join(missing) + "\n", encoding="utf-8")
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--require-hashes", "-d", str(dest),
-             "-r", str(lock)],
+             "-r", str(wanted)],
             env={**os.environ, "PIP_CACHE_DIR": str(PIP_CACHE)}, capture_output=True, text=True, timeout=900,
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"pip download of {lock.name} for the workflow jobs failed:\n"
-                               f"{done.stderr[-3000:]}")
+            raise RuntimeError(f"pip download of the workflow jobs' locks failed:\n{done.stderr[-3000:]}")
     return dest
 
 

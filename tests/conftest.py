@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -127,6 +127,36 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
             saved.write_bytes(pickle.dumps(train_all(REPO_ROOT, models)))
         results: list[TrainingResult] = pickle.loads(saved.read_bytes())
     return models, results
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`invoke demo --json` run once per test run (about 25 s of CPU), shared by the workers: its exit
+    code, stderr and parsed report (its ``workdir`` holds the scratch repository, state and board).
+    Read-only: copy the workdir before changing anything in it. The caller's hub setting must not reach
+    it (the demo ignores the caller's backends), so it is given one that would fail."""
+    import json
+    import subprocess
+    import sys
+
+    from filelock import FileLock
+
+    root = _run_root(tmp_path_factory)
+    workdir, saved = root / "demo-run" / "demo", root / "demo-run" / "outcome.json"
+    with FileLock(root / "demo-run.lock"):
+        if not saved.exists():
+            workdir.parent.mkdir(parents=True, exist_ok=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "invoke", "demo", "--json", "--workdir", str(workdir)],
+                cwd=REPO_ROOT, env={**os.environ, "TRADAI_HUB_URI": "s3://must-not-be-used"},
+                capture_output=True, text=True, timeout=900, check=False,
+            )
+            report = json.loads(done.stdout) if done.returncode == 0 else {}
+            outcome = {"returncode": done.returncode, "stderr": done.stderr, "report": report,
+                       "workdir": str(workdir)}
+            saved.write_text(json.dumps(outcome))
+        loaded: dict[str, Any] = json.loads(saved.read_text())
+    return loaded
 
 
 SERVER_FIXTURES = frozenset({"moto_server", "mlflow_server"})

@@ -29,16 +29,17 @@ HEAVY = (
 )
 
 
-def pip_cache() -> str:
-    """The user's pip cache (the tests run with a temporary HOME, whose cache is empty)."""
+def user_cache(name: str) -> str:
+    """The user's cache directory ``name`` (the tests run with a temporary HOME, whose caches are empty)."""
     home = pwd.getpwuid(os.getuid()).pw_dir
-    return os.environ.get("PIP_CACHE_DIR") or str(Path(home) / ".cache" / "pip")
+    return str(Path(home) / ".cache" / name)
 
 
 @pytest.fixture(scope="module")
 def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with ``pip install <checkout>`` and no extras (built from a copy of the checkout,
-    so the build leaves nothing in it)."""
+    """A fresh venv (with pip, as a user's) holding ``<checkout>`` installed without extras, built from a
+    copy of the checkout so the build leaves nothing in it. uv installs it: the same resolution of the base
+    dependencies as ``pip install``, in a few seconds instead of half a minute of pip's."""
     root = tmp_path_factory.mktemp("base-install")
     source = root / "source"
     ignore = shutil.ignore_patterns("*.egg-info", "__pycache__", "build")
@@ -47,9 +48,10 @@ def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy2(REPO_ROOT / name, source / name)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    env = {**os.environ, "PIP_CACHE_DIR": pip_cache()}
+    env = {**os.environ, "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR") or user_cache("uv")}
     done = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", str(source)],
+        [str(Path(sys.executable).parent / "uv"), "pip", "install", "--quiet", "--python",
+         str(venv / "bin" / "python"), str(source)],
         env=env,
         capture_output=True,
         text=True,

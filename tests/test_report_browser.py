@@ -25,22 +25,17 @@ from tradai_release.repository.environments import environment
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("TRADAI_TEST_CHROMIUM", "/usr/bin/chromium"))
 
-# e2e: a headless chromium; slow: its demo (the module fixture, made once: invoke test distributes whole
-# modules) trains a challenger.
+# e2e: a headless chromium; slow: its demo (conftest's demo_run, made once per run and shared with
+# test_demo.py) trains a challenger.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MERMAID_JS = os.environ.get("TRADAI_TEST_MERMAID_JS")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """`invoke demo --json` once for the module: its report, with the board it wrote."""
-    workdir = tmp_path_factory.mktemp("report-demo") / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "demo", "--json", "--workdir", str(workdir)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-    )
-    assert done.returncode == 0, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
+def demo(demo_run: dict[str, Any]) -> dict[str, Any]:
+    """The report of the run's one `invoke demo --json` (conftest's demo_run), with the board it wrote."""
+    assert demo_run["returncode"] == 0, demo_run["stderr"]
+    report: dict[str, Any] = demo_run["report"]
     return report
 
 

@@ -498,13 +498,16 @@ def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
         "KeplerStrategy",
         "--manual",
         "KeplerStrategy",
-        "--json",
+        "--json-file",
+        str(repo.parent / "check.json"),
     )
     assert check.returncode == 0, check.stderr
-    data = json.loads(check.stdout)
+    data = json.loads((repo.parent / "check.json").read_text())  # one check, both forms (drift.yml)
     assert data["retrain"] == ["KeplerStrategy"] and data["strategies"][0]["reasons"] == [
         "requested manually"
     ]
+    assert check.stdout.splitlines()[0] == "dev: retraining needed for KeplerStrategy"
+    assert "    - requested manually" in check.stdout.splitlines()
     done = invoke(
         repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "2", "--json"
     )

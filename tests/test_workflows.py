@@ -256,7 +256,8 @@ def test_only_the_step_that_pushes_holds_the_github_token() -> None:
 
 def test_the_board_is_built_from_the_default_branch_with_the_report_role_only() -> None:
     build = workflow("pages.yml")["jobs"]["build"]
-    assert build["if"] == "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    default_branch = "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    assert build["if"] == f"github.event_name == 'schedule' || {default_branch}"
     roles = [step["with"]["role-to-assume"] for step in build["steps"]
              if "role-to-assume" in step.get("with", {})]
     assert roles == ["${{ vars.AWS_REPORT_ROLE_ARN }}"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from act_runner import REPOSITORY, SOURCE, URL, Act, build_wheelhouse
+from act_runner import REPOSITORY, SOURCE, URL, WHEELHOUSE, Act, build_wheelhouse
 from helpers import git
 from servers import Server, start_mlflow, start_moto
 from tradai_release.engine.context import ReleaseContext
@@ -98,7 +98,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("workflows")
     uid = uuid.uuid4().hex[:8]
     with ThreadPoolExecutor(4) as pool:
-        wheels = pool.submit(build_wheelhouse, root / "wheelhouse")
+        wheels = pool.submit(build_wheelhouse, WHEELHOUSE)
         # Its own moto_server, not the run's: ECS task-definition families (tradai-prod-<S>-p<N>) are
         # account-wide, and test_deploy_e2e counts the revisions of one.
         own_moto = pool.submit(start_moto, root)
