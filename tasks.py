@@ -492,9 +492,6 @@ def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
                   manual: list[str] | None = None, data: list[str] | None = None, json: bool = False,
                   json_file: str = "") -> None:
     """Is retraining needed? Significant PSI drift, a model older than its max age, or --manual."""
-    import json as json_
-    from pathlib import Path
-
     from tradai_release.render.drift import render_check
     from tradai_release.workflows.retrain_check import retraining_needed
 
@@ -502,9 +499,7 @@ def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
     where = required_env("retrain-check", env, settings)
     check = retraining_needed(settings, where, strategies=strategy or [], manual=manual or [],
                               data=data or [])
-    if json_file:
-        Path(json_file).write_text(json_.dumps(check.to_dict(), indent=2) + "\n", encoding="utf-8")
-    emit(json, check, lambda: render_check(check))
+    emit(json, check, lambda: render_check(check), json_file)
 
 
 @task(help={
@@ -512,9 +507,11 @@ def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
     "env": "the environment to register the challenger in and propose it for",
     "profile": "a profile number, a comma-separated list, or 'all' (default: every profile pinning it)",
     "json": "print the outcome as one JSON object",
+    "json_file": "also write the outcome as one JSON object to this file (CI: one retrain, both forms)",
 })
 @handle_errors
-def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all", json: bool = False) -> None:
+def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all", json: bool = False,
+            json_file: str = "") -> None:
     """Train a challenger, push and register it, compare per profile; on promote write a retrain/ branch.
 
     A profile whose champion already has the retrained files is unchanged: nothing pushed or registered.
@@ -527,7 +524,7 @@ def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all",
     name = required("retrain", "--strategy", strategy, "the strategy to retrain")
     where = required_env("retrain", env, settings)
     result = run_retrain(settings, name, where, profiles=parse_profiles(profile))
-    emit(json, result, lambda: render_retrain(result))
+    emit(json, result, lambda: render_retrain(result), json_file)
 
 
 @task(iterable=["env"], help={

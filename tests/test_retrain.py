@@ -508,21 +508,19 @@ def test_retrain_check_and_retrain_tasks(live: tuple[Path, Settings]) -> None:
     ]
     assert check.stdout.splitlines()[0] == "dev: retraining needed for KeplerStrategy"
     assert "    - requested manually" in check.stdout.splitlines()
-    done = invoke(
-        repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "2", "--json"
+    shown = invoke(
+        repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "2",
+        "--json-file", str(repo.parent / "retrain.json"),
     )
-    assert done.returncode == 0, done.stderr
-    outcome = json.loads(done.stdout)  # the committed data reproduces the champion: unchanged
+    assert shown.returncode == 0, shown.stderr
+    # one retrain, both forms (drift.yml): the committed data reproduces the champion, unchanged
+    outcome = json.loads((repo.parent / "retrain.json").read_text())
     assert outcome["decision"] == "unchanged" and outcome["proposed"] is False
     assert outcome["challenger"] is None and outcome["tags"] == {} and outcome["unchanged_profiles"] == [2]
     assert outcome["reasons"] == [
         f"profile 2 (champion v1): unchanged: the retrained files are the champion's (hub tag {TAG}): "
         "nothing new"
     ]
-    shown = invoke(
-        repo, settings, "retrain", "--strategy", "KeplerStrategy", "--env", "dev", "--profile", "2"
-    )
-    assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0].startswith("KeplerStrategy: retraining reproduced the champion's files")
     assert "  profile 2: champion v1 -> unchanged" in lines

@@ -46,10 +46,19 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def emit(as_json: bool, data: Any, render: Callable[[], object]) -> None:
-    """``--json``: ``data`` (its ``to_dict()`` when it has one) as one JSON document; else ``render()``."""
+def emit(as_json: bool, data: Any, render: Callable[[], object], json_file: str = "") -> None:
+    """``--json``: ``data`` (its ``to_dict()`` when it has one) as one JSON document; else ``render()``.
+
+    ``json_file`` (a task's ``--json-file``) also writes that document to the file, so a CI step gets the
+    readable output and the machine-readable one from one run.
+    """
+    document = data.to_dict() if hasattr(data, "to_dict") else data
+    if json_file:
+        with open(json_file, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=2, sort_keys=True, default=str)
+            out.write("\n")
     if as_json:
-        print_json(data.to_dict() if hasattr(data, "to_dict") else data)
+        print_json(document)
     else:
         render()
 
