@@ -30,7 +30,8 @@ def window_features(csv: Path, display: str, features: Sequence[str], last: int 
     """Feature rows of a candles CSV (after the warm-up), the last ``last`` of them when given."""
     import numpy as np
 
-    from tradai_release.training.features import WARMUP_ROWS, compute_features, load_candles
+    from tradai_release.bot.features import WARMUP_ROWS, compute_features
+    from tradai_release.training.features import load_candles
 
     candles = load_candles(csv, display)
     table = compute_features(candles.frame, features, where=display).iloc[WARMUP_ROWS:]
