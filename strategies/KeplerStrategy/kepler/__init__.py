@@ -1,0 +1,1 @@
+"""KeplerStrategy's Freqtrade strategy (tradai.yaml ``strategy.entry_point``)."""

@@ -1,0 +1,1 @@
+"""MyStrategy's Freqtrade strategy (tradai.yaml ``strategy.entry_point``)."""

@@ -1,0 +1,1 @@
+"""PascalStrategy's Freqtrade strategy (tradai.yaml ``strategy.entry_point``)."""
