@@ -122,6 +122,21 @@ def test_strategy_name_must_match_directory(repo: Path) -> None:
     ]
 
 
+def test_each_entry_point_names_a_class_of_its_strategys_folder(repo: Path) -> None:
+    """Checked by parsing the module file (validating imports neither Freqtrade nor a pull request's code)."""
+    code = repo / "strategies" / "PascalStrategy" / "pascalstrategy" / "strategy.py"
+    code.write_text("import freqtrade_that_is_not_installed\n\nclass Other:\n    pass\n")
+    (repo / "strategies" / "MyStrategy" / "mystrategy" / "strategy.py").unlink()
+    assert problems_of(repo) == [
+        "strategies/MyStrategy/tradai.yaml:4: strategy.entry_point: no module file "
+        "strategies/MyStrategy/mystrategy/strategy.py",
+        "strategies/PascalStrategy/tradai.yaml:4: strategy.entry_point: "
+        "strategies/PascalStrategy/pascalstrategy/strategy.py defines no class PascalStrategy",
+    ]
+    code.write_text("class PascalStrategy(\n")
+    assert "strategy.py does not parse (line 1)" in problems_of(repo)[-1]
+
+
 def test_ml_config_features_come_from_the_catalogue(repo: Path) -> None:
     path = repo / "strategies" / "MyStrategy" / "ml_config.json"
     data = dict(ML_CONFIG, features=["ret_1", "moon_phase"])

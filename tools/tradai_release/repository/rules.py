@@ -30,6 +30,7 @@ def validate_offline(tree: SourceTree, repo: ReleaseRepo | None = None) -> list[
     loaded = repo if repo is not None else load_release_repo(tree)
     problems = list(loaded.problems)
     problems += check_pins(tree, loaded)
+    problems += check_entry_points(tree, loaded)
     tracked = tracked_files(tree)
     problems += check_binaries(tracked) + check_env_files(tracked)
     return problems
@@ -76,6 +77,39 @@ def check_pins(tree: SourceTree, repo: ReleaseRepo) -> list[InputError]:
                         )
                     )
     return problems
+
+
+def check_entry_points(tree: SourceTree, repo: ReleaseRepo) -> list[InputError]:
+    """Each strategy's entry point names a module file of its folder that defines the class.
+
+    The file is parsed, never imported: validating must not need Freqtrade, and must not run the code
+    of a pull request.
+    """
+    import ast
+
+    problems: list[InputError] = []
+    for name in sorted(repo.strategies):
+        entry = repo.strategies[name].entry_point
+        if not tree.exists(entry.file):
+            problems.append(_entry_point_error(tree, name, f"no module file {entry.file}"))
+            continue
+        try:
+            module = ast.parse(tree.read_bytes(entry.file), filename=entry.file)
+        except (SyntaxError, ValueError) as err:
+            line = f" (line {err.lineno})" if isinstance(err, SyntaxError) and err.lineno else ""
+            problems.append(_entry_point_error(tree, name, f"{entry.file} does not parse{line}"))
+            continue
+        classes = {node.name for node in module.body if isinstance(node, ast.ClassDef)}
+        if entry.class_name not in classes:
+            problems.append(
+                _entry_point_error(tree, name, f"{entry.file} defines no class {entry.class_name}")
+            )
+    return problems
+
+
+def _entry_point_error(tree: SourceTree, strategy: str, reason: str) -> InputError:
+    document = load_yaml(tree.read_bytes(tradai_path(strategy)), tree.display(tradai_path(strategy)))
+    return document.error(["strategy", "entry_point"], reason)
 
 
 def check_binaries(paths: list[str]) -> list[InputError]:

@@ -143,6 +143,41 @@ class StrategySpec:
         """``strategies/<name>`` relative to the repository root."""
         return f"{STRATEGIES_DIR}/{self.name}"
 
+    @property
+    def entry_point(self) -> EntryPoint:
+        """``strategy.entry_point`` of tradai.yaml: the Freqtrade strategy class in the strategy's folder."""
+        return EntryPoint.parse(self.name, str(self.tradai["strategy"]["entry_point"]))
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """Where a strategy's Freqtrade ``IStrategy`` is: ``<module path>:<class>`` under ``strategies/<name>/``.
+
+    ``pascal.strategy:PascalStrategy`` is the class ``PascalStrategy`` of
+    ``strategies/PascalStrategy/pascal/strategy.py``; Freqtrade loads it by class name from that file's
+    directory (its ``--strategy-path``).
+    """
+
+    strategy: str
+    module: str
+    class_name: str
+
+    @classmethod
+    def parse(cls, strategy: str, value: str) -> EntryPoint:
+        """From the schema-checked ``module.path:Class`` string."""
+        module, _, class_name = value.partition(":")
+        return cls(strategy=strategy, module=module, class_name=class_name)
+
+    @property
+    def file(self) -> str:
+        """The module's file, relative to the repository root."""
+        return f"{STRATEGIES_DIR}/{self.strategy}/{self.module.replace('.', '/')}.py"
+
+    @property
+    def directory(self) -> str:
+        """The module file's directory (Freqtrade's ``--strategy-path``), relative to the repository root."""
+        return self.file.rsplit("/", 1)[0]
+
 
 def check_tradai(name: str, document: Document) -> list[InputError]:
     """Schema of tradai.yaml, plus ``strategy.name`` equal to the directory name."""
