@@ -21,14 +21,15 @@ def test_user_error_names_the_extra_of_a_missing_module() -> None:
     found = user_error(ModuleNotFoundError("No module named 'sklearn'", name="sklearn.ensemble"))
     assert isinstance(found, MissingExtra) and (found.module, found.extra) == ("sklearn", "train")
     assert str(found) == "tradai-release[train]: sklearn: not installed (pip install 'tradai-release[train]')"
-    for module, extra in (("mlflow.tracking", "registry"), ("sqlalchemy", "server"), ("moto", "dev")):
+    cases = (("mlflow.tracking", "registry"), ("sqlalchemy", "server"), ("moto", "dev"), ("freqtrade", "bot"))
+    for module, extra in cases:
         assert str(user_error(ModuleNotFoundError(name=module))).startswith(f"tradai-release[{extra}]: ")
     assert user_error(ModuleNotFoundError(name="tradai_release.nothing")) is None  # a bug of ours
     assert user_error(ModuleNotFoundError("no name")) is None
     assert user_error(ValueError("x")) is None
     plain = InputError("f", "k", "bad")
     assert user_error(plain) is plain
-    assert set(EXTRA_OF.values()) <= {"train", "registry", "server", "report", "dev"}
+    assert set(EXTRA_OF.values()) <= {"bot", "train", "registry", "server", "report", "dev"}
 
 
 def hide(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
@@ -48,14 +49,14 @@ def test_a_task_needing_a_missing_extra_prints_one_line(
 ) -> None:
     @handle_errors
     def train() -> None:
-        import pandas  # noqa: F401
+        import sklearn  # noqa: F401
 
-    hide(monkeypatch, "pandas")
+    hide(monkeypatch, "sklearn")
     with pytest.raises(SystemExit) as exited:
         train()
     assert exited.value.code == 1
     assert capsys.readouterr().err == (
-        "error: tradai-release[train]: pandas: not installed (pip install 'tradai-release[train]')\n"
+        "error: tradai-release[train]: sklearn: not installed (pip install 'tradai-release[train]')\n"
     )
 
     @handle_errors
@@ -69,7 +70,7 @@ def test_a_task_needing_a_missing_extra_prints_one_line(
 def test_the_runtime_names_the_registry_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def needs_mlflow(args: object) -> int:
+    def needs_mlflow(args: object, exec_: object) -> int:
         import mlflow  # noqa: F401
 
         return 0

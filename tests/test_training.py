@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from hub_helpers import SIGNAL_FILES
+from tradai_release.bot.features import WARMUP_ROWS, compute_features
 from tradai_release.core.equity import MAX_POINTS
 from tradai_release.core.errors import OnnxParityError
 from tradai_release.core.psi import psi
@@ -23,9 +24,14 @@ from tradai_release.hub.manifest import bundle_metadata
 from tradai_release.repository.strategy import FEATURE_CATALOGUE, MLConfig
 from tradai_release.repository.tree import ReleaseTree
 from tradai_release.training import BACKTEST_METRICS, TrainingResult, train_all, train_strategy
-from tradai_release.training.backtest import backtest, equity_curve, periods_per_year
-from tradai_release.training.features import WARMUP_ROWS, build_dataset, compute_features, load_candles
+from tradai_release.training.features import build_dataset, load_candles
 from training_helpers import file_hashes, make_training_repo
+
+
+def freqtrade_version() -> str:
+    import freqtrade
+
+    return str(freqtrade.__version__)
 
 STRATEGY = "PascalStrategy"
 SIGNAL_BUNDLE = (
@@ -110,54 +116,6 @@ def test_split_is_time_ordered_and_purged(trained: tuple[Path, TrainingResult]) 
     assert data.test_start < data.test_end <= data.data_end
 
 
-# ---------------------------------------------------------------------------------------- backtest
-
-
-def test_backtest_by_hand() -> None:
-    fee = 0.001
-    metrics = backtest([0.6, 0.6, 0.4, 0.7, 0.2], [0.01, 0.02, -0.05, -0.01, 0.03], fee=fee, periods=8760)
-    net = np.array([0.01 - fee, 0.02, -fee, -0.01 - fee, -fee])
-    equity = np.cumprod(1 + net)
-    assert metrics["total_profit"] == pytest.approx(equity[-1] - 1)
-    assert metrics["total_trades"] == 2
-    assert metrics["win_rate"] == 0.5  # trade 1 gains, trade 2 loses
-    assert metrics["max_drawdown"] == pytest.approx(1 - equity[-1] / equity[1])
-    assert metrics["sharpe_ratio"] == pytest.approx(net.mean() / net.std() * math.sqrt(8760))
-    assert set(metrics) == set(BACKTEST_METRICS)
-
-
-def test_equity_curve_is_the_backtests_compounded_equity() -> None:
-    probability, returns = [0.6, 0.6, 0.4, 0.7, 0.2], [0.01, 0.02, -0.05, -0.01, 0.03]
-    curve = equity_curve(probability, returns, fee=0.001)
-    metrics = backtest(probability, returns, fee=0.001, periods=8760)
-    assert len(curve) == 5 and curve[-1] == pytest.approx(1 + metrics["total_profit"])
-    assert 1 - min(c / max(1.0, *curve[: i + 1]) for i, c in enumerate(curve)) == pytest.approx(
-        metrics["max_drawdown"]
-    )
-    assert equity_curve([], [], fee=0.001) == []
-
-
-def test_backtest_flat_and_always_long() -> None:
-    flat = backtest([0.1] * 4, [0.01, -0.02, 0.03, 0.0], fee=0.001, periods=24)
-    assert flat == {
-        "total_profit": 0.0,
-        "sharpe_ratio": 0.0,
-        "max_drawdown": 0.0,
-        "win_rate": 0.0,
-        "total_trades": 0,
-    }
-    long = backtest([0.9] * 3, [0.01, 0.01, 0.01], fee=0.001, periods=24)
-    assert long["total_trades"] == 1 and long["win_rate"] == 1.0
-    # Buy and hold less one fee on entry and one on the forced exit at the end.
-    assert long["total_profit"] == pytest.approx((1.01 - 0.001) * 1.01 * (1.01 - 0.001) - 1)
-
-
-def test_periods_per_year() -> None:
-    assert periods_per_year("1h") == 8760
-    assert periods_per_year("15m") == 8760 * 4
-    assert periods_per_year("1d") == 365
-
-
 # ---------------------------------------------------------------------------------------- the bundle
 
 
@@ -193,6 +151,10 @@ def test_bundle_has_the_hub_layout_and_metadata(trained: tuple[Path, TrainingRes
     assert curve.candles == metadata["data"]["test_rows"]
     assert (curve.start, curve.end) == (metadata["data"]["test_start"], metadata["data"]["test_end"])
     assert metadata["backtest"]["equity"]["points"] == list(curve.points)
+    # The metrics are Freqtrade's, from the strategy's own code; the version says which engine.
+    assert metadata["backtest"]["engine"] == result.backtest_engine == f"freqtrade {freqtrade_version()}"
+    assert metadata["backtest"]["strategy"] == STRATEGY
+    assert metadata["backtest"]["trades"] == result.metrics["total_trades"] > 0
 
     summary = bundle_metadata(
         repo / "models",
@@ -300,6 +262,79 @@ def test_onnx_files_reproduce_the_native_files_on_held_out_rows(
     print(f"\n{model} {member}: ONNX max abs diff {diff:.3g} over {len(onnx)} held-out rows")
     assert diff <= 1e-5
     assert result.extra["onnx_parity"][model][member] == pytest.approx(diff, abs=1e-7)
+
+
+# float32 features through the ONNX scaler move the ensemble's probability a little against training's
+# float64 scaler (about 0.015 at worst on these data sets); a decision may differ only that close to 0.5.
+PROBABILITY_TOLERANCE = 0.02
+
+
+def _native_probability(bundle: Path, model: str, x: np.ndarray) -> np.ndarray:
+    prefix = "ensemble" if model == "signal" else "position"
+    scaler = pickle.loads((bundle / model / f"{prefix}_scaler.pkl").read_bytes())
+    scaled = scaler.transform(x).astype(np.float32)
+    members = [
+        _native(model, member, bundle).predict_proba(scaled)[:, 1]  # type: ignore[attr-defined]
+        for member in ("rf", "xgb", "lgb")
+    ]
+    return np.mean(members, axis=0)
+
+
+@pytest.mark.slow
+def test_the_bot_strategy_decides_as_training_predicts(
+    trained: tuple[Path, TrainingResult], tmp_path: Path
+) -> None:
+    """The Freqtrade strategy computes the features from the held-out candles as a bot does and runs the
+    ONNX models; its probabilities and decisions are training's own (native models, float64 features)."""
+    from freqtrade.resolvers import StrategyResolver
+
+    from tradai_release.bot.config import BotRun, render_config
+
+    repo, result = trained
+    config = MLConfig.from_dict(json.loads((repo / "strategies" / STRATEGY / "ml_config.json").read_text()))
+    path = next((repo / "strategies" / STRATEGY / "data").glob("*.csv"))
+    loaded = load_candles(path, "x.csv")
+    data = build_dataset(loaded, config)
+    rendered = render_config(
+        BotRun(
+            strategy=STRATEGY,
+            class_name=STRATEGY,
+            symbols=("BTC/USDT:USDT",),
+            timeframe="1h",
+            stake_amount=2500,
+            max_open_trades=2,
+            models_dir=result.model_dir,
+            entry_tag="PascalStrategy v9",
+            dry_run=True,
+            db_url="sqlite://",
+            bot_name="test",
+        )
+    )
+    rendered.update(strategy_path=str(repo / "strategies" / STRATEGY / "pascal"), user_data_dir=tmp_path)
+    strategy = StrategyResolver.load_strategy(rendered)
+    strategy.ft_bot_start()
+    frame = loaded.frame.rename(columns={"timestamp": "date"})
+    analysed = strategy.populate_indicators(frame.copy(), {"pair": "BTC/USDT:USDT"})
+    start, end = pd.Timestamp(data.test_start), pd.Timestamp(data.test_end)
+    held = (analysed["date"] >= start) & (analysed["date"] <= end)
+    assert int(held.sum()) == data.test_rows
+
+    bot = {model: analysed.loc[held, f"tradai_{model}"].to_numpy() for model in ("signal", "position")}
+    native = {model: _native_probability(result.model_dir, model, data.x_test) for model in bot}
+    for model in bot:
+        diff = float(np.max(np.abs(bot[model] - native[model])))
+        print(f"\n{model}: bot vs training max abs probability diff {diff:.2e} over {data.test_rows} rows")
+        assert diff <= PROBABILITY_TOLERANCE
+
+    entries = strategy.populate_entry_trend(analysed.copy(), {"pair": "BTC/USDT:USDT"})
+    bot_enter = (entries.loc[held, "enter_long"] == 1).to_numpy()
+    threshold = strategy.entry_threshold
+    training_enter = (native["signal"] > threshold) & (native["position"] > threshold)
+    near = np.minimum(np.abs(native["signal"] - threshold), np.abs(native["position"] - threshold))
+    differ = bot_enter != training_enter
+    assert not (differ & (near > PROBABILITY_TOLERANCE)).any()
+    assert bot_enter.sum() > 0 and differ.mean() < 0.05
+    assert set(entries.loc[held & (entries["enter_long"] == 1), "enter_tag"]) == {"PascalStrategy v9"}
 
 
 @pytest.mark.slow

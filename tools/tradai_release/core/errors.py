@@ -289,7 +289,9 @@ class DeploymentFailed(TradaiError):
 
 
 EXTRA_OF = {
-    "pandas": "train",
+    "freqtrade": "bot",
+    "ccxt": "bot",
+    "pandas": "bot",  # the bot's features need it; train includes bot
     "sklearn": "train",
     "xgboost": "train",
     "lightgbm": "train",

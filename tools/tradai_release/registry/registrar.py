@@ -33,6 +33,7 @@ _MAX_PARAM_LENGTH = 6000
 _READY_TIMEOUT_SECONDS = 60.0
 # The version tag holding the bundle's content digest (``content_sha256``): what makes two bundles equal.
 CONTENT_TAG = "content_sha256"
+BACKTEST_ENGINE_TAG = "backtest_engine"  # the engine (and version) that computed the held-out metrics
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ class ModelRegistrar:
             tags["r2_tag"] = r2_tag
         if result.equity is not None:  # with the version, not as an artifact: read with it, no download
             tags[EQUITY_TAG] = result.equity.to_tag()
+        if result.backtest_engine:
+            tags[BACKTEST_ENGINE_TAG] = result.backtest_engine
         registry.create_registered_model_if_missing(name)
         created = registry.create_version(name, source, run_id=run.run_id, tags=tags)
         self._wait_ready(name, created.version, created.status)

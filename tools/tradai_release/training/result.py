@@ -38,6 +38,7 @@ class TrainingResult:
     trace_id: str
     data_rows: int
     equity: EquityCurve | None = None
+    backtest_engine: str | None = None  # what computed the BACKTEST_METRICS: "freqtrade 2026.9"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -19,16 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import InputError
 from tradai_release.core.fsutil import swap_into_place
-from tradai_release.repository.strategy import STRATEGIES_DIR, StrategySpec, ml_config_path
+from tradai_release.repository.strategy import STRATEGIES_DIR, StrategySpec, ml_config_path, tradai_path
 from tradai_release.training.result import TrainingResult
 
 if TYPE_CHECKING:
+    from tradai_release.bot.backtest import BacktestResult
     from tradai_release.core.equity import EquityCurve
     from tradai_release.training.ensemble import Ensemble
-    from tradai_release.training.features import Dataset
+    from tradai_release.training.features import Candles, Dataset
     from tradai_release.training.onnx_export import Parity
 
 COMPAT_FILE = "model_compat.json"
+BACKTEST_TAG = "held-out backtest"  # the entry tag of a backtest's trades (a bot's names its model version)
 DATA_DIR = "data"
 PSI_BINS = 10
 # Metadata floats are rounded so a last-bit difference between CPUs rarely changes a file's bytes.
@@ -43,6 +45,7 @@ LIBRARIES: tuple[tuple[str, str], ...] = (
     ("onnxmltools", "onnxmltools"),
     ("numpy", "numpy"),
     ("pandas", "pandas"),
+    ("freqtrade", "freqtrade"),
 )
 
 
@@ -116,11 +119,13 @@ def train_strategy(
     spec = load_strategy(repo, strategy)
     csv_path, csv_display = data_file(repo, strategy)
 
+    # The train extra first: without it a bare install is told to add `train` (which includes `bot`),
+    # not `bot` alone because the features' pandas happened to be imported first.
+    import sklearn  # noqa: F401
+
     from tradai_release.core.equity import EquityCurve, downsample
-    from tradai_release.training.backtest import backtest, equity_curve, periods_per_year
     from tradai_release.training.features import build_dataset, load_candles
 
-    periods = periods_per_year(spec.timeframe)
     candles = load_candles(csv_path, csv_display)
     dataset = build_dataset(candles, spec.ml_config, where=ml_config_path(strategy))
 
@@ -135,20 +140,25 @@ def train_strategy(
         position, position_parity, _, position_opsets = _train_model(
             POSITION, spec, dataset, dataset.position_train, staging
         )
+        opsets = {
+            domain: max(signal_opsets.get(domain, 0), position_opsets.get(domain, 0))
+            for domain in {*signal_opsets, *position_opsets}
+        }
+        _write_json(staging / COMPAT_FILE, _compat(spec, opsets))  # the strategy reads it to trade
+        fitted = time.perf_counter()
+        backtest = held_out_backtest(repo, spec, candles, dataset, staging, csv_display)
+        backtest_seconds = time.perf_counter() - fitted
         metrics = {
             "accuracy": _accuracy(signal_probability, dataset.signal_test),
             "position_accuracy": _accuracy(position.probability(dataset.x_test), dataset.position_test),
-            **backtest(signal_probability, dataset.next_return_test, fee=spec.ml_config.fee, periods=periods),
+            **backtest.metrics,
         }
         metrics = {key: _round(value) for key, value in metrics.items()}
         curve = EquityCurve(
-            downsample(equity_curve(signal_probability, dataset.next_return_test, fee=spec.ml_config.fee)),
-            dataset.test_rows,
-            dataset.test_start,
-            dataset.test_end,
+            downsample(backtest.equity), dataset.test_rows, dataset.test_start, dataset.test_end
         )
         facts = _data_facts(candles.sha256, csv_display, dataset)
-        _write_metadata(SIGNAL, spec, staging, dataset, facts, signal_probability, metrics, curve)
+        _write_metadata(SIGNAL, spec, staging, dataset, facts, signal_probability, metrics, curve, backtest)
         _write_metadata(
             POSITION,
             spec,
@@ -158,11 +168,6 @@ def train_strategy(
             position.probability(dataset.x_test),
             {"accuracy": metrics["position_accuracy"]},
         )
-        opsets = {
-            domain: max(signal_opsets.get(domain, 0), position_opsets.get(domain, 0))
-            for domain in {*signal_opsets, *position_opsets}
-        }
-        _write_json(staging / COMPAT_FILE, _compat(spec, opsets))
         # The backup sits beside the staging dir, outside models_dir, so a crash here never leaves
         # a stray directory that a later hub push would bundle.
         swap_into_place(staging, models_dir / strategy, backup=staging.parent / f"{staging.name}.old")
@@ -197,14 +202,60 @@ def train_strategy(
         trace_id=trace_id or uuid.uuid4().hex,
         data_rows=candles.rows,
         equity=curve,
+        backtest_engine=f"freqtrade {backtest.engine_version}",
         extra={
             "onnx_parity": parity,
             "onnx_parity_max_abs_diff": max(signal_parity.worst, position_parity.worst),
             "seconds": time.perf_counter() - started,
+            "backtest_seconds": backtest_seconds,
             "data_end": dataset.data_end,
             "config_hash": spec.config_hash,
         },
     )
+
+
+def held_out_backtest(
+    repo: Path, spec: StrategySpec, candles: Candles, dataset: Dataset, bundle: Path, display: str
+) -> BacktestResult:
+    """Freqtrade's backtest of the strategy's own code with the bundle's models, on the held-out window.
+
+    The pair is the one the data set's file names (``btc_usdt_1h.csv`` -> ``BTC/USDT:USDT`` of the
+    strategy's symbols); the stake, open-trade limit and timeframe are tradai.yaml's, the fee
+    ml_config.json's. The candles before the window only warm the features up.
+    """
+    import pandas as pd
+
+    from tradai_release.bot.backtest import BacktestWindow, run_backtest
+    from tradai_release.bot.config import BotRun
+    from tradai_release.bot.pairs import parse_pairs
+
+    defaults = spec.tradai["strategy_service"]["defaults"]
+    where = tradai_path(spec.name)
+    pairs = parse_pairs(defaults["symbols"], where=where, field="strategy_service.defaults.symbols")
+    pair = pairs.of_data_file(Path(display).stem, where=display)
+    entry = spec.entry_point
+    run = BotRun(
+        strategy=spec.name,
+        class_name=entry.class_name,
+        symbols=(pair.symbol,),
+        timeframe=spec.timeframe,
+        stake_amount=defaults["stake_amount"],
+        max_open_trades=defaults["max_open_trades"],
+        models_dir=bundle,
+        entry_tag=BACKTEST_TAG,
+        dry_run=True,
+        db_url="sqlite://",
+        bot_name=f"{spec.name}-backtest",
+        where=where,
+        fee=spec.ml_config.fee,
+    )
+    frame = candles.frame.rename(columns={"timestamp": "date"})
+    window = BacktestWindow(pd.Timestamp(dataset.test_start), pd.Timestamp(dataset.test_end))
+    workdir = Path(tempfile.mkdtemp(prefix=f".{spec.name}.backtest-", dir=bundle.parent))
+    try:
+        return run_backtest(run, repo / entry.directory, pair, frame, window, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def train_all(repo: Path, models_dir: Path, *, git_commit: str | None = None) -> list[TrainingResult]:
@@ -279,6 +330,7 @@ def _write_metadata(
     probability: Any,
     metrics: Mapping[str, float],
     curve: EquityCurve | None = None,
+    backtest: BacktestResult | None = None,
 ) -> None:
     from tradai_release.core.psi import reference_distribution
     from tradai_release.training.ensemble import MEMBERS, native_files, training_params
@@ -323,21 +375,25 @@ def _write_metadata(
             "prediction": reference_distribution([float(p) for p in probability], PSI_BINS),
         },
     }
-    if model is SIGNAL:
-        backtest: dict[str, Any] = {
-            "rules": "long while P > 0.5 else flat, one candle at a time; fee per position change; "
-            "compounded; sharpe annualised by the timeframe",
+    if model is SIGNAL and backtest is not None:
+        facts_of_run: dict[str, Any] = {
+            "engine": f"freqtrade {backtest.engine_version}",
+            "strategy": spec.entry_point.class_name,
+            "rules": "the strategy's own code (entry point) on the held-out window; the candles before "
+            "it only warm the features up",
             "fee": config.fee,
             "timeframe": spec.timeframe,
+            "starting_balance": backtest.starting_balance,
+            "trades": len(backtest.trades),
         }
         if curve is not None:  # downsampled equity of the held-out window (also the version's tag)
-            backtest["equity"] = {
+            facts_of_run["equity"] = {
                 "candles": curve.candles,
                 "start": curve.start,
                 "end": curve.end,
                 "points": list(curve.points),
             }
-        metadata["backtest"] = backtest
+        metadata["backtest"] = facts_of_run
     _write_json(staging / model.role / f"{model.prefix}_metadata.json", _rounded(metadata))
 
 
