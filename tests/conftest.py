@@ -44,6 +44,10 @@ def isolated_environment(
         "MLFLOW_TRACKING_URI",
         "CF_R2_ACCESS_KEY_ID",
         "CF_R2_SECRET_ACCESS_KEY",
+        "TRADAI_LIVE_TRADING",
+        "TRADAI_EXCHANGE_API_URL",
+        "FREQTRADE__EXCHANGE__KEY",
+        "FREQTRADE__EXCHANGE__SECRET",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

@@ -131,6 +131,16 @@ def strategy_yaml(name: str) -> str:
     return SEED_TRADAI.replace("MyStrategy", name).replace("mystrategy", name.lower())
 
 
+def write_strategy_module(directory: Path, name: str) -> None:
+    """The strategy class :func:`strategy_yaml`'s entry point names: ``<name lowercased>.strategy:<name>``."""
+    module = directory / name.lower()
+    module.mkdir(exist_ok=True)
+    (module / "strategy.py").write_text(
+        "from tradai_release.bot.strategy import ReleasedStrategy\n\n\n"
+        f"class {name}(ReleasedStrategy):\n    pass\n"
+    )
+
+
 def manifest_yaml(environment: str, profile: int, pins: dict[str, str], production: int = 1) -> str:
     lines = [
         f"# Release manifest: profile {profile} in {environment}.",
@@ -168,6 +178,7 @@ def make_release_repo(
         text = strategy_yaml(name)
         (directory / "tradai.yaml").write_text(text)
         (directory / "ml_config.json").write_text(json.dumps(ML_CONFIG, indent=2))
+        write_strategy_module(directory, name)
         pins[name] = config_hash(load_yaml(text.encode(), "t").data)
     for environment, profile in manifests:
         path = root / "releases" / environment / f"profile-{profile}.yaml"

@@ -32,6 +32,7 @@ from tradai_release.engine.state import EngineBackends
 from tradai_release.repository import bots
 from tradai_release.runtime import start_bot
 from tradai_release.runtime.__main__ import main
+from tradai_release.runtime.launch import Launch
 from tradai_release.runtime.ready import RECORD_FIELDS, Ready
 
 STRATEGY = "PascalStrategy"
@@ -256,6 +257,94 @@ def test_flags_must_agree_with_the_pins_and_features_must_be_known(
     ml_config = cli.repo / "strategies" / STRATEGY / "ml_config.json"
     assert main(["--models-dir", str(models), "--ml-config", str(ml_config)]) == 0
     assert capsys.readouterr().out.startswith(f"ready: env=dev profile=3 strategy={STRATEGY} config=v")
+
+
+# --------------------------------------------------------------------------- --exec freqtrade trade
+
+
+def test_exec_renders_a_checked_private_config_and_hands_over_to_freqtrade(
+    cli: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = bot_models(cli)
+    for name, value in pins(cli, TAG, cli.sha).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TRADAI_EXCHANGE_API_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("FREQTRADE__EXCHANGE__KEY", "key-that-stays-in-the-environment")
+    launched: list[Launch] = []
+    args = ["--models-dir", str(models), "--exec", "freqtrade", "trade", "--logfile", "x.log"]
+    assert main(args, launched.append) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"ready: env=dev profile=3 strategy={STRATEGY}")
+    [launch] = launched
+    assert out[1] == f"exec: {' '.join(launch.argv[1:])} (trades: {launch.db_path})"
+    code = cli.repo / "strategies" / STRATEGY / "pascal"
+    assert launch.argv == (
+        sys.executable, "-m", "freqtrade", "trade", "--config", str(launch.config_path),
+        "--strategy", STRATEGY, "--strategy-path", str(code), "--userdir", str(launch.run_dir),
+        "--logfile", "x.log",
+    )  # fmt: skip
+    state = Path(os.environ["TRADAI_STATE_DIR"])
+    assert launch.run_dir == state / "dev" / "run" / f"{STRATEGY}-p3" and launch.dry_run
+    modes = (launch.run_dir.stat().st_mode & 0o777, launch.config_path.stat().st_mode & 0o777)
+    assert modes == (0o700, 0o600)
+    config = json.loads(launch.config_path.read_text())
+    assert config["tradai"] == {"models_dir": str(models / STRATEGY), "entry_tag": f"{STRATEGY} v1"}
+    assert config["dry_run"] is True and config["db_url"] == f"sqlite:///{launch.db_path}"
+    assert config["exchange"]["pair_whitelist"] == ["BTC/USDT:USDT"] and config["trading_mode"] == "futures"
+    assert config["exchange"]["ccxt_config"]["urls"]["api"]["fapiPublic"] == "http://127.0.0.1:9/fapi/v1"
+    assert "key-that-stays" not in launch.config_path.read_text()
+
+
+def test_nothing_starts_when_a_check_before_the_exec_fails(
+    cli: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    models = bot_models(cli)
+    for name, value in pins(cli, TAG, cli.sha).items():
+        monkeypatch.setenv(name, value)
+    run_dir = Path(os.environ["TRADAI_STATE_DIR"]) / "dev" / "run"
+    launched: list[Launch] = []
+
+    def refused(*extra: str, exec_args: tuple[str, ...] = ("freqtrade", "trade")) -> str:
+        assert main(["--models-dir", str(models), *extra, "--exec", *exec_args], launched.append) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert not launched and not run_dir.exists()
+        return err
+
+    assert "--exec: runs `freqtrade trade [flags]`, not freqtrade webserver" in refused(
+        exec_args=("freqtrade", "webserver")
+    )
+    assert "--exec: --db-url is set by the runtime" in refused(exec_args=("freqtrade", "trade", "--db-url=x"))
+    # An entry point whose module or class is not there.
+    assert "strategy.entry_point: pascal.strategy:PascalStrategy: no module file" in refused(
+        "--strategy-path", str(tmp_path)
+    )
+    (tmp_path / "strategy.py").write_text("class SomethingElse:\n    pass\n")
+    assert "PascalStrategy" in refused("--strategy-path", str(tmp_path))
+    # A bot that trades live needs its exchange key before anything starts.
+    monkeypatch.setenv("TRADAI_ENVS__DEV__LIVE_TRADING", "true")
+    assert "FREQTRADE__EXCHANGE__KEY: dev trades live and the exchange key is missing" in refused()
+    monkeypatch.setenv("FREQTRADE__EXCHANGE__KEY", "k")
+    assert "FREQTRADE__EXCHANGE__SECRET" in refused()
+    monkeypatch.delenv("TRADAI_ENVS__DEV__LIVE_TRADING")
+    # A stake that is not a number (a TRADAI_CFG__ override of the runtime config).
+    monkeypatch.setenv("TRADAI_CFG__STRATEGY_SERVICE__DEFAULTS__STAKE_AMOUNT", "lots")
+    assert "stake_amount" in refused()
+
+
+def test_tampered_models_start_no_freqtrade(cli: World, capsys: pytest.CaptureFixture[str]) -> None:
+    models = bot_models(cli)
+    sha2, changed = retrain(cli, "v2")
+    path, size = next(iter(changed.items()))
+    blob = cli.hub.read_tag("v2").files[path].sha256
+    (cli.repo.parent / "hub" / "blobs" / "sha256" / blob).write_bytes(b"#" * size)
+    env_file = cli.repo.parent / "PascalStrategy-p3.env"
+    env_file.write_text(bots.format_env_file(pins(cli, "v2", sha2), ["written by a test"]))
+    launched: list[Launch] = []
+    args = ["--env-file", str(env_file), "--models-dir", str(models), "--exec", "freqtrade", "trade"]
+    assert main(args, launched.append) == 1
+    assert capsys.readouterr().err.startswith("error: model hub ")
+    assert not launched and not (Path(os.environ["TRADAI_STATE_DIR"]) / "dev" / "run").exists()
 
 
 def test_live_state_after_an_apply(world: World) -> None:

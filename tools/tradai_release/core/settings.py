@@ -32,6 +32,7 @@ class EnvOverrides(BaseModel):
     mlflow_tracking_uri: str | None = None
     deploy_target: DeployTargetName | None = None
     ecs_launch_type: str | None = None
+    live_trading: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,13 @@ class Settings(BaseSettings):
     ecs_execution_role_arn: str | None = None
     ecr_registry: str = ""  # e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com; empty = as pinned
     ecs_reuse_depth: int = 10  # newest revisions of a family searched for one with the same content
+    # Bots (docs/architecture.md §17): a bot trades with real orders only where this is true (per env:
+    # TRADAI_ENVS__PROD__LIVE_TRADING=true); everywhere else Freqtrade runs with dry_run. Its private run
+    # directory (rendered config, trade database) is bot_run_dir; exchange_api_url replaces the exchange's
+    # public API address (a loopback stand-in in tests and the demo; unset = the exchange itself).
+    live_trading: bool = False
+    bot_run_dir: str = "{state_dir}/{env}/run/{strategy}-p{profile}"
+    exchange_api_url: str | None = None
     # An apply's lease lock: renewed every third of it while the apply lives; a killed apply's lapses
     # this long after its last renewal, and the next run takes it over.
     lease_seconds: float = 60.0
@@ -186,6 +194,11 @@ class Settings(BaseSettings):
         """The deployment target of ``env``: its override, else ``deploy_target``."""
         override = self.envs.get(env, EnvOverrides()).deploy_target
         return override or self.deploy_target
+
+    def live_trading_of(self, env: str) -> bool:
+        """Whether ``env``'s bots trade live: its override, else ``live_trading`` (default: dry run)."""
+        override = self.envs.get(env, EnvOverrides()).live_trading
+        return self.live_trading if override is None else override
 
     def launch_type_of(self, env: str) -> str:
         """ECS launch type of ``env``: override, else ``ecs_launch_types[env]``, else ``ecs_launch_type``."""

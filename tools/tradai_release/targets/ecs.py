@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import DeploymentFailed
-from tradai_release.repository.bots import VARIABLES, BotKey
+from tradai_release.repository.bots import BOT_COMMAND, VARIABLES, BotKey
 from tradai_release.targets import DeployStamp, RunningBot
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ class EcsTarget:
                     "name": CONTAINER,
                     "image": image,
                     "essential": True,
+                    "command": list(BOT_COMMAND),
                     "environment": [{"name": name, "value": variables[name]} for name in VARIABLES],
                 }
             ],
