@@ -302,13 +302,13 @@ def test_plan_comments_the_plan_on_a_same_repository_pull_request_and_gives_a_fo
 
 
 def test_drift_dispatch_retrains_pushes_the_branch_and_opens_a_pull_request(world: World) -> None:
-    from tradai_release.demo import DEMO_SIGNAL, DEMO_STRATEGY
+    from tradai_release.demo import DEMO_STRATEGY, DEMO_TWEAK
 
     path = world.repo / "strategies" / DEMO_STRATEGY / "ml_config.json"
     config = json.loads(path.read_text())
-    config["signal"] = DEMO_SIGNAL
+    config.update(DEMO_TWEAK)
     path.write_text(json.dumps(config, indent=2) + "\n")
-    git(world.repo, "commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
+    git(world.repo, "commit", "-q", "-am", f"{DEMO_STRATEGY}: the demo's tweak")
     world.push("main")
 
     event = world.event(inputs={"env": "prod", "retrain": DEMO_STRATEGY, "propose": "true"})

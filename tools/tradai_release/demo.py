@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 DEMO_ENV = "prod"
 DEMO_PROFILE = 3
 DEMO_STRATEGY = "PascalStrategy"
-# The quant's tweak: a shorter horizon and a higher bar for a long signal.
-DEMO_SIGNAL = {"horizon": 3, "threshold": 0.0015}
+# The quant's tweak: a lower bar for a long signal and a 12 h position horizon. Freqtrade's held-out
+# backtest of the challenger beats v1 on every metric of the comparator (profit 0.130 vs 0.098,
+# Sharpe 5.5 vs 4.3, drawdown 0.024 vs 0.026, win rate 0.57 vs 0.53, 37 trades vs 30).
+DEMO_TWEAK = {"signal": {"horizon": 6, "threshold": 0.001}, "position": {"horizon": 12}}
 COPIED = ("strategies", "releases", ".gitignore")
 
 
@@ -152,10 +154,10 @@ def run_demo(
     with step(f"a quant tweaks {DEMO_STRATEGY} and merges it") as note:
         path = repo / "strategies" / DEMO_STRATEGY / "ml_config.json"
         config = json.loads(path.read_text(encoding="utf-8"))
-        config["signal"] = DEMO_SIGNAL
+        config.update(DEMO_TWEAK)
         path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        git.run("commit", "-q", "-am", f"{DEMO_STRATEGY}: 3h horizon, 0.15 % signal threshold")
-        note.append(f"signal {DEMO_SIGNAL}")
+        git.run("commit", "-q", "-am", f"{DEMO_STRATEGY}: 0.1 % signal threshold, 12h position horizon")
+        note.append(", ".join(f"{part} {value}" for part, value in DEMO_TWEAK.items()))
 
     prod = environment(settings, DEMO_ENV)  # the scratch repository declares it: parsed once
     with step("challenger: train, push to the hub, register in prod") as note:
