@@ -20,6 +20,10 @@ ROLES: dict[str, str] = {"signal": "ensemble", "position": "position"}
 """Each model's directory and its files' prefix (the seed's names)."""
 MEMBERS: tuple[str, ...] = ("rf", "xgb", "lgb")
 COMPAT_FILE = "model_compat.json"
+ENTRY_THRESHOLD = 0.5
+"""Enter long when both models' probabilities are above this (a strategy may raise it)."""
+EXIT_THRESHOLD = 0.5
+"""Exit when both are below this."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,26 @@ class ReleasedModels:
             signal=_load_model(directory, "signal", features, input_name),
             position=_load_model(directory, "position", features, input_name),
         )
+
+
+    def probabilities(self, candles: Any, *, time: str = "date") -> tuple[Any, Any]:
+        """P(signal) and P(position) for every candle (NaN until the features are warm).
+
+        ``candles`` holds OHLCV columns and the candle time in ``time`` (Freqtrade's ``date``,
+        training's ``timestamp``); the features are the ones training computed (``bot.features``).
+        """
+        import numpy as np
+
+        from tradai_release.bot.features import compute_features
+
+        rows = compute_features(candles, self.features, where="candles", time=time).to_numpy(dtype=np.float64)
+        ready = np.isfinite(rows).all(axis=1)
+        signal = np.full(len(rows), np.nan)
+        position = np.full(len(rows), np.nan)
+        if ready.any():
+            signal[ready] = self.signal.probability(rows[ready])
+            position[ready] = self.position.probability(rows[ready])
+        return signal, position
 
 
 def _load_model(directory: Path, role: str, features: tuple[str, ...], input_name: str) -> OnnxModel:

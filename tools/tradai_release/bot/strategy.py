@@ -16,12 +16,16 @@ The models and the tag come from the ``tradai`` section of the Freqtrade config 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
 from freqtrade.strategy import IStrategy
 
-from tradai_release.bot.features import WARMUP_ROWS, compute_features
+from tradai_release.bot.features import WARMUP_ROWS
+from tradai_release.bot.models import ENTRY_THRESHOLD, EXIT_THRESHOLD
+
+logger = logging.getLogger(__name__)
 
 SECTION = "tradai"
 """The Freqtrade config key of the release's own values (``models_dir``, ``entry_tag``)."""
@@ -43,8 +47,8 @@ class ReleasedStrategy(IStrategy):  # Freqtrade ships no type information: IStra
     process_only_new_candles = True
     startup_candle_count = WARMUP_ROWS
 
-    entry_threshold = 0.5
-    exit_threshold = 0.5
+    entry_threshold = ENTRY_THRESHOLD
+    exit_threshold = EXIT_THRESHOLD
 
     def bot_start(self, **kwargs: Any) -> None:
         """Load the release's models once, before the first candle is analysed."""
@@ -57,19 +61,14 @@ class ReleasedStrategy(IStrategy):  # Freqtrade ships no type information: IStra
             )
         self.models = ReleasedModels.load(Path(section["models_dir"]))
         self.entry_tag = str(section.get("entry_tag") or "unversioned")
+        # The line an operator (and the demo) reads to know which release a bot runs.
+        logger.info(
+            "%s: trading %s with the models in %s", type(self).__name__, self.entry_tag, self.models.directory
+        )
 
     def populate_indicators(self, dataframe: Any, metadata: dict[str, Any]) -> Any:
         """The models' features and both probabilities for every candle (NaN until the features are warm)."""
-        import numpy as np
-
-        features = compute_features(dataframe, self.models.features, where="candles", time="date")
-        rows = features.to_numpy(dtype=np.float64)
-        ready = np.isfinite(rows).all(axis=1)
-        signal = np.full(len(rows), np.nan)
-        position = np.full(len(rows), np.nan)
-        if ready.any():
-            signal[ready] = self.models.signal.probability(rows[ready])
-            position[ready] = self.models.position.probability(rows[ready])
+        signal, position = self.models.probabilities(dataframe, time="date")
         dataframe[SIGNAL_COLUMN] = signal
         dataframe[POSITION_COLUMN] = position
         return dataframe
