@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +31,24 @@ def test_demo_promotes_applies_reverts_and_ends_in_sync(demo_run: dict[str, Any]
     # the bot of prod profile 3 starts on v2 after the merge, on v1 after the revert, from its env file
     merged, reverted = report["bots"]
     assert (merged["model_version"], reverted["model_version"]) == (2, 1)
+    # ... as real dry-run Freqtrade processes on the loopback stand-in: v2 filled an entry it tagged with its
+    # version, read from Freqtrade's own trade database (its exit code says nothing); v1 came up and held it
+    db = Path(report["trades_db"])
+    assert db == Path(merged["trades_db"]) == Path(reverted["trades_db"])
+    assert db.is_relative_to(workdir.resolve()) and merged["exec"]["dry_run"] is True
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        fills = connection.execute(
+            "SELECT t.pair, t.enter_tag, o.filled, o.average, t.open_rate FROM trades t "
+            "JOIN orders o ON o.ft_trade_id = t.id WHERE o.ft_order_side = 'buy' AND o.status = 'closed'"
+        ).fetchall()
+    assert [(pair, tag) for pair, tag, *_ in fills] == [("BTC/USDT:USDT", "PascalStrategy v2")]
+    assert fills[0][2] > 0 and fills[0][3] == fills[0][4] > 0
+    assert "trading PascalStrategy v1" in Path(reverted["log"]).read_text()
+    assert "trading PascalStrategy v2" in Path(merged["log"]).read_text()
+    for bot in (merged, reverted):
+        assert Path(bot["exec"]["config"]).stat().st_mode & 0o077 == 0  # the rendered config is the bot's own
+        with pytest.raises(ProcessLookupError):  # stopped: the runtime's pid became Freqtrade's, now gone
+            os.kill(bot["pid"], 0)
     assert merged["pins_from"] == reverted["pins_from"] == "deployment"
     assert merged["hub_tag"] != reverted["hub_tag"] == "v20261101"
     assert merged["downloaded_bytes"] > 0 and reverted["downloaded_bytes"] > 0  # v1's files differ
@@ -64,3 +86,42 @@ def test_demo_refuses_a_used_workdir(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stderr.startswith("error: demo:") and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow  # uses the demo run
+def test_tampered_pinned_files_start_no_freqtrade(demo_run: dict[str, Any], tmp_path: Path) -> None:
+    """The demo's prod profile 3 bot, its container command in a copy of the demo's state, after one of its
+    pinned model files was overwritten in the hub: one error line, exit 1, and no Freqtrade process (no
+    run directory, no config, no trade database)."""
+    from tradai_release.core.settings import Settings
+    from tradai_release.hub import ModelHub
+
+    assert demo_run["returncode"] == 0, demo_run["stderr"]
+    source = Path(demo_run["workdir"])
+    for part in ("repo", "state"):
+        shutil.copytree(source / part, tmp_path / part, symlinks=True)
+    state = tmp_path / "state"
+    env_file = state / "prod" / "bots" / "PascalStrategy-p3.env"
+    pins = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    hub = ModelHub.from_settings(Settings(repo=tmp_path / "repo", state_dir=state))
+    path, entry = next((p, f) for p, f in sorted(hub.read_tag(pins["TRADAI_HUB_TAG"]).files.items())
+                       if p.startswith("PascalStrategy/") and p.endswith(".onnx"))
+    blob = state / "hub" / "blobs" / "sha256" / entry.sha256
+    blob.write_bytes(b"#" * blob.stat().st_size)
+    shutil.rmtree(state / "cache", ignore_errors=True)  # no unverified shortcut around the hub
+    run_dir = state / "prod" / "run"
+    shutil.rmtree(run_dir)
+
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("TRADAI_")}
+    environ.update(TRADAI_REPO=str(tmp_path / "repo"), TRADAI_STATE_DIR=str(state),
+                   TRADAI_MODELS_DIR=str(tmp_path / "bot" / "models"))
+    done = subprocess.run(
+        [sys.executable, "-m", "tradai_release.runtime", "--env-file", str(env_file),
+         "--exec", "freqtrade", "trade"],
+        env=environ, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 1 and done.stdout == "", done.stdout
+    assert done.stderr.startswith("error: model hub ") and done.stderr.count("\n") == 1, done.stderr
+    assert path.rsplit("/", 1)[-1] in done.stderr or entry.sha256[:12] in done.stderr, done.stderr
+    assert not run_dir.exists()  # nothing rendered, no trade database: Freqtrade never started
+    assert not list((tmp_path / "bot").rglob("*.onnx"))  # and no half-pulled models left behind

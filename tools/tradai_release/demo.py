@@ -27,6 +27,7 @@ from tradai_release.repository.gitrepo import GitRepo
 from tradai_release.repository.tree import ReleaseTree
 
 if TYPE_CHECKING:
+    from tradai_release.bot.standin import ExchangeStandIn
     from tradai_release.core.settings import Settings
     from tradai_release.engine.plan import Plan
     from tradai_release.repository.environments import Environment
@@ -40,6 +41,13 @@ DEMO_STRATEGY = "PascalStrategy"
 # Sharpe 5.5 vs 4.3, drawdown 0.024 vs 0.026, win rate 0.57 vs 0.53, 37 trades vs 30).
 DEMO_TWEAK = {"signal": {"horizon": 6, "threshold": 0.001}, "position": {"horizon": 12}}
 COPIED = ("strategies", "releases", ".gitignore")
+# The demo's bot: how long it may take to fill an entry (about 6 s here), to stop after SIGTERM, and how
+# far above the entry threshold the replayed hour's probabilities are.
+BOT_WAIT_SECONDS = 60.0
+BOT_STOP_SECONDS = 20.0
+ENTRY_MARGIN = 0.02
+# The caller's settings and exchange keys stay out of the bot's environment: it runs the embedded default.
+SCRUBBED = ("TRADAI_", "FREQTRADE__", "AWS_")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class DemoReport:
     lifecycle: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deployments: list[dict[str, Any]] = field(default_factory=list)
     bots: list[dict[str, Any]] = field(default_factory=list)  # the bot's ready records, in order
+    trades_db: Path | None = None  # the bot's Freqtrade trade database (SQLite)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +83,7 @@ class DemoReport:
             "lifecycle": self.lifecycle,
             "deployments": self.deployments,
             "bots": self.bots,
+            "trades_db": str(self.trades_db) if self.trades_db else None,
         }
 
 
@@ -209,8 +219,11 @@ def run_demo(
         note.append(f"apply {merged.outcome}: {len(merged.actions)} actions")
         note.append(_pins(settings, prod, version))
 
-    with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} starts from its env file") as note:
-        report.bots.append(_start_bot(settings, workdir, note))
+    with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} trades v{version} (dry run)") as note:
+        exchange = _exchange_stand_in(settings, repo, workdir / "replay" / "models", version)
+        with exchange:
+            report.bots.append(_trade(settings, workdir, exchange, note, fills=True))
+        report.trades_db = Path(report.bots[-1]["trades_db"])
 
     with step("git revert of the merge, apply prod (the rollback)") as note:
         git.run("revert", "--no-edit", "-m", "1", "HEAD")
@@ -218,8 +231,9 @@ def run_demo(
         note.append(f"apply {reverted.outcome}: {len(reverted.actions)} actions")
         note.append(_pins(settings, prod, version))
 
-    with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} restarts") as note:
-        report.bots.append(_start_bot(settings, workdir, note))
+    restart = f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} restarts on the champion"
+    with step(restart) as note, exchange:
+        report.bots.append(_trade(settings, workdir, exchange, note, fills=False))
 
     with step("apply again: nothing to do, nothing written") as note:
         again = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
@@ -294,24 +308,144 @@ def _challenger(
     return int(registered[DEMO_ENV].version), tag
 
 
-def _start_bot(settings: Settings, workdir: Path, note: list[str]) -> dict[str, Any]:
-    """The bot's start-up as its host runs it: pins from the env file apply wrote, its own models dir."""
+def _exchange_stand_in(settings: Settings, repo: Path, models_dir: Path, version: int) -> ExchangeStandIn:
+    """The loopback exchange the demo's bot trades on: the strategy's candles, frozen at an hour the
+    challenger goes long (the last such hour in the data, held out from its training), so a dry-run
+    entry fills at once (Pascal keeps the default entry threshold).
+
+    The hour is found with the challenger's own models, pulled the way the bot pulls them into a models
+    dir of the demo's own (the bot still pulls its copy); the bot decides again by itself on the candles
+    the stand-in serves.
+    """
+    from tradai_release.bot.models import ENTRY_THRESHOLD, ReleasedModels
+    from tradai_release.bot.pairs import parse_pairs
+    from tradai_release.bot.standin import ExchangeStandIn
+    from tradai_release.training.features import load_candles
+    from tradai_release.training.train import data_file
+
+    _start_bot(settings, models_dir)  # v{version}'s files, verified, into the bot's own models dir
+    csv_path, display = data_file(repo, DEMO_STRATEGY)
+    candles = load_candles(csv_path, display).frame
+    models = ReleasedModels.load(models_dir / DEMO_STRATEGY)
+    signal, position = models.probabilities(candles, time="timestamp")
+    # A margin above the threshold: the bot sees the last 500 candles rather than the whole file, and its
+    # EMAs start there (the features differ in the fourth decimal).
+    bar = ENTRY_THRESHOLD + ENTRY_MARGIN
+    long_rows = [row for row in range(len(candles)) if signal[row] > bar and position[row] > bar]
+    if not long_rows:
+        raise TradaiError(f"demo: {DEMO_STRATEGY} v{version} is never long on {display}: no hour to replay")
+    symbols = ReleaseTree.work(repo).tradai(DEMO_STRATEGY).data["strategy_service"]["defaults"]["symbols"]
+    pair = parse_pairs(symbols, where=display, field="symbols").of_data_file(csv_path.stem, where=display)
+    return ExchangeStandIn({pair.symbol: csv_path}, "1h", until=long_rows[-1])
+
+
+def _trade(
+    settings: Settings, workdir: Path, exchange: ExchangeStandIn, note: list[str], *, fills: bool
+) -> dict[str, Any]:
+    """The bot's container command, as its host runs it: the runtime checks the pins of the env file apply
+    wrote, renders Freqtrade's config and becomes a dry-run Freqtrade bot on the stand-in.
+
+    With ``fills`` the demo waits for an entry of this version to fill; else for the bot to have loaded
+    the version and analysed the market once. Then the bot is stopped (SIGTERM, as an orchestrator does).
+    Its output goes to ``bot-p<N>/freqtrade-<k>.log``; the trade database is Freqtrade's own SQLite file.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tradai_release.bot.trades import filled_entries, read_trades
+    from tradai_release.repository.bots import BOT_EXEC, BotKey
+    from tradai_release.targets.envfile import EnvFileTarget
+
+    bot = BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY)
+    env_file = EnvFileTarget.from_settings(settings, DEMO_ENV).path(bot)
+    home = workdir / f"bot-p{DEMO_PROFILE}"
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / f"freqtrade-{len(list(home.glob('freqtrade-*.log'))) + 1}.log"
+    environ = {name: value for name, value in os.environ.items() if not name.startswith(SCRUBBED)}
+    environ.update({
+        "TRADAI_REPO": str(settings.repo),
+        "TRADAI_STATE_DIR": str(settings.state_dir),
+        "TRADAI_MODELS_DIR": str(home / "models"),
+        "TRADAI_EXCHANGE_API_URL": exchange.url,
+        "NO_PROXY": "127.0.0.1",
+        "no_proxy": "127.0.0.1",
+    })
+    # The container's command (BOT_COMMAND), with this venv's python and the env file apply wrote.
+    command = [sys.executable, "-m", "tradai_release.runtime", "--env-file", str(env_file), "--json",
+               "--exec", *BOT_EXEC]
+    served_before = exchange.requests["/fapi/v1/klines"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=environ, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        ready, launch = _ready_record(log, process)
+        tag = f"{ready['model_name']} v{ready['model_version']}"  # the entry tag (runtime.launch.entry_tag)
+        deadline = time.monotonic() + BOT_WAIT_SECONDS
+        db = Path(launch["trades_db"])
+        while time.monotonic() < deadline and process.poll() is None:
+            if fills and filled_entries(db, tag):
+                break
+            if not fills and _loaded(log, tag) and exchange.requests["/fapi/v1/klines"] > served_before:
+                break
+            time.sleep(0.5)
+        else:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            state = f"exited {process.returncode}" if process.poll() is not None else "still running"
+            raise TradaiError(f"demo: the bot never {'filled an entry' if fills else 'started'} "
+                              f"({state}); {log}:\n{tail}")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=BOT_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    trades = read_trades(db)
+    mine = [trade for trade in trades if trade.enter_tag == tag]
+    note.append(f"runtime checked {env_file.name}'s pins ({tag}, hub {ready['hub_tag']}) and became "
+                f"`{' '.join(BOT_EXEC)}` (pid {process.pid}, dry run)")
+    if fills:
+        first = mine[0]
+        note.append(f"entry {first.pair} filled at {first.open_rate:g}, tagged {first.enter_tag!r}")
+    else:
+        held = [f"{trade.enter_tag} {'open' if trade.is_open else 'closed'}" for trade in trades]
+        note.append(f"{tag} loaded, market analysed; trades in the database: {', '.join(held) or 'none'}")
+    note.append(f"stopped with SIGTERM; trades: {db}")
+    return {**ready, "pid": process.pid, "trades_db": str(db), "log": str(log),
+            "trades": [trade.to_dict() for trade in trades]}
+
+
+def _ready_record(log: Path, process: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The runtime's ready record (its first line, --json) once written; an error line fails the demo."""
+    deadline = time.monotonic() + BOT_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        first = log.read_text(encoding="utf-8", errors="replace").split("\n", 1)
+        if len(first) == 2 and first[0].startswith("{"):
+            record = json.loads(first[0])
+            return record, record["exec"]
+        if process.poll() is not None:
+            raise TradaiError(f"demo: the runtime refused to start the bot: {first[0].strip()}")
+        time.sleep(0.2)
+    raise TradaiError(f"demo: the runtime wrote no ready record in {BOT_WAIT_SECONDS} s ({log})")
+
+
+def _loaded(log: Path, tag: str) -> bool:
+    """Whether the strategy logged that it loaded the models of ``tag`` (``bot.strategy``'s start line)."""
+    return f"trading {tag}" in log.read_text(encoding="utf-8", errors="replace")
+
+
+def _start_bot(settings: Settings, models_dir: Path) -> None:
+    """The runtime's start-up check as a library call, to read the pinned models before the bot runs."""
     from tradai_release.repository.bots import BotKey
     from tradai_release.runtime import read_variables, start_bot
     from tradai_release.targets.envfile import EnvFileTarget
 
     bot = BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY)
-    env_file = EnvFileTarget.from_settings(settings, DEMO_ENV).path(bot)
-    variables, source = read_variables(env_file)
-    ready = start_bot(
-        settings, variables=variables, source=source, models_dir=workdir / f"bot-p{DEMO_PROFILE}" / "models"
-    )
-    note.append(f"pins from {env_file.name}: {ready.model_name} v{ready.model_version}, tag {ready.hub_tag}")
-    note.append(
-        f"ready: config {ready.config_id}, {ready.downloaded_files} files ({ready.downloaded_bytes} bytes) "
-        f"pulled for {DEMO_STRATEGY} only, {ready.reused_files} reused"
-    )
-    return ready.to_dict()
+    variables, source = read_variables(EnvFileTarget.from_settings(settings, DEMO_ENV).path(bot))
+    start_bot(settings, variables=variables, source=source, models_dir=models_dir)
 
 
 def _pins(settings: Settings, prod: Environment, challenger: int) -> str:

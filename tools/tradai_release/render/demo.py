@@ -54,3 +54,5 @@ def render_summary(report: DemoReport) -> None:
         out.print(f"the pull request's plan comment: {report.plan_markdown}")
     if report.board:
         out.print(f"the release board: {report.board}")
+    if report.trades_db:
+        out.print(f"the bot's trade database (Freqtrade's SQLite): {report.trades_db}")

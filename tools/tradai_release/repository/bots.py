@@ -30,7 +30,9 @@ HUB_SHA256 = "TRADAI_HUB_SHA256"
 FILES_SHA256 = "TRADAI_FILES_SHA256"
 IMAGE = "TRADAI_IMAGE"
 
-BOT_COMMAND: tuple[str, ...] = ("python", "-m", "tradai_release.runtime", "--exec", "freqtrade", "trade")
+BOT_EXEC: tuple[str, ...] = ("freqtrade", "trade")
+"""What the runtime becomes after its checks (``--exec``)."""
+BOT_COMMAND: tuple[str, ...] = ("python", "-m", "tradai_release.runtime", "--exec", *BOT_EXEC)
 """A bot container's command: the start-up check, then Freqtrade in the same process (architecture §17)."""
 
 VARIABLES: tuple[str, ...] = (
