@@ -33,6 +33,7 @@ def freqtrade_version() -> str:
 
     return str(freqtrade.__version__)
 
+
 STRATEGY = "PascalStrategy"
 SIGNAL_BUNDLE = (
     *SIGNAL_FILES,
@@ -335,6 +336,67 @@ def test_the_bot_strategy_decides_as_training_predicts(
     assert not (differ & (near > PROBABILITY_TOLERANCE)).any()
     assert bot_enter.sum() > 0 and differ.mean() < 0.05
     assert set(entries.loc[held & (entries["enter_long"] == 1), "enter_tag"]) == {"PascalStrategy v9"}
+
+
+@pytest.mark.slow
+def test_the_comparators_rows_are_freqtrades_own_backtest_of_the_held_out_window(
+    trained: tuple[Path, TrainingResult], tmp_path: Path
+) -> None:
+    """The registered metrics equal what `freqtrade backtesting` itself reports for the held-out window: the
+    CLI, with its own configuration loading, its market list fetched over HTTP (the loopback stand-in)
+    and its own result file, on the same candles, models, stake and fee."""
+    from freqtrade.data.btanalysis import load_backtest_stats
+    from freqtrade.enums import RunMode
+
+    from tradai_release.bot.backtest import offline_exchange, write_data
+    from tradai_release.bot.config import BotRun, render_config
+    from tradai_release.bot.pairs import parse_pair
+    from tradai_release.bot.standin import ExchangeStandIn
+    from tradai_release.registry.comparator import ModelComparator
+
+    repo, result = trained
+    folder = repo / "strategies" / STRATEGY
+    config = MLConfig.from_dict(json.loads((folder / "ml_config.json").read_text()))
+    csv = next((folder / "data").glob("*.csv"))
+    loaded = load_candles(csv, "x.csv")
+    data = build_dataset(loaded, config)
+    pair = parse_pair("BTC/USDT:USDT", where="test", field="symbol")
+    userdir, results = tmp_path / "user_data", tmp_path / "results"
+    results.mkdir()
+    with ExchangeStandIn({pair.symbol: csv}, "1h") as standin:
+        rendered = render_config(BotRun(
+            strategy=STRATEGY, class_name=STRATEGY, symbols=(pair.symbol,), timeframe="1h", stake_amount=2500,
+            max_open_trades=2, models_dir=result.model_dir, entry_tag="cli", dry_run=True, db_url="sqlite://",
+            bot_name="cli-backtest", fee=config.fee, exchange_url=standin.url,
+        ))
+        options = offline_exchange({**json.loads(json.dumps(rendered)), "runmode": RunMode.BACKTEST})
+        write_data(userdir / "data", pair, loaded.frame.rename(columns={"timestamp": "date"}), options)
+        (tmp_path / "config.json").write_text(json.dumps(rendered))
+        start, end = (int(pd.Timestamp(when).timestamp()) for when in (data.test_start, data.test_end))
+        done = subprocess.run(
+            [sys.executable, "-m", "freqtrade", "backtesting", "--config", str(tmp_path / "config.json"),
+             "--strategy", STRATEGY, "--strategy-path", str(folder / "pascal"), "--userdir", str(userdir),
+             "--datadir", str(userdir / "data"), "--timerange", f"{start}-{end + 1}", "--cache", "none",
+             "--export", "trades", "--backtest-directory", str(results)],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"},
+        )
+        fetched = standin.requests["/fapi/v1/exchangeInfo"]
+    # Freqtrade exits 0 on a configuration error: the result file is the evidence, not the exit code
+    assert fetched >= 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert list(results.glob("*.zip")), done.stdout[-3000:] + done.stderr[-3000:]
+    own = load_backtest_stats(results)["strategy"][STRATEGY]
+    expected = {
+        "total_profit": own["profit_total"],
+        "sharpe_ratio": own["sharpe"],
+        "max_drawdown": own["max_drawdown_account"],
+        "win_rate": own["wins"] / own["total_trades"],
+        "total_trades": float(own["total_trades"]),
+    }
+    rows = {row.metric: row.challenger for row in ModelComparator().compare(result.metrics, None).rows}
+    print(f"\nfreqtrade backtesting CLI: {expected}")
+    assert own["total_trades"] >= 10  # a window with trades to compare
+    assert rows == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.slow

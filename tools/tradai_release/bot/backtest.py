@@ -93,7 +93,7 @@ def run_backtest(
     )
     try:
         exchange = offline_exchange(config)
-        _write_data(datadir, pair, candles, exchange)
+        write_data(datadir, pair, candles, exchange)
         backtesting = Backtesting(config, exchange)
         data, timerange = backtesting.load_bt_data()
         strategy = backtesting.strategylist[0]
@@ -133,7 +133,9 @@ def _candle_type(pair: Pair) -> Any:
     return CandleType.FUTURES if pair.trading_mode == FUTURES else CandleType.SPOT
 
 
-def _write_data(datadir: Path, pair: Pair, candles: pd.DataFrame, exchange: Any) -> None:
+def write_data(datadir: Path, pair: Pair, candles: pd.DataFrame, exchange: Any) -> None:
+    """``candles`` as Freqtrade's backtester reads them from ``datadir``, in its own feather format: a
+    futures pair gets its trade, mark-price and funding-rate (none: FUNDING_RATE) files."""
     import pandas as pd
     from freqtrade.data.history import get_datahandler
     from freqtrade.enums import CandleType
