@@ -1,10 +1,11 @@
-"""What a bot installs: a fresh base install vs the full install, and the runtime's start-up.
+"""What a bot installs: a fresh base install, base + the bot extra (Freqtrade) and the full install.
 
     .venv/bin/python benchmarks/install_size.py [--keep DIR] [--rounds 5]
 
 Builds two fresh venvs from a copy of this checkout, one after the other, with the same pip
-cache (warm after the project's own install): ``pip install <checkout>`` (the base: what a
-bot needs) and ``pip install '<checkout>[all]'`` (training, the MLflow client and server).
+cache (warm after the project's own install): ``pip install <checkout>`` (the base: a bot's
+start-up check), ``pip install '<checkout>[bot]'`` (what a bot container installs: the check
+and Freqtrade) and ``pip install '<checkout>[all]'`` (training, the MLflow client and server).
 Prints each one's wall time and installed size (du of the venv) and their ratios, then the
 start-up of ``python -m tradai_release.runtime --help`` and ``tools/r2_hub.py --help`` in the
 base venv against ``python -c pass`` of the same interpreter (medians of --rounds, alternating).
@@ -67,13 +68,17 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         source = copy_checkout(work)
-        base_s = build_venv(work / "base", str(source))
-        full_s = build_venv(work / "full", f"{source}[all]")
-        base_mb, full_mb = size_mb(work / "base"), size_mb(work / "full")
-        print(f"{'install':<10}{'wall s':>10}{'size MB':>10}")
-        print(f"{'base':<10}{base_s:>10.1f}{base_mb:>10.0f}")
-        print(f"{'full [all]':<10}{full_s:>10.1f}{full_mb:>10.0f}")
-        print(f"base / full: time {base_s / full_s:.2f}x, size {base_mb / full_mb:.2f}x")
+        built = {
+            "base": build_venv(work / "base", str(source)),
+            "base + [bot]": build_venv(work / "bot", f"{source}[bot]"),
+            "full [all]": build_venv(work / "full", f"{source}[all]"),
+        }
+        sizes = dict(zip(built, (size_mb(work / name) for name in ("base", "bot", "full")), strict=True))
+        full_s, full_mb = built["full [all]"], sizes["full [all]"]
+        print(f"{'install':<14}{'wall s':>10}{'size MB':>10}{'time/full':>11}{'size/full':>11}")
+        for name, seconds in built.items():
+            ratios = f"{seconds / full_s:>11.2f}{sizes[name] / full_mb:>11.2f}"
+            print(f"{name:<14}{seconds:>10.1f}{sizes[name]:>10.0f}{ratios}")
 
         python = str(work / "base" / "bin" / "python")
         commands = {
