@@ -415,6 +415,34 @@ def test_fargate_in_prod_and_bad_settings(repo: Path, aws: None) -> None:
         EcsTarget.from_settings(Settings(ecs_service="svc-{region}"), "dev")
 
 
+def test_live_bots_read_their_exchange_keys_from_the_secrets_store(repo: Path, aws: None) -> None:
+    """The task definition names the secret (ECS injects the values at start-up); no key is in it, and a
+    dry-run environment's bots get no keys at all. A live environment without the secret is refused."""
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tradai/{env}/binance"
+    live = Settings(repo=repo, deploy_target="ecs", exchange_keys_secret_arn=arn,
+                    envs={"dev": {"live_trading": True}})
+    settings = Settings(repo=repo, deploy_target="ecs")
+    assert provision(live, environment(live, "dev")).created
+    api = EcsApi(live.aws())
+    apply_env(ReleaseContext.open(live, "dev", backends=ecs_backends(live, "dev", api)))
+    definition, _ = api.describe_task_definition(services(api, "tradai-dev")["tradai-dev-PascalStrategy-p3"]
+                                                 ["taskDefinition"])
+    container = definition["containerDefinitions"][0]
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tradai/dev/binance"
+    assert container["secrets"] == [
+        {"name": "FREQTRADE__EXCHANGE__KEY", "valueFrom": f"{secret}:key::"},
+        {"name": "FREQTRADE__EXCHANGE__SECRET", "valueFrom": f"{secret}:secret::"},
+    ]
+    assert not any(e["name"].startswith("FREQTRADE__") for e in container["environment"])
+    assert container["command"] == ["python", "-m", "tradai_release.runtime", "--exec", "freqtrade", "trade"]
+
+    dry = EcsTarget.from_settings(live, "prod", api=api)  # prod trades in dry run: no secret named
+    assert dry.exchange_keys_secret_arn is None
+    with pytest.raises(SettingsError, match="exchange_keys_secret_arn: dev trades live: name the Secrets"):
+        EcsTarget.from_settings(Settings(repo=repo, envs={"dev": {"live_trading": True}}), "dev", api=api)
+    assert EcsTarget.from_settings(settings, "dev", api=api).exchange_keys_secret_arn is None
+
+
 def test_deploy_status_compares_pins_with_what_runs(repo: Path) -> None:
     settings = Settings(repo=repo)
     assert {s.state for s in bot_statuses(ReleaseContext.open(settings, "dev"))} == {NOT_DEPLOYED}

@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     live_trading: bool = False
     bot_run_dir: str = "{state_dir}/{env}/run/{strategy}-p{profile}"
     exchange_api_url: str | None = None
+    # ECS: the Secrets Manager secret (ARN template, {env}) holding a live environment's exchange keys as
+    # JSON {"key": ..., "secret": ...}. The task definition names it; ECS hands the values to the container
+    # as FREQTRADE__EXCHANGE__KEY/SECRET at start-up (the execution role reads it). Dry-run bots get none.
+    exchange_keys_secret_arn: str | None = None
     # An apply's lease lock: renewed every third of it while the apply lives; a killed apply's lapses
     # this long after its last renewal, and the next run takes it over.
     lease_seconds: float = 60.0

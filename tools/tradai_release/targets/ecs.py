@@ -20,7 +20,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.core.errors import DeploymentFailed
+from tradai_release.bot.config import KEY_VARIABLE, SECRET_VARIABLE
+from tradai_release.core.errors import DeploymentFailed, SettingsError
 from tradai_release.repository.bots import BOT_COMMAND, VARIABLES, BotKey
 from tradai_release.targets import DeployStamp, RunningBot
 
@@ -82,6 +83,7 @@ class EcsTarget:
     subnets: Sequence[str] = ()
     security_groups: Sequence[str] = ()
     execution_role_arn: str | None = None
+    exchange_keys_secret_arn: str | None = None  # set only where the bots trade live
     reuse_depth: int = 10
     wait_seconds: float = 900.0
     waiter: Waiter | None = None
@@ -97,6 +99,14 @@ class EcsTarget:
         cluster = settings.fill(settings.ecs_cluster, "ecs_cluster", env=env)
         settings.fill(settings.ecs_service, "ecs_service", env=env, strategy="S", profile=1)  # checked early
         poll = settings.deploy_poll_seconds
+        keys_arn = None
+        if settings.live_trading_of(env):
+            if not settings.exchange_keys_secret_arn:
+                raise SettingsError(
+                    "exchange_keys_secret_arn",
+                    f"{env} trades live: name the Secrets Manager secret of its exchange keys",
+                )
+            keys_arn = settings.fill(settings.exchange_keys_secret_arn, "exchange_keys_secret_arn", env=env)
         return cls(
             api=api or EcsApi(settings.aws()),
             names=EcsNames(cluster, settings.ecs_service),
@@ -106,6 +116,7 @@ class EcsTarget:
             subnets=tuple(settings.ecs_subnets),
             security_groups=tuple(settings.ecs_security_groups),
             execution_role_arn=settings.ecs_execution_role_arn,
+            exchange_keys_secret_arn=keys_arn,
             reuse_depth=settings.ecs_reuse_depth,
             wait_seconds=settings.deploy_wait_seconds,
             waiter=lambda api, cluster, services, timeout: poll_until_stable(
@@ -140,6 +151,13 @@ class EcsTarget:
                 }
             ],
         }
+        if self.exchange_keys_secret_arn:
+            # A reference, never a value: ECS reads the secret when the task starts (JSON keys "key" and
+            # "secret"), so neither the definition nor any record holds the keys.
+            definition["containerDefinitions"][0]["secrets"] = [
+                {"name": variable, "valueFrom": f"{self.exchange_keys_secret_arn}:{json_key}::"}
+                for variable, json_key in ((KEY_VARIABLE, "key"), (SECRET_VARIABLE, "secret"))
+            ]
         if self.execution_role_arn:
             definition["executionRoleArn"] = self.execution_role_arn
         return definition
