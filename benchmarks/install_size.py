@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/install_size.py [--keep DIR] [--rounds 5]
 
-Builds two fresh venvs from a copy of this checkout, one after the other, with the same pip
+Builds three fresh venvs from a copy of this checkout, one after the other, with the same pip
 cache (warm after the project's own install): ``pip install <checkout>`` (the base: a bot's
 start-up check), ``pip install '<checkout>[bot]'`` (what a bot container installs: the check
 and Freqtrade) and ``pip install '<checkout>[all]'`` (training, the MLflow client and server).
