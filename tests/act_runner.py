@@ -68,20 +68,22 @@ def stand_in(reference: str) -> Path:
     return STAND_INS / "actions" / ACTIONS[name]
 
 
-def locked_requirements() -> dict[str, str]:
-    """Every requirement of requirements/*.txt, once: ``name==version`` -> its block (the line and its
-    hashes, comments dropped). The locks agree on the versions they share (one resolution each, from the
-    same pins), so the union is one install's worth."""
-    blocks: dict[str, str] = {}
+def locked_requirements() -> dict[str, list[str]]:
+    """Per lock of requirements/*.txt (its stem): each requirement's block (the line and its hashes,
+    comments dropped). Each lock is one resolution; two locks may pin a shared dependency differently
+    (the drift job's Freqtrade holds some back), so they are downloaded one lock at a time."""
+    locks: dict[str, list[str]] = {}
     for lock in sorted((SOURCE / "requirements").glob("*.txt")):
+        blocks = []
         for block in re.split(r"\n(?=[A-Za-z0-9])", lock.read_text(encoding="utf-8")):
             lines = [line for line in block.splitlines()
                      if line.strip() and not line.lstrip().startswith("#")]
             if lines and "==" in lines[0]:
-                blocks[lines[0].split()[0]] = "\n".join(lines)
-    if not blocks:
+                blocks.append("\n".join(lines))
+        locks[lock.stem] = blocks
+    if not any(locks.values()):
         raise RuntimeError("no requirements/*.txt: the workflow jobs install from them (invoke lock)")
-    return blocks
+    return locks
 
 
 def build_wheelhouse(dest: Path) -> Path:
@@ -89,14 +91,20 @@ def build_wheelhouse(dest: Path) -> Path:
     included), checked against the locks' hashes.
 
     ``dest`` is kept between runs (WHEELHOUSE): only the requirements none of its wheels satisfies (by
-    SHA-256) are downloaded, in one pip call, so a second run of the suite downloads nothing.
+    SHA-256) are downloaded, one pip call per lock that misses some, so a second run of the suite downloads
+    nothing.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    have = {hashlib.sha256(path.read_bytes()).hexdigest() for path in dest.iterdir() if path.is_file()}
-    missing = [block for block in locked_requirements().values()
-               if not have & set(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))]
-    if missing:
-        wanted = dest.parent / f"{dest.name}.requirements.txt"
+    digests: dict[Path, str] = {}
+    for name, blocks in locked_requirements().items():
+        digests.update({path: hashlib.sha256(path.read_bytes()).hexdigest()
+                        for path in dest.iterdir() if path.is_file() and path not in digests})
+        have = set(digests.values())
+        missing = [block for block in blocks
+                   if not have & set(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))]
+        if not missing:
+            continue
+        wanted = dest.parent / f"{dest.name}.{name}.requirements.txt"
         wanted.write_text("\n".join(missing) + "\n", encoding="utf-8")
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--require-hashes", "-d", str(dest),
@@ -105,7 +113,7 @@ def build_wheelhouse(dest: Path) -> Path:
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"pip download of the workflow jobs' locks failed:\n{done.stderr[-3000:]}")
+            raise RuntimeError(f"pip download of requirements/{name}.txt failed:\n{done.stderr[-3000:]}")
     return dest
 
 
