@@ -6,16 +6,19 @@ One partition per environment (docs/architecture.md §12); the sort key says wha
 * ``#LOCK``: the lease of the apply in progress (:class:`LeaseRecord`), ``expires_at`` its TTL;
 * ``deploy#<deployment id>``: one apply of one commit (:class:`Deployment`);
 * ``journal#<deployment id>#<index>``: one action of that apply that finished (:class:`JournalEntry`);
-* ``drift#<strategy>#<checked at, to the microsecond>``: one recorded PSI check (:class:`RecordedCheck`).
+* ``drift#<strategy>#<checked at, to the microsecond>``: one recorded PSI check (:class:`RecordedCheck`);
+* ``live#<strategy>#p<N>#<role>#<observed at>``: one reading of a bot's live results (:class:`LiveResult`,
+  ``invoke observe``), ``expires_at`` its TTL.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tradai_release.core.clock import stamp
+from tradai_release.domain.live import LiveResult
 from tradai_release.engine.actions import Action
 from tradai_release.engine.release_items import (
     RELEASE_TTL_ATTRIBUTE,
@@ -48,6 +51,7 @@ __all__ = [
     "Deployment",
     "JournalEntry",
     "LeaseRecord",
+    "LiveResult",
     "RecordedCheck",
     "ReleaseTable",
     "open_release_table",
@@ -58,6 +62,9 @@ _LOCK = "#LOCK"
 _DEPLOYMENT = "deploy#"
 _JOURNAL = "journal#"
 _CHECK = "drift#"
+_LIVE = "live#"
+LIVE_KEEP_DAYS = 30.0
+"""Days a live reading is kept (its TTL): the board's chart and a challenger's window reach back this far."""
 
 
 def open_release_table(settings: Settings, env: Environment) -> KeyValueTable:
@@ -169,3 +176,19 @@ class ReleaseTable:
             check = RecordedCheck.from_item(item)
             found.setdefault(check.strategy, []).append(check)
         return found
+
+    # --- live results of the bots ---
+
+    def record_live(self, result: LiveResult, keep_days: float = LIVE_KEEP_DAYS) -> None:
+        """Write one reading; it expires ``keep_days`` after it was taken."""
+        order = result.observed_at.strftime("%Y%m%dT%H%M%S%fZ")
+        sort_key = f"{_LIVE}{result.strategy}#p{result.profile}#{result.role}#{order}"
+        expires = (result.observed_at + timedelta(days=keep_days)).timestamp()
+        self.table.put({**_key(self.env, sort_key), **result.to_item(), RELEASE_TTL_ATTRIBUTE: int(expires)})
+
+    def live_results(self, strategy: str | None = None) -> list[LiveResult]:
+        """Every kept reading (of one strategy's bots, or all), oldest first (one query)."""
+        prefix = f"{_LIVE}{strategy}#" if strategy else _LIVE
+        items = self.table.query(self.env, prefix=prefix)
+        readings = [LiveResult.from_item(self.env, item) for item in items]
+        return sorted(readings, key=lambda reading: reading.observed_at)

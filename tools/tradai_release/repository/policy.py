@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tradai_release.core.errors import InputError
 from tradai_release.core.yamlio import Document
+from tradai_release.repository.verification import Verification, check_verification
 
 POLICY_PATH = "releases/policy.yaml"
 DEFAULT_ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
@@ -179,6 +180,8 @@ class Policy:
     soak: Mapping[str, Soak] = field(default_factory=dict)
     freeze: Mapping[str, Freeze] = field(default_factory=dict)
     prune: bool = False  # apply retires what git no longer declares (docs/architecture.md §7, "Prune")
+    waves: Mapping[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict)
+    verification: Mapping[str, Verification] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
@@ -192,6 +195,13 @@ class Policy:
             },
             freeze={env: _freeze(rule) for env, rule in (data.get("freeze") or {}).items()},
             prune=bool(data.get("prune", False)),
+            waves={
+                env: tuple(tuple(int(profile) for profile in wave) for wave in waves)
+                for env, waves in (data.get("waves") or {}).items()
+            },
+            verification={
+                env: Verification.from_dict(rules) for env, rules in (data.get("verification") or {}).items()
+            },
         )
 
     def has_rules(self, environment: str) -> bool:
@@ -238,7 +248,8 @@ def _minutes(text: str) -> int:
 
 def check_policy(document: Document) -> list[InputError]:
     """Every problem of a parsed policy.yaml: its schema, then what a schema cannot say (a soak's
-    ``after`` comes earlier in the order, ranges end after they start, time zones exist)."""
+    ``after`` comes earlier in the order, ranges end after they start, time zones exist, waves and
+    verification rules: :func:`check_verification`)."""
     from tradai_release.core.schema import check
 
     problems = check("policy", document)
@@ -285,4 +296,5 @@ def check_policy(document: Document) -> list[InputError]:
                 problems.append(
                     document.error([*where, "to"], f"{entry['to']} is not after from {entry['from']}")
                 )
+    problems += check_verification(document, order)
     return problems

@@ -35,6 +35,7 @@ from tradai_release.repository.strategy import (
     ml_config_path,
     tradai_path,
 )
+from tradai_release.repository.verification import check_wave_profiles
 
 
 @runtime_checkable
@@ -184,11 +185,19 @@ class ReleaseTree:
         document = _parse(self.tree, POLICY_PATH, problems)
         if document is None:
             return Policy()
-        found = check_policy(document)
+        found = check_policy(document) or check_wave_profiles(document, self._profiles_per_env())
         if found:
             problems.extend(found)
             return Policy()
         return Policy.from_dict(document.data)
+
+    def _profiles_per_env(self) -> dict[str, list[int]]:
+        """The profiles of each directory under ``releases/`` (its manifests' numbers)."""
+        found: dict[str, list[int]] = {}
+        for env in self.environment_dirs():
+            names = self.tree.listdir(f"{RELEASES_DIR}/{env}")
+            found[env] = sorted(n for n in (parse_manifest_name(name) for name in names) if n is not None)
+        return found
 
     def environments(self) -> tuple[str, ...]:
         """The declared environments, in promotion order."""
