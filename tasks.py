@@ -425,6 +425,24 @@ def promote(c: Context, env: str = "", profile: str = "", strategy: str = "", ve
 
 
 @task(help={
+    "env": "the environment whose strategies move (its waves and verification rules in releases/policy.yaml)",
+    "strategy": "only this strategy (default: every strategy the environment pins)",
+    "commit": "write each move as a commit on its branch progress/<move> (the current branch stays)",
+    "json": "print the decisions as one JSON object",
+})
+@handle_errors
+def progress(c: Context, env: str = "", strategy: str = "", commit: bool = False, json: bool = False) -> None:
+    """Hold, promote the challenger into the next wave, or roll back a breaching pin, on live results."""
+    from tradai_release.render.progress import render_progress
+    from tradai_release.workflows.progress import progress as decide_progress
+
+    settings = _settings()
+    report = decide_progress(required_release("progress", env, settings), strategy=strategy or None,
+                             commit=commit)
+    emit(json, report, lambda: render_progress(report))
+
+
+@task(help={
     "env": "the environment to roll back",
     "profile": "only this risk profile (default: every profile of the env)",
     "strategy": "only this strategy's model pins (default: every pin and the hub tag)",
@@ -612,7 +630,7 @@ def lock(c: Context, lock: str = "") -> None:
 
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
-    train, plan, apply, unlock, deploy_status, history, promote, rollback, drift, retrain_check, retrain,
-    bootstrap, report, lock,
+    train, plan, apply, unlock, deploy_status, history, promote, progress, rollback, drift, retrain_check,
+    retrain, bootstrap, report, lock,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

@@ -265,3 +265,132 @@ def test_a_bot_that_stops_answering_holds_promotion_and_is_reported() -> None:
     gone = [reading(1, PRODUCTION, hours(60), version=2, since=hours(26), answered=False)]
     waiting = decide(facts(cells, [*champion_readings(range(2, 6), 60), *gone], hours(60)))
     assert waiting.kind == HOLD and waiting.unanswered[0].startswith("PascalStrategy-p1: did not answer")
+
+
+# --- invoke progress: each move a commit on its own branch -------------------------------------------------
+
+
+@pytest.fixture
+def release_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This project's releases/ in a git repository with the issue's policy and PascalStrategy v2 staged in
+    prod p1; a SQLite registry holding v1 (Production) and a better v2, both with held-out windows of
+    100 h (total_profit 0.1: 0.001 an hour expected)."""
+    from helpers import copy_project_repo, git
+    from registry_helpers import training_result
+    from tradai_release.core.equity import EquityCurve
+    from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.registry.lifecycle import ENTERED_TAG
+    from tradai_release.registry.registrar import ModelRegistrar
+    from tradai_release.repository.manifest_edit import edit_manifest
+
+    repo = copy_project_repo(tmp_path / "repo", "initial")
+    (repo / "releases" / "policy.yaml").write_text(POLICY)
+    with edit_manifest(repo / "releases" / "prod" / "profile-1.yaml") as editor:
+        editor.set_staging(STRATEGY, 2)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "waves and rules; PascalStrategy v2 dry-runs in prod p1")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    registry = MlflowRegistry(uri, str(tmp_path / "artifacts"))
+    registrar = ModelRegistrar(registry)
+    window = EquityCurve((1.0, 1.1), 100, "2026-10-01T00:00:00+00:00", "2026-10-05T04:00:00+00:00")
+    for metrics in ({"total_profit": 0.1}, {"total_profit": 0.12, "sharpe_ratio": 2.0}):
+        result = replace(training_result(tmp_path, STRATEGY, **metrics), equity=window)
+        registrar.register(result, r2_tag="v20261101")
+    for other in ("KeplerStrategy", "MyStrategy"):
+        registrar.register(training_result(tmp_path, other), r2_tag="v20261101")
+    registry.set_version_tag(STRATEGY, 1, ENTERED_TAG, "2026-11-01T00:00:00+00:00")  # v1 has been live
+    monkeypatch.setenv("TRADAI_REPO", str(repo))
+    monkeypatch.setenv("TRADAI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TRADAI_MLFLOW_TRACKING_URI", uri)
+    return repo
+
+
+def test_progress_writes_each_move_on_its_branch_once_with_the_evidence_and_records_the_decision(
+    release_repo: Path,
+) -> None:
+    from helpers import git
+    from tradai_release.core.settings import Settings
+    from tradai_release.engine.context import ReleaseContext
+    from tradai_release.workflows.progress import progress
+
+    settings = Settings()
+    champions = champion_readings(range(1, 6), 25)
+    challenger = reading(1, CHALLENGER, hours(25), version=2, since=T0, profit=0.04, drawdown=0.02, trades=9)
+    head = git(release_repo, "rev-parse", "HEAD")
+
+    def run(now: datetime, readings: list[LiveResult], commit: bool = True) -> dict:
+        ctx = ReleaseContext.open(settings, "prod")
+        return progress(ctx, strategy=STRATEGY, commit=commit, now=now, readings=readings).to_dict()
+
+    early = run(hours(12), [*champions[:13], reading(1, CHALLENGER, hours(12), version=2, since=T0)])
+    assert [d["decision"] for d in early["decisions"]] == ["hold"] and early["written"] == []
+
+    first = run(hours(25), [*champions, challenger])
+    (decision,) = first["decisions"]
+    branch = "progress/prod-PascalStrategy-promote-v2-p1"
+    assert decision["decision"] == "promote" and decision["branch"] == branch and decision["written"]
+    assert git(release_repo, "rev-parse", "HEAD") == head  # the checked-out branch stays where it was
+    assert git(release_repo, "diff", "--name-only", head, branch).split() == ["releases/prod/profile-1.yaml"]
+    shown = git(release_repo, "show", f"{branch}:releases/prod/profile-1.yaml")
+    assert "production: 2" in shown
+    message = git(release_repo, "log", "-1", "--format=%B", branch)
+    assert message.startswith("Promote PascalStrategy v2 to Production in prod profile 1")
+    assert "progress (wave 1): v2 into wave 1 (p1)" in message
+    assert "- closed profit 0.0400 vs champion v1 0.0250 over the same window (margin 0.0100)" in message
+    assert "comparator, profile 1, champion v1: promote (challenger beats champion" in message
+    assert "strategies.PascalStrategy.model.staging 2 -> (none)" in message  # the challenger is champion
+
+    again = run(hours(25), [*champions, challenger])
+    (repeat,) = again["decisions"]
+    assert repeat["proposed_before"] and not repeat["written"] and again["written"] == []
+    assert git(release_repo, "branch", "--list", "progress/*").split() == [branch]
+
+    from tradai_release.engine.release_table import ReleaseTable
+
+    table = ReleaseTable(ReleaseContext.open(settings, "prod").backends.releases, "prod")
+    recorded = table.decisions(STRATEGY)
+    assert [r["decision"] for r in recorded] == ["promote", "hold"]  # newest first; the repeat is not new
+
+
+def test_progress_rolls_back_a_breaching_pin_by_commit_and_names_the_figures(release_repo: Path) -> None:
+    from helpers import git
+    from tradai_release.core.settings import Settings
+    from tradai_release.engine.context import ReleaseContext
+    from tradai_release.repository.manifest_edit import edit_manifest
+    from tradai_release.workflows.progress import progress
+
+    with edit_manifest(release_repo / "releases" / "prod" / "profile-1.yaml") as editor:
+        editor.set_production(STRATEGY, 2)
+        editor.set_staging(STRATEGY, None)
+    git(release_repo, "commit", "-q", "-am", "PascalStrategy v2 in prod p1 (wave 1)")
+    breach = reading(1, PRODUCTION, hours(30), version=2, since=hours(26), profit=0.0, drawdown=0.134)
+    report = progress(ReleaseContext.open(Settings(), "prod"), strategy=STRATEGY, commit=True, now=hours(30),
+                      readings=[breach, *champion_readings(range(2, 6), 30)])
+    (outcome,) = report.outcomes
+    assert outcome.decision.kind == ROLLBACK and outcome.merge  # the policy merges rollbacks at once
+    branch = "progress/prod-PascalStrategy-rollback-v2-to-v1-p1"
+    assert outcome.branch == branch and outcome.commit is not None
+    assert "production: 1" in git(release_repo, "show", f"{branch}:releases/prod/profile-1.yaml")
+    message = git(release_repo, "log", "-1", "--format=%B", branch)
+    assert message.startswith("Promote PascalStrategy v1 to Production in prod profile 1")
+    assert "profile 1: v1 was Production before (rollback)" in message
+    assert "progress (rollback): v2 breached the production rules in p1: back to v1" in message
+    assert "- PascalStrategy-p1 v2: max_drawdown 0.1340 over 4.0 h (limit 0.1000)" in message
+
+
+def test_the_progress_task_prints_json_and_refuses_an_environment_without_waves(release_repo: Path) -> None:
+    import json
+
+    from helpers import invoke
+
+    done = invoke(release_repo, "progress", "--env", "prod", "--json")
+    assert done.returncode == 0, done.stderr
+    decided = json.loads(done.stdout)
+    assert {d["strategy"]: d["decision"] for d in decided["decisions"]} == {
+        "KeplerStrategy": "hold", "MyStrategy": "hold", "PascalStrategy": "hold"}
+    pascal = next(d for d in decided["decisions"] if d["strategy"] == STRATEGY)
+    assert pascal["reason"].startswith("a bot does not answer: PascalStrategy-p1-challenger: no reading")
+    refused = invoke(release_repo, "progress", "--env", "staging")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "error: releases/policy.yaml: waves.staging: not declared: progress moves a model wave by wave")

@@ -43,6 +43,9 @@ EVENTS: dict[str, str] = {
     "apply_succeeded": "Apply succeeded",
     "apply_failed": "Apply failed",
     "rollback_applied": "Rollback applied",
+    "progress_held": "Progress: held",
+    "progress_promoted": "Progress: challenger promoted into the next wave",
+    "progress_rolled_back": "Progress: breaching production pin rolled back",
 }
 # Slack's limits: 10 fields per section, 2000 characters per field, 3000 per section text.
 _FIELDS_PER_SECTION = 10

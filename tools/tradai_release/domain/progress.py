@@ -71,6 +71,11 @@ class Decision:
         return self.kind != HOLD
 
     @property
+    def summary(self) -> str:
+        """``<kind>: <reason>``: a decision that says the same as the last one is not recorded again."""
+        return f"{self.kind}: {self.reason}"
+
+    @property
     def key(self) -> str:
         """Names the move, not the evidence: the same move decided again has the same key (its branch)."""
         profiles = "-".join(f"p{p}" for p in self.profiles)
@@ -144,7 +149,9 @@ def breaches(facts: Facts, reading: LiveResult, version: int) -> tuple[list[str]
         line = (f"{bot}: max_drawdown {reading.max_drawdown:.4f} over {reading.hours:.1f} h "
                 f"(limit {limit:.4f})")
         (broken if reading.max_drawdown > limit else met).append(line)
-    if "profit" in limits and version in facts.expected_per_hour:
+    if "profit" in limits and version not in facts.expected_per_hour:
+        met.append(f"{bot}: profit rule not judged (v{version} records no held-out window to expect from)")
+    elif "profit" in limits:
         band = limits["profit"]
         expected = facts.expected_per_hour[version] * reading.hours
         line = (f"{bot}: closed profit {reading.closed_profit:.4f} over {reading.hours:.1f} h, "

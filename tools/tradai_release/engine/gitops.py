@@ -45,10 +45,11 @@ def write_edits(
     plan: bool,
     branch: str,
     clean: Sequence[str] = (),
+    checkout: bool = True,
 ) -> Written:
     """Write ``texts`` (path -> new text) to the working tree, or with ``commit`` commit them on the new
-    ``branch`` and check it out (refusing uncommitted changes in them or in ``clean``); then plan
-    ``env`` at the result."""
+    ``branch`` and check it out unless ``checkout`` is False (refusing uncommitted changes in them or in
+    ``clean``); then plan ``env`` at the result."""
     from tradai_release.repository.manifest_edit import write_atomic
 
     root = Path(root)
@@ -59,7 +60,7 @@ def write_edits(
             if dirty:
                 reason = "has uncommitted changes; commit or discard them before committing"
                 raise InputError(dirty[0], "(file)", reason)
-            sha = git.write_branch(branch, texts, message, checkout=True,
+            sha = git.write_branch(branch, texts, message, checkout=checkout,
                                    hint="delete it or pick another version")
         else:
             for path, text in texts.items():

@@ -8,7 +8,9 @@ One partition per environment (docs/architecture.md §12); the sort key says wha
 * ``journal#<deployment id>#<index>``: one action of that apply that finished (:class:`JournalEntry`);
 * ``drift#<strategy>#<checked at, to the microsecond>``: one recorded PSI check (:class:`RecordedCheck`);
 * ``live#<strategy>#p<N>#<role>#<observed at>``: one reading of a bot's live results (:class:`LiveResult`,
-  ``invoke observe``), ``expires_at`` its TTL.
+  ``invoke observe``), ``expires_at`` its TTL;
+* ``progress#<strategy>#<decided at>``: one of ``invoke progress``'s decisions, written when it differs
+  from the strategy's last one (:class:`Decision`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from tradai_release.core.clock import stamp
 from tradai_release.domain.live import LiveResult
+from tradai_release.domain.progress import Decision
 from tradai_release.engine.actions import Action
 from tradai_release.engine.release_items import (
     RELEASE_TTL_ATTRIBUTE,
@@ -63,6 +66,7 @@ _DEPLOYMENT = "deploy#"
 _JOURNAL = "journal#"
 _CHECK = "drift#"
 _LIVE = "live#"
+_PROGRESS = "progress#"
 LIVE_KEEP_DAYS = 30.0
 """Days a live reading is kept (its TTL): the board's chart and a challenger's window reach back this far."""
 
@@ -192,3 +196,15 @@ class ReleaseTable:
         items = self.table.query(self.env, prefix=prefix)
         readings = [LiveResult.from_item(self.env, item) for item in items]
         return sorted(readings, key=lambda reading: reading.observed_at)
+
+    # --- progress's decisions ---
+
+    def record_decision(self, decision: Decision, moment: datetime) -> None:
+        order = moment.strftime("%Y%m%dT%H%M%S%fZ")
+        item = {**decision.to_dict(), "decided_at": stamp(moment), "summary": decision.summary}
+        self.table.put({**_key(self.env, f"{_PROGRESS}{decision.strategy}#{order}"), **item})
+
+    def decisions(self, strategy: str | None = None) -> list[dict[str, object]]:
+        """The recorded decisions (of one strategy, or all), newest first (one query)."""
+        prefix = f"{_PROGRESS}{strategy}#" if strategy else _PROGRESS
+        return [dict(item) for item in self.table.query(self.env, prefix=prefix, descending=True)]

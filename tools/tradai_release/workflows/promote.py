@@ -6,6 +6,7 @@ production pins moving forward in the gated environment) before the first file c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,8 +86,13 @@ def parse_version(version: str | int) -> int:
     return int(text)
 
 
-def choose_manifests(tree: ReleaseTree, env: str, profile: str | int, strategy: str) -> list[ReleaseManifest]:
-    """The manifests ``--profile N|all`` names; ``all`` = every profile of ``env`` pinning ``strategy``."""
+def choose_manifests(
+    tree: ReleaseTree, env: str, profile: str | int | Sequence[int], strategy: str
+) -> list[ReleaseManifest]:
+    """The manifests ``--profile N|all`` names (``all`` = every profile of ``env`` pinning ``strategy``), or
+    those of a sequence of profile numbers (a wave)."""
+    if isinstance(profile, Sequence) and not isinstance(profile, str):
+        return [m for number in profile for m in choose_manifests(tree, env, number, strategy)]
     if str(profile).strip().lower() == "all":
         chosen = [m for m in tree.manifests(env) if strategy in m.strategies]
         if not chosen:
@@ -101,7 +107,7 @@ def choose_manifests(tree: ReleaseTree, env: str, profile: str | int, strategy: 
 def promote(
     settings: Settings,
     env: Environment,
-    profile: str | int,
+    profile: str | int | Sequence[int],
     strategy: str,
     version: str | int,
     *,
@@ -112,6 +118,9 @@ def promote(
     repo: Path | str | None = None,
     registry: ModelRegistry | None = None,
     plan: bool = True,
+    branch: str | None = None,
+    note: str = "",
+    checkout: bool = True,
 ) -> Promotion:
     """Pin ``strategy`` ``version`` as the ``stage`` version of ``profile`` (N or all) in ``env``.
 
@@ -119,7 +128,8 @@ def promote(
     forward in the gated environment asks the gate (champion = the version live for the profile)
     and, when it does not approve, writes nothing unless ``override_reason`` is given (recorded as
     ``model.override`` with the approver). ``commit`` commits the edit on a new branch
-    ``release/<env>-<S>-v<V>-<short>`` and checks it out.
+    ``release/<env>-<S>-v<V>-<short>`` (or ``branch``) and checks it out unless ``checkout`` is False;
+    ``note`` ends the commit message (progress's evidence).
     """
     from tradai_release.domain.gate import by_version, production_move
     from tradai_release.engine.gitops import approver, write_edits
@@ -204,6 +214,8 @@ def promote(
                 edit.set_artifacts(manifest.path, *make_tag(hub, choice))
     changes = tuple(edit.changes)
     message = promotion_message(env.name, strategy, number, stage, profiles, changes, checks, recorded)
+    if note:
+        message += "\n" + note.rstrip("\n") + "\n"
     result = Promotion(
         env=env.name, strategy=strategy, version=number, stage=stage, profiles=tuple(profiles),
         changes=changes, checks=tuple(checks), override=recorded, message=message, blocked=blocked,
@@ -214,8 +226,8 @@ def promote(
     with GitRepo(root) as git:
         short = git.head()[:7]
     written = write_edits(settings, root, env, texts, message, commit=commit, plan=plan,
-                          branch=f"release/{env.name}-{strategy}-v{number}-{short}",
-                          clean=[f"strategies/{strategy}/tradai.yaml"])
+                          branch=branch or f"release/{env.name}-{strategy}-v{number}-{short}",
+                          clean=[f"strategies/{strategy}/tradai.yaml"], checkout=checkout)
     return replace(result, branch=written.branch, commit=written.commit, plan=written.plan,
                    plan_error=written.plan_error)
 
