@@ -36,7 +36,7 @@ from tradai_release.engine.state import EngineBackends
 from tradai_release.engine.status import DIFFERS, IN_SYNC, NOT_DEPLOYED, bot_statuses
 from tradai_release.hub import ModelHub
 from tradai_release.render.plan import render_text
-from tradai_release.repository.bots import BotPins, parse_env_file
+from tradai_release.repository.bots import BotKey, BotPins, parse_env_file
 from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.stores.ecs import EcsApi
@@ -535,3 +535,91 @@ def test_prune_scales_undeclared_ecs_services_to_zero_and_a_returning_strategy_s
     assert "register_task_definition" not in api.writes  # the revision it ran before is reused
     assert desired_counts(api) == {1}
     assert plan_env(ReleaseContext.open(settings, "dev", backends=ecs_backends(settings, "dev", api))).empty
+
+
+# --- a staging pin's challenger bot ------------------------------------------------------------------------
+
+
+def stage(repo: Path, env: str, profile: int, strategy: str, version: int | None) -> None:
+    with edit_manifest(repo / "releases" / env / f"profile-{profile}.yaml") as editor:
+        editor.set_staging(strategy, version)
+    commit_all(repo, f"{strategy} v{version} dry-runs in {env} p{profile}")
+
+
+def tag_version(settings: Settings, strategy: str, version: int, tag: str) -> None:
+    from tradai_release.registry.adapter import MlflowRegistry
+
+    registry = MlflowRegistry.for_env(environment(settings, "dev"), settings)
+    registry.set_version_tag(strategy, version, "r2_tag", tag)
+
+
+def test_a_staging_pin_runs_a_challenger_bot_beside_the_champion_until_the_pin_goes(repo: Path) -> None:
+    settings = Settings(repo=repo)
+    apply_env(ReleaseContext.open(settings, "dev"))
+    before = env_files(settings)
+    tag_version(settings, "PascalStrategy", 2, TAG)  # where training pushed v2's files
+    stage(repo, "dev", 3, "PascalStrategy", 2)
+
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
+    (deploy,) = [a for a in plan.actions if isinstance(a, DeployBot)]
+    assert (deploy.target, deploy.version, deploy.tag) == ("dev/PascalStrategy-p3-challenger", 2, TAG)
+    assert deploy.reason == "PascalStrategy-p3-challenger is not deployed to env-file yet"
+    assert apply_env(ReleaseContext.open(settings, "dev")).outcome == "succeeded"
+    after = env_files(settings)
+    assert {name: text for name, text in after.items() if name in before} == before  # the champion stays
+    pinned = parse_env_file(after["PascalStrategy-p3-challenger.env"], where="challenger")
+    champion = parse_env_file(before["PascalStrategy-p3.env"], where="champion")
+    assert pinned == {**champion, "TRADAI_MODEL_VERSION": "2", "TRADAI_ROLE": "challenger"}
+    assert "TRADAI_ROLE" not in champion  # a production bot's file is what it was before challengers
+    pins = BotPins.from_variables(pinned, where="challenger")
+    assert pins.key.name == "PascalStrategy-p3-challenger" and pins.key.challenger
+    statuses = {s.bot: s.state for s in bot_statuses(ReleaseContext.open(settings, "dev"))}
+    assert statuses["PascalStrategy-p3-challenger"] == IN_SYNC and statuses["PascalStrategy-p3"] == IN_SYNC
+    assert plan_env(ReleaseContext.open(settings, "dev")).empty
+
+    stage(repo, "dev", 3, "PascalStrategy", None)  # the pin goes (promoted, or given up): so does its bot
+    plan = plan_env(ReleaseContext.open(settings, "dev"))
+    (retire,) = [a for a in plan.actions if isinstance(a, RetireBot)]
+    assert retire.target == "dev/PascalStrategy-p3-challenger"
+    assert retire.reason == "profile 3 no longer stages a challenger of PascalStrategy"
+    apply_env(ReleaseContext.open(settings, "dev"))
+    assert env_files(settings) == before
+
+
+def test_a_staged_version_without_files_in_the_hub_is_one_line_before_anything_is_written(repo: Path) -> None:
+    from tradai_release.core.errors import InputError
+
+    settings = Settings(repo=repo)
+    stage(repo, "dev", 3, "KeplerStrategy", 2)  # v2 names no r2_tag
+    with pytest.raises(InputError) as caught:
+        apply_env(ReleaseContext.open(settings, "dev"))
+    assert str(caught.value) == (
+        "releases/dev/profile-3.yaml: strategies.KeplerStrategy.model.staging: KeplerStrategy v2 names no "
+        "model-hub tag (r2_tag): its challenger bot has no files to run")
+    assert env_files(settings) == {}
+    tag_version(settings, "KeplerStrategy", 2, "v20991231")
+    with pytest.raises(InputError, match="the hub tag v20991231 of v2: "):
+        plan_env(ReleaseContext.open(settings, "dev"))
+
+
+def test_a_challenger_service_never_gets_the_exchange_keys(repo: Path, aws: None) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tradai/{env}/binance"
+    live = Settings(repo=repo, deploy_target="ecs", exchange_keys_secret_arn=arn,
+                    envs={"dev": {"live_trading": True}})
+    provision(live, environment(live, "dev"))
+    api = EcsApi(live.aws())
+    tag_version(live, "PascalStrategy", 2, TAG)
+    stage(repo, "dev", 3, "PascalStrategy", 2)
+    apply_env(ReleaseContext.open(live, "dev", backends=ecs_backends(live, "dev", api)))
+    running = services(api, "tradai-dev")
+    challenger, _ = api.describe_task_definition(running["tradai-dev-PascalStrategy-p3-challenger"]
+                                                 ["taskDefinition"])
+    champion, _ = api.describe_task_definition(running["tradai-dev-PascalStrategy-p3"]["taskDefinition"])
+    assert "secrets" not in challenger["containerDefinitions"][0]
+    assert len(champion["containerDefinitions"][0]["secrets"]) == 2
+    variables = {e["name"]: e["value"] for e in challenger["containerDefinitions"][0]["environment"]}
+    assert (variables["TRADAI_ROLE"], variables["TRADAI_MODEL_VERSION"]) == ("challenger", "2")
+    target = EcsTarget.from_settings(live, "dev", api=api)
+    assert target.names.bot("dev", "tradai-dev-PascalStrategy-p3-challenger") == BotKey(
+        "dev", 3, "PascalStrategy", "challenger")
+    assert plan_env(ReleaseContext.open(live, "dev", backends=ecs_backends(live, "dev", api))).empty

@@ -272,7 +272,7 @@ def bot_actions(desired: DesiredState, live: LiveState) -> tuple[list[Action], d
     deploys: list[DeployBot] = []
     unsettled: list[str] = []  # bots that run their pins but whose rollout is still in progress
     record: dict[str, tuple[str, str]] = {}
-    for spec in desired.bots:
+    for spec in map(bots.resolved, desired.bots):
         key = spec.key
         config_id = _stored_config_id(live, key.strategy, spec.pins.config_hash)
         files = bots.files.get(key, "")

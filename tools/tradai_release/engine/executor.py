@@ -145,14 +145,19 @@ class Executor:
             if stored is None:
                 raise ConfigVersionNotFound(strategy, f"hash {digest[:12]}")
             config_id = self.config_ids.setdefault((strategy, digest), stored.config_id)
-        pins = replace(spec.pins, config_id=config_id, files_sha256=action.files_sha256 or "")
+        # The plan's tag: a challenger's is its version's own tag, read when the plan was made.
+        pins = replace(spec.pins, config_id=config_id, files_sha256=action.files_sha256 or "",
+                       hub_tag=action.tag, hub_sha256=action.sha256)
         spec = replace(spec, pins=pins)
         self.deployed[spec.key.name] = self.backends.target.deploy(spec, self._stamp())
 
     def _retire_bot(self, action: RetireBot) -> None:
-        from tradai_release.repository.bots import BotKey
+        from tradai_release.repository.bots import PRODUCTION_ROLE, BotKey, parse_bot_name
 
-        self.backends.target.retire(BotKey(self.plan.env, action.profile, action.strategy), self._stamp())
+        parsed = parse_bot_name(action.bot)
+        role = parsed[2] if parsed is not None else PRODUCTION_ROLE
+        key = BotKey(self.plan.env, action.profile, action.strategy, role)
+        self.backends.target.retire(key, self._stamp())
 
     def _stamp(self) -> DeployStamp:
         from tradai_release.targets import DeployStamp

@@ -151,6 +151,8 @@ def retire_bots(desired: DesiredState, live: LiveState) -> tuple[list[Action], l
             reason = f"profile {key.profile} has no manifest in {desired.env} any more"
         elif key.strategy not in desired.configs:
             reason = f"no profile of {desired.env} runs {key.strategy} any more"
+        elif key.challenger:
+            reason = f"profile {key.profile} no longer stages a challenger of {key.strategy}"
         else:
             reason = f"profile {key.profile} no longer runs {key.strategy}"
         action = RetireBot(

@@ -6,7 +6,7 @@ See docs/architecture.md §7.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +126,7 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
         resolved = str(tree.commit)
     if problems:
         raise ValidationFailed(problems)
-    from tradai_release.repository.bots import BotPins, BotSpec, image_reference
+    from tradai_release.repository.bots import CHALLENGER_ROLE, BotPins, BotSpec, image_reference
 
     manifests = tuple(repo.manifests_of(env))
     configs: dict[str, DesiredConfig] = {}
@@ -151,13 +151,19 @@ def load_desired(repo_root: Path | str, env: str, commit: str = "HEAD") -> Desir
                 image=image_reference(spec.image_repository, pin.image or spec.version),
             )
             bots.append(BotSpec(pins, cpu, memory))
+            if pin.model.staging is not None:
+                # The challenger: the staging version, dry-run beside the production bot. Its files are the
+                # version's own tag (its r2_tag), found when the live state is read (resolve_challengers).
+                challenger = replace(pins, model_version=pin.model.staging, hub_tag="", hub_sha256="",
+                                     role=CHALLENGER_ROLE)
+                bots.append(BotSpec(challenger, cpu, memory))
     return DesiredState(
         env=env,
         commit=resolved,
         manifests=manifests,
         configs=dict(sorted(configs.items())),
         features=features,
-        bots=tuple(sorted(bots, key=lambda bot: (bot.pins.profile, bot.pins.strategy))),
+        bots=tuple(sorted(bots, key=lambda bot: (bot.pins.profile, bot.pins.strategy, bot.pins.role))),
         policy=repo.policy,
     )
 
@@ -205,6 +211,14 @@ class LiveBots:
     waits: bool = False
     read: frozenset[str] = frozenset()  # names of the bots whose target was read
     undeclared: Mapping[BotKey, RunningBot] = field(default_factory=dict)  # running, declared by no manifest
+    challenger_tags: Mapping[BotKey, tuple[str, str]] = field(default_factory=dict)  # (tag, sha256) of each
+
+    def resolved(self, spec: BotSpec) -> BotSpec:
+        """``spec`` with the hub tag its challenger pulls from (a production bot's is its manifest's)."""
+        if spec.key not in self.challenger_tags:
+            return spec
+        tag, sha256 = self.challenger_tags[spec.key]
+        return replace(spec, pins=replace(spec.pins, hub_tag=tag, hub_sha256=sha256))
 
 
 def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
@@ -245,15 +259,50 @@ def read_live(backends: EngineBackends, desired: DesiredState) -> LiveState:
     running = target.read(keys, known=known) if keys else {}
     read = frozenset(key.name for key in keys)
     undeclared = target.undeclared(desired.env, keys) if target.name != "none" else {}
-    files = bot_files(hub, desired.bots) if keys else {}
-    pulled = pulled_files(hub, desired.bots, running)
+    specs = resolve_challengers(hub, versions, desired.bots) if keys else desired.bots
+    files = bot_files(hub, specs) if keys else {}
+    pulled = pulled_files(hub, specs, running)
+    challengers = {s.key: (s.pins.hub_tag, s.pins.hub_sha256) for s in specs if s.key.challenger}
     bots = LiveBots(
-        target.name, running, files, pulled, target.definition_hash, target.waits, read, undeclared
+        target.name, running, files, pulled, target.definition_hash, target.waits, read, undeclared,
+        challengers,
     )
     return LiveState(
         active=active, by_hash=by_hash, versions=versions, pointers=pointers, applied=applied, bots=bots,
         lease=lease,
     )
+
+
+def resolve_challengers(
+    hub: ModelHub, versions: Mapping[str, Sequence[ModelVersionInfo]], specs: Sequence[BotSpec]
+) -> tuple[BotSpec, ...]:
+    """The bots with each challenger's hub tag filled in: its staging version's own tag (``r2_tag``,
+    where training pushed its files) and that tag's stored manifest hash, read now (one read per tag).
+    A staging version without a tag in the hub cannot run: one InputError naming the pin."""
+    from tradai_release.core.errors import HubError, InputError
+    from tradai_release.repository.manifest import manifest_path
+
+    resolved: list[BotSpec] = []
+    hashes: dict[str, str] = {}
+    for spec in specs:
+        pins = spec.pins
+        if not spec.key.challenger or pins.hub_tag:
+            resolved.append(spec)
+            continue
+        where = (manifest_path(pins.env, pins.profile), f"strategies.{pins.strategy}.model.staging")
+        info = next((v for v in versions.get(pins.model_name, ()) if v.version == pins.model_version), None)
+        tag = info.tags.get("r2_tag", "") if info is not None else ""
+        if not tag:
+            reason = (f"{pins.model_name} v{pins.model_version} names no model-hub tag (r2_tag): its "
+                      "challenger bot has no files to run")
+            raise InputError(*where, reason)
+        if tag not in hashes:
+            try:
+                hashes[tag] = hub.tag_sha256(tag)
+            except HubError as err:
+                raise InputError(*where, f"the hub tag {tag} of v{pins.model_version}: {err}") from None
+        resolved.append(replace(spec, pins=replace(pins, hub_tag=tag, hub_sha256=hashes[tag])))
+    return tuple(resolved)
 
 
 def bot_files(hub: ModelHub, specs: Iterable[BotSpec]) -> dict[BotKey, str]:

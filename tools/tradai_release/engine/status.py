@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from tradai_release.repository.bots import HUB_TAG, VARIABLES, differences
+from tradai_release.repository.bots import HUB_TAG, ROLE, VARIABLES, differences
 
 if TYPE_CHECKING:
     from tradai_release.engine.context import ReleaseContext
@@ -53,12 +53,15 @@ def bot_statuses(context: ReleaseContext) -> list[BotStatus]:
     active = backends.configs.active_by_strategy()
     keys = [bot.key for bot in desired.bots]
     running = target.read(keys, known={}, variables=True) if target.name != "none" else {}
-    from tradai_release.engine.state import bot_files, pulled_files
+    from tradai_release.engine.state import bot_files, pulled_files, resolve_challengers
 
-    files = bot_files(backends.hub, desired.bots) if target.name != "none" else {}
-    pulled = pulled_files(backends.hub, desired.bots, running)
+    specs = desired.bots
+    if target.name != "none" and any(spec.key.challenger for spec in specs):
+        specs = resolve_challengers(backends.hub, backends.registry.versions(desired.model_names), specs)
+    files = bot_files(backends.hub, specs) if target.name != "none" else {}
+    pulled = pulled_files(backends.hub, specs, running)
     statuses = []
-    for spec in desired.bots:
+    for spec in specs:
         strategy, digest = spec.pins.strategy, spec.pins.config_hash
         current = active.get(strategy)
         stored = current if current is not None and current.config_hash == digest else None
@@ -75,7 +78,8 @@ def bot_statuses(context: ReleaseContext) -> list[BotStatus]:
         elif bot is None or bot.retired:  # a service scaled to zero runs nothing
             state = NOT_DEPLOYED
         else:
-            values = {name: str((bot.variables or {}).get(name, "")) for name in VARIABLES}
+            values = {name: str(value) for name in VARIABLES if (value := (bot.variables or {}).get(name, ""))
+                      or name != ROLE}
             changed = tuple(differences(pinned, values))  # a tag alone says where from, not what runs
             if pulled.get(spec.key, pins.files_sha256) != pins.files_sha256:
                 changed = (HUB_TAG, *changed)  # ... unless that tag does not hold the pinned files

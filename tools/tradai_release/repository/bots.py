@@ -29,6 +29,12 @@ HUB_TAG = "TRADAI_HUB_TAG"
 HUB_SHA256 = "TRADAI_HUB_SHA256"
 FILES_SHA256 = "TRADAI_FILES_SHA256"
 IMAGE = "TRADAI_IMAGE"
+ROLE = "TRADAI_ROLE"
+
+PRODUCTION_ROLE = "production"
+CHALLENGER_ROLE = "challenger"
+"""A profile's production pin runs as its bot; a staging pin runs beside it as the challenger, always
+dry-run (``<strategy>-p<N>-challenger``)."""
 
 BOT_EXEC: tuple[str, ...] = ("freqtrade", "trade")
 """What the runtime becomes after its checks (``--exec``)."""
@@ -47,8 +53,10 @@ VARIABLES: tuple[str, ...] = (
     HUB_SHA256,
     FILES_SHA256,
     IMAGE,
+    ROLE,
 )
-"""Every variable a deployment pins, in the order they are written."""
+"""Every variable a deployment pins, in the order they are written. ``ROLE`` is written only for a
+challenger (a production bot's variables, hash and file are what they were before challengers)."""
 
 WHERE_FROM = (HUB_TAG, HUB_SHA256)
 """Where the bot pulls its files from: not what it runs. A profile's tag moves when any of its strategies
@@ -63,11 +71,18 @@ class BotKey:
     env: str
     profile: int
     strategy: str
+    role: str = PRODUCTION_ROLE
 
     @property
     def name(self) -> str:
-        """``<strategy>-p<N>``: the bot's name inside its environment (env file, plan targets)."""
-        return f"{self.strategy}-p{self.profile}"
+        """``<strategy>-p<N>`` (``-challenger`` after it for a staging pin's bot): the bot's name inside
+        its environment (env file, plan targets)."""
+        base = f"{self.strategy}-p{self.profile}"
+        return base if self.role == PRODUCTION_ROLE else f"{base}-{self.role}"
+
+    @property
+    def challenger(self) -> bool:
+        return self.role == CHALLENGER_ROLE
 
     def __str__(self) -> str:
         return f"{self.env}/{self.name}"
@@ -88,10 +103,11 @@ class BotPins:
     hub_sha256: str
     image: str
     files_sha256: str = ""  # content digest of the strategy's own files in the tag ("" when unknown)
+    role: str = PRODUCTION_ROLE
 
     @property
     def key(self) -> BotKey:
-        return BotKey(self.env, self.profile, self.strategy)
+        return BotKey(self.env, self.profile, self.strategy, self.role)
 
     def identity(self) -> BotPins:
         """These pins without where the files come from, once the files themselves are pinned: equal
@@ -112,6 +128,7 @@ class BotPins:
             HUB_SHA256: self.hub_sha256,
             FILES_SHA256: self.files_sha256,
             IMAGE: self.image,
+            **({ROLE: self.role} if self.role != PRODUCTION_ROLE else {}),
         }
 
     def content_hash(self) -> str:
@@ -149,6 +166,7 @@ class BotPins:
             hub_sha256=value(HUB_SHA256),
             image=value(IMAGE),
             files_sha256=str(variables.get(FILES_SHA256) or "").strip(),  # absent before it was pinned
+            role=parse_role(variables.get(ROLE), where=where),
         )
 
 
@@ -166,10 +184,31 @@ class BotSpec:
         return self.pins.key
 
 
+def parse_role(value: str | None, *, where: str) -> str:
+    """A deployment's ``TRADAI_ROLE`` (absent = production)."""
+    role = str(value or "").strip() or PRODUCTION_ROLE
+    if role not in (PRODUCTION_ROLE, CHALLENGER_ROLE):
+        raise InputError(where, ROLE, f"{role!r} is not a role ({PRODUCTION_ROLE} or {CHALLENGER_ROLE})")
+    return role
+
+
+def parse_bot_name(name: str) -> tuple[str, int, str] | None:
+    """``(strategy, profile, role)`` of a bot name ``<strategy>-p<N>[-challenger]``, or None."""
+    import re
+
+    match = re.fullmatch(r"(?P<strategy>[A-Za-z][A-Za-z0-9_]{0,63})-p(?P<profile>[1-9][0-9]*)"
+                         rf"(?:-(?P<role>{CHALLENGER_ROLE}))?", name)
+    if match is None:
+        return None
+    return match.group("strategy"), int(match.group("profile")), match.group("role") or PRODUCTION_ROLE
+
+
 def variables_hash(variables: Mapping[str, str]) -> str:
     """SHA-256 of what a deployment runs: its pinned variables, without ``WHERE_FROM`` once the files
-    are pinned by their own digest (canonical JSON of the pinned names only)."""
-    skipped = WHERE_FROM if variables.get(FILES_SHA256) else ()
+    are pinned by their own digest, and without an empty ``ROLE`` (canonical JSON of the pinned names)."""
+    skipped: tuple[str, ...] = WHERE_FROM if variables.get(FILES_SHA256) else ()
+    if not variables.get(ROLE):
+        skipped = (*skipped, ROLE)
     pinned = {name: str(variables.get(name, "")) for name in VARIABLES if name not in skipped}
     return hashlib.sha256(json.dumps(pinned, sort_keys=True).encode()).hexdigest()
 
@@ -198,7 +237,8 @@ def format_env_file(variables: Mapping[str, str], header: list[str]) -> str:
     """An env file for systemd ``EnvironmentFile=`` and ``docker --env-file``: ``# header`` lines, then
     ``NAME=value`` in ``VARIABLES`` order (values never hold newlines or quotes: names, digits, hashes)."""
     lines = [f"# {line}" for line in header]
-    lines += [f"{name}={variables.get(name, '')}" for name in VARIABLES]
+    written = [name for name in VARIABLES if name != ROLE or variables.get(name)]
+    lines += [f"{name}={variables.get(name, '')}" for name in written]
     return "\n".join(lines) + "\n"
 
 

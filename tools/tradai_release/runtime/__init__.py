@@ -72,6 +72,9 @@ def start_bot(
     target = environment(settings, choice.env)
     features = strategy_features(settings, choice.strategy, ml_config)
     models = Path(os.path.abspath(models_dir if models_dir is not None else settings.models_path()))
+    role = pins.role if pins is not None else bots.PRODUCTION_ROLE
+    if role != bots.PRODUCTION_ROLE and models_dir is None:  # beside the champion on the same host: apart
+        models = models.with_name(f"{models.name}-{role}")
     backends = backends or EngineBackends.from_settings(settings, target)
 
     if pins is None and choice.profile is None:
@@ -129,6 +132,7 @@ def start_bot(
         trace_id=trace_id,
         deployment_id=deployment_id,
         pins_from=origin,
+        role=role,
         models_dir=models,
         downloaded_bytes=moved.downloaded_bytes,
         downloaded_files=moved.downloaded_files,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradai_release.core.errors import InputError
+from tradai_release.repository.bots import PRODUCTION_ROLE
 from tradai_release.repository.strategy import EntryPoint
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ def prepare(
             f"{config.strategy.entry_point}: no module file {code_file} "
             "(set TRADAI_REPO to the release repository, or pass --strategy-path)",
         )
-    dry_run = not settings.live_trading_of(ready.env)
+    challenger = ready.role != PRODUCTION_ROLE
+    dry_run = challenger or not settings.live_trading_of(ready.env)  # a challenger never trades live
     if not dry_run:
         for variable in (KEY_VARIABLE, SECRET_VARIABLE):
             if not environ.get(variable, "").strip():
@@ -97,6 +99,8 @@ def prepare(
     profile = ready.profile if ready.profile is not None else 0
     values = {"env": ready.env, "strategy": ready.strategy, "profile": profile}
     run_dir = Path(settings.fill(settings.bot_run_dir, "bot_run_dir", **values))
+    if challenger:  # its own trade database and config, beside the champion's
+        run_dir = run_dir.with_name(f"{run_dir.name}-{ready.role}")
     db_path = run_dir / f"trades-{'dry' if dry_run else 'live'}.sqlite"
     run = BotRun(
         strategy=ready.strategy,
@@ -109,7 +113,7 @@ def prepare(
         entry_tag=entry_tag(ready),
         dry_run=dry_run,
         db_url=f"sqlite:///{db_path}",
-        bot_name=f"{ready.strategy}-p{profile}-{ready.env}",
+        bot_name=f"{ready.strategy}-p{profile}{'-' + ready.role if challenger else ''}-{ready.env}",
         where=f"runtime config of {ready.strategy} in {ready.env}",
         exchange_url=settings.exchange_api_url,
     )

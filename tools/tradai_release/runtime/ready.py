@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradai_release.repository.bots import PRODUCTION_ROLE
+
 if TYPE_CHECKING:
     from tradai_release.configs.loader import StrategyConfig
 
@@ -68,6 +70,7 @@ class Ready:
     downloaded_files: int
     reused_files: int
     config: StrategyConfig = field(repr=False, compare=False)
+    role: str = PRODUCTION_ROLE  # a challenger (a staging pin's bot) always dry-runs
 
     def to_dict(self) -> dict[str, Any]:
         """The ready record (``RECORD_FIELDS``; JSON values only)."""

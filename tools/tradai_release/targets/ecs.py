@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradai_release.bot.config import KEY_VARIABLE, SECRET_VARIABLE
 from tradai_release.core.errors import DeploymentFailed, SettingsError
-from tradai_release.repository.bots import BOT_COMMAND, VARIABLES, BotKey
+from tradai_release.repository.bots import BOT_COMMAND, CHALLENGER_ROLE, PRODUCTION_ROLE, VARIABLES, BotKey
 from tradai_release.targets import DeployStamp, RunningBot
 
 if TYPE_CHECKING:
@@ -49,10 +49,15 @@ class EcsNames:
     service_template: str
 
     def service(self, key: BotKey) -> str:
-        return self.service_template.format(env=key.env, strategy=key.strategy, profile=key.profile)
+        """The template's name for the profile's bot; a challenger's is that plus ``-challenger``."""
+        name = self.service_template.format(env=key.env, strategy=key.strategy, profile=key.profile)
+        return name if key.role == PRODUCTION_ROLE else f"{name}-{key.role}"
 
     def bot(self, env: str, service: str) -> BotKey | None:
         """The bot of ``env`` whose service is named ``service`` (None: not a name the template makes)."""
+        role = PRODUCTION_ROLE
+        if service.endswith(f"-{CHALLENGER_ROLE}"):
+            role, service = CHALLENGER_ROLE, service.removesuffix(f"-{CHALLENGER_ROLE}")
         fields = {
             "env": re.escape(env),
             "strategy": "(?P<strategy>[A-Za-z][A-Za-z0-9_]{0,63})",
@@ -68,7 +73,7 @@ class EcsNames:
         match = re.fullmatch(pattern, service)
         if match is None or "strategy" not in match.groupdict() or "profile" not in match.groupdict():
             return None
-        return BotKey(env, int(match.group("profile")), match.group("strategy"))
+        return BotKey(env, int(match.group("profile")), match.group("strategy"), role)
 
 
 @dataclass
@@ -147,11 +152,12 @@ class EcsTarget:
                     "image": image,
                     "essential": True,
                     "command": list(BOT_COMMAND),
-                    "environment": [{"name": name, "value": variables[name]} for name in VARIABLES],
+                    "environment": [{"name": name, "value": variables[name]} for name in VARIABLES
+                                    if name in variables],
                 }
             ],
         }
-        if self.exchange_keys_secret_arn:
+        if self.exchange_keys_secret_arn and not spec.key.challenger:  # a challenger only ever dry-runs
             # A reference, never a value: ECS reads the secret when the task starts (JSON keys "key" and
             # "secret"), so neither the definition nor any record holds the keys.
             definition["containerDefinitions"][0]["secrets"] = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from tradai_release.repository.bots import (
     BotKey,
     format_env_file,
     has_pins,
+    parse_bot_name,
     parse_env_file,
     variables_hash,
 )
@@ -32,9 +32,6 @@ from tradai_release.targets import DeployStamp, RunningBot
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
     from tradai_release.repository.bots import BotSpec
-
-
-_BOT_FILE = re.compile(r"(?P<strategy>[A-Za-z][A-Za-z0-9_]{0,63})-p(?P<profile>[1-9][0-9]*)\.env")
 
 
 @dataclass
@@ -108,7 +105,8 @@ class EnvFileTarget:
         return None
 
     def undeclared(self, env: str, declared: Collection[BotKey]) -> dict[BotKey, RunningBot]:
-        """The ``<strategy>-p<N>.env`` files of ``env`` that carry pins and no declared bot's name."""
+        """The ``<strategy>-p<N>[-challenger].env`` files of ``env`` that carry pins and no declared bot's
+        name."""
         names = {key.name for key in declared}
         try:
             paths = sorted(self.directory.glob("*.env"))
@@ -116,10 +114,10 @@ class EnvFileTarget:
             raise InputError(str(self.directory), "(directory)", f"unreadable: {err}") from None
         found: dict[BotKey, RunningBot] = {}
         for path in paths:
-            match = _BOT_FILE.fullmatch(path.name)
-            if match is None or path.name.removesuffix(".env") in names:
+            parsed = parse_bot_name(path.name.removesuffix(".env")) if path.name.endswith(".env") else None
+            if parsed is None or path.name.removesuffix(".env") in names:
                 continue
-            key = BotKey(env, int(match.group("profile")), match.group("strategy"))
+            key = BotKey(env, parsed[1], parsed[0], parsed[2])
             running = self.read([key], known={}).get(key)
             if running is None:
                 continue  # removed since the listing
