@@ -270,6 +270,8 @@ def test_exec_renders_a_checked_private_config_and_hands_over_to_freqtrade(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TRADAI_EXCHANGE_API_URL", "http://127.0.0.1:9/")
     monkeypatch.setenv("FREQTRADE__EXCHANGE__KEY", "key-that-stays-in-the-environment")
+    monkeypatch.setenv("FREQTRADE__API_SERVER__PASSWORD", "api-password-that-stays-in-the-environment")
+    monkeypatch.setenv("TRADAI_BOT_API_PORT", "0")  # a free port, picked at start-up
     launched: list[Launch] = []
     args = ["--models-dir", str(models), "--exec", "freqtrade", "trade", "--logfile", "x.log"]
     assert main(args, launched.append) == 0
@@ -289,6 +291,12 @@ def test_exec_renders_a_checked_private_config_and_hands_over_to_freqtrade(
     assert modes == (0o700, 0o600)
     config = json.loads(launch.config_path.read_text())
     assert config["tradai"] == {"models_dir": str(models / STRATEGY), "entry_tag": f"{STRATEGY} v1"}
+    api = config["api_server"]
+    assert api["enabled"] and (api["listen_ip_address"], api["username"]) == ("127.0.0.1", "tradai")
+    assert launch.api_url == f"http://127.0.0.1:{api['listen_port']}" and api["listen_port"] > 0
+    assert api["password"] == "" and api["jwt_secret_key"] == ""  # Freqtrade reads both from its environment
+    assert len(launch.environment["FREQTRADE__API_SERVER__JWT_SECRET_KEY"]) == 64
+    assert "api-password-that-stays" not in launch.config_path.read_text()
     assert config["dry_run"] is True and config["db_url"] == f"sqlite:///{launch.db_path}"
     assert config["exchange"]["pair_whitelist"] == ["BTC/USDT:USDT"] and config["trading_mode"] == "futures"
     assert config["exchange"]["ccxt_config"]["urls"]["api"]["fapiPublic"] == "http://127.0.0.1:9/fapi/v1"
@@ -301,6 +309,7 @@ def test_nothing_starts_when_a_check_before_the_exec_fails(
     models = bot_models(cli)
     for name, value in pins(cli, TAG, cli.sha).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FREQTRADE__API_SERVER__PASSWORD", "p")
     run_dir = Path(os.environ["TRADAI_STATE_DIR"]) / "dev" / "run"
     launched: list[Launch] = []
 
@@ -327,6 +336,10 @@ def test_nothing_starts_when_a_check_before_the_exec_fails(
     monkeypatch.setenv("FREQTRADE__EXCHANGE__KEY", "k")
     assert "FREQTRADE__EXCHANGE__SECRET" in refused()
     monkeypatch.delenv("TRADAI_ENVS__DEV__LIVE_TRADING")
+    # Its REST API, which observe reads, needs a password from the secrets store or the environment.
+    monkeypatch.delenv("FREQTRADE__API_SERVER__PASSWORD")
+    assert "FREQTRADE__API_SERVER__PASSWORD: the bot's REST API needs a password" in refused()
+    monkeypatch.setenv("FREQTRADE__API_SERVER__PASSWORD", "p")
     # A stake that is not a number (a TRADAI_CFG__ override of the runtime config).
     monkeypatch.setenv("TRADAI_CFG__STRATEGY_SERVICE__DEFAULTS__STAKE_AMOUNT", "lots")
     assert "stake_amount" in refused()

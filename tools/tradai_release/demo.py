@@ -10,6 +10,7 @@ Every step uses the same library calls as the invoke tasks; nothing is faked.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -48,6 +49,7 @@ BOT_STOP_SECONDS = 20.0
 ENTRY_MARGIN = 0.02
 # The caller's settings and exchange keys stay out of the bot's environment: it runs the embedded default.
 SCRUBBED = ("TRADAI_", "FREQTRADE__", "AWS_")
+DEMO_API_PASSWORD = secrets.token_urlsafe(16)  # the demo bots' REST API password (this process's own)
 
 
 @dataclass(frozen=True)
@@ -354,6 +356,7 @@ def _trade(
     import subprocess
     import sys
 
+    from tradai_release.bot.config import API_PASSWORD_VARIABLE
     from tradai_release.bot.trades import filled_entries, read_trades
     from tradai_release.repository.bots import BOT_EXEC, BotKey
     from tradai_release.targets.envfile import EnvFileTarget
@@ -369,6 +372,8 @@ def _trade(
         "TRADAI_STATE_DIR": str(settings.state_dir),
         "TRADAI_MODELS_DIR": str(home / "models"),
         "TRADAI_EXCHANGE_API_URL": exchange.url,
+        "TRADAI_BOT_API_PORT": "0",  # its REST API on a free loopback port
+        API_PASSWORD_VARIABLE: DEMO_API_PASSWORD,
         "NO_PROXY": "127.0.0.1",
         "no_proxy": "127.0.0.1",
     })

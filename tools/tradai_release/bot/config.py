@@ -25,6 +25,7 @@ from tradai_release.core.errors import InputError
 SECTION = "tradai"  # the same key as bot.strategy.SECTION; that module needs Freqtrade to import
 KEY_VARIABLE = "FREQTRADE__EXCHANGE__KEY"
 SECRET_VARIABLE = "FREQTRADE__EXCHANGE__SECRET"
+API_PASSWORD_VARIABLE = "FREQTRADE__API_SERVER__PASSWORD"  # the bot's REST API password, read by Freqtrade
 # Binance futures has no ticker pricing ("Ticker pricing not available for Binance"): price from the
 # top of the order book, on the side that fills at once ("other": the ask for a long entry, the bid for
 # its exit), as the backtest that judged the model assumes; "same" would rest at the bid and wait.
@@ -53,6 +54,19 @@ class BotRun:
     exchange_url: str | None = None  # a stand-in's base URL; None = the exchange itself
     fee: float | None = None  # backtests: the fee ml_config.json states; None = the exchange's
     dry_run_wallet: float | None = None  # None = enough for max_open_trades stakes
+    files_sha256: str = ""  # the verified files' digest: the strategy's version says it (REST show_config)
+    api: ApiServer | None = None  # the REST API observe reads (a backtest has none)
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    """Freqtrade's REST API of a bot: where it listens and its user. The password and the JWT secret come
+    from the environment (``FREQTRADE__API_SERVER__PASSWORD`` / ``__JWT_SECRET_KEY``), which Freqtrade
+    reads over the file, so neither is ever written."""
+
+    listen: str
+    port: int
+    username: str
 
 
 def render_config(run: BotRun) -> dict[str, Any]:
@@ -101,6 +115,20 @@ def render_config(run: BotRun) -> dict[str, Any]:
         "internals": {"process_throttle_secs": 5},
         SECTION: {"models_dir": str(run.models_dir), "entry_tag": run.entry_tag},
     }
+    if run.files_sha256:
+        config[SECTION]["files_sha256"] = run.files_sha256
+    if run.api is not None:
+        config["api_server"] = {
+            "enabled": True,
+            "listen_ip_address": run.api.listen,
+            "listen_port": run.api.port,
+            "verbosity": "error",
+            "jwt_secret_key": "",
+            "ws_token": [],
+            "CORS_origins": [],
+            "username": run.api.username,
+            "password": "",
+        }
     if pairs.trading_mode == FUTURES:
         config["margin_mode"] = "isolated"
     if run.fee is not None:

@@ -66,6 +66,14 @@ class ReleasedStrategy(IStrategy):  # Freqtrade ships no type information: IStra
             "%s: trading %s with the models in %s", type(self).__name__, self.entry_tag, self.models.directory
         )
 
+    def version(self) -> str | None:
+        """What the bot says it runs (Freqtrade's REST ``show_config`` ``strategy_version``, read by
+        ``invoke observe``): ``<model> v<N> files <sha256>`` from the config the runtime rendered."""
+        section = self.config.get(SECTION) or {}
+        tag = str(section.get("entry_tag") or "unversioned")
+        files = str(section.get("files_sha256") or "")
+        return f"{tag} files {files}" if files else tag
+
     def populate_indicators(self, dataframe: Any, metadata: dict[str, Any]) -> Any:
         """The models' features and both probabilities for every candle (NaN until the features are warm)."""
         signal, position = self.models.probabilities(dataframe, time="date")

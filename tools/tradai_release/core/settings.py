@@ -149,6 +149,17 @@ class Settings(BaseSettings):
     # JSON {"key": ..., "secret": ...}. The task definition names it; ECS hands the values to the container
     # as FREQTRADE__EXCHANGE__KEY/SECRET at start-up (the execution role reads it). Dry-run bots get none.
     exchange_keys_secret_arn: str | None = None
+    # A bot's REST API (Freqtrade's api_server), which `invoke observe` reads (docs/architecture.md §18):
+    # where it listens (port 0: a free port picked at start-up, kept in the bot's run-dir config) and the
+    # user. The password is never in a file: the bot gets it as FREQTRADE__API_SERVER__PASSWORD (secrets
+    # store or environment), observe as TRADAI_BOT_API_PASSWORD. bot_api_url ({env}, {strategy},
+    # {profile}, {bot}, {service}) is where observe reaches a bot; unset, the port in its run dir's config
+    # on this host (env-file bots).
+    bot_api_listen: str = "127.0.0.1"
+    bot_api_port: int = Field(default=8080, ge=0, le=65535)
+    bot_api_username: str = "tradai"
+    bot_api_password: SecretStr | None = None
+    bot_api_url: str = ""
     # An apply's lease lock: renewed every third of it while the apply lives; a killed apply's lapses
     # this long after its last renewal, and the next run takes it over.
     lease_seconds: float = 60.0

@@ -133,6 +133,7 @@ def start_bot(
         deployment_id=deployment_id,
         pins_from=origin,
         role=role,
+        files_sha256=pinned.files_sha256,
         models_dir=models,
         downloaded_bytes=moved.downloaded_bytes,
         downloaded_files=moved.downloaded_files,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,9 @@ class Launch:
     config_path: Path
     db_path: Path
     dry_run: bool
+    api_url: str = ""  # where the bot's REST API listens
+    # Set in Freqtrade's environment, never written: the REST API's JWT secret (a new one each start).
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -52,6 +56,7 @@ class Launch:
             "config": str(self.config_path),
             "trades_db": str(self.db_path),
             "dry_run": self.dry_run,
+            "api_url": self.api_url,
         }
 
 
@@ -69,7 +74,15 @@ def prepare(
     the directory of the entry point's module (default: under the release repository at
     ``settings.repo``). Nothing is written unless every check passes.
     """
-    from tradai_release.bot.config import KEY_VARIABLE, SECRET_VARIABLE, BotRun, check_config, render_config
+    from tradai_release.bot.config import (
+        API_PASSWORD_VARIABLE,
+        KEY_VARIABLE,
+        SECRET_VARIABLE,
+        ApiServer,
+        BotRun,
+        check_config,
+        render_config,
+    )
 
     environ = os.environ if environ is None else environ
     extra = _check_command(command)
@@ -96,6 +109,10 @@ def prepare(
                     f"{ready.env} trades live and the exchange key is missing (set it from the secrets "
                     "store)",
                 )
+    if not environ.get(API_PASSWORD_VARIABLE, "").strip():
+        reason = "the bot's REST API needs a password (set it from the secrets store; observe reads the bot)"
+        raise InputError("start-up", API_PASSWORD_VARIABLE, reason)
+    port = settings.bot_api_port or free_port(settings.bot_api_listen)
     profile = ready.profile if ready.profile is not None else 0
     values = {"env": ready.env, "strategy": ready.strategy, "profile": profile}
     run_dir = Path(settings.fill(settings.bot_run_dir, "bot_run_dir", **values))
@@ -116,10 +133,15 @@ def prepare(
         bot_name=f"{ready.strategy}-p{profile}{'-' + ready.role if challenger else ''}-{ready.env}",
         where=f"runtime config of {ready.strategy} in {ready.env}",
         exchange_url=settings.exchange_api_url,
+        files_sha256=ready.files_sha256 or "",
+        api=ApiServer(settings.bot_api_listen, port, settings.bot_api_username),
     )
     rendered = render_config(run)
     config_path = run_dir / CONFIG_FILE
-    check_config(rendered, where=str(config_path), strategy_path=code_dir)
+    # Checked as Freqtrade will see it: with the REST API's password and JWT secret from its environment.
+    secret = {"password": "(from the environment)", "jwt_secret_key": "(the runtime's: 64 hex characters)"}
+    seen = {**rendered, "api_server": {**rendered["api_server"], **secret}}
+    check_config(seen, where=str(config_path), strategy_path=code_dir)
     _write_private(run_dir, config_path, rendered)
     argv = (
         sys.executable,
@@ -136,7 +158,20 @@ def prepare(
         str(run_dir),
         *extra,
     )
-    return Launch(argv=argv, run_dir=run_dir, config_path=config_path, db_path=db_path, dry_run=dry_run)
+    host = settings.bot_api_listen if settings.bot_api_listen not in ("0.0.0.0", "::") else "127.0.0.1"
+    jwt = {"FREQTRADE__API_SERVER__JWT_SECRET_KEY": secrets.token_hex(32)}
+    return Launch(argv=argv, run_dir=run_dir, config_path=config_path, db_path=db_path, dry_run=dry_run,
+                  api_url=f"http://{host}:{port}", environment=jwt)
+
+
+def free_port(host: str) -> int:
+    """A port nothing listens on at ``host`` now (the bot binds it a moment later)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def entry_tag(ready: Ready) -> str:
@@ -177,4 +212,4 @@ def exec_freqtrade(launch: Launch) -> None:
     """Become Freqtrade (never returns)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(launch.argv[0], list(launch.argv))
+    os.execve(launch.argv[0], list(launch.argv), {**os.environ, **launch.environment})

@@ -71,6 +71,7 @@ class Ready:
     reused_files: int
     config: StrategyConfig = field(repr=False, compare=False)
     role: str = PRODUCTION_ROLE  # a challenger (a staging pin's bot) always dry-runs
+    files_sha256: str = ""  # the digest of the strategy's verified files ("" when not pinned)
 
     def to_dict(self) -> dict[str, Any]:
         """The ready record (``RECORD_FIELDS``; JSON values only)."""
