@@ -425,6 +425,21 @@ def promote(c: Context, env: str = "", profile: str = "", strategy: str = "", ve
 
 
 @task(help={
+    "env": "the environment whose bots to read (production and challenger bots its manifests declare)",
+    "json": "print the readings as one JSON object",
+})
+@handle_errors
+def observe(c: Context, env: str = "", json: bool = False) -> None:
+    """Read every bot's live results over Freqtrade's REST API and record them (progress decides on them)."""
+    from tradai_release.render.progress import render_observe
+    from tradai_release.workflows.observe import observe as read_bots
+
+    settings = _settings()
+    report = read_bots(required_release("observe", env, settings))
+    emit(json, report, lambda: render_observe(report))
+
+
+@task(help={
     "env": "the environment whose strategies move (its waves and verification rules in releases/policy.yaml)",
     "strategy": "only this strategy (default: every strategy the environment pins)",
     "commit": "write each move as a commit on its branch progress/<move> (the current branch stays)",
@@ -630,7 +645,7 @@ def lock(c: Context, lock: str = "") -> None:
 
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
-    train, plan, apply, unlock, deploy_status, history, promote, progress, rollback, drift, retrain_check,
-    retrain, bootstrap, report, lock,
+    train, plan, apply, unlock, deploy_status, history, promote, observe, progress, rollback, drift,
+    retrain_check, retrain, bootstrap, report, lock,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

@@ -15,8 +15,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 from tradai_release.core.errors import InputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tradai_release.core.settings import Settings
 
 ENV = "TRADAI_ENV"
 PROFILE = "TRADAI_PROFILE"
@@ -254,3 +260,13 @@ def parse_env_file(text: str, *, where: str) -> dict[str, str]:
             raise InputError(where, f"line {number}", f"not NAME=value: {stripped[:40]!r}")
         variables[name.strip()] = value.strip()
     return variables
+
+
+def run_directory(settings: Settings, key: BotKey) -> Path:
+    """The bot's private run directory on its host (``bot_run_dir``; a challenger's has ``-challenger``
+    after it): its rendered Freqtrade config (with its REST API's port) and its trade database."""
+    from pathlib import Path
+
+    values = {"env": key.env, "strategy": key.strategy, "profile": key.profile}
+    run_dir = Path(settings.fill(settings.bot_run_dir, "bot_run_dir", **values))
+    return run_dir if key.role == PRODUCTION_ROLE else run_dir.with_name(f"{run_dir.name}-{key.role}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradai_release.core.errors import InputError
-from tradai_release.repository.bots import PRODUCTION_ROLE
+from tradai_release.repository.bots import PRODUCTION_ROLE, BotKey, run_directory
 from tradai_release.repository.strategy import EntryPoint
 
 if TYPE_CHECKING:
@@ -114,10 +114,8 @@ def prepare(
         raise InputError("start-up", API_PASSWORD_VARIABLE, reason)
     port = settings.bot_api_port or free_port(settings.bot_api_listen)
     profile = ready.profile if ready.profile is not None else 0
-    values = {"env": ready.env, "strategy": ready.strategy, "profile": profile}
-    run_dir = Path(settings.fill(settings.bot_run_dir, "bot_run_dir", **values))
-    if challenger:  # its own trade database and config, beside the champion's
-        run_dir = run_dir.with_name(f"{run_dir.name}-{ready.role}")
+    # A challenger's has its own trade database and config, beside the champion's.
+    run_dir = run_directory(settings, BotKey(ready.env, profile, ready.strategy, ready.role))
     db_path = run_dir / f"trades-{'dry' if dry_run else 'live'}.sqlite"
     run = BotRun(
         strategy=ready.strategy,
