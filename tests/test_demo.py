@@ -17,51 +17,76 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow  # trains a challenger, on the embedded backends (no server)
-def test_demo_promotes_applies_reverts_and_ends_in_sync(demo_run: dict[str, Any]) -> None:
+def test_demo_verifies_a_challenger_live_promotes_it_rolls_a_breach_back_and_ends_in_sync(
+    demo_run: dict[str, Any],
+) -> None:
     # conftest's demo_run: the run's one `invoke demo --json`, given a hub setting that would fail (the
     # demo ignores the caller's backends); test_report_browser.py opens the board it wrote
     workdir = Path(demo_run["workdir"])
     assert demo_run["returncode"] == 0, demo_run["stderr"]
     report = demo_run["report"]
 
-    assert len(report["steps"]) == 12
+    assert len(report["steps"]) == 14
     board = Path(report["board"])  # the last step: a recorded drift check of prod, then the release board
     assert board == workdir.resolve() / "board" / "index.html" and board.is_file()
     assert 'id="cell-prod-3-PascalStrategy"' in board.read_text()
-    # the bot of prod profile 3 starts on v2 after the merge, on v1 after the revert, from its env file
-    merged, reverted = report["bots"]
-    assert (merged["model_version"], reverted["model_version"]) == (2, 1)
-    # ... as real dry-run Freqtrade processes on the loopback stand-in: v2 filled an entry it tagged with its
-    # version, read from Freqtrade's own trade database (its exit code says nothing); v1 came up and held it
+    # The staged v2 ran as a challenger beside the champion, both real dry-run Freqtrade processes on the
+    # loopback stand-in, and observe read both over Freqtrade's REST API: each says the version and the
+    # file digest it runs, the very ones its deployment pins.
+    champion, challenger, merged, rolled_back = report["bots"]
+    assert [(b["bot"], b["model_version"]) for b in report["bots"]] == [
+        ("PascalStrategy-p3", 1), ("PascalStrategy-p3-challenger", 2), ("PascalStrategy-p3", 2),
+        ("PascalStrategy-p3", 1)]
+    observed = {o["bot"]: o for o in report["observed"]}
+    assert set(observed) == {"PascalStrategy-p3", "PascalStrategy-p3-challenger"}
+    env_files = workdir / "state" / "prod" / "bots"
+    for name, version in (("PascalStrategy-p3", 1), ("PascalStrategy-p3-challenger", 2)):
+        reading = observed[name]
+        assert reading["answered"] and reading["model_version"] == version, reading
+        assert len(reading["files_sha256"]) == 64
+    digests = {name: reading["files_sha256"] for name, reading in observed.items()}
+    assert digests["PascalStrategy-p3"] != digests["PascalStrategy-p3-challenger"]
+    now_pinned = dict(line.split("=", 1) for line in (env_files / "PascalStrategy-p3.env").read_text()
+                      .splitlines() if "=" in line)  # v1 again after the rollback: what the champion ran
+    assert now_pinned["TRADAI_FILES_SHA256"] == digests["PascalStrategy-p3"]
+    assert observed["PascalStrategy-p3-challenger"]["role"] == "challenger"
+    assert not (env_files / "PascalStrategy-p3-challenger.env").exists()  # retired with its staging pin
+    assert Path(challenger["trades_db"]) != Path(champion["trades_db"])  # its own trade database
+    assert "trading PascalStrategy v2" in Path(challenger["log"]).read_text()
+    # progress promoted it in wave 1 (p3); the bot then filled an entry tagged with v2, read from Freqtrade's
+    # own trade database (its exit code says nothing); a breach rolled it back and v1 came up again
     db = Path(report["trades_db"])
-    assert db == Path(merged["trades_db"]) == Path(reverted["trades_db"])
+    assert db == Path(merged["trades_db"]) == Path(rolled_back["trades_db"])
     assert db.is_relative_to(workdir.resolve()) and merged["exec"]["dry_run"] is True
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
         fills = connection.execute(
             "SELECT t.pair, t.enter_tag, o.filled, o.average, t.open_rate FROM trades t "
             "JOIN orders o ON o.ft_trade_id = t.id WHERE o.ft_order_side = 'buy' AND o.status = 'closed'"
         ).fetchall()
-    assert [(pair, tag) for pair, tag, *_ in fills] == [("BTC/USDT:USDT", "PascalStrategy v2")]
-    assert fills[0][2] > 0 and fills[0][3] == fills[0][4] > 0
-    assert "trading PascalStrategy v1" in Path(reverted["log"]).read_text()
+    mine = [fill for fill in fills if fill[1] == "PascalStrategy v2"]
+    assert [(pair, tag) for pair, tag, *_ in mine] == [("BTC/USDT:USDT", "PascalStrategy v2")]
+    assert mine[0][2] > 0 and mine[0][3] == mine[0][4] > 0
+    assert "trading PascalStrategy v1" in Path(rolled_back["log"]).read_text()
     assert "trading PascalStrategy v2" in Path(merged["log"]).read_text()
-    for bot in (merged, reverted):
-        assert Path(bot["exec"]["config"]).stat().st_mode & 0o077 == 0  # the rendered config is the bot's own
+    for bot in report["bots"]:
+        assert Path(bot["log"]).is_file()
         with pytest.raises(ProcessLookupError):  # stopped: the runtime's pid became Freqtrade's, now gone
             os.kill(bot["pid"], 0)
-    assert merged["pins_from"] == reverted["pins_from"] == "deployment"
-    assert merged["hub_tag"] != reverted["hub_tag"] == "v20261101"
-    assert merged["downloaded_bytes"] > 0 and reverted["downloaded_bytes"] > 0  # v1's files differ
-    assert reverted["reused_files"] > 0  # files equal in both tags are not fetched again
-    assert merged["git_commit"] != reverted["git_commit"]
-    pulled = Path(reverted["models_dir"])
+    for bot in (merged, rolled_back):
+        assert Path(bot["exec"]["config"]).stat().st_mode & 0o077 == 0  # the rendered config is the bot's own
+        assert bot["pins_from"] == "deployment"
+    assert merged["hub_tag"] != rolled_back["hub_tag"] == "v20261101"
+    assert merged["downloaded_bytes"] > 0 and rolled_back["downloaded_bytes"] > 0  # v1's files differ
+    assert rolled_back["reused_files"] > 0  # files equal in both tags are not fetched again
+    assert merged["git_commit"] != rolled_back["git_commit"]
+    pulled = Path(rolled_back["models_dir"])
     assert sorted(p.name for p in pulled.iterdir()) == ["PascalStrategy"]  # that strategy's files only
     pascal = {view["version"]: view for view in report["lifecycle"]["PascalStrategy"]}
     assert pascal[1]["lifecycle"] == "Production" and pascal[1]["aliases"] == ["p1", "p2", "p3", "p4", "p5"]
     assert pascal[2]["lifecycle"] == "Archived" and pascal[2]["aliases"] == []
-    # bootstrap, merge and revert are deployments; the final no-op apply records nothing
-    assert [d["outcome"] for d in report["deployments"]] == ["succeeded"] * 3
-    assert [d["actor"] for d in report["deployments"]] == ["demo", "demo", "bootstrap"]
+    # bootstrap, the staging pin, the promotion and the rollback are deployments; the no-op apply is not
+    assert [d["outcome"] for d in report["deployments"]] == ["succeeded"] * 4
+    assert [d["actor"] for d in report["deployments"]] == ["demo", "demo", "demo", "bootstrap"]
 
     markdown = Path(report["plan_markdown"]).read_text()
     assert "comparator: **promote**" in markdown and "PascalStrategy@p3" in markdown
@@ -69,10 +94,15 @@ def test_demo_promotes_applies_reverts_and_ends_in_sync(demo_run: dict[str, Any]
     repo = workdir / "repo"
     log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s", "-4"], capture_output=True, text=True)
     subjects = log.stdout.splitlines()
-    assert subjects[0].startswith('Revert "Merge release/prod-PascalStrategy-v2')
-    assert subjects[1].startswith("Merge release/prod-PascalStrategy-v2")
+    assert subjects[0] == "Merge progress/prod-PascalStrategy-rollback-v2-to-v1-p3"
+    assert subjects[1] == "Promote PascalStrategy v1 to Production in prod profile 3"
+    assert subjects[2] == "Merge progress/prod-PascalStrategy-promote-v2-p3"
+    rollback = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%B", "HEAD^2"],
+                              capture_output=True, text=True).stdout
+    assert "progress (rollback): v2 breached the production rules in p3: back to v1" in rollback
+    assert "- PascalStrategy-p3 v2: max_drawdown 0.1500 over 6.0 h (limit 0.1000)" in rollback
     profile_3 = (repo / "releases" / "prod" / "profile-3.yaml").read_text()
-    assert "production: 1" in profile_3 and "v20261101" in profile_3
+    assert "production: 1" in profile_3 and "v20261101" in profile_3 and "staging" not in profile_3
 
 
 def test_demo_refuses_a_used_workdir(tmp_path: Path) -> None:

@@ -137,7 +137,8 @@ def test_profit_over_a_window_is_the_difference_of_the_cumulative_figures() -> N
                 for n, p in ((1, 0.01), (5, 0.03), (9, 0.07))]
     assert profit_since(readings, hours(5)) == pytest.approx(0.04)
     assert profit_since(readings, hours(6)) == pytest.approx(0.04)  # the last reading not after the start
-    assert profit_since(readings, hours(0.5)) is None  # nothing reaches back that far
+    assert profit_since(readings, hours(0.5)) is None  # nothing reaches back that far ...
+    assert profit_since(readings, hours(0.5), within_hours=1) == pytest.approx(0.06)  # ... but one period
     restarted = [*readings, reading(1, PRODUCTION, hours(12), version=1, since=hours(10), profit=0.005)]
     assert profit_since(restarted, hours(5)) == 0.005  # a bot started after the window's start: all of it
 

@@ -25,12 +25,16 @@ from tradai_release.core.errors import TradaiError
 from tradai_release.engine.context import ReleaseContext
 from tradai_release.repository.environments import environment
 from tradai_release.repository.gitrepo import GitRepo
+from tradai_release.repository.policy import POLICY_PATH
 from tradai_release.repository.tree import ReleaseTree
 
 if TYPE_CHECKING:
+    from tradai_release.bot.rest import BotReading
     from tradai_release.bot.standin import ExchangeStandIn
     from tradai_release.core.settings import Settings
+    from tradai_release.domain.live import LiveResult
     from tradai_release.engine.plan import Plan
+    from tradai_release.repository.bots import BotKey
     from tradai_release.repository.environments import Environment
     from tradai_release.workflows.validate import ValidationReport
 
@@ -50,6 +54,21 @@ ENTRY_MARGIN = 0.02
 # The caller's settings and exchange keys stay out of the bot's environment: it runs the embedded default.
 SCRUBBED = ("TRADAI_", "FREQTRADE__", "AWS_")
 DEMO_API_PASSWORD = secrets.token_urlsafe(16)  # the demo bots' REST API password (this process's own)
+CHALLENGER = "challenger"
+DEMO_WAVES = "[[3], [1, 2], [4, 5]]"
+# Seconds of dry run cannot meet hours of soak: the demo's challenger needs no minimum run or trades, only
+# to trade no worse than the champion over the same window; production keeps a 10 % drawdown limit, and a
+# breach's rollback is merged at once.
+DEMO_POLICY = f"""environments: [dev, staging, {DEMO_ENV}]
+waves:
+  {DEMO_ENV}: {DEMO_WAVES}
+verification:
+  {DEMO_ENV}:
+    soak: 24h
+    rollback: merge
+    challenger: {{min_hours: 0, min_trades: 0, profit: 0.02, max_drawdown: 0.05}}
+    production: {{max_drawdown: 0.10, profit: 0.05}}
+"""
 
 
 @dataclass(frozen=True)
@@ -71,7 +90,8 @@ class DemoReport:
     board: Path | None = None  # the release board's index.html
     lifecycle: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deployments: list[dict[str, Any]] = field(default_factory=list)
-    bots: list[dict[str, Any]] = field(default_factory=list)  # the bot's ready records, in order
+    bots: list[dict[str, Any]] = field(default_factory=list)  # the bots' ready records, in order
+    observed: list[dict[str, Any]] = field(default_factory=list)  # observe's readings of the answering bots
     trades_db: Path | None = None  # the bot's Freqtrade trade database (SQLite)
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +105,7 @@ class DemoReport:
             "lifecycle": self.lifecycle,
             "deployments": self.deployments,
             "bots": self.bots,
+            "observed": self.observed,
             "trades_db": str(self.trades_db) if self.trades_db else None,
         }
 
@@ -98,6 +119,8 @@ Board = Callable[["Settings", Path], Path]
 
 def embedded_settings(repo: Path, state_dir: Path) -> Settings:
     """Settings for ``repo`` on the embedded default, whatever the caller's environment says."""
+    from pydantic import SecretStr
+
     from tradai_release.core.settings import Settings
 
     defaults = {
@@ -115,6 +138,7 @@ def embedded_settings(repo: Path, state_dir: Path) -> Settings:
         deploy_target="env-file",
         bot_env_dir=Settings.model_fields["bot_env_dir"].default,
         actor="demo",
+        bot_api_password=SecretStr(DEMO_API_PASSWORD),  # observe reads the demo's bots with it
         **defaults,
     )
 
@@ -176,26 +200,48 @@ def run_demo(
         version, tag = _challenger(settings, prod, git, booted.tag, booted.sha256)
         note.append(f"{DEMO_STRATEGY} version {version} from hub tag {tag}")
 
-    title = f"release branch: promote {DEMO_STRATEGY} v{version} in {DEMO_ENV} profile {DEMO_PROFILE}"
-    with step(title) as note:
+    staging = f"policy: waves and live verification for {DEMO_ENV}; stage v{version} as the challenger"
+    with step(staging) as note:
+        from tradai_release.engine.apply import apply_env
         from tradai_release.workflows.promote import promote
 
-        promotion = promote(
-            settings,
-            prod,
-            DEMO_PROFILE,
-            DEMO_STRATEGY,
-            version,
-            commit=True,
-            plan=False,
-        )
-        if promotion.blocked or not promotion.branch:
-            raise TradaiError(f"demo: promotion refused: {promotion.blocked}")
-        branch = promotion.branch
-        for check in promotion.checks:
-            decision = check.comparison.decision if check.comparison is not None else "rollback"
-            note.append(f"comparator v{check.challenger} vs v{check.champion}: {decision}")
-        note.append(f"branch {branch}")
+        (repo / POLICY_PATH).write_text(DEMO_POLICY, encoding="utf-8")
+        git.run("add", POLICY_PATH)
+        git.run("commit", "-q", "-m", f"{DEMO_ENV}: waves and live verification rules")
+        staged = promote(settings, prod, DEMO_PROFILE, DEMO_STRATEGY, version, stage="Staging", commit=True,
+                         plan=False)
+        assert staged.branch is not None
+        git.run("checkout", "-q", "main")
+        git.run("merge", "-q", "--no-ff", staged.branch, "-m", f"Merge {staged.branch}")
+        applied = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
+        deployed = [str(a["target"]) for a in applied.actions if a.get("kind") == "deploy_bot"]
+        note.append(f"waves {DEMO_WAVES}; apply {applied.outcome}: deployed {', '.join(deployed)}")
+
+    exchange = _exchange_stand_in(settings, repo, workdir / "replay" / "models", version)
+    side_by_side = f"champion v1 and challenger v{version} trade side by side (dry run); observe reads both"
+    with step(side_by_side) as note:
+        from tradai_release.workflows.observe import observe
+
+        with exchange, _bots(settings, workdir, exchange, [_bot(), _bot(CHALLENGER)]) as running:
+            observed = observe(ReleaseContext.open(settings, DEMO_ENV), read=_until_answered)
+        for record in running:
+            report.bots.append(record)
+        for result in observed.results:
+            if result.strategy == DEMO_STRATEGY and result.profile == DEMO_PROFILE:
+                note.append(f"{result.bot}: runs v{result.model_version} (files {result.files_sha256[:12]}), "
+                            f"{result.open_trades} open, {result.trades} closed")
+        report.observed = [r.to_item() | {"bot": r.bot} for r in observed.results if r.answered]
+
+    with step("progress: the verified challenger moves into wave 1 (a commit on its own branch)") as note:
+        from tradai_release.workflows.progress import progress
+
+        decided = progress(ReleaseContext.open(settings, DEMO_ENV), strategy=DEMO_STRATEGY, commit=True)
+        (outcome,) = decided.outcomes
+        if outcome.decision.kind != "promote" or outcome.branch is None:
+            raise TradaiError(f"demo: progress did not promote: {outcome.decision.reason}")
+        branch = outcome.branch
+        note.append(f"{outcome.decision.reason}; branch {branch}")
+        note.extend(outcome.decision.evidence)
 
     with step("CI on the pull request: full validation and the Markdown plan") as note:
         from tradai_release.engine.plan import plan_env
@@ -222,14 +268,25 @@ def run_demo(
         note.append(_pins(settings, prod, version))
 
     with step(f"the bot of {DEMO_STRATEGY} profile {DEMO_PROFILE} trades v{version} (dry run)") as note:
-        exchange = _exchange_stand_in(settings, repo, workdir / "replay" / "models", version)
         with exchange:
             report.bots.append(_trade(settings, workdir, exchange, note, fills=True))
         report.trades_db = Path(report.bots[-1]["trades_db"])
 
-    with step("git revert of the merge, apply prod (the rollback)") as note:
-        git.run("revert", "--no-edit", "-m", "1", "HEAD")
+    with step("a breach: progress rolls the pin back by commit, merged at once (policy), applied") as note:
+        from tradai_release.engine.release_table import ReleaseTable
+        from tradai_release.workflows.progress import progress
+
+        # Simulated: the reading a bad day would leave (the loopback market is frozen at one hour).
+        breach = _simulated_breach(settings, version)
+        ReleaseTable(ReleaseContext.open(settings, DEMO_ENV).backends.releases, DEMO_ENV).record_live(breach)
+        note.append(f"simulated reading: {breach.bot} v{version} max_drawdown {breach.max_drawdown:.2f}")
+        decided = progress(ReleaseContext.open(settings, DEMO_ENV), strategy=DEMO_STRATEGY, commit=True)
+        (outcome,) = decided.outcomes
+        if outcome.decision.kind != "rollback" or outcome.branch is None or not outcome.merge:
+            raise TradaiError(f"demo: progress did not roll back: {outcome.decision.reason}")
+        git.run("merge", "-q", "--no-ff", outcome.branch, "-m", f"Merge {outcome.branch}")
         reverted = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
+        note.append(f"{outcome.decision.reason}; {outcome.branch} merged")
         note.append(f"apply {reverted.outcome}: {len(reverted.actions)} actions")
         note.append(_pins(settings, prod, version))
 
@@ -341,29 +398,26 @@ def _exchange_stand_in(settings: Settings, repo: Path, models_dir: Path, version
     return ExchangeStandIn({pair.symbol: csv_path}, "1h", until=long_rows[-1])
 
 
-def _trade(
-    settings: Settings, workdir: Path, exchange: ExchangeStandIn, note: list[str], *, fills: bool
-) -> dict[str, Any]:
-    """The bot's container command, as its host runs it: the runtime checks the pins of the env file apply
-    wrote, renders Freqtrade's config and becomes a dry-run Freqtrade bot on the stand-in.
+def _bot(role: str = "production") -> BotKey:
+    from tradai_release.repository.bots import BotKey
 
-    With ``fills`` the demo waits for an entry of this version to fill; else for the bot to have loaded
-    the version and analysed the market once. Then the bot is stopped (SIGTERM, as an orchestrator does).
-    Its output goes to ``bot-p<N>/freqtrade-<k>.log``; the trade database is Freqtrade's own SQLite file.
-    """
+    return BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY, role)
+
+
+def _launch(settings: Settings, workdir: Path, exchange: ExchangeStandIn, key: BotKey) -> tuple[Any, Path]:
+    """The bot's container command, as its host runs it: the runtime checks the pins of the env file apply
+    wrote, renders Freqtrade's config and becomes a dry-run Freqtrade bot on the stand-in (its REST API on
+    a free loopback port). Its output goes to ``bot-<name>/freqtrade-<k>.log``."""
     import os
-    import signal
     import subprocess
     import sys
 
     from tradai_release.bot.config import API_PASSWORD_VARIABLE
-    from tradai_release.bot.trades import filled_entries, read_trades
-    from tradai_release.repository.bots import BOT_EXEC, BotKey
+    from tradai_release.repository.bots import BOT_EXEC
     from tradai_release.targets.envfile import EnvFileTarget
 
-    bot = BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY)
-    env_file = EnvFileTarget.from_settings(settings, DEMO_ENV).path(bot)
-    home = workdir / f"bot-p{DEMO_PROFILE}"
+    env_file = EnvFileTarget.from_settings(settings, DEMO_ENV).path(key)
+    home = workdir / f"bot-{key.name.removeprefix(DEMO_STRATEGY + '-')}"
     home.mkdir(parents=True, exist_ok=True)
     log = home / f"freqtrade-{len(list(home.glob('freqtrade-*.log'))) + 1}.log"
     environ = {name: value for name, value in os.environ.items() if not name.startswith(SCRUBBED)}
@@ -380,10 +434,88 @@ def _trade(
     # The container's command (BOT_COMMAND), with this venv's python and the env file apply wrote.
     command = [sys.executable, "-m", "tradai_release.runtime", "--env-file", str(env_file), "--json",
                "--exec", *BOT_EXEC]
-    served_before = exchange.requests["/fapi/v1/klines"]
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=environ, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+    return process, log
+
+
+def _stop(process: Any) -> None:
+    """SIGTERM, as an orchestrator stops a container; SIGKILL after BOT_STOP_SECONDS."""
+    import os
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=BOT_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextmanager
+def _bots(
+    settings: Settings, workdir: Path, exchange: ExchangeStandIn, keys: list[BotKey]
+) -> Iterator[list[dict[str, Any]]]:
+    """Several bots at once, each its own process; yields their ready records once every one has
+    written it, and stops them all on the way out."""
+    launched = [(key, *_launch(settings, workdir, exchange, key)) for key in keys]
+    records: list[dict[str, Any]] = []
+    try:
+        for key, process, log in launched:
+            ready, launch = _ready_record(log, process)
+            records.append({**ready, "bot": key.name, "pid": process.pid, "trades_db": launch["trades_db"],
+                            "log": str(log), "api_url": launch["api_url"]})
+        yield records
+    finally:
+        for _key, process, _log in launched:
+            _stop(process)
+
+
+def _until_answered(url: str, username: str, password: str) -> BotReading:
+    """observe's reader for bots that have just started: ask until the bot answers with its strategy loaded
+    (a version and a first loop behind it), for at most BOT_WAIT_SECONDS."""
+    from tradai_release.bot.rest import read_bot
+
+    deadline = time.monotonic() + BOT_WAIT_SECONDS
+    while True:
+        reading = read_bot(url, username, password, timeout=2.0)
+        loaded = reading.answered and reading.strategy_version and reading.heartbeat
+        if loaded or time.monotonic() > deadline:
+            return reading
+        time.sleep(0.5)
+
+
+def _simulated_breach(settings: Settings, version: int) -> LiveResult:
+    """The reading of the profile's production bot on a bad day: 15 % drawdown, above the policy's 10 %."""
+    from datetime import timedelta
+
+    from tradai_release.domain.live import LiveResult
+
+    now = utc_now()
+    return LiveResult(env=DEMO_ENV, profile=DEMO_PROFILE, strategy=DEMO_STRATEGY, role="production",
+                      observed_at=now, answered=True, model_version=version, trades=6, closed_profit=-0.09,
+                      max_drawdown=0.15, since=now - timedelta(hours=6), heartbeat=now)
+
+
+def _trade(
+    settings: Settings, workdir: Path, exchange: ExchangeStandIn, note: list[str], *, fills: bool
+) -> dict[str, Any]:
+    """The profile's production bot, run as its host runs it (:func:`_launch`).
+
+    With ``fills`` the demo waits for an entry of this version to fill; else for the bot to have loaded
+    the version and analysed the market once. Then the bot is stopped (SIGTERM, as an orchestrator does).
+    The trade database is Freqtrade's own SQLite file.
+    """
+    from tradai_release.bot.trades import filled_entries, read_trades
+    from tradai_release.repository.bots import BOT_EXEC
+    from tradai_release.targets.envfile import EnvFileTarget
+
+    env_file = EnvFileTarget.from_settings(settings, DEMO_ENV).path(_bot())
+    served_before = exchange.requests["/fapi/v1/klines"]
+    process, log = _launch(settings, workdir, exchange, _bot())
     try:
         ready, launch = _ready_record(log, process)
         tag = f"{ready['model_name']} v{ready['model_version']}"  # the entry tag (runtime.launch.entry_tag)
@@ -401,13 +533,7 @@ def _trade(
             raise TradaiError(f"demo: the bot never {'filled an entry' if fills else 'started'} "
                               f"({state}); {log}:\n{tail}")
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=BOT_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop(process)
     trades = read_trades(db)
     mine = [trade for trade in trades if trade.enter_tag == tag]
     note.append(f"runtime checked {env_file.name}'s pins ({tag}, hub {ready['hub_tag']}) and became "
@@ -419,7 +545,7 @@ def _trade(
         held = [f"{trade.enter_tag} {'open' if trade.is_open else 'closed'}" for trade in trades]
         note.append(f"{tag} loaded, market analysed; trades in the database: {', '.join(held) or 'none'}")
     note.append(f"stopped with SIGTERM; trades: {db}")
-    return {**ready, "pid": process.pid, "trades_db": str(db), "log": str(log),
+    return {**ready, "bot": _bot().name, "pid": process.pid, "trades_db": str(db), "log": str(log),
             "trades": [trade.to_dict() for trade in trades]}
 
 
@@ -448,7 +574,7 @@ def _start_bot(settings: Settings, models_dir: Path) -> None:
     from tradai_release.runtime import read_variables, start_bot
     from tradai_release.targets.envfile import EnvFileTarget
 
-    bot = BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY)
+    bot = BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY, CHALLENGER)  # the staged version's pins
     variables, source = read_variables(EnvFileTarget.from_settings(settings, DEMO_ENV).path(bot))
     start_bot(settings, variables=variables, source=source, models_dir=models_dir)
 

@@ -104,18 +104,21 @@ def latest(results: Sequence[LiveResult]) -> dict[tuple[str, int, str], LiveResu
     return found
 
 
-def profit_since(readings: Sequence[LiveResult], start: datetime) -> float | None:
+def profit_since(readings: Sequence[LiveResult], start: datetime, within_hours: float = 0.0) -> float | None:
     """The closed profit a bot made from ``start`` to its newest reading: the difference of its cumulative
-    figure at the newest reading and at the last reading not after ``start`` (0 when the bot started after
-    ``start``). None when the readings cannot say (no answered reading, or none reaching back to ``start``
-    while the bot ran before it)."""
+    figure at the newest reading and at the last reading not after ``start`` (all of it when the bot
+    started after ``start``). Readings come once per observe period: when none reaches back to ``start``,
+    the first one taken within ``within_hours`` after it is the baseline (the window then starts up to one
+    period late). None when the readings cannot say."""
     answered = sorted((r for r in readings if r.answered), key=lambda r: r.observed_at)
     if not answered:
         return None
     newest = answered[-1]
     if newest.since is not None and newest.since >= start:
         return newest.closed_profit
-    before = [r for r in answered if r.observed_at <= start and r.since == newest.since]
-    if not before:
-        return None
-    return newest.closed_profit - before[-1].closed_profit
+    same_run = [r for r in answered if r.since == newest.since]
+    before = [r for r in same_run if r.observed_at <= start]
+    if before:
+        return newest.closed_profit - before[-1].closed_profit
+    soon = [r for r in same_run if (r.observed_at - start).total_seconds() <= within_hours * 3600]
+    return newest.closed_profit - soon[0].closed_profit if soon else None

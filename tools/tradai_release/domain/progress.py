@@ -269,7 +269,7 @@ def _verify_challenger(
                             "it needs", evidence=tuple(evidence))
     since = challenger.since or challenger.observed_at
     history = [r for r in facts.readings if r.profile == cell.profile and r.role == PRODUCTION]
-    champion_profit = profit_since(history, since)
+    champion_profit = profit_since(history, since, facts.rules.stale_after_hours)
     worse: list[str] = []
     if "profit" in rules.margins:
         margin = rules.margins["profit"]
