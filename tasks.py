@@ -141,11 +141,14 @@ def affected(c: Context, base: str = "", head: str = "HEAD", json: bool = False)
 @task(help={"json": "print {\"envs\": [...]} (what CI feeds its per-environment matrix)"})
 @handle_errors
 def environments(c: Context, json: bool = False) -> None:
-    """The environments releases/policy.yaml declares, in promotion order (default dev, staging, prod)."""
-    from tradai_release.repository.environments import declared_environments
+    """The environments releases/policy.yaml declares, in promotion order (default dev, staging, prod), and
+    with --json the waves of those that declare them (progress.yml verifies those)."""
+    from tradai_release.repository.tree import ReleaseTree
 
-    envs = list(declared_environments(_settings()))
-    emit(json, {"envs": envs}, lambda: print("\n".join(envs)))
+    policy = ReleaseTree.work(_settings().repo).policy()
+    envs = list(policy.environments)
+    waves = {env: [list(wave) for wave in waves] for env, waves in policy.waves.items()}
+    emit(json, {"envs": envs, "waves": waves}, lambda: print("\n".join(envs)))
 
 
 # --- model registry: models / rollback-candidates ---------------------------------------------------
@@ -444,9 +447,11 @@ def observe(c: Context, env: str = "", json: bool = False) -> None:
     "strategy": "only this strategy (default: every strategy the environment pins)",
     "commit": "write each move as a commit on its branch progress/<move> (the current branch stays)",
     "json": "print the decisions as one JSON object",
+    "json_file": "also write that JSON object to this file (the workflow reads it)",
 })
 @handle_errors
-def progress(c: Context, env: str = "", strategy: str = "", commit: bool = False, json: bool = False) -> None:
+def progress(c: Context, env: str = "", strategy: str = "", commit: bool = False, json: bool = False,
+             json_file: str = "") -> None:
     """Hold, promote the challenger into the next wave, or roll back a breaching pin, on live results."""
     from tradai_release.render.progress import render_progress
     from tradai_release.workflows.progress import progress as decide_progress
@@ -454,7 +459,7 @@ def progress(c: Context, env: str = "", strategy: str = "", commit: bool = False
     settings = _settings()
     report = decide_progress(required_release("progress", env, settings), strategy=strategy or None,
                              commit=commit)
-    emit(json, report, lambda: render_progress(report))
+    emit(json, report, lambda: render_progress(report), json_file)
 
 
 @task(help={
@@ -615,6 +620,7 @@ CI_LOCKS: dict[str, tuple[str, ...]] = {
     "registry": ("registry",),
     "drift": ("train", "registry"),
     "pages": ("report", "registry"),
+    "progress": ("registry", "observe"),
 }
 
 

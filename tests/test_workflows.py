@@ -345,3 +345,38 @@ def test_zizmor_finds_nothing_offline() -> None:
                           cwd=REPO, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No findings to report" in done.stdout + done.stderr
+
+
+def test_progress_runs_per_environment_with_waves_and_keeps_the_token_away_from_project_code() -> None:
+    progress = workflow("progress.yml")
+    triggers = progress[True]  # YAML 1.1 reads the key `on` as true
+    assert "schedule" in triggers and "workflow_dispatch" in triggers
+    verify = progress["jobs"]["verify"]
+    assert verify["environment"] == "${{ matrix.env }}"
+    assert verify["concurrency"] == {"group": "progress-${{ matrix.env }}", "cancel-in-progress": False}
+    assert verify["permissions"] == {"contents": "write", "pull-requests": "write", "id-token": "write"}
+    holders = [step for step in verify["steps"] if "GH_TOKEN" in step.get("env", {})]
+    assert len(holders) == 2 and all("invoke" not in step["run"] for step in holders)
+    assert all(not set(SECRET.findall(yaml.safe_dump(step))) - {"PROGRESS_PR_TOKEN"} for step in holders)
+    runs = [step.get("run", "") for step in verify["steps"]]
+    assert any('invoke observe --env "$PROGRESS_ENV"' in run for run in runs)
+    decide = 'invoke progress --env "$PROGRESS_ENV" --commit --json-file progress.json'
+    assert any(decide in run for run in runs)
+    assert any("gh pr create" in run and "gh pr merge" in run for run in runs)
+    # the bots' REST API password reaches observe only
+    password = [step for step in verify["steps"] if "BOT_API_PASSWORD" in yaml.safe_dump(step)]
+    assert [step["name"] for step in password] == ["Observe every bot (recorded in the release state)"]
+
+
+def test_environments_json_names_the_waves(tmp_path: Path) -> None:
+    from helpers import copy_project_repo, invoke
+
+    repo = copy_project_repo(tmp_path / "repo", "initial")
+    (repo / "releases" / "policy.yaml").write_text(
+        "waves:\n  prod: [[1], [2, 3], [4, 5]]\nverification:\n  prod: {soak: 24h}\n")
+    import json
+
+    done = invoke(repo, "environments", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"envs": ["dev", "staging", "prod"],
+                                       "waves": {"prod": [[1], [2, 3], [4, 5]]}}
