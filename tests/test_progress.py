@@ -4,6 +4,7 @@ roll back a breach, a silent bot)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -395,3 +396,39 @@ def test_the_progress_task_prints_json_and_refuses_an_environment_without_waves(
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
         "error: releases/policy.yaml: waves.staging: not declared: progress moves a model wave by wave")
+
+
+def test_the_board_shows_the_wave_the_verification_state_and_the_live_equity_chart(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    from tradai_release.core.settings import Settings
+    from tradai_release.engine.context import ReleaseContext
+    from tradai_release.report.board import read_board
+    from tradai_release.report.site import write_site
+
+    settings = Settings(deploy_target="none")  # the board of pins and records; no bot target to read
+    table = ReleaseTable(ReleaseContext.open(settings, "prod").backends.releases, "prod")
+    for item in [*champion_readings((1,), 25),
+                 *(reading(1, CHALLENGER, hours(n), version=2, since=T0, profit=0.0016 * n, drawdown=0.02,
+                           trades=n // 3) for n in range(1, 26))]:
+        table.record_live(item)
+    board = read_board(settings, ["prod"])
+    (entry,) = board.strategies[STRATEGY]
+    verification = entry.verification
+    assert verification is not None and verification.state == "challenger" and verification.candidate == 2
+    assert verification.waves == ((1,), (2, 3), (4, 5)) and verification.profile == 1
+    # the board judges as progress would now (its clock: the readings are from the past, so they are stale)
+    assert verification.decision.kind == HOLD and "does not answer" in verification.decision.reason
+    assert len(verification.challenger) == 25 and len(verification.champion) == 26
+    assert verification.expected_per_hour == pytest.approx(0.12 / 100)  # v2: 0.12 over a 100 h window
+    write_site(board, tmp_path / "site")
+    page = (tmp_path / "site" / "strategies" / f"{STRATEGY}.html").read_text()
+    assert 'data-verification="challenger"' in page and "Live verification" in page
+    assert "waves [p1] → [p2, p3] → [p4, p5]" in page
+    chart = re.search(r'<img src="\.\./(charts/[0-9a-f]+\.svg)"[^>]*data-chart="live"', page)
+    assert chart is not None
+    svg = (tmp_path / "site" / chart.group(1)).read_text()
+    assert "live dry-run equity" in svg and "v2 challenger" in svg and "v1 champion" in svg
+    assert "v2 backtest expectation" in svg
+    kepler = board.strategies["KeplerStrategy"][0].verification
+    assert kepler is not None and kepler.state == "done"

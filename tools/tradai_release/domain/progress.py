@@ -209,14 +209,24 @@ def _waves(facts: Facts) -> list[tuple[Cell, ...]]:
     return [wave for wave in found if wave]
 
 
-def _promotion(facts: Facts, newest: Mapping[tuple[int, str], LiveResult]) -> Decision:
+def wave_reached(facts: Facts) -> tuple[int | None, int]:
+    """The version on its way through the waves (None when every profile runs the newest) and how many of
+    the strategy's waves already run it in production (0: still a challenger)."""
     candidate = _candidate(facts)
     if candidate is None:
-        return _hold(facts, "no challenger: every profile runs the newest version")
+        return None, len(_waves(facts))
     waves = _waves(facts)
     reached = 0
     while reached < len(waves) and all(cell.production == candidate for cell in waves[reached]):
         reached += 1
+    return candidate, reached
+
+
+def _promotion(facts: Facts, newest: Mapping[tuple[int, str], LiveResult]) -> Decision:
+    candidate, reached = wave_reached(facts)
+    if candidate is None:
+        return _hold(facts, "no challenger: every profile runs the newest version")
+    waves = _waves(facts)
     if reached == len(waves):
         return _hold(facts, f"v{candidate} runs in every wave")
     target = tuple(cell.profile for cell in waves[reached] if cell.production != candidate)

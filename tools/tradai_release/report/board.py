@@ -39,11 +39,13 @@ from tradai_release.registry.lifecycle import (
 if TYPE_CHECKING:
     from tradai_release.core.equity import EquityCurve
     from tradai_release.core.settings import Settings
+    from tradai_release.domain.live import LiveResult
+    from tradai_release.domain.progress import Decision
     from tradai_release.engine.context import ReleaseContext
     from tradai_release.engine.deployments import Deployment
     from tradai_release.engine.drift import Drift
     from tradai_release.engine.plan import Plan
-    from tradai_release.engine.release_table import JournalEntry, RecordedCheck
+    from tradai_release.engine.release_table import JournalEntry, RecordedCheck, ReleaseTable
     from tradai_release.engine.state import DesiredState, LiveState
     from tradai_release.registry.adapter import ModelVersionInfo
 
@@ -104,6 +106,30 @@ class VersionRow:
 
 
 @dataclass(frozen=True)
+class LiveVerification:
+    """Where a strategy's new version stands in an environment with waves: the waves, how many run it,
+    what ``progress`` would decide now, and the live readings of the bots it is judged on (the challenger
+    and the champion of one profile) with the backtest's expected profit per hour."""
+
+    waves: tuple[tuple[int, ...], ...]
+    candidate: int | None
+    reached: int
+    decision: Decision
+    profile: int | None  # the profile whose bots the chart shows
+    challenger: tuple[LiveResult, ...] = ()
+    champion: tuple[LiveResult, ...] = ()
+    expected_per_hour: float | None = None
+    last_decided_at: str | None = None  # the newest recorded decision of progress
+
+    @property
+    def state(self) -> str:
+        """``challenger`` (not yet in wave 1), ``wave K of N``, or ``done``."""
+        if self.candidate is None:
+            return "done"
+        return "challenger" if self.reached == 0 else f"wave {self.reached} of {len(self.waves)}"
+
+
+@dataclass(frozen=True)
 class StrategyEnv:
     """A strategy as one environment runs and registers it."""
 
@@ -112,6 +138,7 @@ class StrategyEnv:
     champions: Mapping[int, int]  # profile -> live (else pinned) production version
     versions: tuple[VersionRow, ...]  # newest first
     drift: tuple[RecordedCheck, ...] = ()  # recorded checks, newest first
+    verification: LiveVerification | None = None  # in an environment whose policy declares waves
 
     @property
     def charted(self) -> list[VersionRow]:
@@ -207,6 +234,9 @@ def _read_env(context: ReleaseContext) -> tuple[EnvBoard, dict[str, StrategyEnv]
     checks = table.recorded_checks()
     cells = _cells(desired, live, plan, deployments, checks, gated=context.env.gated)
     strategies = _strategies(desired, live, checks)
+    if context.name in desired.policy.waves:
+        for name, verification in _verifications(context, table, live, strategies).items():
+            strategies[name] = replace(strategies[name], verification=verification)
     env_board = EnvBoard(
         env=context.name,
         commit=desired.commit,
@@ -402,6 +432,46 @@ def _strategies(
             ))
         result[name] = StrategyEnv(desired.env, model, champions, tuple(rows), tuple(checks.get(name, ())))
     return result
+
+
+def _verifications(
+    context: ReleaseContext, table: ReleaseTable, live: LiveState, strategies: Mapping[str, StrategyEnv]
+) -> dict[str, LiveVerification]:
+    """Per strategy: progress's judgement now, on the recorded readings (pure: nothing is written)."""
+    from tradai_release.core.clock import utc_now
+    from tradai_release.domain.live import CHALLENGER, PRODUCTION
+    from tradai_release.domain.progress import Facts, decide, wave_reached
+    from tradai_release.repository.tree import ReleaseTree
+    from tradai_release.workflows.progress import cells_of, expected_per_hour
+
+    policy = context.desired.policy
+    env = context.name
+    readings = table.live_results()
+    decided: dict[str, str] = {}
+    for item in table.decisions():
+        decided.setdefault(str(item.get("strategy")), str(item.get("decided_at") or ""))
+    tree = ReleaseTree.work(context.root)
+    now = utc_now()
+    found: dict[str, LiveVerification] = {}
+    for name, entry in strategies.items():
+        cells = cells_of(context.root, tree, env, name)
+        facts = Facts(env, name, cells, policy.waves[env], policy.verification[env],
+                      tuple(r for r in readings if r.strategy == name), now,
+                      expected_per_hour(live.versions, [entry.model]))
+        candidate, reached = wave_reached(facts)
+        staged = [cell.profile for cell in cells if candidate is not None and cell.staging == candidate]
+        moved = [cell.profile for cell in cells if candidate is not None and cell.production == candidate]
+        profile = next(iter(staged or moved), None)
+        mine = [r for r in facts.readings if r.profile == profile]
+        found[name] = LiveVerification(
+            waves=policy.waves[env], candidate=candidate, reached=reached, decision=decide(facts),
+            profile=profile,
+            challenger=tuple(r for r in mine if r.role == (CHALLENGER if staged else PRODUCTION)),
+            champion=tuple(r for r in mine if r.role == PRODUCTION) if staged else (),
+            expected_per_hour=facts.expected_per_hour.get(candidate) if candidate is not None else None,
+            last_decided_at=decided.get(name),
+        )
+    return found
 
 
 def _previous_champion(listed: Sequence[ModelVersionInfo], champions: Sequence[int]) -> int | None:

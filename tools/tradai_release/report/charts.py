@@ -38,6 +38,16 @@ class Line:
     curve: EquityCurve
 
 
+@dataclass(frozen=True)
+class LiveLine:
+    """One bot's live equity (1 + closed profit since the window's start) against hours of the window."""
+
+    label: str
+    role: str  # challenger / champion / expected
+    hours: tuple[float, ...]
+    equity: tuple[float, ...]
+
+
 def write_chart(job: tuple[Path, Callable[..., str], tuple[Any, ...]]) -> None:
     """Draw one chart into its file (a worker process's unit of work: picklable in, nothing out)."""
     path, draw, args = job
@@ -148,3 +158,27 @@ def _levels(axes: Any, check: RecordedCheck, *, vertical: bool) -> None:
     draw(limits.significant, color=LEVEL_COLOURS["significant"], linestyle="--", linewidth=1,
          label=f"significant {limits.significant:g}")
     axes.legend(loc="lower right", frameon=False, fontsize=7)
+
+
+def live_svg(title: str, lines: Sequence[LiveLine]) -> str:
+    """The live dry-run equity of the new version's bot against the champion's over the same hours and the
+    backtest's expectation (a straight line at its held-out profit per hour)."""
+    from matplotlib.figure import Figure
+
+    styles = {**ROLE_STYLES, "expected": ("#7f7f7f", ":", 1.4)}
+    with _style():
+        figure = Figure(figsize=(7.6, 3.2))
+        figure.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.9)
+        axes = figure.add_subplot()
+        for order, line in enumerate(lines):
+            colour, dash, width = styles.get(line.role, ("#56B4E9", "-.", 1.4))
+            final = f"{line.equity[-1]:.4f}" if line.equity else "-"
+            axes.plot(line.hours, line.equity, color=colour, linestyle=dash, linewidth=width,
+                      marker="o" if len(line.hours) < 3 else None, markersize=3,
+                      label=f"{line.label}: {final}", zorder=10 - order)
+        axes.axhline(1.0, color="#9ca3af", linewidth=0.8)
+        axes.set_xlabel("hours since the challenger started")
+        axes.set_ylabel("equity (start = 1)")
+        axes.set_title(title, loc="left", fontsize=10)
+        axes.legend(loc="upper left", frameon=False, title="bot: latest equity", title_fontsize=8)
+        return _svg(figure)

@@ -165,7 +165,43 @@ def _section(name: str, entry: StrategyEnv, charts: _Charts) -> dict[str, Any]:
             ),
             "history": checks,
         }
-    return {"entry": entry, "equity": equity, "without_curve": without, "drift": drift}
+    return {"entry": entry, "equity": equity, "without_curve": without, "drift": drift,
+            "live": _live_chart(name, entry, charts)}
+
+
+def _live_chart(name: str, entry: StrategyEnv, charts: _Charts) -> str | None:
+    """The live equity chart of the strategy's verification in ``entry.env`` (None without readings)."""
+    from tradai_release.report import charts as draw
+
+    verification = entry.verification
+    if verification is None or not verification.challenger:
+        return None
+    bot = [r for r in verification.challenger if r.answered and r.since is not None]
+    if not bot:
+        return None
+    start = bot[-1].since
+    assert start is not None
+    bot = [r for r in bot if r.since == start]
+
+    def hours(reading: Any) -> float:
+        return max(0.0, (reading.observed_at - start).total_seconds() / 3600)
+
+    new = verification.candidate
+    lines = [draw.LiveLine(f"v{new} {'challenger' if verification.reached == 0 else 'live'}", "challenger",
+                           tuple(hours(r) for r in bot), tuple(1 + r.closed_profit for r in bot))]
+    champion = [r for r in verification.champion if r.answered and r.observed_at >= start]
+    if champion:
+        base = champion[0].closed_profit
+        lines.append(draw.LiveLine(f"v{champion[-1].model_version} champion", "champion",
+                                   tuple(hours(r) for r in champion),
+                                   tuple(1 + r.closed_profit - base for r in champion)))
+    if verification.expected_per_hour is not None:
+        end = max(line.hours[-1] for line in lines)
+        lines.append(draw.LiveLine(f"v{new} backtest expectation", "expected", (0.0, end),
+                                   (1.0, 1 + verification.expected_per_hour * end)))
+    key = ("live", entry.env, name, [(line.label, line.hours, line.equity) for line in lines])
+    title = f"{name} p{verification.profile} in {entry.env}: live dry-run equity"
+    return charts.add(key, draw.live_svg, title, lines)
 
 
 class _Charts:

@@ -108,7 +108,7 @@ def progress(
     every = list(readings) if readings is not None else table.live_results()
     outcomes: list[Outcome] = []
     for name in names:
-        cells = _cells(ctx.root, tree, env, name)
+        cells = cells_of(ctx.root, tree, env, name)
         models = sorted({m.strategies[name].model.name for m in manifests if name in m.strategies})
         facts = Facts(
             env=env, strategy=name, cells=cells, waves=policy.waves[env], rules=rules,
@@ -126,7 +126,8 @@ def progress(
     return ProgressReport(env, moment, tuple(outcomes))
 
 
-def _cells(root: Path, tree: ReleaseTree, env: str, strategy: str) -> tuple[Cell, ...]:
+def cells_of(root: Path, tree: ReleaseTree, env: str, strategy: str) -> tuple[Cell, ...]:
+    """The strategy's pins in each profile of ``env`` that runs it, with the version each ran before."""
     cells = []
     for manifest in tree.manifests(env):
         pin = manifest.strategies.get(strategy)
