@@ -308,7 +308,7 @@ def release_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_progress_writes_each_move_on_its_branch_once_with_the_evidence_and_records_the_decision(
-    release_repo: Path,
+    release_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from helpers import git
     from tradai_release.core.settings import Settings
@@ -352,6 +352,18 @@ def test_progress_writes_each_move_on_its_branch_once_with_the_evidence_and_reco
     table = ReleaseTable(ReleaseContext.open(settings, "prod").backends.releases, "prod")
     recorded = table.decisions(STRATEGY)
     assert [r["decision"] for r in recorded] == ["promote", "hold"]  # newest first; the repeat is not new
+
+    # history shows them beside the deployments
+    from tradai_release.engine.history import history
+    from tradai_release.render.history import render_history
+
+    found = history(ReleaseContext.open(settings, "prod"), strategy=STRATEGY)
+    assert [d["decision"] for d in found.decisions] == ["promote", "hold"]
+    assert found.to_dict()["decisions"][0]["key"] == "prod-PascalStrategy-promote-v2-p1"
+    render_history(found)
+    shown = capsys.readouterr().out
+    assert "progress's decisions, newest first" in shown and f"progress/{found.decisions[0]['key']}" in shown
+    assert history(ReleaseContext.open(settings, "prod"), since="2027-01-01T00:00:00Z").decisions == ()
 
 
 def test_progress_rolls_back_a_breaching_pin_by_commit_and_names_the_figures(release_repo: Path) -> None:

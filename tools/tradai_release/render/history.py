@@ -44,13 +44,27 @@ def _config(config_id: str | None, config_hash: str) -> str:
 
 
 def render_history(found: History) -> None:
-    """One row per change, newest first."""
+    """One row per change, newest first; then progress's decisions."""
     out = console()
     scope = ", ".join(f"{name} {value}" for name, value in found.filters.items() if value not in (None, ""))
     title = f"history of {found.env}" + (f" ({scope})" if scope else "") + ", newest first"
     if not found.rows:
         out.print(f"{title}: no deployment recorded")
-        return
+    else:
+        _render_rows(found, title)
+    if found.decisions:
+        decisions = titled_table("progress's decisions, newest first",
+                                 ["when", "strategy", "decision", "why", "branch"])
+        for decision in found.decisions:
+            moved = decision.get("decision") != "hold" and decision.get("key")
+            decisions.add_row(str(decision.get("decided_at") or ""), str(decision.get("strategy") or ""),
+                              str(decision.get("decision") or ""), str(decision.get("reason") or ""),
+                              f"progress/{decision['key']}" if moved else "-")
+        out.print(decisions)
+
+
+def _render_rows(found: History, title: str) -> None:
+    out = console()
     table = titled_table(
         title, ["when", "deployment", "outcome", "commit", "PR", "actor", "trace", "what moved"]
     )

@@ -43,11 +43,16 @@ def history(
     until: str | None = None,
     table: KeyValueTable | None = None,
 ) -> History:
-    """One row per change of ``env``'s pins, newest first (filtered by profile, strategy and time)."""
+    """One row per change of ``env``'s pins, newest first (filtered by profile, strategy and time), and
+    the decisions ``progress`` recorded in that range (what moved a release forward or back, and why)."""
+    from tradai_release.engine.release_table import ReleaseTable, open_release_table
+
     wanted = Filter.from_flags(profile, strategy, since, until)
     timeline = _timeline(context, table)
     rows = tuple(row for row in history_rows(timeline) if wanted.keeps(row))
-    return History(timeline.env, rows, wanted.to_dict())
+    releases = ReleaseTable(table or open_release_table(context.settings, context.env), context.name)
+    decisions = tuple(d for d in releases.decisions(wanted.strategy) if wanted.keeps_decision(d))
+    return History(timeline.env, rows, wanted.to_dict(), decisions)
 
 
 def live_at(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,16 @@ class Filter:
         if self.profile is not None and change.profile != self.profile:
             return False
         return not self.strategy or change.strategy == self.strategy
+
+    def keeps_decision(self, decision: Mapping[str, Any]) -> bool:
+        """A recorded progress decision in the time range, of the strategy and profile asked for."""
+        moment = parse_stamp(str(decision.get("decided_at") or ""))
+        if (self.start is not None and moment < self.start) or (self.end is not None and moment > self.end):
+            return False
+        if self.strategy and decision.get("strategy") != self.strategy:
+            return False
+        profiles = list(decision.get("profiles") or ())
+        return self.profile is None or not profiles or self.profile in profiles
 
     def keeps_pin(self, held: Held) -> bool:
         """A live pin of the profile and strategy asked for (any, when not asked)."""

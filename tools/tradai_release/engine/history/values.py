@@ -189,6 +189,8 @@ class History:
     env: str
     rows: tuple[HistoryRow, ...]
     filters: Mapping[str, Any]
+    decisions: tuple[Mapping[str, Any], ...] = ()  # progress's recorded decisions, newest first
 
     def to_dict(self) -> dict[str, Any]:
-        return {"env": self.env, "filters": dict(self.filters), "rows": [row.to_dict() for row in self.rows]}
+        return {"env": self.env, "filters": dict(self.filters), "rows": [row.to_dict() for row in self.rows],
+                "decisions": [dict(decision) for decision in self.decisions]}
