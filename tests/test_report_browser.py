@@ -83,7 +83,7 @@ def test_the_demo_board_in_a_headless_browser(demo: dict[str, Any], browser: Any
     def field(name: str) -> str:
         return str(cell.locator(f'[data-field="{name}"]').inner_text()).strip()
 
-    # after the revert, prod profile 3 runs PascalStrategy v1 again, from the bootstrap's hub tag
+    # after progress's rollback, prod profile 3 runs PascalStrategy v1 again, from the bootstrap's hub tag
     assert field("version") == "v1"
     assert field("lifecycle") == "Production"
     assert field("tag") == "v20261101"
@@ -92,9 +92,9 @@ def test_the_demo_board_in_a_headless_browser(demo: dict[str, Any], browser: Any
     assert field("state") == "✓ in sync"  # the state is text, not only a colour
     assert field("since").endswith("UTC")
     assert field("psi").startswith("PSI ")  # the demo recorded a drift check of prod
-    # the revert is the newest deployment that moved profile 3 (the others still show the bootstrap's)
-    revert = demo["deployments"][0]  # newest first
-    assert str(cell.locator("time").get_attribute("datetime")) >= revert["started_at"]
+    # the rollback is the newest deployment that moved profile 3 (the others still show the bootstrap's)
+    rollback = demo["deployments"][0]  # newest first
+    assert str(cell.locator("time").get_attribute("datetime")) >= rollback["started_at"]
     glance = page.locator('table.glance tr[data-env="prod"]')
     assert "12 in sync" in glance.inner_text()
     assert page.locator("section.env h2").all_inner_texts()[:3] == ["prod", "staging", "dev"]
@@ -108,20 +108,25 @@ def test_the_demo_board_in_a_headless_browser(demo: dict[str, Any], browser: Any
     assert equity.evaluate("img => img.complete && img.naturalWidth > 0")  # the SVG loaded and decoded
     svg = (board.parent / "strategies" / str(equity.get_attribute("src"))).resolve().read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    assert "v1 champion" in svg and "v2 previous champion" in svg  # champion and the reverted version
+    assert "v1 champion" in svg and "v2 previous champion" in svg  # champion and the rolled-back version
     rows = page.locator("#env-prod table.versions tbody tr")
     assert rows.count() == 2
     assert page.locator('#env-prod tr[data-version="2"]').inner_text().count("promote vs v1") == 1
     psi = page.locator("#env-prod img[data-chart=psi]")
     assert psi.evaluate("img => img.complete && img.naturalWidth > 0")
+    # prod declares waves: the live verification block says where the release stands (v2 rolled back:
+    # every profile runs the newest version again) and what progress would decide now
+    verification = page.locator("#env-prod [data-verification]")
+    assert verification.get_attribute("data-verification") == "done"
+    assert "progress would now hold" in verification.inner_text()
 
     page.locator("header nav").get_by_role("link", name="Deployments").click()
     page.wait_for_load_state("load")
     page.screenshot(path=str(tmp_path / "deployments.png"), full_page=True)
     prod = page.locator("#deployments-prod li.deployment")
-    assert prod.count() == 3
+    assert prod.count() == 4  # bootstrap, the staging pin, wave 1, the rollback
     newest = prod.first.inner_text()
-    assert "Revert" in newest and "demo" in newest and "PascalStrategy@p3" in newest
+    assert "rollback-v2-to-v1-p3" in newest and "demo" in newest and "PascalStrategy@p3" in newest
 
     assert problems == []
     assert requests and all(url.startswith("file://") for url in requests)
