@@ -434,6 +434,9 @@ def test_the_board_shows_the_wave_the_verification_state_and_the_live_equity_cha
     assert len(verification.challenger) == 25 and len(verification.champion) == 26
     assert verification.expected_per_hour == pytest.approx(0.12 / 100)  # v2: 0.12 over a 100 h window
     write_site(board, tmp_path / "site")
+    index = (tmp_path / "site" / "index.html").read_text()
+    cell = index.split('id="cell-prod-1-PascalStrategy"', 1)[1].split("</td>", 1)[0]
+    assert 'data-field="challenger"' in cell and "challenger v2 (dry run)" in cell
     page = (tmp_path / "site" / "strategies" / f"{STRATEGY}.html").read_text()
     assert 'data-verification="challenger"' in page and "Live verification" in page
     assert "waves [p1] → [p2, p3] → [p4, p5]" in page
