@@ -222,6 +222,11 @@ class Act:
             "GIT_CONFIG_VALUE_0": URL,
         }
 
+    def add_variables(self, variables: Mapping[str, str]) -> None:
+        """More repository variables for the next runs (a test's own loopback address, say)."""
+        lines = self.variables.read_text() + "".join(f"{key}={value}\n" for key, value in variables.items())
+        self.variables.write_text(lines)
+
     def run(self, event_name: str, workflow: str, event: Mapping[str, Any], timeout: float = 900) -> ActRun:
         """Run ``.github/workflows/<workflow>`` of the scratch repository for ``event``."""
         from servers import require_e2e

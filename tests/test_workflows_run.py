@@ -134,6 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "CF_R2_SECRET_ACCESS_KEY": f"r2-secret-{uid}",
             "MLFLOW_TRACKING_TOKEN": f"mlflow-token-{uid}",
             "RETRAIN_PR_TOKEN": f"pr-token-{uid}",
+            "BOT_API_PASSWORD": f"bot-api-{uid}",  # the bots' REST API (progress.yml's observe step)
             # the read-only ones of plan and pages (repository secrets)
             "READ_R2_ACCESS_KEY_ID": f"ro-key-{uid}",
             "READ_R2_SECRET_ACCESS_KEY": f"ro-secret-{uid}",
@@ -333,3 +334,115 @@ def test_drift_dispatch_retrains_pushes_the_branch_and_opens_a_pull_request(worl
     assert all(job == "monitor" and "pip install" not in first and "gh auth" not in first
                for job, first in writes), writes
 
+
+
+class BotsStandIn:
+    """Freqtrade's REST API of every bot of prod, on one loopback port (``/<bot>/api/v1/...``): the
+    PascalStrategy bots run v2 and are having a bad day (20 % drawdown); the others run v1, quietly."""
+
+    def __init__(self, password: str, files: str) -> None:
+        import base64
+        import threading
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        expected = "Basic " + base64.b64encode(f"tradai:{password}".encode()).decode()
+        started = int(time.time()) - 6 * 3600
+        self.asked: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(handler) -> None:
+                bot, _, call = handler.path.strip("/").partition("/api/v1/")
+                self.asked.append(f"{bot} {call}")
+                if handler.headers.get("Authorization") != expected:
+                    handler._send(401, {"detail": "Unauthorized"})
+                    return
+                pascal = bot.startswith("PascalStrategy-")
+                answers = {
+                    "show_config": {"strategy_version": (f"PascalStrategy v2 files {files}" if pascal
+                                                         else f"{bot.split('-')[0]} v1"), "dry_run": True},
+                    "profit": {"profit_closed_ratio": -0.05 if pascal else 0.01, "closed_trade_count": 5,
+                               "max_drawdown": 0.2 if pascal else 0.02,
+                               "bot_start_timestamp": started * 1000},
+                    "count": {"current": 1, "max": 1},
+                    "health": {"last_process_ts": int(time.time()), "bot_start_ts": started},
+                }
+                handler._send(200, answers.get(call, {"detail": "Not Found"}))
+
+            def _send(handler, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                handler.send_response(status)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data)
+
+            def log_message(handler, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_progress_observes_the_bots_and_a_breach_becomes_a_merged_pull_request_once(world: World) -> None:
+    """After the drift dispatch's retrain branch (PascalStrategy v2 in prod) is merged, the hourly
+    progress.yml reads every bot over its REST API (a loopback stand-in), and the breach of the v2 bots
+    becomes one rollback branch, its pull request and, as the policy says, its merge; run again on the
+    same evidence, it proposes nothing."""
+    from tradai_release.engine.release_table import ReleaseTable
+    from tradai_release.engine.state import EngineBackends
+
+    retrain = git(world.remote, "for-each-ref", "--format=%(refname:short)", "refs/heads/retrain").split()[0]
+    git(world.repo, "fetch", "-q", str(world.remote), f"{retrain}:{retrain}")
+    git(world.repo, "merge", "-q", "--no-ff", retrain, "-m", f"Merge {retrain}")
+    moved = [n for n in range(1, 6) if "production: 2" in
+             (world.repo / "releases" / "prod" / f"profile-{n}.yaml").read_text().split("PascalStrategy:")[1]]
+    assert moved, "the retrain branch promoted PascalStrategy v2 nowhere"
+    (world.repo / "releases" / "policy.yaml").write_text(
+        "waves:\n  prod: [[1], [2, 3], [4, 5]]\nverification:\n  prod:\n    soak: 24h\n    rollback: merge\n"
+        "    production: {max_drawdown: 0.10}\n")
+    git(world.repo, "add", "-A")
+    git(world.repo, "commit", "-q", "-m", "prod: waves and live verification")
+    world.push("main")
+
+    bots = BotsStandIn(world.secrets["BOT_API_PASSWORD"], "ab" * 32)
+    try:
+        world.act.add_variables({"TRADAI_BOT_API_URL": bots.url + "/{bot}"})
+        event = world.event(inputs={"env": "prod"})
+        run = world.act.run("workflow_dispatch", "progress.yml", event)
+        assert run.ok, run.failures()
+        again = world.act.run("workflow_dispatch", "progress.yml", event)
+        assert again.ok, again.failures()
+    finally:
+        bots.close()
+
+    branch = "progress/prod-PascalStrategy-rollback-v2-to-v1-" + "-".join(f"p{n}" for n in moved)
+    assert git(world.remote, "for-each-ref", "--format=%(refname:short)", "refs/heads/progress").split() == [
+        branch]
+    message = git(world.remote, "log", "-1", "--format=%B", branch)
+    where = ", ".join(f"p{n}" for n in moved)
+    assert f"progress (rollback): v2 breached the production rules in {where}" in message
+    assert f"- PascalStrategy-p{moved[0]} v2: max_drawdown 0.2000 over 6.0 h (limit 0.1000)" in message
+    calls = run.gh_calls()
+    title = message.split("\n", 1)[0]
+    creates = [c for c in calls if c[:2] == ["pr", "create"]]
+    assert len(creates) == 1 and creates[0][5] == branch and creates[0][7] == title
+    assert [c for c in calls if c[:2] == ["pr", "merge"]] == [
+        ["pr", "merge", "https://github.com/acme/tradai-release/pull/101", "--merge"]]
+    assert not [c for c in again.gh_calls() if c[:2] in (["pr", "create"], ["pr", "merge"])]  # once
+    # every bot was read with the password, none without; the readings name what each bot runs
+    assert bots.asked and all(" " in entry for entry in bots.asked)
+    settings = world.settings()
+    table = EngineBackends.from_settings(settings, environment(settings, "prod")).releases
+    readings = ReleaseTable(table, "prod").live_results("PascalStrategy")
+    assert {r.model_version for r in readings if r.answered} == {2}
+    assert {r.files_sha256 for r in readings} == {"ab" * 32}
+    # the API password reaches the observe step only; the token only the steps that hold no project code
+    assert {step for step in run.seen_by(world.secrets["BOT_API_PASSWORD"])} == {
+        ("verify", 'invoke observe --env "$PROGRESS_ENV" | tee observe.txt')}
