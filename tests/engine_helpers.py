@@ -519,3 +519,14 @@ def make_world(tmp_path: Path, state: Path, versions: int = 2, template: World |
     register_versions(registry, versions)
     counted = local_backends(state, "dev", registry, hub_root)
     return World(repo, Settings(repo=repo), registry, counted, hub, sha)
+
+
+def policy_problems(tmp_path: Path, policy: str) -> list[str]:
+    """The offline validation problems of this project's releases/ with ``policy`` as its policy.yaml."""
+    from tradai_release.repository.rules import validate_offline
+    from tradai_release.repository.tree import ReleaseTree
+
+    repo = make_repo(tmp_path, TAG, "0" * 64)
+    (repo / "releases" / "policy.yaml").write_text(policy)
+    tree = ReleaseTree.work(repo)
+    return [str(p) for p in validate_offline(tree.tree, tree.load()) if "policy" in p.file]

@@ -18,6 +18,7 @@ from engine_helpers import (
     embedded_repo,
     git,
     make_repo,
+    policy_problems,
     push_tag,
     seed_registry,
     set_production,
@@ -36,7 +37,6 @@ from tradai_release.render.plan import render_markdown, render_text
 from tradai_release.repository.environments import environment
 from tradai_release.repository.manifest_edit import edit_manifest
 from tradai_release.repository.policy import Freeze, Policy, Weekly, Window
-from tradai_release.repository.rules import validate_offline
 from tradai_release.repository.tree import ReleaseTree
 from tradai_release.workflows.validate import validate_repository
 
@@ -129,15 +129,8 @@ freeze:
 """
 
 
-def offline_problems(tmp_path: Path, policy: str) -> list[str]:
-    repo = make_repo(tmp_path, TAG, "0" * 64)
-    (repo / "releases" / "policy.yaml").write_text(policy)
-    tree = ReleaseTree.work(repo)
-    return [str(p) for p in validate_offline(tree.tree, tree.load()) if "policy" in p.file]
-
-
 def test_the_issue_policy_is_valid_and_absent_keys_keep_todays_behaviour(tmp_path: Path) -> None:
-    assert offline_problems(tmp_path, POLICY) == []
+    assert policy_problems(tmp_path, POLICY) == []
     policy = Policy.from_dict({"environments": ["dev", "staging", "prod"]})
     assert not any(policy.has_rules(env) for env in policy.environments)
     loaded = ReleaseTree.work(tmp_path / "repo").policy()
@@ -177,7 +170,7 @@ def test_the_issue_policy_is_valid_and_absent_keys_keep_todays_behaviour(tmp_pat
     ],
 )
 def test_a_wrong_policy_is_one_line_naming_the_field(tmp_path: Path, policy: str, problem: str) -> None:
-    problems = offline_problems(tmp_path, policy)
+    problems = policy_problems(tmp_path, policy)
     assert len(problems) == 1 and problems[0].startswith("releases/policy.yaml"), problems
     assert problem in problems[0]
 

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from engine_helpers import TAG, make_repo
+from engine_helpers import policy_problems
 from tradai_release.domain.live import CHALLENGER, PRODUCTION, LiveResult, profit_since
 from tradai_release.domain.progress import HOLD, PROMOTE, ROLLBACK, Cell, Decision, Facts, decide
 from tradai_release.engine.release_table import RELEASE_TTL_ATTRIBUTE, ReleaseTable
 from tradai_release.repository.policy import Policy
-from tradai_release.repository.rules import validate_offline
 from tradai_release.repository.tree import ReleaseTree
 from tradai_release.repository.verification import Verification, parse_duration
 from tradai_release.stores import open_table
@@ -40,18 +39,11 @@ def hours(n: float) -> datetime:
     return T0 + timedelta(hours=n)
 
 
-def offline_problems(tmp_path: Path, policy: str) -> list[str]:
-    repo = make_repo(tmp_path, TAG, "0" * 64)
-    (repo / "releases" / "policy.yaml").write_text(policy)
-    tree = ReleaseTree.work(repo)
-    return [str(p) for p in validate_offline(tree.tree, tree.load()) if "policy" in p.file]
-
-
 # --- the policy --------------------------------------------------------------------------------------------
 
 
 def test_the_issue_policy_is_valid_and_reads_as_values(tmp_path: Path) -> None:
-    assert offline_problems(tmp_path, POLICY) == []
+    assert policy_problems(tmp_path, POLICY) == []
     policy = ReleaseTree.work(tmp_path / "repo").policy()
     assert policy.waves == {"prod": ((1,), (2, 3), (4, 5))}
     rules = policy.verification["prod"]
@@ -90,7 +82,7 @@ def test_durations(text: str, expected: float) -> None:
     ],
 )
 def test_a_wrong_wave_or_rule_is_one_line_naming_the_field(tmp_path: Path, policy: str, problem: str) -> None:
-    problems = offline_problems(tmp_path, policy)
+    problems = policy_problems(tmp_path, policy)
     assert len(problems) == 1 and problems[0].startswith("releases/policy.yaml"), problems
     assert problem in problems[0], problems
 
