@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from tradai_release.core.clock import utc_now
 from tradai_release.core.errors import TradaiError
 from tradai_release.engine.context import ReleaseContext
+from tradai_release.repository.bots import CHALLENGER_ROLE as CHALLENGER
+from tradai_release.repository.bots import PRODUCTION_ROLE
 from tradai_release.repository.environments import environment
 from tradai_release.repository.gitrepo import GitRepo
 from tradai_release.repository.policy import POLICY_PATH
@@ -54,7 +56,6 @@ ENTRY_MARGIN = 0.02
 # The caller's settings and exchange keys stay out of the bot's environment: it runs the embedded default.
 SCRUBBED = ("TRADAI_", "FREQTRADE__", "AWS_")
 DEMO_API_PASSWORD = secrets.token_urlsafe(16)  # the demo bots' REST API password (this process's own)
-CHALLENGER = "challenger"
 DEMO_WAVES = "[[3], [1, 2], [4, 5]]"
 # Seconds of dry run cannot meet hours of soak: the demo's challenger needs no minimum run or trades, only
 # to trade no worse than the champion over the same window; production keeps a 10 % drawdown limit, and a
@@ -398,7 +399,7 @@ def _exchange_stand_in(settings: Settings, repo: Path, models_dir: Path, version
     return ExchangeStandIn({pair.symbol: csv_path}, "1h", until=long_rows[-1])
 
 
-def _bot(role: str = "production") -> BotKey:
+def _bot(role: str = PRODUCTION_ROLE) -> BotKey:
     from tradai_release.repository.bots import BotKey
 
     return BotKey(DEMO_ENV, DEMO_PROFILE, DEMO_STRATEGY, role)
@@ -495,7 +496,7 @@ def _simulated_breach(settings: Settings, version: int) -> LiveResult:
     from tradai_release.domain.live import LiveResult
 
     now = utc_now()
-    return LiveResult(env=DEMO_ENV, profile=DEMO_PROFILE, strategy=DEMO_STRATEGY, role="production",
+    return LiveResult(env=DEMO_ENV, profile=DEMO_PROFILE, strategy=DEMO_STRATEGY, role=PRODUCTION_ROLE,
                       observed_at=now, answered=True, model_version=version, trades=6, closed_profit=-0.09,
                       max_drawdown=0.15, since=now - timedelta(hours=6), heartbeat=now)
 

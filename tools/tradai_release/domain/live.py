@@ -9,12 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from tradai_release.core.clock import parse_stamp, stamp
+from tradai_release.repository.bots import CHALLENGER_ROLE as CHALLENGER
+from tradai_release.repository.bots import PRODUCTION_ROLE as PRODUCTION
+from tradai_release.repository.bots import BotKey
 
-PRODUCTION = "production"
-CHALLENGER = "challenger"
-ROLES = (PRODUCTION, CHALLENGER)
-"""A production pin's bot trades (live or dry-run, as the environment says); a staging pin's is the
-challenger, always dry-run, beside it in the same profile."""
+__all__ = ["CHALLENGER", "PRODUCTION", "LiveResult", "profit_since"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,7 @@ class LiveResult:
     @property
     def bot(self) -> str:
         """``<strategy>-p<N>`` or ``<strategy>-p<N>-challenger``: the bot's name in its environment."""
-        base = f"{self.strategy}-p{self.profile}"
-        return base if self.role == PRODUCTION else f"{base}-{self.role}"
+        return BotKey(self.env, self.profile, self.strategy, self.role).name
 
     @property
     def hours(self) -> float:
@@ -94,14 +92,6 @@ class LiveResult:
 
 def _number(value: float) -> float:
     return round(float(value), 8)
-
-
-def latest(results: Sequence[LiveResult]) -> dict[tuple[str, int, str], LiveResult]:
-    """The newest reading per bot: (strategy, profile, role) -> result."""
-    found: dict[tuple[str, int, str], LiveResult] = {}
-    for result in sorted(results, key=lambda r: r.observed_at):
-        found[(result.strategy, result.profile, result.role)] = result
-    return found
 
 
 def profit_since(readings: Sequence[LiveResult], start: datetime, within_hours: float = 0.0) -> float | None:

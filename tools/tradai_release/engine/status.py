@@ -78,8 +78,9 @@ def bot_statuses(context: ReleaseContext) -> list[BotStatus]:
         elif bot is None or bot.retired:  # a service scaled to zero runs nothing
             state = NOT_DEPLOYED
         else:
-            values = {name: str(value) for name in VARIABLES if (value := (bot.variables or {}).get(name, ""))
-                      or name != ROLE}
+            values = {name: str((bot.variables or {}).get(name, "")) for name in VARIABLES}
+            if not values[ROLE]:  # a production bot: no role written, as before challengers
+                del values[ROLE]
             changed = tuple(differences(pinned, values))  # a tag alone says where from, not what runs
             if pulled.get(spec.key, pins.files_sha256) != pins.files_sha256:
                 changed = (HUB_TAG, *changed)  # ... unless that tag does not hold the pinned files

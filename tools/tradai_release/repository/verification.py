@@ -23,7 +23,6 @@ PRODUCTION_METRICS: Mapping[str, str] = {
 }
 """What a live production bot is held to (limits, as ratios of the stake)."""
 CHALLENGER_KEYS = ("min_hours", "min_trades")
-ROLLBACK_MODES = ("review", "merge")
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 
