@@ -405,12 +405,17 @@ def history(c: Context, env: str = "", profile: str = "", strategy: str = "", si
     "when the comparator does not approve a forward move in production",
     "commit": "commit the edit on a new branch release/<env>-<strategy>-v<V>-<short> (not the current)",
     "json": "print the outcome as one JSON object",
+    "from_": "an earlier environment whose version --version to carry here first: the same hub files, "
+    "metrics and lineage (reused when this environment already holds those files)",
 })
 @handle_errors
 def promote(c: Context, env: str = "", profile: str = "", strategy: str = "", version: str = "",
             stage: str = "Production", no_archive: bool = False, override_reason: str = "",
-            commit: bool = False, json: bool = False) -> None:
-    """Pin a model version in manifests (seed `strategy set-version`), run the comparator, show the plan."""
+            commit: bool = False, json: bool = False, from_: str = "") -> None:
+    """Pin a model version in manifests (seed `strategy set-version`), run the comparator, show the plan.
+
+    With --from, the version is the earlier environment's: that very artifact is carried in first.
+    """
     from tradai_release.core.errors import TradaiError
     from tradai_release.render.promote import render_promotion
     from tradai_release.workflows.promote import promote as promote_pins
@@ -419,9 +424,10 @@ def promote(c: Context, env: str = "", profile: str = "", strategy: str = "", ve
     for flag, value in flags.items():
         required("promote", flag, value)
     settings = _settings()
+    source = required_env("promote", from_, settings) if from_ else None
     result = promote_pins(settings, required_env("promote", env, settings), profile, strategy, version,
                           stage=stage, no_archive=no_archive, override_reason=override_reason or None,
-                          commit=commit)
+                          commit=commit, source=source)
     emit(json, result, lambda: render_promotion(result))
     if result.blocked:
         raise TradaiError(result.blocked)

@@ -17,6 +17,23 @@ SOURCE = Path(__file__).resolve().parent.parent
 TAG = "v20261101"
 CREATED_AT = "2026-11-01T00:00:00Z"
 
+# Metrics a challenger is given on purpose, so the outcome does not hang on how well a model trained on
+# the synthetic candles happens to score: far better than any champion, and far worse.
+BETTER = {
+    "total_profit": 2.0,
+    "sharpe_ratio": 20.0,
+    "max_drawdown": 0.01,
+    "win_rate": 0.8,
+    "total_trades": 300.0,
+}
+WORSE = {
+    "total_profit": -0.6,
+    "sharpe_ratio": -9.0,
+    "max_drawdown": 0.65,
+    "win_rate": 0.3,
+    "total_trades": 60.0,
+}
+
 
 def invoke(repo: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """Run an invoke task of this checkout in ``repo`` against ``settings``' state dir."""
@@ -31,16 +48,16 @@ _REGISTERED: dict[tuple[str, str, tuple[str, ...]], tuple[Path, dict[str, int]]]
 
 
 def make_live_repo(
-    root: Path, models: Path, results: Sequence[TrainingResult], env: str = "dev"
+    root: Path, models: Path, results: Sequence[TrainingResult], env: str = "dev", *, also: Sequence[str] = ()
 ) -> tuple[Path, Settings]:
-    """A git repo with this project's strategies/ and releases/, its ``env`` live on the embedded default.
+    """A git repo with this project's strategies/ and releases/, its ``env`` (and each of ``also``) live on
+    the embedded default.
 
-    The bundle ``models`` is pushed as one hub tag, each result registered as a version in ``env``,
-    and every ``env`` manifest pinned to the tag and the versions (committed).
+    The bundle ``models`` is pushed as one hub tag, each result registered as a version in each
+    environment, and every manifest of those environments pinned to the tag and the versions (committed).
     """
     from engine_helpers import PROFILES
     from tradai_release.hub import ModelHub
-    from tradai_release.registry.registrar import register_training
     from tradai_release.repository.manifest_edit import edit_manifest
 
     repo = root / "repo"
@@ -51,6 +68,26 @@ def make_live_repo(
     settings = Settings(repo=repo, state_dir=root / "state")
     hub = ModelHub.from_settings(settings)
     pushed = hub.push(models, tag=TAG, message="test bundle", created_at=CREATED_AT)
+    for name in (env, *also):
+        versions = _registered(settings, models, results, name)
+        for profile in PROFILES:
+            path = repo / "releases" / name / f"profile-{profile}.yaml"
+            if not path.exists():
+                continue
+            with edit_manifest(path) as editor:
+                editor.set_artifacts(TAG, pushed.manifest_sha256)
+                for strategy in editor.strategies():
+                    editor.set_production(strategy, versions[strategy])
+    commit_all(repo, "initial release repository, live in " + ", ".join((env, *also)))
+    return repo, settings
+
+
+def _registered(
+    settings: Settings, models: Path, results: Sequence[TrainingResult], env: str
+) -> dict[str, int]:
+    """Each result registered in ``env`` (a copy of this process's first such registry when there is one)."""
+    from tradai_release.registry.registrar import register_training
+
     database = Path(settings.backends(env).mlflow_tracking_uri.removeprefix("sqlite:///"))
     key = (str(models), env, tuple(result.strategy_name for result in results))
     if key in _REGISTERED and not database.exists():
@@ -58,27 +95,18 @@ def make_live_repo(
         # logged them, read-only): MLflow's migrations and the registrations cost about 2 s, a copy 10 ms
         template, versions = _REGISTERED[key]
         copy_registry(template, database)
-    else:
-        versions = {
-            result.strategy_name: register_training(
-                settings, result, r2_tag=TAG, envs=[environment(settings, env)]
-            )[env].version
-            for result in results
-        }
-        if database.is_file():
-            template = Path(tempfile.mkdtemp(prefix="live-registry-")) / "mlflow.db"
-            shutil.copyfile(database, template)
-            _REGISTERED[key] = (template, versions)
-    for profile in PROFILES:
-        path = repo / "releases" / env / f"profile-{profile}.yaml"
-        if not path.exists():
-            continue
-        with edit_manifest(path) as editor:
-            editor.set_artifacts(TAG, pushed.manifest_sha256)
-            for strategy in editor.strategies():
-                editor.set_production(strategy, versions[strategy])
-    commit_all(repo, "initial release repository, live in " + env)
-    return repo, settings
+        return versions
+    versions = {
+        result.strategy_name: register_training(
+            settings, result, r2_tag=TAG, envs=[environment(settings, env)]
+        )[env].version
+        for result in results
+    }
+    if database.is_file():
+        template = Path(tempfile.mkdtemp(prefix="live-registry-")) / "mlflow.db"
+        shutil.copyfile(database, template)
+        _REGISTERED[key] = (template, versions)
+    return versions
 
 
 def data_path(repo: Path, strategy: str) -> Path:

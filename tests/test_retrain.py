@@ -13,8 +13,10 @@ from pydantic import SecretStr
 
 from fake_registry import FakeRegistry
 from retrain_helpers import (
+    BETTER,
     CREATED_AT,
     TAG,
+    WORSE,
     append_shifted,
     commit_all,
     data_path,
@@ -37,23 +39,6 @@ from tradai_release.workflows.drift import check_drift, monitor
 from tradai_release.workflows.retrain import DECISION_TAG, parse_profiles, retrain
 from tradai_release.workflows.retrain_check import check_retraining
 from webhook_server import Webhook, serve
-
-# Metrics a challenger is given on purpose, so the outcome does not hang on how well a model trained on
-# the synthetic candles happens to score: far better than any champion, and far worse.
-BETTER = {
-    "total_profit": 2.0,
-    "sharpe_ratio": 20.0,
-    "max_drawdown": 0.01,
-    "win_rate": 0.8,
-    "total_trades": 300.0,
-}
-WORSE = {
-    "total_profit": -0.6,
-    "sharpe_ratio": -9.0,
-    "max_drawdown": 0.65,
-    "win_rate": 0.3,
-    "total_trades": 60.0,
-}
 
 
 @pytest.fixture(scope="module")

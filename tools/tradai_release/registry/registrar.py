@@ -1,7 +1,9 @@
 """Registration after training: one run, one new version of the strategy's registered model.
 
 A bundle whose files equal an existing version's (same ``content_sha256`` tag) is not registered
-again: that version is returned, marked duplicate. See docs/architecture.md §5.
+again: that version is returned, marked duplicate. A version is trained once: its lineage tags
+(``LINEAGE_TAGS``) are written at its first registration and copied unchanged when another
+environment takes the same artifact (``carry``). See docs/architecture.md §5 and §19.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tradai_release.core.equity import EQUITY_TAG
 from tradai_release.core.errors import RegistryError
 from tradai_release.core.fsutil import file_sha256
-from tradai_release.registry.adapter import MlflowRegistry, ModelFiles
+from tradai_release.registry.adapter import MlflowRegistry, ModelFiles, ModelVersionInfo
 from tradai_release.registry.lifecycle import LIFECYCLE_TAG, NONE
 
 if TYPE_CHECKING:
@@ -34,6 +36,15 @@ _READY_TIMEOUT_SECONDS = 60.0
 # The version tag holding the bundle's content digest (``content_sha256``): what makes two bundles equal.
 CONTENT_TAG = "content_sha256"
 BACKTEST_ENGINE_TAG = "backtest_engine"  # the engine (and version) that computed the held-out metrics
+TRAINING_RUN_TAG = "training_run"  # "<env>/<run id>": the run that trained the files, in its first registry
+DATA_WINDOW_TAG = "data_window"  # "<first candle>/<last candle>" of the data the model was trained on
+DATA_SHA256_TAG = "data_sha256"  # SHA-256 of that data file
+PROMOTED_FROM_TAG = "promoted_from"  # "<env>:v<N>": the version of an earlier environment this one carries
+# What makes a version the artifact it is, wherever it is registered: written once, carried unchanged.
+LINEAGE_TAGS: tuple[str, ...] = (
+    "strategy_name", "feature_count", "trace_id", "git_commit", "r2_tag", CONTENT_TAG, EQUITY_TAG,
+    BACKTEST_ENGINE_TAG, TRAINING_RUN_TAG, DATA_WINDOW_TAG, DATA_SHA256_TAG,
+)
 
 
 @dataclass(frozen=True)
@@ -90,15 +101,17 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 class ModelRegistrar:
     """Registers trained bundles in one environment's MLflow registry."""
 
-    def __init__(self, registry: MlflowRegistry) -> None:
+    def __init__(self, registry: MlflowRegistry, env: str = "") -> None:
         self.registry = registry
+        self.env = env  # the environment whose registry this is (names the training run in lineage)
 
     @classmethod
     def for_env(cls, env: Environment, settings: Settings | None = None) -> ModelRegistrar:
-        return cls(MlflowRegistry.for_env(env, settings))
+        return cls(MlflowRegistry.for_env(env, settings), env.name)
 
     def register(self, result: TrainingResult, *, r2_tag: str | None = None,
-                 config: Mapping[str, Any] | None = None) -> RegisteredVersion:
+                 config: Mapping[str, Any] | None = None,
+                 training_run: str | None = None) -> RegisteredVersion:
         """Log the run, register a new version of model ``result.strategy_name`` and wait until READY.
 
         ``config`` is the strategy's tradai.yaml (logged as ``config.*`` params next to the
@@ -107,7 +120,8 @@ class ModelRegistrar:
         The version is tagged with the bundle's ``content_sha256``; when a READY version with the same
         digest exists, nothing is written and the oldest such version is returned, marked duplicate
         (its run, metrics, tags and r2_tag stay as they are). Versions registered before the tag
-        existed carry none and are never found: at worst they get one more version.
+        existed carry none and are never found: at worst they get one more version. ``training_run``
+        names the run of an earlier registration of the same training (else this one's run).
         """
         if not result.model_dir.is_dir():
             raise RegistryError(result.strategy_name, f"model directory {result.model_dir} does not exist")
@@ -128,7 +142,8 @@ class ModelRegistrar:
         params["data_rows"] = str(result.data_rows)
         registry.log_run_data(name, run.run_id, params=params, metrics=result.metrics,
                               tags={"feature_count": str(result.feature_count)})
-        source = registry.log_model(name, run, result.model_dir, _model_files(result))
+        source = registry.log_model(name, run, result.model_dir,
+                                    _model_files(name, result.model_dir, result.features))
         registry.end_run(name, run.run_id)
 
         tags = {
@@ -146,10 +161,47 @@ class ModelRegistrar:
             tags[EQUITY_TAG] = result.equity.to_tag()
         if result.backtest_engine:
             tags[BACKTEST_ENGINE_TAG] = result.backtest_engine
-        registry.create_registered_model_if_missing(name)
-        created = registry.create_version(name, source, run_id=run.run_id, tags=tags)
+        tags[TRAINING_RUN_TAG] = training_run or self.run_name(run.run_id)
+        start, end = result.params.get("data_start"), result.params.get("data_end")
+        if start and end:
+            tags[DATA_WINDOW_TAG] = f"{start}/{end}"
+        if result.params.get("data_sha256"):
+            tags[DATA_SHA256_TAG] = str(result.params["data_sha256"])
+        return self._create(name, source, run.run_id, tags)
+
+    def run_name(self, run_id: str) -> str:
+        """How lineage names a run of this registry: ``<env>/<run id>``."""
+        return f"{self.env}/{run_id}" if self.env else run_id
+
+    def carry(self, source: ModelVersionInfo, model_dir: Path, features: Sequence[str], *,
+              promoted_from: str) -> RegisteredVersion:
+        """Register here the version another environment's registry holds (``source``): the same files
+        (``model_dir``, pulled from the hub and verified), metrics and lineage tags, and
+        ``promoted_from``. A READY version with the same files here is returned instead (duplicate)."""
+        name = source.name
+        content = content_sha256(bundle_digests(model_dir))
+        existing = self.find(name, content)
+        if existing is not None:
+            return existing
+        registry = self.registry
+        trace = source.tags.get("trace_id") or f"{name}-v{source.version}"
+        run_tags = {"strategy_name": name, "trace_id": trace, PROMOTED_FROM_TAG: promoted_from}
+        if source.tags.get("git_commit"):
+            run_tags["mlflow.source.git.commit"] = source.tags["git_commit"]
+        run = registry.start_run(name, experiment=EXPERIMENT_PREFIX + name, run_name=trace, tags=run_tags)
+        registry.log_run_data(name, run.run_id, params={PROMOTED_FROM_TAG: promoted_from},
+                              metrics=source.metrics, tags={})
+        uri = registry.log_model(name, run, model_dir, _model_files(name, model_dir, features))
+        registry.end_run(name, run.run_id)
+        tags = {key: source.tags[key] for key in LINEAGE_TAGS if key in source.tags}
+        tags.update({CONTENT_TAG: content, LIFECYCLE_TAG: NONE, PROMOTED_FROM_TAG: promoted_from})
+        return self._create(name, uri, run.run_id, tags)
+
+    def _create(self, name: str, source: str, run_id: str, tags: Mapping[str, str]) -> RegisteredVersion:
+        self.registry.create_registered_model_if_missing(name)
+        created = self.registry.create_version(name, source, run_id=run_id, tags=tags)
         self._wait_ready(name, created.version, created.status)
-        return RegisteredVersion(name=name, version=created.version, run_id=run.run_id)
+        return RegisteredVersion(name=name, version=created.version, run_id=run_id)
 
     def find(self, name: str, content: str) -> RegisteredVersion | None:
         """The oldest READY version of ``name`` tagged ``content`` (one registry search), as a duplicate."""
@@ -173,16 +225,15 @@ class ModelRegistrar:
             status = self.registry.get_version(name, version).status
 
 
-def _model_files(result: TrainingResult) -> ModelFiles:
+def _model_files(name: str, model_dir: Path, features: Sequence[str]) -> ModelFiles:
     """The bundle as an MLflow model: the features in, the signal out, the file list as its flavor."""
-    files = sorted(path.relative_to(result.model_dir).as_posix()
-                   for path in result.model_dir.rglob("*") if path.is_file())
+    files = sorted(path.relative_to(model_dir).as_posix() for path in model_dir.rglob("*") if path.is_file())
     return ModelFiles(
         artifact_path=MODEL_ARTIFACT_PATH,
-        inputs={feature: "double" for feature in result.features},
+        inputs={feature: "double" for feature in features},
         outputs={"signal": "long"},
         flavor="tradai_bundle",
-        flavor_attributes={"files": files, "strategy_name": result.strategy_name},
+        flavor_attributes={"files": files, "strategy_name": name},
         pip_requirements=PIP_REQUIREMENTS,
     )
 
@@ -194,10 +245,19 @@ def register_training(settings: Settings, result: TrainingResult, r2_tag: str | 
 
     Each environment has its own registry, so a version pinned in an env must be registered there. In
     an environment that already has a version with the same files, that version comes back (duplicate).
+    Every registration names the first one's run as the training run (one training, one lineage).
     """
     from tradai_release.repository.environments import environments
 
-    return {
-        env.name: ModelRegistrar.for_env(env, settings).register(result, r2_tag=r2_tag, config=config)
-        for env in (environments(settings) if envs is None else envs)
-    }
+    registered: dict[str, RegisteredVersion] = {}
+    training_run: str | None = None
+    for env in environments(settings) if envs is None else envs:
+        registrar = ModelRegistrar.for_env(env, settings)
+        version = registrar.register(result, r2_tag=r2_tag, config=config, training_run=training_run)
+        registered[env.name] = version
+        if training_run is None and version.created:
+            training_run = registrar.run_name(version.run_id)
+        elif training_run is None:  # an earlier registration of the same files: its lineage
+            tags = registrar.registry.get_version(version.name, version.version).tags
+            training_run = tags.get(TRAINING_RUN_TAG) or registrar.run_name(version.run_id)
+    return registered

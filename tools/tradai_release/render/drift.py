@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from tradai_release.workflows.drift import DriftReport
     from tradai_release.workflows.retrain_check import RetrainingCheck
     from tradai_release.workflows.retrain_proposal import RetrainResult
+    from tradai_release.workflows.retrain_set import RetrainingSet
 
 _STYLE = {"stable": "green", "moderate": "yellow", "significant": "bold red"}
 
@@ -108,3 +109,21 @@ def render_retrain(result: RetrainResult) -> None:
         out.print("nothing proposed: the champion stays (reasons above, recorded on the challenger version)")
     if result.notified:
         out.print(f"notified: {result.event}")
+
+
+def render_set(retraining: RetrainingSet) -> None:
+    """Each strategy to retrain once, with every environment's reasons, and the jobs that will train them."""
+    out = console()
+    checked = ", ".join(retraining.checked)
+    if not retraining.strategies:
+        out.print(f"no retraining needed in {checked}")
+        return
+    out.print(f"retrain {len(retraining.strategies)} strateg{'y' if len(retraining.strategies) == 1 else 'ies'} "
+              f"once each (checked {checked}); each challenger is registered in {retraining.register_env}")
+    for item in retraining.strategies:
+        out.print(f"  [bold]{item.strategy}[/] ({', '.join(item.reasons)})")
+        for env, reasons in item.reasons.items():
+            for reason in reasons:
+                out.print(f"    - {env}: {reason}")
+    jobs = retraining.matrix()["include"]
+    out.print(f"{len(jobs)} job(s) of at most {retraining.max_jobs}")

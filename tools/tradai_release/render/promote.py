@@ -76,6 +76,11 @@ def render_promotion(promotion: Promotion) -> None:
     verb = "would change" if promotion.blocked else "changed"
     out.print(f"promote {promotion.strategy} v{promotion.version} to {promotion.stage} in {promotion.env}: "
               f"{len(promotion.changes)} field(s) {verb}")
+    carried = promotion.carried
+    if carried is not None:
+        how = "registered" if carried.created else "already registered, reused"
+        out.print(f"  carried {carried.source_env} v{carried.source_version} (hub tag {carried.r2_tag}, "
+                  f"content {carried.content_sha256[:12]}): {how} in {carried.env} as v{carried.version}")
     _changes(out, promotion.changes)
     for check in promotion.checks:
         render_check(out, check)

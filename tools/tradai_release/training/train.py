@@ -190,6 +190,7 @@ def train_strategy(
         "test_rows": dataset.test_rows,
         "data_file": csv_display,
         "data_sha256": candles.sha256,
+        "data_start": dataset.data_start,
         "data_end": dataset.data_end,
     }
     return TrainingResult(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tradai_release.registry.adapter import ModelRegistry, ModelVersionInfo
     from tradai_release.repository.environments import Environment
     from tradai_release.repository.tree import ReleaseTree
+    from tradai_release.workflows.carry import Carried
 
 STAGES: tuple[str, ...] = (PRODUCTION, STAGING)
 
@@ -46,6 +47,7 @@ class Promotion:
     commit: str | None = None
     plan: Plan | None = None
     plan_error: str | None = None
+    carried: Carried | None = None  # --from: the source environment's version, as this environment holds it
 
     @property
     def written(self) -> bool:
@@ -68,6 +70,7 @@ class Promotion:
             "commit": self.commit,
             "plan": self.plan.to_dict() if self.plan is not None else None,
             "plan_error": self.plan_error,
+            "carried": self.carried.to_dict() if self.carried is not None else None,
         }
 
 
@@ -121,6 +124,7 @@ def promote(
     branch: str | None = None,
     note: str = "",
     checkout: bool = True,
+    source: Environment | None = None,
 ) -> Promotion:
     """Pin ``strategy`` ``version`` as the ``stage`` version of ``profile`` (N or all) in ``env``.
 
@@ -129,7 +133,9 @@ def promote(
     and, when it does not approve, writes nothing unless ``override_reason`` is given (recorded as
     ``model.override`` with the approver). ``commit`` commits the edit on a new branch
     ``release/<env>-<S>-v<V>-<short>`` (or ``branch``) and checks it out unless ``checkout`` is False;
-    ``note`` ends the commit message (progress's evidence).
+    ``note`` ends the commit message (progress's evidence). ``source`` (``--from``): ``version`` is the
+    source environment's; the very artifact is carried into ``env`` first (:mod:`.carry`: the same hub
+    files, metrics and lineage, or the version ``env`` already holds with those files), then pinned.
     """
     from tradai_release.domain.gate import by_version, production_move
     from tradai_release.engine.gitops import approver, write_edits
@@ -145,6 +151,16 @@ def promote(
         raise InputError("promote", "--no-archive", "only applies to --stage Production")
     digest = tree.config_hash(strategy)
     chosen = choose_manifests(tree, env.name, profile, strategy)
+    carried = None
+    if source is not None:
+        from tradai_release.workflows.carry import carry
+
+        names = sorted({m.strategies[strategy].model.name for m in chosen})
+        if len(names) > 1:
+            raise InputError("promote", "--profile", f"the chosen profiles pin {strategy} as different "
+                             f"models ({', '.join(names)}); promote them one at a time")
+        carried = carry(settings, source, env, names[0], strategy, number)
+        number = carried.version
 
     field_name = "production" if stage == PRODUCTION else "staging"
     if registry is None:
@@ -214,11 +230,17 @@ def promote(
                 edit.set_artifacts(manifest.path, *make_tag(hub, choice))
     changes = tuple(edit.changes)
     message = promotion_message(env.name, strategy, number, stage, profiles, changes, checks, recorded)
+    if carried is not None:
+        how = "registered" if carried.created else "already registered"
+        message += (f"carried from {carried.source_env} v{carried.source_version}: the same files "
+                    f"(content sha256 {carried.content_sha256[:16]}, hub tag {carried.r2_tag}), {how} "
+                    f"in {env.name} as v{carried.version}\n")
     if note:
         message += "\n" + note.rstrip("\n") + "\n"
     result = Promotion(
         env=env.name, strategy=strategy, version=number, stage=stage, profiles=tuple(profiles),
         changes=changes, checks=tuple(checks), override=recorded, message=message, blocked=blocked,
+        carried=carried,
     )
     if blocked:
         return result

@@ -213,3 +213,30 @@ def _creation_times(
         except (TagNotFound, ValueError):
             continue
     return found
+
+
+def retraining_everywhere(
+    settings: Settings,
+    envs: Sequence[Environment],
+    *,
+    strategies: Sequence[str] = (),
+    manual: Sequence[str] = (),
+    data: Sequence[str] = (),
+) -> list[RetrainingCheck]:
+    """``retraining_needed`` in each of ``envs`` (``invoke retrain-check`` without ``--env``). A manual
+    request counts in each environment that pins the strategy; one pinned nowhere is an error."""
+    from tradai_release.repository.tree import ReleaseTree
+
+    requested = [name.strip() for value in manual for name in value.split(",") if name.strip()]
+    release = ReleaseTree.work(settings.repo).load()
+    pinned = {env.name: {s for m in release.manifests_of(env.name) for s in m.strategies} for env in envs}
+    nowhere = sorted(set(requested) - {"all"} - set().union(*pinned.values()))
+    if nowhere:
+        where = ", ".join(env.name for env in envs)
+        raise InputError("--manual", "strategy", f"{', '.join(nowhere)} is not pinned in any manifest of {where}")
+    return [
+        retraining_needed(settings, env, strategies=[s for s in strategies if s in pinned[env.name]],
+                          manual=[s for s in requested if s == "all" or s in pinned[env.name]], data=data)
+        for env in envs
+        if not strategies or set(strategies) & pinned[env.name]
+    ]
