@@ -49,6 +49,7 @@ def test_register_logs_run_and_tags_version(tmp_path: Path, monkeypatch: pytest.
         "trace_id": result.trace_id,
         "lifecycle": "None",
         "content_sha256": content_sha256(bundle_digests(result.model_dir)),
+        "training_run": registered.run_id,  # a registrar that names no environment: the run id alone
     }
     assert info.metrics == pytest.approx(result.metrics)
 
