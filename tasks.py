@@ -13,6 +13,7 @@ from tradai_release.cli import emit, handle_errors, required, required_env, requ
 
 if TYPE_CHECKING:
     from tradai_release.core.settings import Settings
+    from tradai_release.workflows.retrain_set import RetrainingSet
 
 ENV = "the environment (one of those releases/policy.yaml declares; default dev, staging, prod)"
 
@@ -524,49 +525,114 @@ def drift(c: Context, env: str = "", data: list[str] | None = None, strategy: li
 
 
 @task(iterable=["data", "strategy", "manual"], help={
-    "env": "the environment whose live models to check",
+    "env": "the environment whose live models to check (default: every declared environment, and the set "
+    "of strategies to retrain once across them)",
     "strategy": "check only this strategy (repeatable)",
     "manual": "retrain this strategy regardless (repeatable or comma-separated; 'all' for every one)",
     "data": "recent candles CSV for the drift part, as for `invoke drift`",
+    "max_jobs": "without --env: the most jobs the set's matrix may have (default 256, GitHub's limit)",
     "json": "print the decision as one JSON object",
     "json_file": "also write the decision as one JSON object to this file (CI: one check, both forms)",
 })
 @handle_errors
 def retrain_check(c: Context, env: str = "", strategy: list[str] | None = None,
-                  manual: list[str] | None = None, data: list[str] | None = None, json: bool = False,
-                  json_file: str = "") -> None:
-    """Is retraining needed? Significant PSI drift, a model older than its max age, or --manual."""
-    from tradai_release.render.drift import render_check
-    from tradai_release.workflows.retrain_check import retraining_needed
+                  manual: list[str] | None = None, data: list[str] | None = None, max_jobs: int = 256,
+                  json: bool = False, json_file: str = "") -> None:
+    """Is retraining needed? Significant PSI drift, a model older than its max age, or --manual.
+
+    Without --env: every environment, and each strategy that needs it anywhere, once (trained once).
+    """
+    from tradai_release.render.drift import render_check, render_set
 
     settings = _settings()
-    where = required_env("retrain-check", env, settings)
-    check = retraining_needed(settings, where, strategies=strategy or [], manual=manual or [],
-                              data=data or [])
-    emit(json, check, lambda: render_check(check), json_file)
+    if env:
+        from tradai_release.workflows.retrain_check import retraining_needed
+
+        check = retraining_needed(settings, required_env("retrain-check", env, settings),
+                                  strategies=strategy or [], manual=manual or [], data=data or [])
+        emit(json, check, lambda: render_check(check), json_file)
+        return
+    retraining = _retraining_set(settings, strategy or [], manual or [], data or [], max_jobs)
+    emit(json, retraining, lambda: render_set(retraining), json_file)
 
 
-@task(help={
+def _retraining_set(settings: Settings, strategies: list[str], manual: list[str], data: list[str],
+                    max_jobs: int) -> RetrainingSet:
+    from tradai_release.repository.environments import environments
+    from tradai_release.workflows.retrain_check import retraining_everywhere
+    from tradai_release.workflows.retrain_set import retraining_set
+
+    envs = environments(settings)
+    checks = retraining_everywhere(settings, envs, strategies=strategies, manual=manual, data=data)
+    return retraining_set([check.to_dict() for check in checks], envs[0].order, max_jobs=max_jobs,
+                          checks=tuple(checks))
+
+
+@task(iterable=["check"], help={
+    "check": "a `retrain-check --env E --json-file` report (repeatable: one per environment)",
+    "max_jobs": "the most jobs the matrix may have (default 256, GitHub's limit; more strategies share jobs)",
+    "json": "print the set and its matrix as one JSON object",
+    "json_file": "also write that JSON object to this file (the drift workflow reads its matrix)",
+})
+@handle_errors
+def retrain_set(c: Context, check: list[str] | None = None, max_jobs: int = 256, json: bool = False,
+                json_file: str = "") -> None:
+    """The strategies to retrain across environments, each once, and the workflow's job matrix."""
+    from tradai_release.render.drift import render_set
+    from tradai_release.repository.environments import declared_environments
+    from tradai_release.workflows.retrain_set import read_checks, retraining_set
+
+    paths = check or []
+    required("retrain-set", "--check", ",".join(paths), "a retrain-check JSON report per environment")
+    settings = _settings()
+    retraining = retraining_set(read_checks(paths), declared_environments(settings), max_jobs=max_jobs,
+                                where=paths)
+    emit(json, retraining, lambda: render_set(retraining), json_file)
+
+
+@task(iterable=["manual"], help={
     "strategy": "the strategy to retrain",
-    "env": "the environment to register the challenger in and propose it for",
+    "env": "the environment to register the challenger in and propose it for (default: the first of the "
+    "promotion order; promote --from carries it on)",
     "profile": "a profile number, a comma-separated list, or 'all' (default: every profile pinning it)",
+    "all_": "retrain every strategy the retraining check finds across the environments, once each, "
+    "training in a process pool",
+    "manual": "with --all: retrain this strategy regardless (repeatable, comma-separated, or 'all')",
+    "workers": "with --all: training processes (default 0: one per CPU; 1: one after another)",
     "json": "print the outcome as one JSON object",
     "json_file": "also write the outcome as one JSON object to this file (CI: one retrain, both forms)",
 })
 @handle_errors
-def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all", json: bool = False,
+def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all", all_: bool = False,
+            manual: list[str] | None = None, workers: int = 0, json: bool = False,
             json_file: str = "") -> None:
-    """Train a challenger, push and register it, compare per profile; on promote write a retrain/ branch.
+    """Train a challenger once, push and register it, compare per profile; on promote write a retrain/ branch.
 
     A profile whose champion already has the retrained files is unchanged: nothing pushed or registered.
     """
-    from tradai_release.render.drift import render_retrain
-    from tradai_release.workflows.retrain import parse_profiles
+    from tradai_release.core.errors import InputError, TradaiError
+    from tradai_release.render.drift import render_retrain, render_run
+    from tradai_release.workflows.retrain import first_environment, parse_profiles
     from tradai_release.workflows.retrain import retrain as run_retrain
 
     settings = _settings()
-    name = required("retrain", "--strategy", strategy, "the strategy to retrain")
-    where = required_env("retrain", env, settings)
+    where = required_env("retrain", env, settings) if env else first_environment(settings)
+    if all_:
+        from dataclasses import replace
+
+        from tradai_release.workflows.retrain_all import retrain_all
+
+        if strategy:
+            raise InputError("retrain", "--strategy", "--all retrains the set the check finds; not both")
+        retraining = _retraining_set(settings, [], manual or [], [], 256)
+        run = retrain_all(settings, retraining.retrain, where, workers=workers)
+        run = replace(run, retraining=retraining)
+        emit(json, run, lambda: render_run(run), json_file)
+        if run.failed:
+            raise TradaiError(f"retrain --all: {len(run.failed)} of {len(retraining.retrain)} strategies "
+                              f"failed: {', '.join(sorted(run.failed))}")
+        return
+    name = required("retrain", "--strategy", strategy, "the strategy to retrain (or --all)")
     result = run_retrain(settings, name, where, profiles=parse_profiles(profile))
     emit(json, result, lambda: render_retrain(result), json_file)
 
@@ -658,6 +724,6 @@ def lock(c: Context, lock: str = "") -> None:
 ns = Collection(
     demo, test, validate, hash_, diff, affected, environments, models, rollback_candidates, upload, provision,
     train, plan, apply, unlock, deploy_status, history, promote, observe, progress, rollback, drift,
-    retrain_check, retrain, bootstrap, report, lock,
+    retrain_check, retrain_set, retrain, bootstrap, report, lock,
 )
 ns.add_collection(Collection("strategy", list=strategy_list))

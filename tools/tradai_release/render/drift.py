@@ -8,6 +8,7 @@ from tradai_release.render import console
 
 if TYPE_CHECKING:
     from tradai_release.workflows.drift import DriftReport
+    from tradai_release.workflows.retrain_all import RetrainRun
     from tradai_release.workflows.retrain_check import RetrainingCheck
     from tradai_release.workflows.retrain_proposal import RetrainResult
     from tradai_release.workflows.retrain_set import RetrainingSet
@@ -118,8 +119,9 @@ def render_set(retraining: RetrainingSet) -> None:
     if not retraining.strategies:
         out.print(f"no retraining needed in {checked}")
         return
-    out.print(f"retrain {len(retraining.strategies)} strateg{'y' if len(retraining.strategies) == 1 else 'ies'} "
-              f"once each (checked {checked}); each challenger is registered in {retraining.register_env}")
+    count = len(retraining.strategies)
+    out.print(f"retrain {count} strateg{'y' if count == 1 else 'ies'} once each (checked {checked}); "
+              f"each challenger is registered in {retraining.register_env}")
     for item in retraining.strategies:
         out.print(f"  [bold]{item.strategy}[/] ({', '.join(item.reasons)})")
         for env, reasons in item.reasons.items():
@@ -127,3 +129,17 @@ def render_set(retraining: RetrainingSet) -> None:
                 out.print(f"    - {env}: {reason}")
     jobs = retraining.matrix()["include"]
     out.print(f"{len(jobs)} job(s) of at most {retraining.max_jobs}")
+
+
+def render_run(run: RetrainRun) -> None:
+    """``retrain --all``: each strategy's outcome, then the failed ones, then the time it took."""
+    out = console()
+    if run.retraining is not None:
+        render_set(run.retraining)
+    for result in run.results:
+        out.print("")
+        render_retrain(result)
+    for strategy, error in sorted(run.failed.items()):
+        out.print(f"[bold red]{strategy} failed[/]: {error}")
+    out.print(f"{len(run.results)} retrained, {len(run.failed)} failed, {run.workers} training process(es), "
+              f"{run.seconds:.1f} s")

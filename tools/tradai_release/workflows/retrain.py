@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from tradai_release.registry.comparator import ModelComparator
     from tradai_release.repository.environments import Environment
     from tradai_release.repository.manifest import ReleaseManifest
+    from tradai_release.repository.strategy import StrategySpec
+    from tradai_release.repository.tree import ReleaseRepo
     from tradai_release.training.result import TrainingResult
 
 # ``trainer(repo, strategy, models_dir, *, git_commit=..., trace_id=...)``: training.train_strategy.
@@ -63,10 +66,30 @@ def parse_profiles(value: str | int | None) -> list[int] | None:
     return sorted({parse_profile(part) for part in str(value).split(",")})
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What a retrain reads before training: the release at ``base`` and the profiles it judges."""
+
+    strategy: str
+    env: Environment
+    release: ReleaseRepo
+    base: str
+    texts: Mapping[str, str]
+    spec: StrategySpec
+    manifests: tuple[ReleaseManifest, ...]
+
+
+def first_environment(settings: Settings) -> Environment:
+    """Where a challenger is registered and first proposed: the first environment of the promotion order."""
+    from tradai_release.repository.environments import environments
+
+    return environments(settings)[0]
+
+
 def retrain(
     settings: Settings,
     strategy: str,
-    env: Environment,
+    env: Environment | None = None,
     *,
     profiles: Sequence[int] | None = None,
     trainer: Trainer | None = None,
@@ -76,7 +99,9 @@ def retrain(
 ) -> RetrainResult:
     """Train a challenger, push it, register it in ``env``, compare per profile, propose a branch on promote.
 
-    ``profiles`` = None means every profile of ``env`` that pins ``strategy``. A profile whose pinned
+    ``env`` defaults to the first environment of the promotion order: a challenger is trained once and
+    registered there; ``promote --from`` carries that very version on. ``profiles`` = None means every
+    profile of ``env`` that pins ``strategy``. A profile whose pinned
     hub tag holds exactly the retrained files is unchanged (no tag, no comparison); when all are,
     nothing is pushed or registered. ``trainer`` defaults to
     ``training.train_strategy``; it trains from the working tree, so ``strategies/<strategy>`` must
@@ -84,10 +109,30 @@ def retrain(
     moves the pins with the same rules as ``promote`` (staging graduation, keep_production, overrides,
     config pins), then points each promoted profile at its challenger tag.
     """
-    from tradai_release.hub import ModelHub
-    from tradai_release.registry.adapter import MlflowRegistry
-    from tradai_release.registry.comparator import PROMOTE, ModelComparator
-    from tradai_release.registry.registrar import register_training
+    prepared = prepare_retrain(settings, strategy, env or first_environment(settings), profiles, commit)
+    trainer = trainer or _default_trainer()
+    trace_id = new_trace_id()
+    with retrain_scratch(settings) as scratch:
+        models = scratch / "models"
+        result = trainer(settings.repo, strategy, models, git_commit=prepared.base, trace_id=trace_id)
+        return conclude_retrain(settings, prepared, result, models, trace_id, comparator, send)
+
+
+def new_trace_id() -> str:
+    return f"retrain-{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def retrain_scratch(settings: Settings) -> Iterator[Path]:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="retrain-", dir=settings.state_dir) as scratch:
+        yield Path(scratch)
+
+
+def prepare_retrain(
+    settings: Settings, strategy: str, env: Environment, profiles: Sequence[int] | None, commit: str
+) -> _Prepared:
+    """Every input checked before training: the strategy, the profiles, a clean strategies/<strategy>."""
     from tradai_release.repository.gitrepo import GitRepo
     from tradai_release.repository.tree import ReleaseTree
 
@@ -122,37 +167,49 @@ def retrain(
             "(working tree)",
             "uncommitted change; commit it first so the challenger is reproducible from a commit",
         )
+    return _Prepared(strategy, env, release, base, texts, spec, tuple(manifests))
 
-    trainer = trainer or _default_trainer()
+
+def conclude_retrain(
+    settings: Settings,
+    prepared: _Prepared,
+    result: TrainingResult,
+    models: Path,
+    trace_id: str,
+    comparator: ModelComparator | None,
+    send: bool,
+) -> RetrainResult:
+    """After training: push the changed profiles' tags, register, compare, propose, record, notify."""
+    from tradai_release.hub import ModelHub
+    from tradai_release.registry.adapter import MlflowRegistry
+    from tradai_release.registry.comparator import PROMOTE, ModelComparator
+    from tradai_release.registry.registrar import register_training
+    from tradai_release.repository.gitrepo import GitRepo
+
+    strategy, env, base, manifests = prepared.strategy, prepared.env, prepared.base, prepared.manifests
     comparator = comparator or ModelComparator()
-    trace_id = f"retrain-{uuid.uuid4().hex[:12]}"
     hub = ModelHub.from_settings(settings)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="retrain-", dir=settings.state_dir) as scratch:
-        models = Path(scratch) / "models"
-        result = trainer(repo, strategy, models, git_commit=base, trace_id=trace_id)
-        same = _unchanged_tags(hub, manifests, strategy, models)
-        changed = [m for m in manifests if m.artifacts.tag not in same]
-        tags: dict[str, tuple[str, str]] = {}
-        for manifest in changed:
-            source = manifest.artifacts.tag
-            if source in tags:
-                continue
-            pushed = hub.compose(
-                models,
-                [strategy],
-                source=source,
-                source_sha256=manifest.artifacts.sha256,
-                message=f"retrain {strategy} for {env.name} (challenger, trace {trace_id}) "
-                f"on top of {source}",
-                git_commit=base,
-            )
-            tags[source] = (pushed.tag, pushed.manifest_sha256)
-        registered = None
-        if changed:
-            registered = register_training(
-                settings, result, r2_tag=tags[changed[0].artifacts.tag][0], envs=[env], config=spec.tradai
-            )[env.name]
+    same = _unchanged_tags(hub, manifests, strategy, models)
+    changed = [m for m in manifests if m.artifacts.tag not in same]
+    tags: dict[str, tuple[str, str]] = {}
+    for manifest in changed:
+        source = manifest.artifacts.tag
+        if source in tags:
+            continue
+        pushed = hub.compose(
+            models,
+            [strategy],
+            source=source,
+            source_sha256=manifest.artifacts.sha256,
+            message=f"retrain {strategy} for {env.name} (challenger, trace {trace_id}) on top of {source}",
+            git_commit=base,
+        )
+        tags[source] = (pushed.tag, pushed.manifest_sha256)
+    registered = None
+    if changed:
+        r2_tag = tags[changed[0].artifacts.tag][0]
+        registered = register_training(settings, result, r2_tag=r2_tag, envs=[env],
+                                       config=prepared.spec.tradai)[env.name]
     model_name = manifests[0].strategies[strategy].model.name
     verdicts = [
         ProfileVerdict(m.profile, m.strategies[strategy].model.production, None, m.path, m.artifacts.tag)
@@ -181,9 +238,9 @@ def retrain(
         challenger = registered.version
         branch = f"{BRANCH_PREFIX}/{env.name}-{strategy}-v{challenger}"
         message = proposal_message(outcome)
-        edits = proposed_pins(release.manifests_of(env.name), texts, promoted, strategy, challenger, tags,
-                              spec.config_hash)
-        with GitRepo(repo) as git:
+        edits = proposed_pins(prepared.release.manifests_of(env.name), prepared.texts, promoted, strategy,
+                              challenger, tags, prepared.spec.config_hash)
+        with GitRepo(settings.repo) as git:
             if registered.duplicate and git.branch_exists(branch):
                 # An earlier retrain proposed this very version and its branch is still open: no second one.
                 outcome = replace(outcome, branch=branch, commit=git.resolve(branch), already_proposed=True,

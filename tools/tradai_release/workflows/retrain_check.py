@@ -233,7 +233,8 @@ def retraining_everywhere(
     nowhere = sorted(set(requested) - {"all"} - set().union(*pinned.values()))
     if nowhere:
         where = ", ".join(env.name for env in envs)
-        raise InputError("--manual", "strategy", f"{', '.join(nowhere)} is not pinned in any manifest of {where}")
+        reason = f"{', '.join(nowhere)} is not pinned in any manifest of {where}"
+        raise InputError("--manual", "strategy", reason)
     return [
         retraining_needed(settings, env, strategies=[s for s in strategies if s in pinned[env.name]],
                           manual=[s for s in requested if s == "all" or s in pinned[env.name]], data=data)

@@ -13,9 +13,12 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradai_release.core.errors import InputError
+
+if TYPE_CHECKING:
+    from tradai_release.workflows.retrain_check import RetrainingCheck
 
 # GitHub Actions runs at most 256 jobs of one matrix; more strategies than that share jobs.
 MATRIX_LIMIT = 256
@@ -41,6 +44,7 @@ class RetrainingSet:
     checked: tuple[str, ...]
     strategies: tuple[NeededStrategy, ...]
     max_jobs: int
+    checks: tuple[RetrainingCheck, ...] = ()  # the environments' checks, when made in this process
 
     @property
     def retrain(self) -> list[str]:
@@ -72,22 +76,25 @@ class RetrainingSet:
             "strategies": [item.to_dict() for item in self.strategies],
             "max_jobs": self.max_jobs,
             "matrix": self.matrix(),
+            "checks": {check.env: check.to_dict() for check in self.checks},
         }
 
 
 def retraining_set(
-    checks: Sequence[Mapping[str, Any]], order: Sequence[str], *, max_jobs: int = MATRIX_LIMIT,
+    reports: Sequence[Mapping[str, Any]], order: Sequence[str], *, max_jobs: int = MATRIX_LIMIT,
     where: Sequence[str] = (),
+    checks: tuple[RetrainingCheck, ...] = (),
 ) -> RetrainingSet:
     """Union of the environments' checks (the ``retrain-check --json`` shape), each strategy once.
 
-    ``where`` names each check's file for the error line of a malformed one.
+    ``where`` names each report's file for the error line of a malformed one; ``checks`` are the
+    environments' checks when this process made them (shown with the set).
     """
     if not 1 <= max_jobs <= MATRIX_LIMIT:
         raise InputError("retrain-set", "--max-jobs", f"{max_jobs} is not between 1 and {MATRIX_LIMIT}")
     reasons: dict[str, dict[str, tuple[str, ...]]] = {}
     checked: list[str] = []
-    for index, check in enumerate(checks):
+    for index, check in enumerate(reports):
         name = where[index] if index < len(where) else f"check {index + 1}"
         env = check.get("env")
         if not isinstance(env, str) or env not in order:
@@ -110,7 +117,7 @@ def retraining_set(
         NeededStrategy(strategy, {env: per_env[env] for env in order if env in per_env})
         for strategy, per_env in sorted(reasons.items())
     )
-    return RetrainingSet(tuple(order), tuple(e for e in order if e in checked), needed, max_jobs)
+    return RetrainingSet(tuple(order), tuple(e for e in order if e in checked), needed, max_jobs, checks)
 
 
 def read_checks(paths: Sequence[str]) -> list[dict[str, Any]]:
