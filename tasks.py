@@ -624,6 +624,10 @@ def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all",
 
         if strategy:
             raise InputError("retrain", "--strategy", "--all retrains the set the check finds; not both")
+        if workers != 1:
+            from tradai_release.workflows.retrain_all import warm_pool
+
+            warm_pool()  # the training processes' imports, beside the check
         retraining = _retraining_set(settings, [], manual or [], [], 256)
         run = retrain_all(settings, retraining.retrain, where, workers=workers)
         run = replace(run, retraining=retraining)

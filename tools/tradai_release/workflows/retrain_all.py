@@ -1,9 +1,13 @@
 """``invoke retrain --all``: the retraining set, trained in a process pool, concluded one by one.
 
 Training is the CPU-bound part (fit, ONNX export, Freqtrade's backtest), so it runs in a pool of
-processes sized to the machine; pushing, registering, comparing and writing each proposal branch
-touch the hub, the registry and git, so they run in this process, one strategy after another. A
-strategy that fails (its inputs, its training or its proposal) is reported and the others go on.
+processes sized to the machine. The processes are forked from a ``forkserver`` that imported the
+training stack once (scikit-learn, XGBoost, LightGBM, ONNX, Freqtrade: seconds per interpreter), started
+by :func:`warm_pool` while the retraining check runs; the server is a clean single-threaded process, so
+nothing this process holds (threads of onnxruntime, MLflow or boto3) is forked. Pushing, registering,
+comparing and writing each proposal branch touch the hub, the registry and git, so they run in this
+process, one strategy after another. A strategy that fails (its inputs, its training or its proposal)
+is reported and the others go on.
 """
 
 from __future__ import annotations
@@ -48,6 +52,24 @@ class RetrainRun:
             "seconds": round(self.seconds, 3),
             "set": self.retraining.to_dict() if self.retraining is not None else None,
         }
+
+
+# What a training process imports (a forkserver imports them once; each worker is forked with them).
+TRAINING_MODULES: tuple[str, ...] = (
+    "tradai_release.training.train", "tradai_release.training.ensemble",
+    "tradai_release.training.onnx_export",
+    "tradai_release.bot.backtest", "sklearn.ensemble", "xgboost", "lightgbm", "onnxruntime", "skl2onnx",
+    "freqtrade.optimize.backtesting", "freqtrade.optimize.optimize_reports",
+)
+
+
+def warm_pool() -> None:
+    """Start the forkserver the training pool forks from, importing the training stack in it now (it runs
+    beside whatever this process does next, such as the retraining check)."""
+    from multiprocessing import forkserver, get_context
+
+    get_context("forkserver").set_forkserver_preload(list(TRAINING_MODULES))
+    forkserver.ensure_running()
 
 
 def machine_workers() -> int:
@@ -114,8 +136,8 @@ def retrain_all(
         if size <= 1:
             trained = {strategy: _train(*job) for strategy, job in jobs.items()}
         else:
-            # spawn: a clean interpreter per worker (this process may hold threads of boto3 or MLflow)
-            with ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn")) as pool:
+            warm_pool()  # no-op when already running
+            with ProcessPoolExecutor(max_workers=size, mp_context=get_context("forkserver")) as pool:
                 futures: dict[str, Future[tuple[TrainingResult | None, str]]] = {
                     strategy: pool.submit(_train, *job) for strategy, job in jobs.items()}
                 for strategy, future in futures.items():
