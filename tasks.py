@@ -568,25 +568,31 @@ def _retraining_set(settings: Settings, strategies: list[str], manual: list[str]
                           checks=tuple(checks))
 
 
-@task(iterable=["check"], help={
-    "check": "a `retrain-check --env E --json-file` report (repeatable: one per environment)",
+@task(iterable=["check", "manual"], help={
+    "check": "a `retrain-check --env E --json-file` report (repeatable: one per environment), or a directory "
+    "of check-*.json reports",
+    "manual": "retrain this strategy regardless (repeatable or comma-separated; 'all' for every pinned one)",
     "max_jobs": "the most jobs the matrix may have (default 256, GitHub's limit; more strategies share jobs)",
     "json": "print the set and its matrix as one JSON object",
     "json_file": "also write that JSON object to this file (the drift workflow reads its matrix)",
 })
 @handle_errors
-def retrain_set(c: Context, check: list[str] | None = None, max_jobs: int = 256, json: bool = False,
-                json_file: str = "") -> None:
+def retrain_set(c: Context, check: list[str] | None = None, manual: list[str] | None = None,
+                max_jobs: int = 256, json: bool = False, json_file: str = "") -> None:
     """The strategies to retrain across environments, each once, and the workflow's job matrix."""
     from tradai_release.render.drift import render_set
     from tradai_release.repository.environments import declared_environments
+    from tradai_release.repository.tree import ReleaseTree
     from tradai_release.workflows.retrain_set import read_checks, retraining_set
 
     paths = check or []
     required("retrain-set", "--check", ",".join(paths), "a retrain-check JSON report per environment")
     settings = _settings()
-    retraining = retraining_set(read_checks(paths), declared_environments(settings), max_jobs=max_jobs,
-                                where=paths)
+    pinned = sorted({name for m in ReleaseTree.work(settings.repo).load().manifests.values()
+                     for name in m.strategies})
+    reports, files = read_checks(paths)
+    retraining = retraining_set(reports, declared_environments(settings), max_jobs=max_jobs,
+                                where=files, manual=manual or [], pinned=pinned)
     emit(json, retraining, lambda: render_set(retraining), json_file)
 
 

@@ -47,11 +47,23 @@ def test_a_strategy_needed_in_several_environments_and_profiles_is_retrained_onc
     assert found.to_dict()["strategies"] == [
         {"strategy": "A", "envs": ["dev", "prod"],
          "reasons": {"dev": ["model version 3 is 9.0 days old (max 7)"],
-                     "prod": ["significant drift (PSI > 0.25): rsi 0.400"]}},
-        {"strategy": "C", "envs": ["prod"], "reasons": {"prod": ["requested manually"]}},
+                     "prod": ["significant drift (PSI > 0.25): rsi 0.400"]}, "requested": False},
+        {"strategy": "C", "envs": ["prod"], "reasons": {"prod": ["requested manually"]}, "requested": False},
     ]
     assert found.register_env == "dev" and found.checked == ORDER
     assert found.matrix() == {"include": [{"job": "A", "strategies": "A"}, {"job": "C", "strategies": "C"}]}
+
+
+def test_a_manual_request_adds_strategies_once() -> None:
+    reports = [report("dev", A=["model version 3 is 9.0 days old (max 7)"]), report("prod", A=[], B=[])]
+    found = retraining_set(reports, ORDER, manual=["A,B"], pinned=["A", "B", "C"])
+    assert [(item.strategy, dict(item.reasons), item.requested) for item in found.strategies] == [
+        ("A", {"dev": ("model version 3 is 9.0 days old (max 7)",)}, True), ("B", {}, True)]
+    assert retraining_set(reports, ORDER, manual=["all"], pinned=["A", "B", "C"]).retrain == ["A", "B", "C"]
+    assert retraining_set(reports, ORDER, manual=[""], pinned=["A"]).retrain == ["A"]  # an empty input
+    with pytest.raises(InputError) as caught:
+        retraining_set(reports, ORDER, manual=["Z"], pinned=["A", "B"])
+    assert str(caught.value) == "--manual: strategy: Z is pinned in no manifest (pinned: A, B)"
 
 
 def test_more_strategies_than_jobs_share_jobs_round_robin() -> None:
@@ -84,8 +96,15 @@ def test_a_report_file_that_is_not_one(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(InputError, match=r"check-dev.json: --check: not a JSON report"):
         read_checks([str(broken)])
+    with pytest.raises(InputError, match=r"check-dev.json: --check: not a JSON report"):
+        read_checks([str(tmp_path)])  # a directory: its check-*.json
     with pytest.raises(InputError, match=r"missing.json: --check: no such file"):
         read_checks([str(tmp_path / "missing.json")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"empty: --check: no check-\*.json in the directory"):
+        read_checks([str(tmp_path / "empty")])
+    broken.write_text('{"env": "dev", "strategies": []}')
+    assert read_checks([str(tmp_path)]) == ([{"env": "dev", "strategies": []}], [str(broken)])
 
 
 # --- across real environments, and the task the workflow runs ----------------------------------------------

@@ -123,10 +123,12 @@ def render_set(retraining: RetrainingSet) -> None:
     out.print(f"retrain {count} strateg{'y' if count == 1 else 'ies'} once each (checked {checked}); "
               f"each challenger is registered in {retraining.register_env}")
     for item in retraining.strategies:
-        out.print(f"  [bold]{item.strategy}[/] ({', '.join(item.reasons)})")
+        out.print(f"  [bold]{item.strategy}[/] ({', '.join(item.reasons) or 'manual'})")
         for env, reasons in item.reasons.items():
             for reason in reasons:
                 out.print(f"    - {env}: {reason}")
+        if item.requested:
+            out.print("    - requested manually")
     jobs = retraining.matrix()["include"]
     out.print(f"{len(jobs)} job(s) of at most {retraining.max_jobs}")
 

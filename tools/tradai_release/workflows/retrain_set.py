@@ -30,10 +30,12 @@ class NeededStrategy:
 
     strategy: str
     reasons: Mapping[str, tuple[str, ...]]  # environment -> reasons, in promotion order
+    requested: bool = False  # named by a manual request (of the whole run, not of one environment)
 
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "envs": list(self.reasons),
-                "reasons": {env: list(reasons) for env, reasons in self.reasons.items()}}
+                "reasons": {env: list(reasons) for env, reasons in self.reasons.items()},
+                "requested": self.requested}
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,14 @@ def retraining_set(
     reports: Sequence[Mapping[str, Any]], order: Sequence[str], *, max_jobs: int = MATRIX_LIMIT,
     where: Sequence[str] = (),
     checks: tuple[RetrainingCheck, ...] = (),
+    manual: Sequence[str] = (),
+    pinned: Sequence[str] = (),
 ) -> RetrainingSet:
     """Union of the environments' checks (the ``retrain-check --json`` shape), each strategy once.
 
     ``where`` names each report's file for the error line of a malformed one; ``checks`` are the
-    environments' checks when this process made them (shown with the set).
+    environments' checks when this process made them (shown with the set). ``manual`` adds strategies
+    (comma lists allowed; ``all``: every one of ``pinned``, the strategies some manifest pins).
     """
     if not 1 <= max_jobs <= MATRIX_LIMIT:
         raise InputError("retrain-set", "--max-jobs", f"{max_jobs} is not between 1 and {MATRIX_LIMIT}")
@@ -113,17 +118,37 @@ def retraining_set(
                 per_env = reasons.setdefault(item["strategy"], {})
                 found = (*per_env.get(env, ()), *(str(r) for r in item.get("reasons") or ()))
                 per_env[env] = tuple(dict.fromkeys(found))  # profiles on different versions: once
+    requested = {name.strip() for value in manual for name in value.split(",") if name.strip()}
+    unknown = sorted(requested - {"all"} - set(pinned))
+    if unknown:
+        known = ", ".join(sorted(pinned)) or "none"
+        reason = f"{', '.join(unknown)} is pinned in no manifest (pinned: {known})"
+        raise InputError("--manual", "strategy", reason)
+    requested = set(pinned) if "all" in requested else requested
+    every: dict[str, dict[str, tuple[str, ...]]] = {**{name: {} for name in requested}, **reasons}
     needed = tuple(
-        NeededStrategy(strategy, {env: per_env[env] for env in order if env in per_env})
-        for strategy, per_env in sorted(reasons.items())
+        NeededStrategy(strategy, {env: per_env[env] for env in order if env in per_env},
+                       strategy in requested)
+        for strategy, per_env in sorted(every.items())
     )
     return RetrainingSet(tuple(order), tuple(e for e in order if e in checked), needed, max_jobs, checks)
 
 
-def read_checks(paths: Sequence[str]) -> list[dict[str, Any]]:
-    """The JSON reports of ``retrain-check --json-file`` (one ``error:`` line for a file that is not one)."""
-    loaded = []
+def read_checks(paths: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The JSON reports of ``retrain-check --json-file`` and their files (a directory: its ``check-*.json``);
+    one ``error:`` line for a file that is not one, or a directory without any."""
+    files: list[str] = []
     for path in paths:
+        if Path(path).is_dir():
+            found = sorted(str(item) for item in Path(path).glob("check-*.json"))
+            if not found:
+                raise InputError(path, "--check", "no check-*.json in the directory (no environment's check "
+                                 "finished)")
+            files += found
+        else:
+            files.append(path)
+    loaded = []
+    for path in files:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -133,4 +158,4 @@ def read_checks(paths: Sequence[str]) -> list[dict[str, Any]]:
         if not isinstance(data, dict):
             raise InputError(path, "--check", "not a JSON object")
         loaded.append(data)
-    return loaded
+    return loaded, files
