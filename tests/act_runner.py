@@ -29,6 +29,7 @@ ACTIONS = {
     "aws-actions/configure-aws-credentials": "configure-aws-credentials",
     "actions/github-script": "github-script",
     "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
     "actions/upload-pages-artifact": "upload-pages-artifact",
     "actions/deploy-pages": "deploy-pages",
 }

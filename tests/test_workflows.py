@@ -237,21 +237,48 @@ def test_no_job_hands_a_secret_to_all_its_steps_and_no_call_inherits_them() -> N
 
 
 def test_write_credentials_are_read_only_in_the_jobs_of_the_apply_environments() -> None:
+    # drift.yml trains once, in the first environment of the promotion order, with its credentials
+    first = {("drift.yml", "retrain"), ("drift.yml", "propose")}
     for file, name, job in jobs():
         used = set(SECRET.findall(yaml.safe_dump(job))) & WRITE_SECRETS
         if used:
-            assert job.get("environment") == "${{ matrix.env }}", f"{file} {name} uses {sorted(used)}"
+            expected = "${{ needs.envs.outputs.first }}" if (file, name) in first else "${{ matrix.env }}"
+            assert job.get("environment") == expected, f"{file} {name} uses {sorted(used)}"
     for file in ("plan.yml", "pages.yml"):
         used = set(SECRET.findall((REPO / ".github" / "workflows" / file).read_text()))
         assert used and all(secret.startswith("READ_") for secret in used), (file, used)
 
 
 def test_only_the_step_that_pushes_holds_the_github_token() -> None:
-    monitor = workflow("drift.yml")["jobs"]["monitor"]
-    holders = [step for step in monitor["steps"] if "GH_TOKEN" in step.get("env", {})]
-    assert len(holders) == 1
-    assert "invoke" not in holders[0]["run"] and "gh pr create" in holders[0]["run"]
-    assert not set(SECRET.findall(yaml.safe_dump(holders[0]))) - {"RETRAIN_PR_TOKEN"}
+    drift = workflow("drift.yml")["jobs"]
+    holders = [(name, step) for name, job in drift.items() for step in job.get("steps", [])
+               if "GH_TOKEN" in step.get("env", {})]
+    assert [name for name, _ in holders] == ["propose"]
+    step = holders[0][1]
+    assert "invoke" not in step["run"] and "gh pr create" in step["run"]
+    assert not set(SECRET.findall(yaml.safe_dump(step))) - {"RETRAIN_PR_TOKEN"}
+    # the jobs that run project code cannot write to the repository; the one that can runs none
+    for name, job in drift.items():
+        if "steps" in job and name != "propose":
+            assert job.get("permissions", {}).get("contents", "read") == "read", name
+    assert not any("invoke" in step.get("run", "") or "pip install" in step.get("run", "")
+                   for step in drift["propose"]["steps"])
+
+
+def test_drift_trains_each_strategy_once_in_a_matrix_of_the_retraining_set() -> None:
+    jobs = workflow("drift.yml")["jobs"]
+    assert jobs["set"]["needs"] == ["envs", "monitor"] and jobs["set"]["if"] == "${{ !cancelled() }}"
+    retrain = jobs["retrain"]
+    assert retrain["needs"] == ["envs", "set"]
+    assert retrain["strategy"] == {"fail-fast": False, "max-parallel": 20,
+                                   "matrix": "${{ fromJSON(needs.set.outputs.matrix) }}"}
+    assert retrain["timeout-minutes"] == 60
+    runs = "\n".join(step.get("run", "") for step in retrain["steps"])
+    assert 'invoke retrain --strategy "$strategy"' in runs and "--env" not in runs  # the first environment
+    set_runs = "\n".join(step.get("run", "") for step in jobs["set"]["steps"])
+    assert "invoke retrain-set" in set_runs and '--manual "$MANUAL"' in set_runs
+    propose = jobs["propose"]
+    assert propose["needs"] == ["envs", "set", "retrain"] and propose["if"].startswith("${{ !cancelled() &&")
 
 
 def test_the_board_is_built_from_the_default_branch_with_the_report_role_only() -> None:

@@ -24,6 +24,7 @@ from act_runner import REPOSITORY, SOURCE, URL, WHEELHOUSE, Act, build_wheelhous
 from helpers import git
 from servers import Server, start_mlflow, start_moto
 from tradai_release.engine.context import ReleaseContext
+from tradai_release.registry.adapter import MlflowRegistry
 from tradai_release.repository.environments import environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -302,7 +303,10 @@ def test_plan_comments_the_plan_on_a_same_repository_pull_request_and_gives_a_fo
         git(world.repo, "checkout", "-q", "main")
 
 
-def test_drift_dispatch_retrains_pushes_the_branch_and_opens_a_pull_request(world: World) -> None:
+def test_drift_dispatch_trains_once_in_the_first_environment_and_opens_one_pull_request(world: World) -> None:
+    """A dispatch for prod with a manual request: prod's check, the retraining set (one strategy), one matrix
+    job that trains it once and registers it in dev (the first environment), and the final job that pushes
+    its branch and opens the pull request."""
     from tradai_release.demo import DEMO_STRATEGY, DEMO_TWEAK
 
     path = world.repo / "strategies" / DEMO_STRATEGY / "ml_config.json"
@@ -315,25 +319,34 @@ def test_drift_dispatch_retrains_pushes_the_branch_and_opens_a_pull_request(worl
     event = world.event(inputs={"env": "prod", "retrain": DEMO_STRATEGY, "propose": "true"})
     run = world.act.run("workflow_dispatch", "drift.yml", event)
     assert run.ok, run.failures()
+    assert run.jobs_run() >= {"envs", "monitor", "set", "retrain", "propose"}
 
     branches = git(world.remote, "for-each-ref", "--format=%(refname:short)", "refs/heads/retrain").split()
-    assert len(branches) == 1 and branches[0].startswith(f"retrain/prod-{DEMO_STRATEGY}-v"), branches
+    assert branches == [f"retrain/dev-{DEMO_STRATEGY}-v2"], branches
     branch = branches[0]
     message = git(world.remote, "log", "-1", "--format=%B", branch)
     calls = run.gh_calls()
     assert calls[0] == ["auth", "setup-git"]
     title, _, body = message.partition("\n\n")
+    assert title == f"retrain: promote {DEMO_STRATEGY} v2 in dev (profiles 1, 2, 3, 4, 5)"
     assert calls[1] == ["pr", "create", "--base", "main", "--head", branch, "--title", title, "--body", body]
-    assert (run.record / "artifacts" / "drift-prod" / "check.json").is_file()
+    retraining = json.loads((run.record / "artifacts" / "check-prod" / "check-prod.json").read_text())
+    assert retraining["env"] == "prod"
+    outcomes = run.record / "artifacts" / f"retrain-{DEMO_STRATEGY}"
+    assert (outcomes / f"retrain-{DEMO_STRATEGY}.bundle").is_file()
     assert (run.record / "pages" / "index.html").is_file()
-    # The GitHub token reaches only the step that pushes and opens the pull request, which holds no other
-    # credential; training has the environment's credentials and no token.
-    assert run.seen_by(world.secrets["RETRAIN_PR_TOKEN"]) == [("monitor", "gh auth setup-git")]
-    writes = {step for step in run.seen_by(world.secrets["MLFLOW_TRACKING_TOKEN"])}
-    assert ("monitor", 'git config user.name "tradai-retrain[bot]"') in writes
-    assert all(job == "monitor" and "pip install" not in first and "gh auth" not in first
+    # Trained once: a version in dev's registry only; staging and prod hold version 1 alone.
+    settings = world.settings()
+    held = {env: [v.version for v in MlflowRegistry.for_env(environment(settings, env), settings)
+                  .versions([DEMO_STRATEGY])[DEMO_STRATEGY]] for env in ENVS}
+    assert held == {"dev": [1, 2], "staging": [1], "prod": [1]}
+    # The GitHub token reaches only the final job's step that pushes and opens the pull request, which runs
+    # no project code; training has the first environment's credentials and no token.
+    assert run.seen_by(world.secrets["RETRAIN_PR_TOKEN"]) == [("propose", "gh auth setup-git")]
+    writes = set(run.seen_by(world.secrets["MLFLOW_TRACKING_TOKEN"]))
+    assert ("retrain", 'git config user.name "tradai-retrain[bot]"') in writes
+    assert all(job in ("monitor", "retrain") and "pip install" not in first and "gh auth" not in first
                for job, first in writes), writes
-
 
 
 class BotsStandIn:
@@ -391,7 +404,8 @@ class BotsStandIn:
 
 
 def test_progress_observes_the_bots_and_a_breach_becomes_a_merged_pull_request_once(world: World) -> None:
-    """After the drift dispatch's retrain branch (PascalStrategy v2 in prod) is merged, the hourly
+    """After the drift dispatch's retrain branch (PascalStrategy v2 in dev) is merged and v2 is promoted
+    with --from to staging and prod, the hourly
     progress.yml reads every bot over its REST API (a loopback stand-in), and the breach of the v2 bots
     becomes one rollback branch, its pull request and, as the policy says, its merge; run again on the
     same evidence, it proposes nothing."""
@@ -401,6 +415,12 @@ def test_progress_observes_the_bots_and_a_breach_becomes_a_merged_pull_request_o
     retrain = git(world.remote, "for-each-ref", "--format=%(refname:short)", "refs/heads/retrain").split()[0]
     git(world.repo, "fetch", "-q", str(world.remote), f"{retrain}:{retrain}")
     git(world.repo, "merge", "-q", "--no-ff", retrain, "-m", f"Merge {retrain}")
+    # The challenger trained once in dev moves on as the same artifact: dev -> staging -> prod.
+    for source, target in (("dev", "staging"), ("staging", "prod")):
+        done = world.invoke("promote", "--from", source, "--env", target, "--profile", "all",
+                            "--strategy", "PascalStrategy", "--version", "2")
+        assert done.returncode == 0, done.stderr
+        git(world.repo, "commit", "-q", "-am", f"promote PascalStrategy v2 {source} -> {target}")
     moved = [n for n in range(1, 6) if "production: 2" in
              (world.repo / "releases" / "prod" / f"profile-{n}.yaml").read_text().split("PascalStrategy:")[1]]
     assert moved, "the retrain branch promoted PascalStrategy v2 nowhere"
