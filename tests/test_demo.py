@@ -26,7 +26,16 @@ def test_demo_verifies_a_challenger_live_promotes_it_rolls_a_breach_back_and_end
     assert demo_run["returncode"] == 0, demo_run["stderr"]
     report = demo_run["report"]
 
-    assert len(report["steps"]) == 14
+    assert len(report["steps"]) == 16
+    # trained once, in dev; the same artifact promoted dev -> staging -> prod (each merged and applied)
+    names = [step["name"] for step in report["steps"]]
+    assert names[3:6] == ["challenger: trained once, pushed to the hub, registered in dev",
+                          "dev: promote v2 in profile 3, merge, apply",
+                          "staging: promote --from dev (the same artifact), merge, apply"]
+    carried = [step["detail"] for step in report["steps"][5:7]]
+    assert "dev v2 is staging v2 (promoted_from dev:v2)" in carried[0]
+    assert "apply staging succeeded: deployed staging/PascalStrategy-p3" in carried[0]
+    assert "staging v2 is prod v2, same files" in carried[1]
     board = Path(report["board"])  # the last step: a recorded drift check of prod, then the release board
     assert board == workdir.resolve() / "board" / "index.html" and board.is_file()
     assert 'id="cell-prod-3-PascalStrategy"' in board.read_text()

@@ -1,9 +1,10 @@
 """The whole release loop on the embedded default, in a scratch repository (``invoke demo``).
 
-bootstrap -> a quant tweaks PascalStrategy -> a challenger is trained, pushed and registered ->
-a release branch promotes it in prod profile 3 -> full validation and the Markdown plan (the PR
-comment) -> merge -> apply (the bot's env file is rewritten) -> the bot starts on v2 -> ``git
-revert`` of the merge -> apply -> the bot starts on v1 -> re-apply is a no-op.
+bootstrap -> a quant tweaks PascalStrategy -> a challenger is trained once, pushed and registered in
+dev -> promoted in dev, then carried with ``promote --from`` to staging and to prod (each merged and
+applied), where it runs as a dry-run challenger beside the champion -> progress promotes it into wave
+1 -> full validation and the Markdown plan (the PR comment) -> merge -> apply -> the bot trades v2 ->
+a breach is rolled back by progress -> the bot restarts on v1 -> re-apply is a no-op.
 Every step uses the same library calls as the invoke tasks; nothing is faked.
 """
 
@@ -197,26 +198,37 @@ def run_demo(
         note.append(", ".join(f"{part} {value}" for part, value in DEMO_TWEAK.items()))
 
     prod = environment(settings, DEMO_ENV)  # the scratch repository declares it: parsed once
-    with step("challenger: train, push to the hub, register in prod") as note:
-        version, tag = _challenger(settings, prod, git, booted.tag, booted.sha256)
-        note.append(f"{DEMO_STRATEGY} version {version} from hub tag {tag}")
+    dev, before = environment(settings, "dev"), environment(settings, "staging")
+    with step("challenger: trained once, pushed to the hub, registered in dev") as note:
+        version, tag = _challenger(settings, dev, git, booted.tag, booted.sha256)
+        note.append(f"{DEMO_STRATEGY} version {version} in dev, hub tag {tag}")
 
-    staging = f"policy: waves and live verification for {DEMO_ENV}; stage v{version} as the challenger"
-    with step(staging) as note:
-        from tradai_release.engine.apply import apply_env
+    with step(f"dev: promote v{version} in profile {DEMO_PROFILE}, merge, apply") as note:
         from tradai_release.workflows.promote import promote
 
+        moved = promote(settings, dev, DEMO_PROFILE, DEMO_STRATEGY, version, commit=True, plan=False)
+        note.append(_merged_and_applied(settings, git, moved.branch, dev))
+
+    with step("staging: promote --from dev (the same artifact), merge, apply") as note:
+        moved = promote(settings, before, DEMO_PROFILE, DEMO_STRATEGY, version, commit=True, plan=False,
+                        source=dev)
+        assert moved.carried is not None
+        note.append(f"dev v{version} is staging v{moved.carried.version} (promoted_from dev:v{version})")
+        note.append(_merged_and_applied(settings, git, moved.branch, before))
+        version = moved.carried.version
+
+    staging = f"policy: waves and live verification for {DEMO_ENV}; --from staging as the challenger"
+    with step(staging) as note:
         (repo / POLICY_PATH).write_text(DEMO_POLICY, encoding="utf-8")
         git.run("add", POLICY_PATH)
         git.run("commit", "-q", "-m", f"{DEMO_ENV}: waves and live verification rules")
         staged = promote(settings, prod, DEMO_PROFILE, DEMO_STRATEGY, version, stage="Staging", commit=True,
-                         plan=False)
-        assert staged.branch is not None
-        git.run("checkout", "-q", "main")
-        git.run("merge", "-q", "--no-ff", staged.branch, "-m", f"Merge {staged.branch}")
-        applied = apply_env(ReleaseContext.open(settings, DEMO_ENV, commit="HEAD"), actor="demo")
-        deployed = [str(a["target"]) for a in applied.actions if a.get("kind") == "deploy_bot"]
-        note.append(f"waves {DEMO_WAVES}; apply {applied.outcome}: deployed {', '.join(deployed)}")
+                         plan=False, source=before)
+        assert staged.carried is not None
+        note.append(f"staging v{version} is {DEMO_ENV} v{staged.carried.version}, same files "
+                    f"({staged.carried.content_sha256[:12]})")
+        version = staged.carried.version
+        note.append(f"waves {DEMO_WAVES}; " + _merged_and_applied(settings, git, staged.branch, prod))
 
     exchange = _exchange_stand_in(settings, repo, workdir / "replay" / "models", version)
     side_by_side = f"champion v1 and challenger v{version} trade side by side (dry run); observe reads both"
@@ -338,10 +350,22 @@ def _make_repo(source: Path, repo: Path) -> GitRepo:
     return git
 
 
+def _merged_and_applied(settings: Settings, git: GitRepo, branch: str | None, env: Environment) -> str:
+    """Merge a promotion's branch into main, apply ``env``; what apply did, and the bots it deployed."""
+    from tradai_release.engine.apply import apply_env
+
+    assert branch is not None
+    git.run("checkout", "-q", "main")
+    git.run("merge", "-q", "--no-ff", branch, "-m", f"Merge {branch}")
+    applied = apply_env(ReleaseContext.open(settings, env.name, commit="HEAD"), actor="demo")
+    deployed = [str(a["target"]) for a in applied.actions if a.get("kind") == "deploy_bot"]
+    return f"apply {env.name} {applied.outcome}: deployed {', '.join(deployed) or 'nothing'}"
+
+
 def _challenger(
-    settings: Settings, prod: Environment, git: GitRepo, source_tag: str, source_sha: str
+    settings: Settings, first: Environment, git: GitRepo, source_tag: str, source_sha: str
 ) -> tuple[int, str]:
-    """Train the tweaked strategy, compose a hub tag from the live one, register it in prod."""
+    """Train the tweaked strategy once, compose a hub tag from the live one, register it in ``first``."""
     from tradai_release.hub import ModelHub
     from tradai_release.registry.registrar import register_training
     from tradai_release.training import train_strategy
@@ -362,10 +386,8 @@ def _challenger(
             git_commit=head,
         )
         config = ReleaseTree.work(repo).tradai(DEMO_STRATEGY).data
-        registered = register_training(
-            settings, result, r2_tag=tag, envs=[prod], config=config
-        )
-    return int(registered[DEMO_ENV].version), tag
+        registered = register_training(settings, result, r2_tag=tag, envs=[first], config=config)
+    return int(registered[first.name].version), tag
 
 
 def _exchange_stand_in(settings: Settings, repo: Path, models_dir: Path, version: int) -> ExchangeStandIn:
