@@ -27,8 +27,13 @@ class BotReading:
 def read_bot(url: str, username: str, password: str, *, timeout: float = 5.0) -> BotReading:
     """Ask the bot at ``url``; a refused connection, a timeout, a rejected login or an answer that is not
     Freqtrade's is a reading that did not answer, with the reason."""
+    import logging
+
     from freqtrade_client import FtRestClient
 
+    # The client logs a warning for each refused connection and returns None; the reading says it instead
+    # (a bot polled while it starts would otherwise print a line per attempt).
+    logging.getLogger("ft_rest_client").setLevel(logging.ERROR)
     client = FtRestClient(url, username, password, timeout=timeout)
     try:
         config, profit, count, health = client.show_config(), client.profit(), client.count(), client.health()
