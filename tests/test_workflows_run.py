@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from act_runner import REPOSITORY, SOURCE, URL, WHEELHOUSE, Act, build_wheelhouse
+from act_runner import REPOSITORY, SOURCE, URL, WHEELHOUSE, Act, build_wheelhouse, warm_uv_cache
 from helpers import git
 from servers import Server, start_mlflow, start_moto
 from tradai_release.engine.context import ReleaseContext
@@ -99,7 +99,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("workflows")
     uid = uuid.uuid4().hex[:8]
     with ThreadPoolExecutor(4) as pool:
-        wheels = pool.submit(build_wheelhouse, WHEELHOUSE)
+        wheels = pool.submit(lambda: warm_uv_cache(root / "uv-cache", build_wheelhouse(WHEELHOUSE)))
         # Its own moto_server, not the run's: ECS task-definition families (tradai-prod-<S>-p<N>) are
         # account-wide, and test_deploy_e2e counts the revisions of one.
         own_moto = pool.submit(start_moto, root)
@@ -108,7 +108,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         started = pool.map(lambda env: start_mlflow(root / f"mlflow-{env}"), ENVS)
         servers: dict[str, Server] = dict(zip(ENVS, started, strict=True))
         servers["moto"] = own_moto.result()
-        wheelhouse = wheels.result()
+        wheels.result()
+        wheelhouse = WHEELHOUSE
     moto_server = servers["moto"].url
     try:
         variables = {
