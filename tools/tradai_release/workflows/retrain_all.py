@@ -150,9 +150,10 @@ def retrain_all(
             if result is None:
                 failed[strategy] = error
                 continue
+            _, _, models, _, trace_id = jobs[strategy]
             try:
-                results.append(conclude_retrain(settings, prepared[strategy], result, Path(jobs[strategy][2]),
-                                         jobs[strategy][4], comparator, send))
+                results.append(conclude_retrain(settings, prepared[strategy], result, Path(models), trace_id,
+                                                comparator, send))
             except TradaiError as err:
                 failed[strategy] = str(err)
     return RetrainRun(env.name, workers, tuple(results), failed, time.perf_counter() - started)
