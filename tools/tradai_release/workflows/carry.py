@@ -84,10 +84,9 @@ def source_version(
     return found
 
 
-def verified_files(hub: ModelHub, info: ModelVersionInfo, strategy: str) -> tuple[str, dict[str, str]]:
-    """The strategy's files of the version's hub tag, checked in place: their content digest is the
-    version's ``content_sha256`` and each blob is in the hub with its content. Returns (digest,
-    path -> sha256 relative to the strategy's directory)."""
+def verified_files(hub: ModelHub, info: ModelVersionInfo, strategy: str) -> str:
+    """The content digest of the strategy's files of the version's hub tag, checked in place: it is the
+    version's ``content_sha256`` and each blob is in the hub with its content."""
     from tradai_release.hub.verification import check_blob
     from tradai_release.registry.registrar import CONTENT_TAG, content_sha256
 
@@ -107,7 +106,7 @@ def verified_files(hub: ModelHub, info: ModelVersionInfo, strategy: str) -> tupl
         problem = check_blob(hub.store, entry, deep=True).problem
         if problem is not None:
             raise InputError(where, path, problem)
-    return digest, relative
+    return digest
 
 
 def carry(
@@ -132,7 +131,7 @@ def carry(
     source_registry = source_registry or MlflowRegistry.for_env(source, settings)
     info = source_version(source_registry, source, model, version)
     hub = hub or ModelHub.from_settings(settings)
-    digest, _ = verified_files(hub, info, strategy)
+    digest = verified_files(hub, info, strategy)
     registrar = ModelRegistrar.for_env(target, settings)
     tag = info.tags["r2_tag"]
     found = registrar.find(model, digest)

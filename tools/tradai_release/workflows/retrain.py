@@ -67,7 +67,7 @@ def parse_profiles(value: str | int | None) -> list[int] | None:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedRetrain:
     """What a retrain reads before training: the release at ``base`` and the profiles it judges."""
 
     strategy: str
@@ -131,7 +131,7 @@ def retrain_scratch(settings: Settings) -> Iterator[Path]:
 
 def prepare_retrain(
     settings: Settings, strategy: str, env: Environment, profiles: Sequence[int] | None, commit: str
-) -> _Prepared:
+) -> PreparedRetrain:
     """Every input checked before training: the strategy, the profiles, a clean strategies/<strategy>."""
     from tradai_release.repository.gitrepo import GitRepo
     from tradai_release.repository.tree import ReleaseTree
@@ -167,12 +167,12 @@ def prepare_retrain(
             "(working tree)",
             "uncommitted change; commit it first so the challenger is reproducible from a commit",
         )
-    return _Prepared(strategy, env, release, base, texts, spec, tuple(manifests))
+    return PreparedRetrain(strategy, env, release, base, texts, spec, tuple(manifests))
 
 
 def conclude_retrain(
     settings: Settings,
-    prepared: _Prepared,
+    prepared: PreparedRetrain,
     result: TrainingResult,
     models: Path,
     trace_id: str,
