@@ -8,11 +8,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from forked_cli import run_invoke
 from tradai_release.core.confighash import config_hash
 from tradai_release.core.yamlio import load_yaml
 
@@ -32,18 +32,12 @@ def commit_all(repo: Path, message: str) -> str:
 
 def invoke(cwd: Path, *args: str, env: Mapping[str, str] | None = None,
            timeout: float | None = 300) -> subprocess.CompletedProcess[str]:
-    """Run this checkout's ``invoke`` task ``args`` in ``cwd`` as a user does: a fresh process with the
+    """Run this checkout's ``invoke`` task ``args`` in ``cwd`` as a user does: a new process with the
     test's environment, the release repository ``cwd``, wide lines, plus ``env``; its exit code, stdout
-    and stderr (never raises on failure)."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(SOURCE), *args],
-        cwd=cwd,
-        env={**os.environ, "TRADAI_REPO": str(cwd), "COLUMNS": "200", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    and stderr (never raises on failure). The process is forked from a zygote that imported the CLI's
+    libraries once (forked_cli.py); TRADAI_TEST_COLD_CLI=1 starts a new interpreter instead."""
+    environ = {**os.environ, "TRADAI_REPO": str(cwd), "COLUMNS": "200", **(env or {})}
+    return run_invoke(["--search-root", str(SOURCE), *args], cwd, environ, timeout)
 
 
 def copy_project_repo(root: Path, message: str) -> Path:

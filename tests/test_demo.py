@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from forked_cli import run_invoke
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -116,13 +118,7 @@ def test_demo_verifies_a_challenger_live_promotes_it_rolls_a_breach_back_and_end
 
 def test_demo_refuses_a_used_workdir(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "demo", "--workdir", str(tmp_path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_invoke(["demo", "--workdir", str(tmp_path)], REPO_ROOT, dict(os.environ), 120)
     assert done.returncode == 1
     assert done.stderr.startswith("error: demo:") and len(done.stderr.strip().splitlines()) == 1
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from engine_helpers import (
     git,
     set_production,
 )
+from forked_cli import run_invoke
 from hub_helpers import make_models_dir
 from tradai_release.configs.service import ConfigVersionService
 from tradai_release.core.errors import ApplyFailed, BackendError, DeploymentFailed, SettingsError
@@ -457,25 +456,16 @@ def test_deploy_status_compares_pins_with_what_runs(repo: Path) -> None:
     [deploy] = [a for a in plan_env(ReleaseContext.open(settings, "dev")).actions if isinstance(a, DeployBot)]
     assert deploy.bot == "PascalStrategy-p1" and "pulls tag v19990101, which does not hold" in deploy.reason
 
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "deploy-status", "--env", "dev", "--json"],
-        cwd=root, env={**os.environ, "TRADAI_REPO": str(repo)}, capture_output=True, text=True, timeout=120,
-    )
+    root, environ = Path(__file__).resolve().parents[1], {**os.environ, "TRADAI_REPO": str(repo)}
+    done = run_invoke(["deploy-status", "--env", "dev", "--json"], root, environ, 120)
     assert done.returncode == 0, done.stderr
     listed = json.loads(done.stdout)
     assert listed["env"] == "dev" and len(listed["bots"]) == BOTS_PER_ENV
     row = next(b for b in listed["bots"] if b["bot"] == "PascalStrategy-p1")
     assert row["state"] == "differs" and row["running"]["TRADAI_HUB_TAG"] == "v19990101"
-    text = subprocess.run(
-        [sys.executable, "-m", "invoke", "deploy-status", "--env", "dev"],
-        cwd=root, env={**os.environ, "TRADAI_REPO": str(repo)}, capture_output=True, text=True, timeout=120,
-    )
+    text = run_invoke(["deploy-status", "--env", "dev"], root, environ, 120)
     assert "differs" in text.stdout and "in sync" in text.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "invoke", "deploy-status", "--env", "qa"],
-        cwd=root, env={**os.environ, "TRADAI_REPO": str(repo)}, capture_output=True, text=True, timeout=120,
-    )
+    bad = run_invoke(["deploy-status", "--env", "qa"], root, environ, 120)
     assert bad.returncode == 1 and bad.stderr.startswith("error: settings: env: unknown environment 'qa'")
 
 

@@ -378,7 +378,8 @@ def test_freeze_by_weekly_window_and_date_and_an_override_that_counts_once(
 def test_tasks_show_the_verdict_and_apply_refuses_with_one_line(tmp_path: Path) -> None:
     import os
     import subprocess
-    import sys
+
+    from forked_cli import run_invoke
 
     repo = embedded_repo(tmp_path, 1)
     (repo / "releases" / "policy.yaml").write_text(
@@ -389,14 +390,7 @@ def test_tasks_show_the_verdict_and_apply_refuses_with_one_line(tmp_path: Path) 
     root = Path(__file__).resolve().parent.parent
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "invoke", "--search-root", str(root), *args],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "TRADAI_REPO": str(repo)},
-        )
+        return run_invoke(["--search-root", str(root), *args], repo, {**os.environ, "TRADAI_REPO": str(repo)})
 
     line = (
         "error: releases/policy.yaml: freeze.dev: blocked: dev is frozen (audit) "

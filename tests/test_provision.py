@@ -78,13 +78,12 @@ def test_unreachable_endpoint_is_one_backend_error_naming_the_table(monkeypatch:
 
 
 def test_provision_task_needs_an_env() -> None:
-    import subprocess
-    import sys
+    import os
     from pathlib import Path
 
+    from forked_cli import run_invoke
+
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "provision"], cwd=root, capture_output=True, text=True, timeout=60
-    )
+    done = run_invoke(["provision"], root, dict(os.environ), 60)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == ["error: provision: --env: required (dev, staging or prod)"]

@@ -12,13 +12,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from forked_cli import run_invoke
 from helpers import mermaid_blocks, parse_xychart
 from tradai_release.repository.environments import environment
 
@@ -202,8 +202,7 @@ def test_invoke_report_writes_refuses_and_replaces(demo: dict[str, Any], tmp_pat
            "TRADAI_REPOSITORY_URL": "https://git.example.invalid/quant/releases"}
 
     def report(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "invoke", "report", *args], cwd=REPO_ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
+        return run_invoke(["report", *args], REPO_ROOT, env, 300)
 
     out = tmp_path / "site"
     done = report("--out", str(out), "--env", "prod", "--json")

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from act_runner import REPOSITORY, SOURCE, URL, WHEELHOUSE, Act, build_wheelhouse, warm_uv_cache
+from forked_cli import run_invoke
 from helpers import git
 from servers import Server, start_mlflow, start_moto
 from tradai_release.engine.context import ReleaseContext
@@ -46,10 +46,7 @@ class World:
 
     def invoke(self, *args: str) -> subprocess.CompletedProcess[str]:
         """An invoke task of the scratch repository against the same backends, from the test's venv."""
-        return subprocess.run(
-            [sys.executable, "-m", "invoke", *args], cwd=self.repo, capture_output=True, text=True,
-            env={**os.environ, **self.environment, "COLUMNS": "200"}, timeout=600, check=False,
-        )
+        return run_invoke(list(args), self.repo, {**os.environ, **self.environment, "COLUMNS": "200"}, 600)
 
     def push(self, *refspecs: str) -> None:
         git(self.repo, "push", "-q", "--force", str(self.remote), *refspecs)
