@@ -39,6 +39,8 @@ URL = f"https://github.com/{REPOSITORY}.git"
 PIP_CACHE = Path(os.environ.get("PIP_CACHE_DIR") or Path.home() / ".cache" / "pip")
 # The workflow jobs' wheels, kept beside it between runs (build_wheelhouse adds what a new lock needs).
 WHEELHOUSE = PIP_CACHE.parent / "tradai-release-act-wheelhouse"
+# The jobs' uv cache, unpacked and compiled, also kept between runs (warm_uv_cache).
+UV_CACHE = PIP_CACHE.parent / "tradai-release-act-uv"
 
 
 def action_references(workflows: Path) -> set[str]:
@@ -118,7 +120,7 @@ def build_wheelhouse(dest: Path) -> Path:
     return dest
 
 
-def warm_uv_cache(cache: Path, wheelhouse: Path) -> Path:
+def warm_uv_cache(root: Path, wheelhouse: Path) -> Path:
     """uv's cache for the jobs, holding every lock's packages unpacked and compiled to bytecode.
 
     uv links a job's packages from its cache (hard links), ``__pycache__`` included, so a job's first
@@ -126,12 +128,28 @@ def warm_uv_cache(cache: Path, wheelhouse: Path) -> Path:
     8 s of CPU per job, in a venv that lives for one job). Unchecked-hash pycs: the files are never edited,
     and a copied file's mtime does not matter. A wheel's ``*.data`` directories are left alone (uv refuses
     a ``__pycache__`` among a wheel's scripts).
-    """
-    import tempfile
 
+    Kept between runs under ``root`` (UV_CACHE), one directory per set of locks, interpreter and uv: making
+    it costs about 40 s of CPU and 60 000 files. A new key replaces the old directories; one being made
+    is renamed into place only when complete.
+    """
+    import shutil
+    import tempfile
+    from importlib.metadata import version
+
+    locks = sorted((SOURCE / "requirements").glob("*.txt"))
+    key = hashlib.sha256("\n".join([sys.version, version("uv"), *(lock.read_text() for lock in locks)])
+                         .encode()).hexdigest()[:16]
+    cache = root / key
+    if cache.is_dir():
+        return cache
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        shutil.rmtree(old, ignore_errors=True)
+    making = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=root))
     uv = Path(sys.executable).parent / "uv"
-    environment = {**os.environ, "UV_CACHE_DIR": str(cache)}
-    for lock in sorted((SOURCE / "requirements").glob("*.txt")):
+    environment = {**os.environ, "UV_CACHE_DIR": str(making)}
+    for lock in locks:
         with tempfile.TemporaryDirectory(prefix="uv-warm-") as scratch:
             venv = Path(scratch) / "venv"
             subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -139,9 +157,10 @@ def warm_uv_cache(cache: Path, wheelhouse: Path) -> Path:
                             "--offline", "--no-index", "--find-links", str(wheelhouse), "--require-hashes",
                             "--no-deps", "-r", str(lock)], env=environment, check=True, timeout=600)
     subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
-                    "unchecked-hash", "-x", r"\.data/", str(cache / "archive-v0")],
+                    "unchecked-hash", "-x", r"\.data/", str(making / "archive-v0")],
                    env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
                    capture_output=True, check=False, timeout=900)
+    making.rename(cache)
     return cache
 
 
@@ -215,9 +234,10 @@ class ActRun:
 class Act:
     """act in host mode over one scratch repository whose origin is a local bare repository."""
 
-    def __init__(self, workdir: Path, repo: Path, remote: Path, wheelhouse: Path,
+    def __init__(self, workdir: Path, repo: Path, remote: Path, wheelhouse: Path, uv_cache: Path,
                  secrets: Mapping[str, str], variables: Mapping[str, str]) -> None:
         self.workdir, self.repo, self.remote, self.wheelhouse = workdir, repo, remote, wheelhouse
+        self.uv_cache = uv_cache
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.secrets = self._write("secrets", secrets)
@@ -242,7 +262,7 @@ class Act:
             "ACT_PYTHON": sys.executable,
             "ACT_WHEELHOUSE": str(self.wheelhouse),
             "ACT_UV": str(Path(sys.executable).parent / "uv"),
-            "UV_CACHE_DIR": str(self.workdir / "uv-cache"),
+            "UV_CACHE_DIR": str(self.uv_cache),
             "ACT_RECORD_DIR": str(record),
             # git in the jobs reaches "GitHub" through the bare repository
             "GIT_CONFIG_COUNT": "1",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,11 +103,57 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     return shared_server(_run_root(tmp_path_factory), "mlflow", start_mlflow)
 
 
+_EARLIER_RUNS: list[threading.Thread] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The controller removes the temp dirs of earlier runs that pytest's retention lets go, in the
+    background while the tests run. pytest removes them when the session ends, in the run's tail: a full
+    run leaves some 130 000 files (act's job venvs), 10 to 30 s of deleting."""
+    factory: pytest.TempPathFactory | None = getattr(session.config, "_tmp_path_factory", None)
+    if hasattr(session.config, "workerinput") or factory is None:
+        return
+    current = factory.getbasetemp()
+    number = _run_number(current)
+    if number is None:  # a --basetemp of the user's: its siblings are not pytest's
+        return
+    keep = int(session.config.getini("tmp_path_retention_count"))
+    earlier = [path for path in current.parent.iterdir()  # as pytest's: past the retention, not locked
+               if (n := _run_number(path)) is not None and n <= number - keep
+               and not (path / ".lock").exists()]
+    if earlier:
+        thread = threading.Thread(target=_remove, args=(earlier,), name="earlier-runs", daemon=True)
+        thread.start()
+        _EARLIER_RUNS.append(thread)
+
+
+def _run_number(path: Path) -> int | None:
+    found = re.fullmatch(r"pytest-(\d+)", path.name)
+    return int(found[1]) if found and path.is_dir() and not path.is_symlink() else None
+
+
+def _remove(paths: list[Path]) -> None:
+    """Each path renamed out of the way first (as pytest does), then deleted."""
+    import shutil
+    import uuid
+
+    for path in paths:
+        garbage = path.with_name(f"garbage-{uuid.uuid4()}")
+        try:
+            path.rename(garbage)
+        except OSError:
+            continue  # gone already, or another run's cleanup took it
+        shutil.rmtree(garbage, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own clean-up of the numbered dirs
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller (or the only process) stops the run's shared servers once every worker is done."""
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    for thread in _EARLIER_RUNS:
+        thread.join()
     # pytest keeps the factory here; it is the one whose base temp dir the workers' dirs are in.
     factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
     if factory is not None:

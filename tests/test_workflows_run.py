@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from act_runner import REPOSITORY, SOURCE, URL, WHEELHOUSE, Act, build_wheelhouse, warm_uv_cache
+from act_runner import REPOSITORY, SOURCE, URL, UV_CACHE, WHEELHOUSE, Act, build_wheelhouse, warm_uv_cache
 from forked_cli import run_invoke
 from helpers import git
 from servers import Server, start_mlflow, start_moto
@@ -96,7 +96,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("workflows")
     uid = uuid.uuid4().hex[:8]
     with ThreadPoolExecutor(4) as pool:
-        wheels = pool.submit(lambda: warm_uv_cache(root / "uv-cache", build_wheelhouse(WHEELHOUSE)))
+        wheels = pool.submit(lambda: warm_uv_cache(UV_CACHE, build_wheelhouse(WHEELHOUSE)))
         # Its own moto_server, not the run's: ECS task-definition families (tradai-prod-<S>-p<N>) are
         # account-wide, and test_deploy_e2e counts the revisions of one.
         own_moto = pool.submit(start_moto, root)
@@ -105,8 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         started = pool.map(lambda env: start_mlflow(root / f"mlflow-{env}"), ENVS)
         servers: dict[str, Server] = dict(zip(ENVS, started, strict=True))
         servers["moto"] = own_moto.result()
-        wheels.result()
-        wheelhouse = WHEELHOUSE
+        uv_cache, wheelhouse = wheels.result(), WHEELHOUSE
     moto_server = servers["moto"].url
     try:
         variables = {
@@ -159,7 +158,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         }
         # GitHub's own job token: act asks `gh auth token` for one when it is not given
         token = {"GITHUB_TOKEN": f"github-token-{uid}"}
-        act = Act(root, repo, remote, wheelhouse, {**secrets, **token}, variables)
+        act = Act(root, repo, remote, wheelhouse, uv_cache, {**secrets, **token}, variables)
         world = World(repo, remote, act, environment, secrets, uid)
         for env in ENVS:
             provisioned = world.invoke("provision", "--env", env)
