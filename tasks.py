@@ -12,6 +12,8 @@ from invoke import Collection, Context, task
 from tradai_release.cli import emit, handle_errors, required, required_env, required_release
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tradai_release.core.settings import Settings
     from tradai_release.workflows.retrain_set import RetrainingSet
 
@@ -58,7 +60,17 @@ def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     # the modules with most tests first, and the few long ones (conftest's LONGEST_FIRST) came last,
     # the run's tail while the other worker idled.
     spread = f" -n {workers} --dist loadscope --no-loadscope-reorder" if workers > 0 else ""
-    c.run(f"python -m pytest -q --durations=15{marker}{spread}", pty=False)  # the slowest, for CI logs
+    # Bytecode, pytest's rewritten test modules included, kept between runs outside the checkout: every
+    # process the suite starts (servers, bots, the demo) would otherwise compile this project again.
+    env = {"PYTHONPYCACHEPREFIX": str(_cache_dir() / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
+    c.run(f"python -m pytest -q --durations=15{marker}{spread}", pty=False, env=env)  # slowest, for CI logs
+
+
+def _cache_dir() -> Path:
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tradai-release"
 
 
 # --- the repository: validate / hash / diff / affected ----------------------------------------------
