@@ -27,6 +27,8 @@ def isolated_environment(
     home = tmp_path_factory.mktemp("home")
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("HOME", str(home))
+    # What is made again from its key alone (the migrated MLflow store's template) is shared by the run.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_run_root(tmp_path_factory) / "cache"))
     monkeypatch.setenv("TRADAI_STATE_DIR", str(state))
     for var in (
         "AWS_PROFILE",

@@ -24,6 +24,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def user_cache_dir() -> Path:
+    """This project's directory in the user's cache (``$XDG_CACHE_HOME``, else ``~/.cache``): what can be
+    made again from its key alone, kept between runs."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tradai-release"
+
+
 def swap_into_place(staging: Path, dest: Path, *, backup: Path | None = None) -> None:
     """Replace directory ``dest`` by ``staging`` with renames (one filesystem).
 

@@ -71,7 +71,11 @@ class MlflowConnection:
                 logging.getLogger(name).setLevel(logging.WARNING)
 
             if self._database is not None:
+                from tradai_release.registry.adapter.sqlite_store import create_from_template
+
                 self._database.parent.mkdir(parents=True, exist_ok=True)
+                if not self._database.exists():
+                    create_from_template(self._database)
             if self.is_remote:
                 _bound_http_requests(self.timeout_seconds, self.retries)
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
