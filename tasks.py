@@ -12,7 +12,6 @@ from invoke import Collection, Context, task
 from tradai_release.cli import emit, handle_errors, required, required_env, required_release
 
 if TYPE_CHECKING:
-    from pathlib import Path
 
     from tradai_release.core.settings import Settings
     from tradai_release.workflows.retrain_set import RetrainingSet
@@ -62,15 +61,10 @@ def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     spread = f" -n {workers} --dist loadscope --no-loadscope-reorder" if workers > 0 else ""
     # Bytecode, pytest's rewritten test modules included, kept between runs outside the checkout: every
     # process the suite starts (servers, bots, the demo) would otherwise compile this project again.
-    env = {"PYTHONPYCACHEPREFIX": str(_cache_dir() / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
+    from tradai_release.core.fsutil import user_cache_dir
+
+    env = {"PYTHONPYCACHEPREFIX": str(user_cache_dir() / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
     c.run(f"python -m pytest -q --durations=15{marker}{spread}", pty=False, env=env)  # slowest, for CI logs
-
-
-def _cache_dir() -> Path:
-    import os
-    from pathlib import Path
-
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tradai-release"
 
 
 # --- the repository: validate / hash / diff / affected ----------------------------------------------
@@ -664,15 +658,16 @@ def retrain(c: Context, strategy: str = "", env: str = "", profile: str = "all",
     "commit": "commit the manifests whose pins changed (default: only write them)",
     "no_apply": "stop after pinning; do not apply the environments",
     "json": "print what was done as one JSON object",
+    "fresh": "train every strategy again, even one whose inputs, code and libraries are unchanged",
 })
 @handle_errors
 def bootstrap(c: Context, env: list[str] | None = None, commit: bool = False, no_apply: bool = False,
-              json: bool = False) -> None:
+              json: bool = False, fresh: bool = False) -> None:
     """Train every strategy, push hub tag v20261101, register version 1 per env, pin, apply."""
     from tradai_release.render.bootstrap import render_bootstrap
     from tradai_release.workflows.bootstrap import bootstrap as run_bootstrap
 
-    result = run_bootstrap(_settings(), envs=env or None, commit=commit, apply=not no_apply)
+    result = run_bootstrap(_settings(), envs=env or None, commit=commit, apply=not no_apply, fresh=fresh)
     emit(json, result, lambda: render_bootstrap(result))
 
 

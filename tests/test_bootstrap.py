@@ -46,6 +46,8 @@ def test_committed_pins_are_what_bootstrap_produces_and_all_envs_apply(clone: Pa
     assert _git(clone, "status", "--porcelain") == ""
 
     again = bootstrap(settings, envs=["prod"])
+    assert again.reused == sorted(result.metrics)  # nothing changed: no strategy is trained again
+    assert again.metrics == result.metrics
     assert not again.pushed and again.sha256 == result.sha256
     assert again.versions == {"prod": result.versions["prod"]}  # reused, not registered twice
     assert again.applied["prod"]["actions"] == []
@@ -64,9 +66,10 @@ def test_changed_strategy_rewrites_pins_under_a_new_tag_and_refuses_to_reuse_the
     _git(clone, "commit", "-q", "-am", "Kepler: drop the last 200 candles")
 
     with pytest.raises(HubError, match="exists with other content"):
-        bootstrap(settings, envs=["dev"], apply=False)
+        bootstrap(settings, envs=["dev"], apply=False)  # Kepler trained again, the other two reused
 
     result = bootstrap(settings, envs=["dev"], tag="v20261102", commit=True)
+    assert result.reused == sorted(result.metrics)  # the failed run stored Kepler
     assert result.pushed and result.versions["dev"]["KeplerStrategy"] == 2
     assert result.changed == [f"releases/dev/profile-{n}.yaml" for n in range(1, 6)]
     assert result.committed == _git(clone, "rev-parse", "HEAD").strip()

@@ -17,7 +17,8 @@ def render_bootstrap(result: BootstrapResult) -> None:
     out.print(f"hub tag {result.tag} ({state}) sha256 {result.sha256}")
     for strategy, metrics in sorted(result.metrics.items()):
         shown = ", ".join(f"{name} {value:.3g}" for name, value in sorted(metrics.items()))
-        out.print(f"  {strategy}: {shown}")
+        reused = " (unchanged: training reused)" if strategy in result.reused else ""
+        out.print(f"  {strategy}{reused}: {shown}")
     for env, versions in result.versions.items():
         pins = ", ".join(f"{name} v{version}" for name, version in sorted(versions.items()))
         out.print(f"{env}: registered {pins}")

@@ -7,8 +7,10 @@ model versions, config hashes) and, when the manifests already agree, applies ea
 It is reproducible: training is deterministic, and the tag carries a fixed creation time and,
 in its message, the git tree id of ``strategies/`` (not a commit: a tree id is the same in a
 shallow clone and changes exactly when the strategies do), so on a fresh clone the tag's sha256
-is the one the manifests pin and nothing needs committing. Re-running it is harmless: an existing tag with the
-same content is reused, and a version registered from the same tag is not registered twice.
+is the one the manifests pin and nothing needs committing. Re-running it is harmless and quick: a strategy
+whose inputs, training code and libraries are unchanged is not trained again (training/reuse.py), an
+existing tag with the same content is reused, and a version registered from the same tag is not
+registered twice.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class BootstrapResult:
     committed: str | None = None
     applied: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)  # strategies whose unchanged training was reused
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ class BootstrapResult:
             "committed": self.committed,
             "applied": self.applied,
             "metrics": self.metrics,
+            "reused": self.reused,
         }
 
 
@@ -67,16 +71,19 @@ def bootstrap(
     tag: str = BOOTSTRAP_TAG,
     commit: bool = False,
     apply: bool = True,
+    fresh: bool = False,
 ) -> BootstrapResult:
     """Train, push, register and pin; then apply each env if the committed manifests agree.
 
     ``commit``: commit rewritten manifests (the demo's scratch repository does; in a real
     repository the change is a pull request like any other, so the default only writes files).
+    A strategy whose inputs, training code and libraries are unchanged since an earlier bootstrap
+    reuses that training (training/reuse.py); ``fresh`` trains every strategy again (and stores it).
     """
     from tradai_release.hub import ModelHub
     from tradai_release.repository.environments import environments
     from tradai_release.repository.tree import ReleaseTree
-    from tradai_release.training import train_all
+    from tradai_release.training.reuse import train_all_reusing
 
     repo = settings.repo
     selected = environments(settings, envs)  # an unknown env is one line before anything is trained
@@ -89,7 +96,7 @@ def bootstrap(
     with tempfile.TemporaryDirectory(prefix="bootstrap-", dir=settings.state_dir) as scratch:
         models = Path(scratch) / "models"
         # MLflow records the commit trained from; the hub tag only what decides its content.
-        results = train_all(repo, models, git_commit=head)
+        results, reused = train_all_reusing(repo, models, git_commit=head, fresh=fresh)
         sha, pushed = _push_or_reuse(hub, models, tag, BOOTSTRAP_MESSAGE.format(tree=tree))
         # Registration logs the bundle as the run's artifact, so it runs while the files exist.
         configs = {name: release.tradai(name).data for name in release.strategy_names()}
@@ -117,6 +124,7 @@ def bootstrap(
         committed=committed,
         applied=applied,
         metrics={result.strategy_name: dict(result.metrics) for result in results},
+        reused=reused,
     )
 
 
