@@ -95,3 +95,16 @@ def test_without_a_writable_cache_mlflow_migrates_the_new_store_itself(
     assert registry.versions(["KeplerStrategy"]) == {"KeplerStrategy": []}
     registry.create_registered_model_if_missing("KeplerStrategy")
     assert database.exists() and registry.versions(["KeplerStrategy"]) == {"KeplerStrategy": []}
+
+
+def test_stores_created_at_once_by_threads_share_one_template(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no template yet: all want to make it
+    databases = [workdir / f"env{n}.db" for n in range(3)]
+    with ThreadPoolExecutor(len(databases)) as pool:
+        assert list(pool.map(create_from_template, databases)) == [True] * len(databases)
+    assert len({database.read_bytes() for database in databases}) == 1
+    assert len(list((tmp_path / "cache" / "tradai-release" / "mlflow-schema").iterdir())) == 1

@@ -15,10 +15,13 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
 from tradai_release.core.fsutil import user_cache_dir
+
+_BUILDING = threading.Lock()
 
 
 def create_from_template(database: Path) -> bool:
@@ -41,18 +44,21 @@ def create_from_template(database: Path) -> bool:
 
 
 def _template() -> Path:
-    """The migrated, empty store for the installed MLflow, made on first use (built aside, renamed in)."""
+    """The migrated, empty store for the installed MLflow, made on first use (built aside, renamed in).
+    One thread at a time: alembic keeps a running migration's context in module globals, so two
+    migrations in one process break each other (another process's is harmless: the rename)."""
     import mlflow
 
     directory = user_cache_dir() / "mlflow-schema"
     path = directory / f"mlflow-{mlflow.__version__}.db"
-    if path.exists():
-        return path
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory) as scratch:
-        building = Path(scratch) / "store.db"
-        _migrate(building, Path(scratch) / "artifacts")
-        os.replace(building, path)
+    with _BUILDING:
+        if path.exists():
+            return path
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory) as scratch:
+            building = Path(scratch) / "store.db"
+            _migrate(building, Path(scratch) / "artifacts")
+            os.replace(building, path)
     return path
 
 
