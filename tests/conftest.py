@@ -27,8 +27,6 @@ def isolated_environment(
     home = tmp_path_factory.mktemp("home")
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("HOME", str(home))
-    # What is made again from its key alone (the migrated MLflow store's template) is shared by the run.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(_run_root(tmp_path_factory) / "cache"))
     monkeypatch.setenv("TRADAI_STATE_DIR", str(state))
     for var in (
         "AWS_PROFILE",
@@ -64,6 +62,17 @@ def isolated_environment(
     monkeypatch.setenv("GIT_COMMITTER_NAME", "tradai-test")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.invalid")
     yield state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's cache for the whole run, shared by the workers and never the developer's own: what the
+    product keeps there (the migrated MLflow store a new SQLite registry copies, bootstrap's trainings)
+    is made once per run. Session-wide, so the run's shared fixtures (trained models, the demo) use it."""
+    cache = _run_root(tmp_path_factory) / "cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
 
 
 def _run_root(factory: pytest.TempPathFactory) -> Path:
@@ -129,6 +138,26 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         _EARLIER_RUNS.append(thread)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker ends without the interpreter's teardown (see _exit_at_once)."""
+    if hasattr(config, "workerinput"):
+        import atexit
+
+        atexit.register(_exit_at_once)  # last in, first out: the handlers registered later still run
+
+
+def _exit_at_once() -> None:
+    """A worker's last exit handler. By now its results are sent and the controller has told it to exit;
+    what the run shares (servers, temp dirs) is the controller's to stop. Tearing down everything the
+    tests imported and allocated took the workers 2 to 8 s at the end of a full run, the controller
+    waiting for them (xdist's teardown_nodes)."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)
+
+
 def _run_number(path: Path) -> int | None:
     found = re.fullmatch(r"pytest-(\d+)", path.name)
     return int(found[1]) if found and path.is_dir() and not path.is_symlink() else None
@@ -167,18 +196,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def trained_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[TrainingResult]]:
     """Every strategy of this checkout trained once per run from the committed candles (deterministic,
-    ~6 s): the models dir and the results. Shared by the workers, so read-only: copy before changing."""
+    ~8 s): the models dir and the results. Shared by the workers, so read-only: copy before changing.
+    Trained through bootstrap's reuse, so a bootstrap of the same strategies in this run reuses it (or
+    it reuses theirs)."""
     import pickle
 
     from filelock import FileLock
 
-    from tradai_release.training import train_all
+    from tradai_release.training.reuse import train_all_reusing
 
     root = _run_root(tmp_path_factory)
     models, saved = root / "trained" / "models", root / "trained" / "results.pickle"
     with FileLock(root / "trained.lock"):
         if not saved.exists():
-            saved.write_bytes(pickle.dumps(train_all(REPO_ROOT, models)))
+            saved.write_bytes(pickle.dumps(train_all_reusing(REPO_ROOT, models)[0]))
         results: list[TrainingResult] = pickle.loads(saved.read_bytes())
     return models, results
 
