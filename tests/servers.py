@@ -116,8 +116,11 @@ def start_moto(workdir: Path) -> Server:
 def start_mlflow(workdir: Path, port: int | None = None) -> Server:
     """An mlflow server on SQLite in ``workdir``; started again on the same ``workdir`` and ``port``,
     it serves the same registry at the same URL (a restart)."""
+    from tradai_release.registry.adapter.sqlite_store import create_from_template
+
     port = port or free_port()
     log = workdir / "mlflow_server.log"
+    create_from_template(workdir / "mlflow.db")  # as the product's own new SQLite registries: no migrations
     cmd = [
         str(BIN / "mlflow"),
         "server",
@@ -244,21 +247,26 @@ def stop_shared_servers(root: Path) -> list[str]:
         if not state_file.exists():
             return []
         state = json.loads(state_file.read_text())
-        stopped = [name for name, known in sorted(state.items()) if _stop_group(int(known["pid"]))]
+        groups = {name: int(known["pid"]) for name, known in sorted(state.items())}
+        stopped = _stop_groups(groups)
         state_file.unlink()
         return stopped
 
 
-def _stop_group(pgid: int) -> bool:
-    """SIGTERM the process group ``pgid``, SIGKILL it after 15 s; False when it was gone already."""
-    if not _group_running(pgid):
-        return False
-    for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
+def _stop_groups(groups: dict[str, int], grace: float = 0.5) -> list[str]:
+    """SIGTERM every process group of ``groups`` at once, SIGKILL what still runs after ``grace`` s (the
+    run is over: nothing they hold is read again, and uvicorn's graceful shutdown alone took 2 s); the
+    names of those that were running."""
+    running = [name for name, pgid in groups.items() if _group_running(pgid)]
+    survivors = running
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        for name in survivors:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(groups[name], sig)
         deadline = time.monotonic() + wait
-        while _group_running(pgid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not _group_running(pgid):
-            return True
-    raise RuntimeError(f"server process group {pgid} survived SIGKILL")
+        while any(_group_running(groups[name]) for name in survivors) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        survivors = [name for name in survivors if _group_running(groups[name])]
+    if survivors:
+        raise RuntimeError(f"server process groups {survivors} survived SIGKILL")
+    return running
