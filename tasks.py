@@ -64,7 +64,7 @@ def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     from tradai_release.core.fsutil import user_cache_dir
 
     env = {"PYTHONPYCACHEPREFIX": str(user_cache_dir() / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
-    c.run(f"python -m pytest -q --durations=15{marker}{spread}", pty=False, env=env)  # slowest, for CI logs
+    c.run(f"python -m pytest -q --durations=25{marker}{spread}", pty=False, env=env)  # slowest, for CI logs
 
 
 # --- the repository: validate / hash / diff / affected ----------------------------------------------
