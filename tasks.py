@@ -12,7 +12,6 @@ from invoke import Collection, Context, task
 from tradai_release.cli import emit, handle_errors, required, required_env, required_release
 
 if TYPE_CHECKING:
-
     from tradai_release.core.settings import Settings
     from tradai_release.workflows.retrain_set import RetrainingSet
 

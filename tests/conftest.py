@@ -75,6 +75,15 @@ def run_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cache
 
 
+@pytest.fixture
+def unwritable_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's cache made unusable for this test: ``XDG_CACHE_HOME`` names a file, not a directory."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    return blocked
+
+
 def _run_root(factory: pytest.TempPathFactory) -> Path:
     """What the whole run shares (its servers, its trained models): the run's base temp dir, which the
     xdist workers' dirs are in."""

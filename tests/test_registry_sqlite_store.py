@@ -81,11 +81,8 @@ def test_the_template_is_made_once_and_an_existing_store_is_never_replaced(
 
 
 def test_without_a_writable_cache_mlflow_migrates_the_new_store_itself(
-    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workdir: Path, unwritable_cache: Path
 ) -> None:
-    blocked = tmp_path / "not-a-directory"
-    blocked.write_text("")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     database = workdir / "db" / "mlflow.db"
     database.parent.mkdir()
     assert not create_from_template(database)

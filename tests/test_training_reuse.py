@@ -105,12 +105,7 @@ def test_only_the_newest_entries_of_a_strategy_are_kept(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # trains a strategy
-def test_an_unwritable_cache_only_means_training(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    blocked = tmp_path / "not-a-directory"
-    blocked.write_text("")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+def test_an_unwritable_cache_only_means_training(repo: Path, tmp_path: Path, unwritable_cache: Path) -> None:
     (result,), reused = train_all_reusing(repo, tmp_path / "a")
     assert reused == [] and (result.model_dir / "signal").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "not-a-directory", "repo"]

@@ -4,9 +4,9 @@ Training is deterministic (docs/usage.md "Training"): its files and metrics foll
 folder (tradai.yaml, ml_config.json, candles, strategy code), this package's code and the installed
 libraries. The key is a SHA-256 over all three, so an edited candle, a changed line of training code or
 an upgraded xgboost trains again. Entries live in the user's cache directory
-(``training/<strategy>/<key>``, the newest few per strategy), are written aside and renamed in whole, and
-hold the strategy's bundle and its result. A reused result keeps
-the metrics and timings of the training that made it; its git commit and trace id are the caller's.
+(``training/<strategy>/<key>``, the newest few per strategy), are written aside and renamed in whole,
+and hold the strategy's bundle and its result. A reused result keeps the metrics and timings of the
+training that made it; its git commit and trace id are the caller's.
 """
 
 from __future__ import annotations
