@@ -75,6 +75,25 @@ def run_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cache
 
 
+@pytest.fixture(scope="session", autouse=True)
+def atomic_in_process_moto() -> Iterator[None]:
+    """In-process moto answers one request at a time, as S3 and DynamoDB apply each request atomically. It
+    runs a request on the caller's thread without a lock, so the racing tests' threads would otherwise race
+    moto's own dictionaries ("dictionary changed size during iteration"), not the product's conditions."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    unlocked = BotocoreStubber.process_request
+
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return unlocked(self, request)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BotocoreStubber, "process_request", process_request)
+        yield
+
+
 @pytest.fixture
 def unwritable_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The user's cache made unusable for this test: ``XDG_CACHE_HOME`` names a file, not a directory."""

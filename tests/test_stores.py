@@ -336,13 +336,7 @@ def test_a_stale_conditional_write_is_refused(table: KeyValueTable) -> None:
     assert (table.get({"pk": "C", "sk": "counter"}) or {})["value"] == 1
 
 
-def test_concurrent_optimistic_increments_never_lose_an_update(
-    table: KeyValueTable, request: pytest.FixtureRequest
-) -> None:
-    if "dynamodb" in request.node.callspec.id:
-        # DynamoDB applies a condition atomically; in-process moto runs each request on the caller's
-        # thread without a lock, so racing threads test moto, not us (the stale write is tested above).
-        pytest.skip("in-process moto is not atomic across threads")
+def test_concurrent_optimistic_increments_never_lose_an_update(table: KeyValueTable) -> None:
     table.put({"pk": "C", "sk": "counter", "value": 0})
     conflicts: list[int] = []
 
