@@ -44,6 +44,19 @@ def test_settings_give_boto3_clients_their_timeouts_and_attempts() -> None:
     assert plain.connect_timeout == 60 and "total_max_attempts" not in (plain.retries or {})
 
 
+def test_clients_share_botocores_service_data_but_each_reads_the_credentials_of_its_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    options = AwsOptions(region="us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "first-key")
+    first = client(options, "dynamodb")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "second-key")
+    second, s3 = client(options, "dynamodb"), client(options, "s3")
+    assert first._loader is second._loader is s3._loader  # the service models are parsed once per process
+    assert [c._request_signer._credentials.access_key for c in (first, second)] == ["first-key", "second-key"]
+    assert first.meta.service_model.service_name == "dynamodb" and s3.meta.service_model.service_name == "s3"
+
+
 def test_defaults_bound_a_dead_backend_to_about_thirty_seconds() -> None:
     settings = Settings()
     attempts = settings.backend_retries + 1

@@ -8,6 +8,9 @@ from typing import Any
 from tradai_release.core.endpoints import AwsOptions
 
 _CLIENT_LOCK = threading.Lock()
+# botocore's data loader (service models, endpoints), shared by every session made here: a new session
+# would otherwise parse the service's JSON models again (0.13 s of CPU per client here instead of 0.02).
+_LOADER: Any = None
 
 
 def client(options: AwsOptions, service: str, **config: Any) -> Any:
@@ -16,7 +19,6 @@ def client(options: AwsOptions, service: str, **config: Any) -> Any:
     The timeouts and retry budget of ``options`` apply unless ``config`` sets its own: a dead
     endpoint fails a call within about ``attempts x timeout`` instead of botocore's 60 s timeouts.
     """
-    import boto3
     from botocore.config import Config
 
     config = _bounded(options, config)
@@ -24,7 +26,7 @@ def client(options: AwsOptions, service: str, **config: Any) -> Any:
     # boto3's default session is not thread-safe while it builds a client; one session per
     # client, built under a lock, is (clients themselves are safe to share once built).
     with _CLIENT_LOCK:
-        return boto3.session.Session().client(
+        return _session().client(
             service,
             endpoint_url=options.endpoint_url,
             region_name=options.region or "us-east-1",
@@ -32,6 +34,20 @@ def client(options: AwsOptions, service: str, **config: Any) -> Any:
             aws_secret_access_key=options.secret_access_key,
             config=Config(**config) if config else None,
         )
+
+
+def _session() -> Any:
+    """A new boto3 session (its own credential chain, read from the environment now) on the shared loader."""
+    import boto3
+    import botocore.session
+
+    global _LOADER
+    core = botocore.session.Session()
+    if _LOADER is None:
+        _LOADER = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core)
 
 
 def error_code(err: Any) -> str:
