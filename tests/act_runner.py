@@ -138,8 +138,10 @@ def warm_uv_cache(root: Path, wheelhouse: Path) -> Path:
     from importlib.metadata import version
 
     locks = sorted((SOURCE / "requirements").glob("*.txt"))
-    key = hashlib.sha256("\n".join([sys.version, version("uv"), *(lock.read_text() for lock in locks)])
-                         .encode()).hexdigest()[:16]
+    # LAYOUT: the caches made before compile_in_place hold no bytecode (they were compiled into the test
+    # run's PYTHONPYCACHEPREFIX); a new key replaces them.
+    parts = [LAYOUT, sys.version, version("uv"), *(lock.read_text() for lock in locks)]
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
     cache = root / key
     if cache.is_dir():
         return cache
@@ -156,12 +158,29 @@ def warm_uv_cache(root: Path, wheelhouse: Path) -> Path:
             subprocess.run([str(uv), "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
                             "--offline", "--no-index", "--find-links", str(wheelhouse), "--require-hashes",
                             "--no-deps", "-r", str(lock)], env=environment, check=True, timeout=600)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
-                    "unchecked-hash", "-x", r"\.data/", str(making / "archive-v0")],
-                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-                   capture_output=True, check=False, timeout=900)
+    compile_in_place(making / "archive-v0")
     making.rename(cache)
     return cache
+
+
+LAYOUT = "pyc beside the sources"
+
+
+def compile_in_place(directory: Path) -> int:
+    """Compile every module under ``directory`` to unchecked-hash bytecode in the ``__pycache__`` beside it
+    (a wheel's ``*.data`` directories left alone); the number of ``.pyc`` files there. ``invoke test``
+    sets PYTHONPYCACHEPREFIX, which would send the bytecode to its own tree instead, where a job's venv
+    never looks; so neither it nor PYTHONDONTWRITEBYTECODE reaches the compiler."""
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    done = subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+                           "unchecked-hash", "-x", r"\.data/", str(directory)],
+                          env=environment, capture_output=True, text=True, check=False, timeout=900)
+    compiled = sum(1 for _ in directory.rglob("__pycache__/*.pyc"))
+    if compiled == 0 and any(directory.rglob("*.py")):
+        raise RuntimeError(f"compileall wrote no bytecode under {directory}:\n{done.stdout[-2000:]}"
+                           f"{done.stderr[-2000:]}")
+    return compiled
 
 
 def node_bin() -> Path:

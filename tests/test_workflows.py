@@ -214,6 +214,32 @@ def test_every_action_the_workflows_use_has_a_stand_in_for_the_act_run() -> None
         assert (stand_in(reference) / "action.yml").is_file(), reference
 
 
+def test_the_jobs_uv_cache_is_compiled_beside_its_sources_whatever_the_run_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The act jobs link their packages, bytecode included, from the warmed uv cache; `invoke test` sets
+    PYTHONPYCACHEPREFIX, which once sent that bytecode to its own tree, and every job compiled MLflow,
+    pandas and the rest again (half of a job's CPU)."""
+    import importlib.util
+
+    from act_runner import compile_in_place
+
+    archive = tmp_path / "archive-v0" / "entry"
+    (archive / "pkg").mkdir(parents=True)
+    (archive / "pkg" / "module.py").write_text("VALUE = 1\n")
+    (archive / "pkg-1.0.data" / "scripts").mkdir(parents=True)  # uv refuses a __pycache__ among scripts
+    (archive / "pkg-1.0.data" / "scripts" / "tool.py").write_text("print('tool')\n")
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "prefix"))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+
+    assert compile_in_place(tmp_path / "archive-v0") == 1
+    cached = Path(importlib.util.cache_from_source(str(archive / "pkg" / "module.py"), optimization=""))
+    pyc = archive / "pkg" / "__pycache__" / cached.name
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01  # hash-based, source never checked
+    assert not (archive / "pkg-1.0.data" / "scripts" / "__pycache__").exists()
+    assert not (tmp_path / "prefix").exists()
+
+
 # --- secrets, pins and installs (docs/ci.md, "Secrets") -----------------------------------------------
 
 # The write credentials: secrets of the GitHub environments that apply (dev, staging, prod).
