@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,11 +168,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """An xdist worker ends without the interpreter's teardown (see _exit_at_once)."""
+    """An xdist worker ends without the interpreter's teardown (see _exit_at_once); the controller gives
+    the run's bytecode prefix the installed packages' bytecode before any worker starts."""
     if hasattr(config, "workerinput"):
         import atexit
 
         atexit.register(_exit_at_once)  # last in, first out: the handlers registered later still run
+    elif sys.pycache_prefix:
+        from pycache_prefix import installed_roots, seed_prefix
+
+        seed_prefix(Path(sys.pycache_prefix), installed_roots())
 
 
 def _exit_at_once() -> None:
@@ -192,9 +198,12 @@ def _run_number(path: Path) -> int | None:
 
 
 def _remove(paths: list[Path]) -> None:
-    """Each path renamed out of the way first (as pytest does), then deleted."""
+    """Each path renamed out of the way first (as pytest does), then deleted; and the bytecode its
+    modules left in the run's PYTHONPYCACHEPREFIX (some 18 MB a run), which nothing reads again."""
     import shutil
     import uuid
+
+    from pycache_prefix import mirrored
 
     for path in paths:
         garbage = path.with_name(f"garbage-{uuid.uuid4()}")
@@ -203,6 +212,8 @@ def _remove(paths: list[Path]) -> None:
         except OSError:
             continue  # gone already, or another run's cleanup took it
         shutil.rmtree(garbage, ignore_errors=True)
+        if sys.pycache_prefix:
+            shutil.rmtree(mirrored(Path(sys.pycache_prefix), path), ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own clean-up of the numbered dirs
