@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fake_registry import FakeRegistry
-from helpers import commit_all, git
+from helpers import commit_all, git, process_scratch
 from hub_helpers import make_models_dir
 from tradai_release.configs.repository import ConfigRepository
 from tradai_release.configs.service import ConfigVersionService
@@ -282,9 +282,7 @@ def _mlflow_template(versions: int) -> Path:
     """A dev MLflow SQLite file holding ``versions`` versions of every strategy, built once per process:
     creating the database (MLflow's migrations) and registering take about 2.8 s, a copy 10 ms."""
     if versions not in _MLFLOW_TEMPLATES:
-        import tempfile
-
-        settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="mlflow-template-")))
+        settings = Settings(state_dir=process_scratch("mlflow-template-"))
         register_mlflow(MlflowRegistry.for_env(environment(settings, "dev"), settings), versions)
         uri = settings.backends("dev").mlflow_tracking_uri
         _MLFLOW_TEMPLATES[versions] = Path(uri.removeprefix("sqlite:///"))

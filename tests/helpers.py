@@ -19,6 +19,18 @@ from tradai_release.core.yamlio import load_yaml
 SOURCE = Path(__file__).resolve().parent.parent  # this checkout: its tasks.py, strategies/ and releases/
 
 
+def process_scratch(prefix: str) -> Path:
+    """A new directory in the system's temp dir, deleted when this process exits, for what a helper keeps
+    for the rest of the process (an xdist worker's exit handlers registered after conftest's
+    ``_exit_at_once`` run before it)."""
+    import atexit
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
     return done.stdout.strip()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine_helpers import commit_all, copy_registry, git
+from helpers import process_scratch
 from tradai_release.core.settings import Settings
 from tradai_release.repository.environments import environment
 from tradai_release.training.result import TrainingResult
@@ -103,7 +103,7 @@ def _registered(
         for result in results
     }
     if database.is_file():
-        template = Path(tempfile.mkdtemp(prefix="live-registry-")) / "mlflow.db"
+        template = process_scratch("live-registry-") / "mlflow.db"
         shutil.copyfile(database, template)
         _REGISTERED[key] = (template, versions)
     return versions
