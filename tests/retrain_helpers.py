@@ -7,8 +7,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from engine_helpers import commit_all, copy_registry, git
-from helpers import process_scratch
+from engine_helpers import copy_registry
+from helpers import commit_all, git, process_scratch
 from tradai_release.core.settings import Settings
 from tradai_release.repository.environments import environment
 from tradai_release.training.result import TrainingResult
