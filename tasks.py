@@ -62,8 +62,45 @@ def test(c: Context, quick: bool = False, workers: int = 2) -> None:
     # process the suite starts (servers, bots, the demo) would otherwise compile this project again.
     from tradai_release.core.fsutil import user_cache_dir
 
-    env = {"PYTHONPYCACHEPREFIX": str(user_cache_dir() / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
+    env = {"PYTHONPYCACHEPREFIX": str(user_cache_dir() / "pycache"), "PYTHONDONTWRITEBYTECODE": "",
+           **_memory_tmpdir()}
     c.run(f"python -m pytest -q --durations=25{marker}{spread}", pty=False, env=env)  # slowest, for CI logs
+
+
+# The suite's temp dirs go to memory when /dev/shm is a tmpfs with room and TMPDIR is not set. On ext4
+# without a journal (this project's machines) the kernel walks past every inode freed in the last minute
+# (six while its block is unwritten) before it hands out a new one, so the run's churn of act's job venvs,
+# git repositories and servers' files cost some 80 s of CPU there (perf: recently_deleted, find_inode_bit).
+MEMORY = "/dev/shm"
+MEMORY_NEEDED = 4 << 30  # a run's temp dirs (about 1.4 GB) and act's uv cache (1.2 GB), with room
+
+
+def _memory_tmpdir(memory: str = MEMORY, mounts: str = "/proc/self/mounts") -> dict[str, str]:
+    """``{"TMPDIR": <a directory of this user's in memory>}``, or nothing when TMPDIR is set or ``memory``
+    is not an executable tmpfs (act's job venvs run from there) with MEMORY_NEEDED free."""
+    import os
+    from pathlib import Path
+
+    if os.environ.get("TMPDIR"):
+        return {}
+    try:
+        table = [line.split() for line in Path(mounts).read_text().splitlines()]
+        free = os.statvfs(memory)
+    except OSError:
+        return {}
+    options = [fields[3].split(",") for fields in table
+               if len(fields) > 3 and fields[1:3] == [memory, "tmpfs"]]
+    if not options or "noexec" in options[-1] or free.f_bavail * free.f_frsize < MEMORY_NEEDED:
+        return {}
+    directory = Path(memory) / f"tradai-release-tests-{os.getuid()}"
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        held = directory.lstat()  # a shared directory: only one that is this user's own is used
+    except OSError:
+        return {}
+    if directory.is_symlink() or not directory.is_dir() or held.st_uid != os.getuid() or held.st_mode & 0o077:
+        return {}
+    return {"TMPDIR": str(directory)}
 
 
 # --- the repository: validate / hash / diff / affected ----------------------------------------------

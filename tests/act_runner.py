@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -39,8 +40,9 @@ URL = f"https://github.com/{REPOSITORY}.git"
 PIP_CACHE = Path(os.environ.get("PIP_CACHE_DIR") or Path.home() / ".cache" / "pip")
 # The workflow jobs' wheels, kept beside it between runs (build_wheelhouse adds what a new lock needs).
 WHEELHOUSE = PIP_CACHE.parent / "tradai-release-act-wheelhouse"
-# The jobs' uv cache, unpacked and compiled, also kept between runs (warm_uv_cache).
-UV_CACHE = PIP_CACHE.parent / "tradai-release-act-uv"
+# The jobs' uv cache, unpacked and compiled, kept between runs (warm_uv_cache) beside the run's temp dirs:
+# uv hard-links a job's packages from it into the job's venv, and a hard link needs one file system.
+UV_CACHE = Path(tempfile.gettempdir()) / "tradai-release-act-uv"
 
 
 def action_references(workflows: Path) -> set[str]:
@@ -134,7 +136,6 @@ def warm_uv_cache(root: Path, wheelhouse: Path) -> Path:
     is renamed into place only when complete.
     """
     import shutil
-    import tempfile
     from importlib.metadata import version
 
     locks = sorted((SOURCE / "requirements").glob("*.txt"))
