@@ -69,8 +69,9 @@ def test(c: Context, quick: bool = False, workers: int = 2) -> None:
 
 # The suite's temp dirs go to memory when /dev/shm is a tmpfs with room and TMPDIR is not set. On ext4
 # without a journal (this project's machines) the kernel walks past every inode freed in the last minute
-# (six while its block is unwritten) before it hands out a new one, so the run's churn of act's job venvs,
-# git repositories and servers' files cost some 80 s of CPU there (perf: recently_deleted, find_inode_bit).
+# (six minutes while its inode table block is unwritten) before it hands out a new one, so the run's
+# churn of act's job venvs, git repositories and servers' files cost some 80 s of CPU there (perf:
+# recently_deleted, find_inode_bit).
 MEMORY = "/dev/shm"
 MEMORY_NEEDED = 4 << 30  # a run's temp dirs (about 1.4 GB) and act's uv cache (1.2 GB), with room
 
