@@ -206,8 +206,8 @@ def _remove(paths: list[Path]) -> None:
 
     from pycache_prefix import mirrored
 
-    # The lowest priority, for this thread alone on Linux: it deletes (30 to 45 s of CPU) in the cores'
-    # idle time rather than in the tests'. Where there is no such call, it deletes beside them.
+    # The lowest priority, for this thread alone on Linux: it deletes (30 to 45 s of CPU on disk) in the
+    # cores' idle time rather than in the tests'. Where there is no such call, it deletes beside them.
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     for path in paths:
